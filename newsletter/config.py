@@ -1,0 +1,352 @@
+"""Settings: one table that drives defaults, validation, the example config and the docs.
+
+Precedence, lowest first: the defaults below < ``newsletter.toml`` < ``NEWSLETTER_<SECTION>_<KEY>``
+environment variables < command-line flags. Secrets (``secret=True``) are read from the
+environment only; a secret found in a file is an error, so it never ends up in a repository.
+
+Loading reads a file and the environment handed in as a mapping; nothing is read at import.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import textwrap
+import tomllib
+import typing
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from newsletter.errors import ConfigError, InstanceNotFound
+
+CONFIG_NAME = "newsletter.toml"
+ENV_PREFIX = "NEWSLETTER_"
+
+
+def setting(default: Any, doc: str, *, secret: bool = False, choices: tuple[str, ...] = ()) -> Any:
+    """Declare one setting: its default, one line of documentation, and whether it is a secret."""
+    meta = {"doc": doc, "secret": secret, "choices": choices}
+    if isinstance(default, list):
+        return field(default_factory=lambda: list(default), metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+@dataclass(frozen=True)
+class PathsSettings:
+    """Where an instance keeps its files; relative paths are relative to the instance folder."""
+
+    seeds: str = setting("seeds", "Inbox folder scanned for new report files.")
+    quarantine: str = setting(
+        "var/quarantine", "Where unreadable reports are moved, each with a .reason.txt beside it."
+    )
+    database: str = setting("var/newsletter.db", "SQLite database file (created on first use).")
+
+
+@dataclass(frozen=True)
+class IngestSettings:
+    """How `newsletter ingest` picks up report files."""
+
+    extensions: list[str] = setting(
+        [".txt"], "File name endings treated as reports; other files are left alone."
+    )
+    recursive: bool = setting(True, "Also scan sub-folders of the inbox (hidden ones excepted).")
+    max_bytes: int = setting(
+        2_000_000, "Files larger than this are quarantined as too large, without being read."
+    )
+    settle_seconds: float = setting(
+        2.0,
+        "A file modified less than this many seconds ago is taken to be still being written "
+        "and is left for the next run.",
+    )
+
+
+@dataclass(frozen=True)
+class LogSettings:
+    """Diagnostics written to standard error."""
+
+    level: str = setting(
+        "warning", "Least severe log level shown.", choices=("debug", "info", "warning", "error")
+    )
+    format: str = setting(
+        "auto",
+        "text for people, json for one JSON object per line; auto picks text on a terminal.",
+        choices=("auto", "text", "json"),
+    )
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every setting of an instance, typed, plus where each value came from."""
+
+    root: Path
+    paths: PathsSettings = field(default_factory=PathsSettings)
+    ingest: IngestSettings = field(default_factory=IngestSettings)
+    log: LogSettings = field(default_factory=LogSettings)
+    sources: Mapping[str, str] = field(default_factory=dict)
+
+    def resolve(self, relative: str) -> Path:
+        """A path setting made absolute against the instance folder."""
+        path = Path(relative).expanduser()
+        return path if path.is_absolute() else self.root / path
+
+    @property
+    def seeds_dir(self) -> Path:
+        return self.resolve(self.paths.seeds)
+
+    @property
+    def quarantine_dir(self) -> Path:
+        return self.resolve(self.paths.quarantine)
+
+    @property
+    def database_path(self) -> Path:
+        return self.resolve(self.paths.database)
+
+
+SECTIONS: dict[str, type] = {
+    f.name: typing.get_type_hints(Settings)[f.name]
+    for f in dataclasses.fields(Settings)
+    if f.name not in ("root", "sources")
+}
+
+
+@dataclass(frozen=True)
+class SettingSpec:
+    """One row of the settings table."""
+
+    section: str
+    key: str
+    type: Any
+    default: Any
+    doc: str
+    secret: bool
+    choices: tuple[str, ...]
+
+    @property
+    def name(self) -> str:
+        return f"{self.section}.{self.key}"
+
+    @property
+    def env_var(self) -> str:
+        return f"{ENV_PREFIX}{self.section.upper()}_{self.key.upper()}"
+
+
+def settings_table(sections: Mapping[str, type] = SECTIONS) -> Iterator[SettingSpec]:
+    """Every setting, in declaration order."""
+    for section, cls in sections.items():
+        hints = typing.get_type_hints(cls)
+        for f in dataclasses.fields(cls):
+            factory = f.default_factory
+            default = factory() if factory is not dataclasses.MISSING else f.default
+            yield SettingSpec(
+                section=section,
+                key=f.name,
+                type=hints[f.name],
+                default=default,
+                doc=f.metadata["doc"],
+                secret=f.metadata["secret"],
+                choices=f.metadata["choices"],
+            )
+
+
+def find_config(start: Path) -> Path:
+    """The nearest ``newsletter.toml`` in ``start`` or a folder above it."""
+    start = start.resolve()
+    for folder in (start, *start.parents):
+        candidate = folder / CONFIG_NAME
+        if candidate.is_file():
+            return candidate
+    raise InstanceNotFound(start)
+
+
+def load_settings(
+    config_path: Path,
+    *,
+    environ: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    sections: Mapping[str, type] = SECTIONS,
+) -> Settings:
+    """Read ``config_path``; layer the environment and flag ``overrides`` ("section.key") on it."""
+    environ = os.environ if environ is None else environ
+    try:
+        data = tomllib.loads(config_path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot read {config_path}: {exc.strerror}", hint="check the path given to --config"
+        ) from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(
+            f"{config_path} is not valid TOML: {exc}", hint="fix the line named above"
+        ) from exc
+    return build_settings(
+        config_path.parent.resolve(),
+        data,
+        environ=environ,
+        overrides=overrides or {},
+        origin=str(config_path),
+        sections=sections,
+    )
+
+
+def build_settings(
+    root: Path,
+    data: Mapping[str, Any],
+    *,
+    environ: Mapping[str, str],
+    overrides: Mapping[str, Any],
+    origin: str = CONFIG_NAME,
+    sections: Mapping[str, type] = SECTIONS,
+) -> Settings:
+    """Pure core of :func:`load_settings`: validate and merge already-parsed layers."""
+    table = {spec.name: spec for spec in settings_table(sections)}
+    _reject_unknown(data, sections, origin)
+    _reject_unknown_env(environ, table)
+    values: dict[str, dict[str, Any]] = {s: {} for s in sections}
+    sources: dict[str, str] = {}
+    for name, spec in table.items():
+        value, source = spec.default, "default"
+        file_section = data.get(spec.section, {})
+        if spec.key in file_section:
+            if spec.secret:
+                raise ConfigError(
+                    f"[{spec.section}] {spec.key} is a secret and must not be written in {origin}",
+                    setting=name,
+                    hint=f"delete it from the file and set {spec.env_var} in the environment",
+                )
+            value, source = _coerce(spec, file_section[spec.key], origin), "file"
+        if spec.env_var in environ:
+            value, source = _coerce(spec, environ[spec.env_var], spec.env_var), "env"
+        if name in overrides:
+            value, source = _coerce(spec, overrides[name], "command line"), "flag"
+        values[spec.section][spec.key] = value
+        sources[name] = source
+    built = {section: cls(**values[section]) for section, cls in sections.items()}
+    return Settings(root=root, sources=sources, **built)
+
+
+def _reject_unknown(data: Mapping[str, Any], sections: Mapping[str, type], origin: str) -> None:
+    for section, body in data.items():
+        if section not in sections:
+            raise ConfigError(
+                f"unknown section [{section}] in {origin}",
+                hint=f"known sections: {', '.join(sections)}",
+            )
+        if not isinstance(body, dict):
+            raise ConfigError(f"{section} in {origin} must be a table: [{section}]")
+        known = {f.name for f in dataclasses.fields(sections[section])}
+        for key in body:
+            if key not in known:
+                raise ConfigError(
+                    f"unknown setting [{section}] {key} in {origin}",
+                    setting=f"{section}.{key}",
+                    hint=f"settings of [{section}]: {', '.join(sorted(known))}",
+                )
+
+
+def _reject_unknown_env(environ: Mapping[str, str], table: Mapping[str, SettingSpec]) -> None:
+    known = {spec.env_var for spec in table.values()}
+    for var in environ:
+        if var.startswith(ENV_PREFIX) and var not in known and var not in _NON_SETTING_ENV:
+            raise ConfigError(
+                f"unknown environment variable {var}",
+                hint="remove it, or fix its spelling; `newsletter config` lists every setting",
+            )
+
+
+# Environment variables of ours that are not settings (read elsewhere, documented in README).
+_NON_SETTING_ENV = frozenset({"NEWSLETTER_CONFIG"})
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+
+
+def _coerce(spec: SettingSpec, raw: Any, origin: str) -> Any:
+    """Turn a TOML value or an environment string into the setting's type, or explain why not."""
+    expected = spec.type
+
+    def fail(what: str) -> ConfigError:
+        return ConfigError(
+            f"{spec.name} from {origin}: {what} (got {raw!r})",
+            setting=spec.name,
+            hint=f"{spec.name}: {spec.doc}",
+        )
+
+    value: Any
+    if expected is bool:
+        if isinstance(raw, bool):
+            value = raw
+        elif isinstance(raw, str) and raw.strip().lower() in _TRUE | _FALSE:
+            value = raw.strip().lower() in _TRUE
+        else:
+            raise fail("expected true or false")
+    elif expected is int:
+        if isinstance(raw, bool):
+            raise fail("expected a whole number")
+        try:
+            value = int(str(raw).replace("_", "")) if isinstance(raw, str) else int(raw)
+        except ValueError:
+            raise fail("expected a whole number") from None
+        if isinstance(raw, float) and raw != value:
+            raise fail("expected a whole number")
+    elif expected is float:
+        if isinstance(raw, bool):
+            raise fail("expected a number")
+        try:
+            value = float(raw)
+        except (TypeError, ValueError):
+            raise fail("expected a number") from None
+    elif expected == list[str]:
+        if isinstance(raw, str):
+            value = [part.strip() for part in raw.split(",") if part.strip()]
+        elif isinstance(raw, list) and all(isinstance(item, str) for item in raw):
+            value = list(raw)
+        else:
+            raise fail("expected a list of strings")
+    elif expected is str:
+        if not isinstance(raw, str):
+            raise fail("expected a string")
+        value = raw
+    else:  # pragma: no cover - a new setting type must be taught here
+        raise TypeError(f"unsupported setting type {expected!r} for {spec.name}")
+    if spec.choices and value not in spec.choices:
+        raise fail(f"expected one of {', '.join(spec.choices)}")
+    if isinstance(value, int | float) and not isinstance(value, bool) and value < 0:
+        raise fail("must not be negative")
+    return value
+
+
+def example_config(sections: Mapping[str, type] = SECTIONS) -> str:
+    """The commented ``newsletter.toml`` that ``newsletter init`` writes: every setting."""
+    lines = [
+        "# newsletter instance configuration.",
+        "# Every setting is listed with its default, commented out. Precedence, lowest first:",
+        "# these defaults < this file < NEWSLETTER_<SECTION>_<KEY> environment variables < flags.",
+        "# Secrets are read from the environment only and must not be written here.",
+    ]
+    current = None
+    for spec in settings_table(sections):
+        if spec.section != current:
+            current = spec.section
+            doc = (sections[spec.section].__doc__ or "").strip()
+            lines += ["", f"[{spec.section}]", f"# {doc}"]
+        choices = f" One of: {', '.join(spec.choices)}." if spec.choices else ""
+        lines += [f"# {line}" for line in textwrap.wrap(spec.doc + choices, 96)]
+        lines.append(f"# environment: {spec.env_var}")
+        if spec.secret:
+            lines.append(f"# (secret: set {spec.env_var} in the environment)")
+        else:
+            lines.append(f"# {spec.key} = {toml_value(spec.default)}")
+    return "\n".join(lines) + "\n"
+
+
+def toml_value(value: Any) -> str:
+    """A Python value written as a TOML literal."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value) if not isinstance(value, int) else f"{value:_}"
+    if isinstance(value, list):
+        return "[" + ", ".join(toml_value(v) for v in value) + "]"
+    escaped = str(value).replace("\\", "\\\\").replace('"', '\\"')
+    return f'"{escaped}"'

@@ -1,0 +1,72 @@
+"""The exception tree of the package (pure; no I/O).
+
+Every error a user can meet derives from :class:`NewsletterError`, carries the fields that locate
+it, and may carry a ``hint``: the next thing to do. ``cli`` prints ``Error: <message>`` and the
+hint, and exits 1.
+
+    NewsletterError
+    ├── ConfigError          a setting is unknown, malformed, or a secret sits in a file
+    │   └── InstanceNotFound no newsletter.toml in the current folder or its parents
+    ├── StoreError           the database cannot be opened or migrated
+    ├── ReportError          a report file cannot become a report (quarantine reason)
+    └── NotFound             an ID or name that does not exist
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class NewsletterError(Exception):
+    """Base class; ``hint`` says what the user can do about it."""
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class ConfigError(NewsletterError):
+    """A setting is unknown, has the wrong type, or a secret was put in a file."""
+
+    def __init__(
+        self, message: str, *, setting: str | None = None, hint: str | None = None
+    ) -> None:
+        super().__init__(message, hint=hint)
+        self.setting = setting
+
+
+class InstanceNotFound(ConfigError):
+    """No ``newsletter.toml`` was found."""
+
+    def __init__(self, start: Path) -> None:
+        super().__init__(
+            f"no newsletter.toml in {start} or any folder above it",
+            hint="run `newsletter init DIR` to create an instance, "
+            "or pass --config PATH/newsletter.toml",
+        )
+        self.start = start
+
+
+class StoreError(NewsletterError):
+    """The database cannot be opened, or its schema is newer than this program."""
+
+
+class ReportError(NewsletterError):
+    """A report file cannot be turned into a report.
+
+    ``reason`` is a short stable code (``empty``, ``too_large``, ``binary``, ``undecodable``,
+    ``missing_title``, ``missing_body``) used in quarantine reason files and ``--json`` output;
+    the message says what was seen.
+    """
+
+    def __init__(self, reason: str, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.reason = reason
+
+
+class NotFound(NewsletterError):
+    """A report, list or subscriber that does not exist was asked for."""

@@ -1,0 +1,240 @@
+"""Pick up new report files from the inbox (I/O edge around the pure parser).
+
+For each file: skip it if it is unchanged since the last run or still being written; read,
+decode and parse it; then record it as a new report, a duplicate of a known one (same normalised
+content under any name) or an update (changed content of a known file or of a report with the
+same title, source and date). A file that cannot become a report is moved to the quarantine
+folder with a ``.reason.txt`` beside it, and the batch goes on. Good files stay where they are:
+ingest never deletes a user's file.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import os
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from newsletter.config import IngestSettings
+from newsletter.decode import decode_report
+from newsletter.errors import ConfigError, ReportError
+from newsletter.model import IngestOutcome, IngestStatus
+from newsletter.reports import content_hash, identity_key, parse_report
+from newsletter.store import InboxFile, Store
+
+log = logging.getLogger(__name__)
+
+# Names that editors, browsers and copy tools give files while they are still being written.
+_BATCH = 200
+_TEMPORARY_SUFFIXES = (".part", ".partial", ".tmp", ".crdownload", ".download", "~", ".swp")
+
+
+@dataclass(frozen=True)
+class Inbox:
+    """Where reports arrive and where bad ones go."""
+
+    folder: Path
+    quarantine: Path
+
+
+def scan(inbox: Inbox, options: IngestSettings) -> Iterator[Path]:
+    """Report files in the inbox, in a stable order, leaving out hidden and temporary files."""
+    extensions = tuple(ext.lower() for ext in options.extensions)
+    quarantine = inbox.quarantine.resolve()
+    # Only a quarantine folder inside the inbox needs each path checked against it.
+    nested = quarantine.is_relative_to(inbox.folder.resolve())
+    pattern = "**/*" if options.recursive else "*"
+    for path in sorted(inbox.folder.glob(pattern)):
+        relative = path.relative_to(inbox.folder)
+        if any(part.startswith((".", "~$")) for part in relative.parts):
+            continue
+        if path.name.lower().endswith(_TEMPORARY_SUFFIXES):
+            continue
+        if not path.name.lower().endswith(extensions) or not path.is_file():
+            continue
+        if nested and path.resolve().is_relative_to(quarantine):
+            continue
+        yield path
+
+
+def ingest_inbox(
+    store: Store, inbox: Inbox, options: IngestSettings, *, now: datetime
+) -> list[IngestOutcome]:
+    """Ingest every new or changed file of the inbox; one outcome per file acted on."""
+    if not inbox.folder.is_dir():
+        raise ConfigError(
+            f"the inbox folder {inbox.folder} does not exist",
+            hint="create it, or point [paths] seeds at the folder where reports arrive",
+        )
+    known = store.known_files()
+    outcomes = []
+    paths = list(scan(inbox, options))
+    # One transaction per batch: a crash loses only the batch's records, and its files are still
+    # in the inbox (or already in quarantine with their reason files), so the next run redoes it.
+    for start in range(0, len(paths), _BATCH):
+        with store.transaction():
+            for path in paths[start : start + _BATCH]:
+                try:
+                    outcome = _ingest_file(store, inbox, options, path, known, now)
+                except OSError as exc:
+                    outcome = IngestOutcome(
+                        path=str(path), status=IngestStatus.SKIPPED, reason="unreadable",
+                        detail=f"cannot read the file: {exc.strerror or exc}",
+                    )
+                if outcome is not None:
+                    log.info(
+                        "ingest %s: %s", outcome.status.value, path,
+                        extra={"event": "ingest", "path": str(path),
+                               "status": outcome.status.value, "report_id": outcome.report_id,
+                               "reason": outcome.reason},
+                    )
+                    outcomes.append(outcome)
+    return outcomes
+
+
+def _ingest_file(
+    store: Store,
+    inbox: Inbox,
+    options: IngestSettings,
+    path: Path,
+    known: dict[str, InboxFile],
+    now: datetime,
+) -> IngestOutcome | None:
+    relative = path.relative_to(inbox.folder).as_posix()
+    before = path.stat()
+    seen = known.get(relative)
+    if seen and (seen.size, seen.mtime_ns) == (before.st_size, before.st_mtime_ns):
+        return None  # unchanged since we last looked
+    if now.timestamp() - before.st_mtime < options.settle_seconds:
+        return IngestOutcome(
+            path=str(path), status=IngestStatus.SKIPPED, reason="still_being_written",
+            detail=f"modified less than {options.settle_seconds:g} s ago; taken on the next run",
+        )
+    if before.st_size > options.max_bytes:
+        error = ReportError(
+            "too_large",
+            f"the file is {before.st_size:,} bytes, over the {options.max_bytes:,}-byte limit",
+            hint="raise [ingest] max_bytes if reports this large are expected",
+        )
+        return _quarantine(store, inbox, path, relative, before, error, now)
+
+    data = path.read_bytes()
+    after = path.stat()
+    if (after.st_size, after.st_mtime_ns) != (before.st_size, before.st_mtime_ns):
+        return IngestOutcome(
+            path=str(path), status=IngestStatus.SKIPPED, reason="still_being_written",
+            detail="the file changed while it was read; taken on the next run",
+        )
+    try:
+        decoded = decode_report(data)
+        report = parse_report(decoded.text)
+    except ReportError as error:
+        return _quarantine(store, inbox, path, relative, before, error, now)
+
+    digest = content_hash(report)
+    key = identity_key(report)
+    duplicate_of = store.report_id_by_hash(digest)
+    if duplicate_of is not None:
+        store.remember_file(relative, size=before.st_size, mtime_ns=before.st_mtime_ns,
+                            status="duplicate", report_id=duplicate_of, now=now)
+        if seen is not None and seen.report_id == duplicate_of:
+            return None  # the same file saved again without a change
+        return IngestOutcome(
+            path=str(path), status=IngestStatus.DUPLICATE, report_id=duplicate_of,
+            reason="same_content", detail=f"same content as report {duplicate_of}",
+        )
+    target = seen.report_id if seen and seen.report_id else store.report_id_by_identity(key)
+    if target is not None:
+        revision = store.update_report(
+            target, report, content_hash=digest, identity_key=key, path=relative,
+            encoding=decoded.encoding, now=now,
+        )
+        status, report_id = IngestStatus.UPDATED, target
+        detail: str | None = f"revision {revision}"
+    else:
+        report_id = store.add_report(
+            report, content_hash=digest, identity_key=key, path=relative,
+            encoding=decoded.encoding, now=now,
+        )
+        status, detail = IngestStatus.INGESTED, None
+    store.remember_file(relative, size=before.st_size, mtime_ns=before.st_mtime_ns,
+                        status=status.value, report_id=report_id, now=now)
+    return IngestOutcome(path=str(path), status=status, report_id=report_id, detail=detail)
+
+
+def _quarantine(
+    store: Store,
+    inbox: Inbox,
+    path: Path,
+    relative: str,
+    stat: os.stat_result,
+    error: ReportError,
+    now: datetime,
+) -> IngestOutcome:
+    """Move ``path`` to the quarantine folder beside a reason file, and record it."""
+    inbox.quarantine.mkdir(parents=True, exist_ok=True)
+    target = _free_name(inbox.quarantine / path.name)
+    reason_file = target.with_name(target.name + ".reason.txt")
+    lines = [
+        f"reason: {error.reason}",
+        f"detail: {error.message}",
+        f"original: {path}",
+        f"quarantined_at: {now.isoformat(timespec='seconds')}",
+    ]
+    if error.hint:
+        lines.append(f"what to do: {error.hint}, then put the file back in the inbox")
+    # The reason is written before the move, so a crash never leaves a file without its reason.
+    reason_file.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    if _move_or_copy(path, target):
+        with reason_file.open("a", encoding="utf-8") as handle:
+            handle.write("note: the original could not be moved, so it was copied; "
+                         "it stays in place\n")
+    store.record_quarantine(relative, str(target), error.reason, error.message, now)
+    # Remembered so that a copy left in a read-only inbox is not quarantined again.
+    store.remember_file(relative, size=stat.st_size, mtime_ns=stat.st_mtime_ns,
+                        status="quarantined", report_id=None, now=now)
+    log.warning(
+        "quarantined %s: %s", path, error.message,
+        extra={"event": "quarantine", "path": str(path), "reason": error.reason},
+    )
+    return IngestOutcome(
+        path=str(path), status=IngestStatus.QUARANTINED, reason=error.reason,
+        detail=error.message, quarantined_to=str(target),
+    )
+
+
+def _free_name(candidate: Path) -> Path:
+    """``candidate``, or ``name.1.txt``, ``name.2.txt``… if taken: never overwrite."""
+    counter = 0
+    path = candidate
+    while path.exists() or path.with_name(path.name + ".reason.txt").exists():
+        counter += 1
+        path = candidate.with_name(f"{candidate.stem}.{counter}{candidate.suffix}")
+    return path
+
+
+def _move_or_copy(source: Path, target: Path) -> bool:
+    """Move ``source`` to ``target``; returns True when only a copy could be made.
+
+    The copy is complete and flushed before the original is removed, so a crash in between
+    leaves two copies, never none.
+    """
+    try:
+        os.rename(source, target)
+        return False
+    except OSError as exc:
+        if exc.errno not in (errno.EXDEV, errno.EACCES, errno.EPERM, errno.EROFS):
+            raise
+    shutil.copy2(source, target)
+    with open(target, "rb") as handle:
+        os.fsync(handle.fileno())
+    try:
+        source.unlink()
+    except OSError:
+        return True
+    return False
+

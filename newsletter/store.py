@@ -1,0 +1,394 @@
+"""SQLite storage: connection, ordered migrations and the queries of each concept (I/O).
+
+The database runs in WAL mode with one writer. Migrations are named, applied in order, each in
+its own transaction, and recorded in ``schema_migrations``; opening a database applies the
+missing ones and refuses a database whose schema is newer than this program.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+from newsletter.errors import NotFound, StoreError
+from newsletter.model import Report, StoredReport
+
+MIGRATIONS: tuple[tuple[str, str], ...] = (
+    (
+        "0001_reports",
+        """
+        CREATE TABLE reports (
+            id            INTEGER PRIMARY KEY,
+            identity_key  TEXT NOT NULL,
+            content_hash  TEXT NOT NULL,
+            revision      INTEGER NOT NULL DEFAULT 1,
+            title         TEXT NOT NULL,
+            source        TEXT,
+            kind          TEXT,
+            published     TEXT,
+            posted        TEXT,
+            language      TEXT NOT NULL,
+            dateline      TEXT,
+            body          TEXT NOT NULL,
+            path          TEXT NOT NULL,
+            encoding      TEXT NOT NULL,
+            ingested_at   TEXT NOT NULL,
+            updated_at    TEXT NOT NULL
+        );
+        CREATE INDEX reports_identity ON reports(identity_key);
+        CREATE INDEX reports_published ON reports(published);
+
+        -- Every content hash a report has had, so an old version seen again is a duplicate.
+        CREATE TABLE report_revisions (
+            report_id     INTEGER NOT NULL REFERENCES reports(id) ON DELETE CASCADE,
+            revision      INTEGER NOT NULL,
+            content_hash  TEXT NOT NULL UNIQUE,
+            path          TEXT NOT NULL,
+            ingested_at   TEXT NOT NULL,
+            PRIMARY KEY (report_id, revision)
+        );
+
+        -- Files seen in the inbox, so unchanged files are not read again.
+        CREATE TABLE inbox_files (
+            path          TEXT PRIMARY KEY,
+            size          INTEGER NOT NULL,
+            mtime_ns      INTEGER NOT NULL,
+            status        TEXT NOT NULL,
+            report_id     INTEGER REFERENCES reports(id) ON DELETE SET NULL,
+            seen_at       TEXT NOT NULL
+        );
+
+        CREATE TABLE quarantine (
+            id            INTEGER PRIMARY KEY,
+            original_path TEXT NOT NULL,
+            stored_path   TEXT NOT NULL,
+            reason        TEXT NOT NULL,
+            detail        TEXT NOT NULL,
+            at            TEXT NOT NULL
+        );
+        """,
+    ),
+)
+
+
+@dataclass(frozen=True)
+class InboxFile:
+    """What the inbox table remembers of one file."""
+
+    path: str
+    size: int
+    mtime_ns: int
+    status: str
+    report_id: int | None
+
+
+@dataclass(frozen=True)
+class StoreCounts:
+    """Totals for ``newsletter status``."""
+
+    reports: int
+    by_language: dict[str, int]
+    revisions: int
+    quarantined: int
+    last_ingest: datetime | None
+
+
+class Store:
+    """One open database. Use :func:`open_store`; close with :meth:`close` or ``with``."""
+
+    def __init__(self, connection: sqlite3.Connection, path: Path) -> None:
+        self.db = connection
+        self.path = path
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.db.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Commit what the block wrote, or roll all of it back."""
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self.db.rollback()
+            raise
+        self.db.commit()
+
+    @property
+    def schema_version(self) -> int:
+        row = self.db.execute("SELECT count(*) FROM schema_migrations").fetchone()
+        return int(row[0])
+
+    # -- inbox files ---------------------------------------------------------------------
+
+    def inbox_file(self, path: str) -> InboxFile | None:
+        row = self.db.execute(
+            "SELECT path, size, mtime_ns, status, report_id FROM inbox_files WHERE path = ?",
+            (path,),
+        ).fetchone()
+        return InboxFile(*row) if row else None
+
+    def remember_file(
+        self, path: str, *, size: int, mtime_ns: int, status: str, report_id: int | None,
+        now: datetime,
+    ) -> None:
+        self.db.execute(
+            """INSERT INTO inbox_files (path, size, mtime_ns, status, report_id, seen_at)
+               VALUES (?, ?, ?, ?, ?, ?)
+               ON CONFLICT(path) DO UPDATE SET size = excluded.size, mtime_ns = excluded.mtime_ns,
+                 status = excluded.status, report_id = excluded.report_id,
+                 seen_at = excluded.seen_at""",
+            (path, size, mtime_ns, status, report_id, _ts(now)),
+        )
+
+    def known_files(self) -> dict[str, InboxFile]:
+        rows = self.db.execute(
+            "SELECT path, size, mtime_ns, status, report_id FROM inbox_files"
+        ).fetchall()
+        return {row[0]: InboxFile(*row) for row in rows}
+
+    # -- reports -------------------------------------------------------------------------
+
+    def report_id_by_hash(self, content_hash: str) -> int | None:
+        row = self.db.execute(
+            "SELECT report_id FROM report_revisions WHERE content_hash = ?", (content_hash,)
+        ).fetchone()
+        return int(row[0]) if row else None
+
+    def report_id_by_identity(self, identity_key: str) -> int | None:
+        row = self.db.execute(
+            "SELECT id FROM reports WHERE identity_key = ? ORDER BY id LIMIT 1", (identity_key,)
+        ).fetchone()
+        return int(row[0]) if row else None
+
+    def add_report(
+        self, report: Report, *, content_hash: str, identity_key: str, path: str, encoding: str,
+        now: datetime,
+    ) -> int:
+        cursor = self.db.execute(
+            """INSERT INTO reports (identity_key, content_hash, revision, title, source, kind,
+                 published, posted, language, dateline, body, path, encoding, ingested_at,
+                 updated_at)
+               VALUES (?, ?, 1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+            (identity_key, content_hash, *_report_columns(report), path, encoding,
+             _ts(now), _ts(now)),
+        )
+        report_id = int(cursor.lastrowid or 0)
+        self._add_revision(report_id, 1, content_hash, path, now)
+        return report_id
+
+    def update_report(
+        self, report_id: int, report: Report, *, content_hash: str, identity_key: str, path: str,
+        encoding: str, now: datetime,
+    ) -> int:
+        """Store a changed version of a known report; returns its new revision number."""
+        row = self.db.execute("SELECT revision FROM reports WHERE id = ?", (report_id,)).fetchone()
+        if row is None:
+            raise NotFound(f"no report {report_id}")
+        revision = int(row[0]) + 1
+        self.db.execute(
+            """UPDATE reports SET identity_key = ?, content_hash = ?, revision = ?, title = ?,
+                 source = ?, kind = ?, published = ?, posted = ?, language = ?, dateline = ?,
+                 body = ?, path = ?, encoding = ?, updated_at = ?
+               WHERE id = ?""",
+            (identity_key, content_hash, revision, *_report_columns(report), path, encoding,
+             _ts(now), report_id),
+        )
+        self._add_revision(report_id, revision, content_hash, path, now)
+        return revision
+
+    def _add_revision(
+        self, report_id: int, revision: int, content_hash: str, path: str, now: datetime
+    ) -> None:
+        self.db.execute(
+            """INSERT INTO report_revisions (report_id, revision, content_hash, path, ingested_at)
+               VALUES (?, ?, ?, ?, ?)""",
+            (report_id, revision, content_hash, path, _ts(now)),
+        )
+
+    def get_report(self, report_id: int) -> StoredReport:
+        row = self.db.execute(f"SELECT {_REPORT_SELECT} FROM reports WHERE id = ?",
+                              (report_id,)).fetchone()
+        if row is None:
+            raise NotFound(
+                f"no report with ID {report_id}",
+                hint="`newsletter reports list` shows the IDs of stored reports",
+            )
+        return _stored_report(row)
+
+    def list_reports(self, *, limit: int | None = None) -> list[StoredReport]:
+        sql = f"SELECT {_REPORT_SELECT} FROM reports ORDER BY published DESC, id DESC"
+        params: Sequence[int] = ()
+        if limit is not None:
+            sql += " LIMIT ?"
+            params = (limit,)
+        return [_stored_report(row) for row in self.db.execute(sql, params)]
+
+    # -- quarantine ----------------------------------------------------------------------
+
+    def record_quarantine(
+        self, original_path: str, stored_path: str, reason: str, detail: str, now: datetime
+    ) -> None:
+        self.db.execute(
+            """INSERT INTO quarantine (original_path, stored_path, reason, detail, at)
+               VALUES (?, ?, ?, ?, ?)""",
+            (original_path, stored_path, reason, detail, _ts(now)),
+        )
+
+    # -- totals --------------------------------------------------------------------------
+
+    def counts(self) -> StoreCounts:
+        by_language = dict(
+            self.db.execute(
+                "SELECT language, count(*) FROM reports GROUP BY language ORDER BY language"
+            ).fetchall()
+        )
+        revisions = self.db.execute("SELECT count(*) FROM report_revisions").fetchone()[0]
+        quarantined = self.db.execute("SELECT count(*) FROM quarantine").fetchone()[0]
+        last = self.db.execute("SELECT max(seen_at) FROM inbox_files").fetchone()[0]
+        return StoreCounts(
+            reports=sum(by_language.values()),
+            by_language=by_language,
+            revisions=int(revisions),
+            quarantined=int(quarantined),
+            last_ingest=datetime.fromisoformat(last) if last else None,
+        )
+
+
+_REPORT_SELECT = (
+    "id, revision, title, source, kind, published, posted, language, dateline, body, "
+    "content_hash, path, encoding, ingested_at, updated_at"
+)
+
+
+def _report_columns(report: Report) -> tuple[object, ...]:
+    return (
+        report.title,
+        report.source,
+        report.kind,
+        report.published.isoformat() if report.published else None,
+        report.posted.isoformat() if report.posted else None,
+        report.language,
+        report.dateline,
+        report.body,
+    )
+
+
+def _stored_report(row: sqlite3.Row | tuple[object, ...]) -> StoredReport:
+    (id_, revision, title, source, kind, published, posted, language, dateline, body,
+     content_hash, path, encoding, ingested_at, updated_at) = tuple(row)
+    return StoredReport(
+        id=int(str(id_)),
+        revision=int(str(revision)),
+        report=Report(
+            title=str(title),
+            source=None if source is None else str(source),
+            kind=None if kind is None else str(kind),
+            published=date.fromisoformat(str(published)) if published else None,
+            posted=date.fromisoformat(str(posted)) if posted else None,
+            language=str(language),
+            dateline=None if dateline is None else str(dateline),
+            body=str(body),
+        ),
+        content_hash=str(content_hash),
+        path=str(path),
+        encoding=str(encoding),
+        ingested_at=datetime.fromisoformat(str(ingested_at)),
+        updated_at=datetime.fromisoformat(str(updated_at)),
+    )
+
+
+def _ts(moment: datetime) -> str:
+    if moment.tzinfo is None:
+        raise ValueError("timestamps must be timezone-aware")
+    return moment.astimezone(UTC).isoformat(timespec="seconds")
+
+
+def open_store(path: Path, *, migrations: Sequence[tuple[str, str]] = MIGRATIONS) -> Store:
+    """Open (creating if needed) the database at ``path`` and apply missing migrations."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        connection = sqlite3.connect(path, isolation_level=None, timeout=30.0)
+    except (OSError, sqlite3.Error) as exc:
+        raise StoreError(
+            f"cannot open the database {path}: {exc}",
+            hint="check that the folder exists and is writable, or set [paths] database",
+        ) from exc
+    try:
+        connection.execute("PRAGMA journal_mode = WAL")
+        connection.execute("PRAGMA synchronous = NORMAL")
+        connection.execute("PRAGMA foreign_keys = ON")
+        connection.execute("PRAGMA busy_timeout = 30000")
+        migrate(connection, migrations)
+    except sqlite3.DatabaseError as exc:
+        connection.close()
+        raise StoreError(
+            f"{path} is not a usable newsletter database: {exc}",
+            hint="point [paths] database at a new file, or restore this one from a backup",
+        ) from exc
+    except StoreError:
+        connection.close()
+        raise
+    return Store(connection, path)
+
+
+def migrate(connection: sqlite3.Connection, migrations: Sequence[tuple[str, str]]) -> list[str]:
+    """Apply the migrations not yet recorded, in order, each in one transaction."""
+    connection.execute(
+        """CREATE TABLE IF NOT EXISTS schema_migrations (
+               version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)"""
+    )
+    applied = dict(connection.execute("SELECT version, name FROM schema_migrations").fetchall())
+    if applied and max(applied) > len(migrations):
+        raise StoreError(
+            f"the database schema is at version {max(applied)}, newer than this program's "
+            f"{len(migrations)}",
+            hint="upgrade newsletter to the version that wrote this database",
+        )
+    done = []
+    for version, (name, sql) in enumerate(migrations, start=1):
+        if version in applied:
+            if applied[version] != name:
+                raise StoreError(
+                    f"migration {version} is recorded as {applied[version]!r}, expected {name!r}",
+                    hint="this database was written by a different program or branch",
+                )
+            continue
+        connection.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in _statements(sql):
+                connection.execute(statement)
+            connection.execute(
+                "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
+                (version, name, _ts(datetime.now(UTC))),
+            )
+        except BaseException:
+            connection.rollback()
+            raise
+        connection.execute("COMMIT")
+        done.append(name)
+    return done
+
+
+def _statements(sql: str) -> Iterator[str]:
+    """Split a migration into statements (executescript would commit the open transaction)."""
+    buffer = ""
+    for line in sql.splitlines(keepends=True):
+        buffer += line
+        if sqlite3.complete_statement(buffer):
+            statement = buffer.strip()
+            if statement:
+                yield statement
+            buffer = ""
+    if buffer.strip():
+        yield buffer.strip()

@@ -1,0 +1,54 @@
+"""The SQLite store: WAL, ordered migrations recorded once, and refusal of newer schemas."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from newsletter.errors import StoreError
+from newsletter.store import MIGRATIONS, open_store
+
+
+def test_a_new_database_is_migrated_in_wal_mode(tmp_path: Path) -> None:
+    path = tmp_path / "var" / "n.db"
+    with open_store(path) as store:
+        assert store.schema_version == len(MIGRATIONS)
+        mode = store.db.execute("PRAGMA journal_mode").fetchone()[0]
+        assert mode == "wal"
+    with open_store(path) as again:  # migrations are applied once
+        rows = again.db.execute("SELECT version, name FROM schema_migrations").fetchall()
+        assert rows == [(i, name) for i, (name, _) in enumerate(MIGRATIONS, start=1)]
+
+
+def test_a_failing_migration_leaves_the_database_as_it_was(tmp_path: Path) -> None:
+    path = tmp_path / "n.db"
+    failing = "CREATE TABLE extra (x); INSERT INTO nowhere VALUES (1);"
+    broken = (*MIGRATIONS, ("0099_broken", failing))
+    with pytest.raises(StoreError):
+        open_store(path, migrations=broken)
+    with open_store(path) as store:
+        assert store.schema_version == len(MIGRATIONS)
+        tables = {row[0] for row in store.db.execute("SELECT name FROM sqlite_master")}
+        assert "extra" not in tables
+
+
+def test_a_database_from_a_newer_program_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "n.db"
+    open_store(path).close()
+    with sqlite3.connect(path) as db:
+        db.execute("INSERT INTO schema_migrations VALUES (999, 'future', '2030-01-01')")
+    db.close()
+    with pytest.raises(StoreError) as caught:
+        open_store(path)
+    assert "newer than this program" in caught.value.message
+    assert caught.value.hint
+
+
+def test_a_file_that_is_not_a_database_gives_a_clear_error(tmp_path: Path) -> None:
+    path = tmp_path / "n.db"
+    path.write_bytes(b"this is not sqlite" * 100)
+    with pytest.raises(StoreError) as caught:
+        open_store(path)
+    assert "not a usable newsletter database" in caught.value.message

@@ -1,0 +1,123 @@
+"""Settings: precedence, validation, secrets, and that every setting is documented."""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from newsletter.config import (
+    SECTIONS,
+    build_settings,
+    example_config,
+    find_config,
+    setting,
+    settings_table,
+)
+from newsletter.errors import ConfigError, InstanceNotFound
+from tests.helpers import REPO
+
+ROOT = Path("/srv/office")
+
+
+def test_defaults_then_file_then_environment_then_flags() -> None:
+    data = {"ingest": {"max_bytes": 10, "settle_seconds": 5}, "paths": {"seeds": "inbox"}}
+    environ = {"NEWSLETTER_INGEST_MAX_BYTES": "20", "NEWSLETTER_INGEST_RECURSIVE": "no"}
+    settings = build_settings(ROOT, data, environ=environ,
+                              overrides={"ingest.max_bytes": "30"})
+    assert settings.ingest.max_bytes == 30
+    assert settings.ingest.recursive is False
+    assert settings.ingest.settle_seconds == 5.0
+    assert settings.paths.seeds == "inbox"
+    assert settings.log.level == "warning"
+    assert settings.sources["ingest.max_bytes"] == "flag"
+    assert settings.sources["ingest.recursive"] == "env"
+    assert settings.sources["paths.seeds"] == "file"
+    assert settings.sources["log.level"] == "default"
+    assert settings.seeds_dir == ROOT / "inbox"
+    assert settings.database_path == ROOT / "var" / "newsletter.db"
+
+
+def test_list_settings_from_the_environment_are_comma_separated() -> None:
+    settings = build_settings(ROOT, {}, environ={"NEWSLETTER_INGEST_EXTENSIONS": ".txt, .text"},
+                              overrides={})
+    assert settings.ingest.extensions == [".txt", ".text"]
+
+
+@pytest.mark.parametrize(
+    ("data", "environ", "message"),
+    [
+        ({"ingest": {"max_byte": 1}}, {}, "unknown setting [ingest] max_byte"),
+        ({"smtp": {"host": "x"}}, {}, "unknown section [smtp]"),
+        ({"ingest": {"max_bytes": "lots"}}, {}, "ingest.max_bytes from newsletter.toml"),
+        ({"ingest": {"max_bytes": -1}}, {}, "must not be negative"),
+        ({"ingest": {"recursive": "maybe"}}, {}, "expected true or false"),
+        ({"log": {"level": "loud"}}, {}, "expected one of debug, info, warning, error"),
+        ({}, {"NEWSLETTER_INGEST_SETTLE_SECONDS": "soon"}, "NEWSLETTER_INGEST_SETTLE_SECONDS"),
+        ({}, {"NEWSLETTER_INGEST_MAXBYTES": "1"}, "unknown environment variable"),
+    ],
+)
+def test_bad_settings_are_refused_with_the_setting_named(
+    data: dict[str, dict[str, object]], environ: dict[str, str], message: str
+) -> None:
+    with pytest.raises(ConfigError) as caught:
+        build_settings(ROOT, data, environ=environ, overrides={})
+    assert message in caught.value.message
+    assert caught.value.hint
+
+
+@dataclass(frozen=True)
+class _SmtpSection:
+    """A section with a secret, as later settings will have."""
+
+    host: str = setting("localhost", "Relay host.")
+    password: str = setting("", "Relay password.", secret=True)
+
+
+def test_secrets_come_from_the_environment_only() -> None:
+    sections = {**SECTIONS, "smtp": _SmtpSection}
+    with pytest.raises(ConfigError) as caught:
+        build_settings(ROOT, {"smtp": {"password": "hunter2"}}, environ={}, overrides={},
+                       sections=sections)
+    assert "is a secret" in caught.value.message
+    assert caught.value.hint is not None
+    assert "NEWSLETTER_SMTP_PASSWORD" in caught.value.hint
+    text = example_config(sections)
+    assert "hunter2" not in text
+    assert "# password =" not in text
+    assert "NEWSLETTER_SMTP_PASSWORD" in text
+
+
+def test_example_config_lists_every_setting_and_parses_when_uncommented() -> None:
+    text = example_config()
+    uncommented = "\n".join(
+        line[2:] if line.startswith("# ") and " = " in line else line
+        for line in text.splitlines()
+    )
+    data = tomllib.loads(uncommented)
+    for spec in settings_table():
+        assert data[spec.section][spec.key] == spec.default, spec.name
+
+
+def test_the_repository_instance_config_is_the_generated_example() -> None:
+    assert (REPO / "newsletter.toml").read_text(encoding="utf-8") == example_config()
+
+
+def test_every_setting_is_documented_in_the_readme() -> None:
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    missing = [spec.name for spec in settings_table()
+               if f"`{spec.name}`" not in readme or spec.env_var not in readme]
+    assert not missing, f"README.md does not document: {missing}"
+
+
+def test_find_config_searches_upwards(tmp_path: Path) -> None:
+    (tmp_path / "newsletter.toml").write_text("")
+    nested = tmp_path / "a" / "b"
+    nested.mkdir(parents=True)
+    assert find_config(nested) == tmp_path / "newsletter.toml"
+    with pytest.raises(InstanceNotFound) as caught:
+        find_config(tmp_path.parent / "elsewhere")
+    assert caught.value.hint is not None
+    assert "newsletter init" in caught.value.hint
