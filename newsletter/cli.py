@@ -25,6 +25,7 @@ from newsletter.errors import NewsletterError
 from newsletter.ingest import ingest_inbox, scan
 from newsletter.logs import configure_logging
 from newsletter.model import IngestOutcome, IngestStatus, StoredReport
+from newsletter.pipeline import summarise_pending
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -147,10 +148,11 @@ def _outcome_dict(outcome: IngestOutcome) -> dict[str, Any]:
 @click.pass_obj
 @_handle_errors
 def ingest(obj: Context, as_json: bool) -> None:
-    """Pick up new and changed report files from the inbox."""
+    """Pick up new and changed report files from the inbox, and summarise them."""
     instance = obj.instance
     with instance.open_store() as store:
         outcomes = ingest_inbox(store, instance.inbox, instance.settings.ingest, now=_now())
+        summarise_pending(store, instance.settings.summary, now=_now())
     if as_json:
         for outcome in outcomes:
             _emit_json(_outcome_dict(outcome))
@@ -180,7 +182,9 @@ def ingest(obj: Context, as_json: bool) -> None:
 # -- reports ------------------------------------------------------------------------------
 
 
-def _report_dict(stored: StoredReport, *, body: bool = True) -> dict[str, Any]:
+def _report_dict(
+    stored: StoredReport, summary: tuple[str, ...] | None, *, body: bool = True
+) -> dict[str, Any]:
     report = stored.report
     data: dict[str, Any] = {
         "id": stored.id,
@@ -197,6 +201,8 @@ def _report_dict(stored: StoredReport, *, body: bool = True) -> dict[str, Any]:
         "content_hash": stored.content_hash,
         "ingested_at": stored.ingested_at.isoformat(),
         "updated_at": stored.updated_at.isoformat(),
+        "summary": " ".join(summary) if summary is not None else None,
+        "summary_sentences": list(summary) if summary is not None else None,
     }
     if body:
         data["body"] = report.body
@@ -217,8 +223,9 @@ def reports_list(obj: Context, as_json: bool, limit: int | None) -> None:
     """List stored reports, newest publication first."""
     with obj.instance.open_store() as store:
         found = store.list_reports(limit=limit)
+        summaries = {stored.id: store.summary_of(stored.id) for stored in found}
     if as_json:
-        _emit_json([_report_dict(stored) for stored in found])
+        _emit_json([_report_dict(stored, summaries[stored.id]) for stored in found])
         return
     if not found:
         click.echo("No reports stored yet. Run `newsletter ingest` first.")
@@ -246,15 +253,42 @@ def reports_show(obj: Context, report_id: int, as_json: bool) -> None:
     """Show one stored report in full."""
     with obj.instance.open_store() as store:
         stored = store.get_report(report_id)
+        summary = store.summary_of(report_id)
     if as_json:
-        _emit_json(_report_dict(stored))
+        _emit_json(_report_dict(stored, summary))
         return
-    data = _report_dict(stored, body=False)
+    data = _report_dict(stored, summary, body=False)
+    del data["summary"], data["summary_sentences"]
     width = max(len(key) for key in data)
     for key, value in data.items():
         click.echo(f"{key:<{width}}  {'-' if value is None else value}")
-    click.echo("")
+    click.echo("\nSummary")
+    if summary is None:
+        click.echo("  (not summarised yet: run `newsletter summarise`)")
+    for sentence in summary or ():
+        click.echo(f"  - {sentence}")
+    click.echo("\nBody")
     click.echo(stored.report.body)
+
+
+@cli.command("summarise")
+@click.option("--report", "report_id", type=int, metavar="ID", help="Only this report.")
+@click.option("--all", "everything", is_flag=True, help="Summarise every report again.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per report summarised.")
+@click.pass_obj
+@_handle_errors
+def summarise_command(obj: Context, report_id: int | None, everything: bool, as_json: bool) -> None:
+    """Summarise reports that have no current summary (ingest does this too)."""
+    instance = obj.instance
+    with instance.open_store() as store:
+        done = summarise_pending(store, instance.settings.summary, now=_now(),
+                                 report_id=report_id, force=everything)
+    if as_json:
+        for item in done:
+            _emit_json({"report_id": item.report_id, "summary": " ".join(item.sentences),
+                        "summary_sentences": list(item.sentences)})
+        return
+    click.echo(f"Summarised {len(done)} report(s)" if done else "Every report is summarised.")
 
 
 def _print_table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> None:
@@ -305,6 +339,7 @@ def status(obj: Context, as_json: bool) -> None:
         "inbox": str(inbox.folder),
         "inbox_waiting": waiting,
         "quarantined": counts.quarantined,
+        "unsummarised": counts.unsummarised,
         "quarantine": str(inbox.quarantine),
         "last_ingest": counts.last_ingest.isoformat() if counts.last_ingest else None,
     }
@@ -318,6 +353,9 @@ def status(obj: Context, as_json: bool) -> None:
                + f", {counts.revisions} revisions")
     click.echo(f"Inbox        {_display_path(inbox.folder)}/: {waiting} new or changed file(s)"
                + (" waiting; run `newsletter ingest`" if waiting else ""))
+    if counts.unsummarised:
+        click.echo(f"Summaries    {counts.unsummarised} report(s) without a current summary; "
+                   "run `newsletter summarise`")
     click.echo(f"Quarantine   {counts.quarantined} file(s) in {_display_path(inbox.quarantine)}/")
     last = counts.last_ingest.isoformat() if counts.last_ingest else "never"
     click.echo(f"Last ingest  {last}")

@@ -63,6 +63,14 @@ class IngestSettings:
 
 
 @dataclass(frozen=True)
+class SummarySettings:
+    """The summary stored with every report, in the report's own language."""
+
+    sentences: int = setting(3, "Most sentences in a report's summary.")
+    words: int = setting(120, "Most words in a report's summary.")
+
+
+@dataclass(frozen=True)
 class LogSettings:
     """Diagnostics written to standard error."""
 
@@ -83,6 +91,7 @@ class Settings:
     root: Path
     paths: PathsSettings = field(default_factory=PathsSettings)
     ingest: IngestSettings = field(default_factory=IngestSettings)
+    summary: SummarySettings = field(default_factory=SummarySettings)
     log: LogSettings = field(default_factory=LogSettings)
     sources: Mapping[str, str] = field(default_factory=dict)
 

@@ -116,6 +116,7 @@ for _number, _names in enumerate(
     for _name in _names.split():
         _MONTHS[_name] = _number
 
+MONTH_NAMES = frozenset(_MONTHS)
 _MONTH_WORD = r"[^\W\d_]{3,10}\.?"
 _DATE_PATTERNS = (
     re.compile(r"(?P<y>\d{4})-(?P<m>\d{1,2})-(?P<d>\d{1,2})"),
@@ -323,3 +324,12 @@ def _dateline(first_paragraph: str) -> tuple[str | None, date | None]:
     if when is None and (raw_date or place != place.upper()):
         return None, None
     return m.group(0).strip(" –—-"), when
+
+
+def split_dateline(body: str, dateline: str | None = None) -> str:
+    """``body`` without the dateline that opens it ("ASTANA, 31 January 2013 – ")."""
+    if dateline is None:
+        dateline, _ = _dateline(body)
+    if dateline and body.startswith(dateline):
+        return body[len(dateline) :].lstrip(" –—-")
+    return body

@@ -7,6 +7,7 @@ missing ones and refuses a database whose schema is newer than this program.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -72,6 +73,22 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
         );
         """,
     ),
+    (
+        "0002_summaries",
+        """
+        -- The current summary of each report; recomputed when the report gets a new revision,
+        -- the summariser's method changes or the instance's summary length changes.
+        CREATE TABLE summaries (
+            report_id     INTEGER PRIMARY KEY REFERENCES reports(id) ON DELETE CASCADE,
+            revision      INTEGER NOT NULL,
+            method        TEXT NOT NULL,
+            max_sentences INTEGER NOT NULL,
+            max_words     INTEGER NOT NULL,
+            sentences     TEXT NOT NULL,
+            created_at    TEXT NOT NULL
+        );
+        """,
+    ),
 )
 
 
@@ -94,6 +111,7 @@ class StoreCounts:
     by_language: dict[str, int]
     revisions: int
     quarantined: int
+    unsummarised: int
     last_ingest: datetime | None
 
 
@@ -217,7 +235,7 @@ class Store:
         )
 
     def get_report(self, report_id: int) -> StoredReport:
-        row = self.db.execute(f"SELECT {_REPORT_SELECT} FROM reports WHERE id = ?",
+        row = self.db.execute(f"SELECT {_REPORT_SELECT} FROM reports r WHERE id = ?",
                               (report_id,)).fetchone()
         if row is None:
             raise NotFound(
@@ -227,12 +245,51 @@ class Store:
         return _stored_report(row)
 
     def list_reports(self, *, limit: int | None = None) -> list[StoredReport]:
-        sql = f"SELECT {_REPORT_SELECT} FROM reports ORDER BY published DESC, id DESC"
+        sql = f"SELECT {_REPORT_SELECT} FROM reports r ORDER BY published DESC, id DESC"
         params: Sequence[int] = ()
         if limit is not None:
             sql += " LIMIT ?"
             params = (limit,)
         return [_stored_report(row) for row in self.db.execute(sql, params)]
+
+    # -- summaries -----------------------------------------------------------------------
+
+    def reports_needing_summary(
+        self, *, method: str, max_sentences: int, max_words: int
+    ) -> list[StoredReport]:
+        """Reports with no summary, or one made for an older revision, method or length."""
+        rows = self.db.execute(
+            f"""SELECT {_REPORT_SELECT} FROM reports r
+                LEFT JOIN summaries s ON s.report_id = r.id
+                WHERE s.report_id IS NULL OR s.revision != r.revision OR s.method != ?
+                   OR s.max_sentences != ? OR s.max_words != ?
+                ORDER BY r.id""",
+            (method, max_sentences, max_words),
+        )
+        return [_stored_report(row) for row in rows]
+
+    def save_summary(
+        self, report_id: int, revision: int, *, method: str, max_sentences: int, max_words: int,
+        sentences: Sequence[str], now: datetime,
+    ) -> None:
+        self.db.execute(
+            """INSERT INTO summaries (report_id, revision, method, max_sentences, max_words,
+                 sentences, created_at)
+               VALUES (?, ?, ?, ?, ?, ?, ?)
+               ON CONFLICT(report_id) DO UPDATE SET revision = excluded.revision,
+                 method = excluded.method, max_sentences = excluded.max_sentences,
+                 max_words = excluded.max_words, sentences = excluded.sentences,
+                 created_at = excluded.created_at""",
+            (report_id, revision, method, max_sentences, max_words,
+             json.dumps(list(sentences), ensure_ascii=False), _ts(now)),
+        )
+
+    def summary_of(self, report_id: int) -> tuple[str, ...] | None:
+        """The stored summary sentences of a report, if it has been summarised."""
+        row = self.db.execute(
+            "SELECT sentences FROM summaries WHERE report_id = ?", (report_id,)
+        ).fetchone()
+        return tuple(json.loads(row[0])) if row else None
 
     # -- quarantine ----------------------------------------------------------------------
 
@@ -256,18 +313,26 @@ class Store:
         revisions = self.db.execute("SELECT count(*) FROM report_revisions").fetchone()[0]
         quarantined = self.db.execute("SELECT count(*) FROM quarantine").fetchone()[0]
         last = self.db.execute("SELECT max(seen_at) FROM inbox_files").fetchone()[0]
+        unsummarised = self.db.execute(
+            """SELECT count(*) FROM reports r LEFT JOIN summaries s ON s.report_id = r.id
+               WHERE s.report_id IS NULL OR s.revision != r.revision"""
+        ).fetchone()[0]
         return StoreCounts(
             reports=sum(by_language.values()),
             by_language=by_language,
             revisions=int(revisions),
             quarantined=int(quarantined),
+            unsummarised=int(unsummarised),
             last_ingest=datetime.fromisoformat(last) if last else None,
         )
 
 
-_REPORT_SELECT = (
-    "id, revision, title, source, kind, published, posted, language, dateline, body, "
-    "content_hash, path, encoding, ingested_at, updated_at"
+_REPORT_SELECT = ", ".join(
+    f"r.{column}"
+    for column in (
+        "id revision title source kind published posted language dateline body content_hash "
+        "path encoding ingested_at updated_at"
+    ).split()
 )
 
 

@@ -1,0 +1,102 @@
+"""Benchmark: ROUGE of our summariser and of Lead-k, in one run, and ms per report.
+
+Reads a JSON Lines file of articles (`title`, `paragraphs`: lists of sentences, `gold`: the
+sentences people picked, `highlights`: the editors' bullet summary), by default the CNN Corpus
+dev set at ../shared/eval/cnn_corpus_dev.jsonl. Prints ROUGE-1/2/L F1 (rouge-score, Porter
+stemming) against `gold` and against `highlights` for our summariser and for Lead-k (the first k
+sentences of the corpus's own segmentation, k = our sentence budget), then the time per report
+over a second, warm pass. Last line: one JSON object with the figures.
+
+    .venv/bin/python bench/summarise.py [--data FILE.jsonl] [--sentences 3] [--words 120]
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import html
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from rouge_score import rouge_scorer
+
+from newsletter.summarise import SummaryOptions, summarise
+
+DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "eval" / "cnn_corpus_dev.jsonl"
+METRICS = ("rouge1", "rouge2", "rougeL")
+
+
+def load(path: Path) -> list[dict[str, Any]]:
+    with path.open(encoding="utf-8") as handle:
+        return [json.loads(line) for line in handle if line.strip()]
+
+
+def body_of(article: dict[str, Any]) -> str:
+    return "\n\n".join(" ".join(html.unescape(s) for s in p) for p in article["paragraphs"])
+
+
+def evaluate(articles: list[dict[str, Any]], options: SummaryOptions) -> dict[str, Any]:
+    scorer = rouge_scorer.RougeScorer(list(METRICS), use_stemmer=True)
+    totals = {(system, ref, m): 0.0 for system in ("ours", "lead")
+              for ref in ("gold", "highlights") for m in METRICS}
+    inputs = [(html.unescape(a["title"]), body_of(a)) for a in articles]
+    ours = [summarise(title, body, options).text for title, body in inputs]
+    for article, summary in zip(articles, ours, strict=True):
+        sentences = [html.unescape(s) for p in article["paragraphs"] for s in p]
+        lead = " ".join(sentences[: options.sentences])
+        for ref in ("gold", "highlights"):
+            reference = "\n".join(html.unescape(s) for s in article[ref])
+            for system, text in (("ours", summary), ("lead", lead)):
+                scores = scorer.score(reference, text)
+                for m in METRICS:
+                    totals[(system, ref, m)] += scores[m].fmeasure
+    n = len(articles)
+    started = time.perf_counter()
+    for title, body in inputs:  # second, warm pass for timing
+        summarise(title, body, options)
+    ms = (time.perf_counter() - started) * 1000 / n
+    figures: dict[str, Any] = {"bench": "summarise", "articles": n,
+                               "sentences": options.sentences, "words": options.words,
+                               "ms_per_report": round(ms, 3)}
+    for (system, ref, m), total in totals.items():
+        figures[f"{system}_{ref}_{m}"] = round(100 * total / n, 2)
+    for ref in ("gold", "highlights"):
+        for m in METRICS:
+            figures[f"delta_{ref}_{m}"] = round(
+                figures[f"ours_{ref}_{m}"] - figures[f"lead_{ref}_{m}"], 2)
+    return figures
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--sentences", type=int, default=SummaryOptions.sentences)
+    parser.add_argument("--words", type=int, default=SummaryOptions.words)
+    parser.add_argument("--set", dest="overrides", action="append", default=[],
+                        metavar="WEIGHT=VALUE", help="override a SummaryOptions weight")
+    args = parser.parse_args(argv)
+    if not args.data.is_file():
+        sys.exit(f"no evaluation data at {args.data}: pass --data FILE.jsonl")
+    overrides = {k: float(v) for k, v in (item.split("=", 1) for item in args.overrides)}
+    options = dataclasses.replace(
+        SummaryOptions(), sentences=args.sentences, words=args.words, **overrides)
+    figures = evaluate(load(args.data), options)
+    k = options.sentences
+    print(f"{figures['articles']} articles from {args.data.name}; budget {k} sentences / "
+          f"{options.words} words; Lead-{k} baseline")
+    print(f"{'':22}{'ROUGE-1':>9}{'ROUGE-2':>9}{'ROUGE-L':>9}")
+    for ref in ("gold", "highlights"):
+        for system, label in (("ours", "ours"), ("lead", f"Lead-{k}")):
+            row = "".join(f"{figures[f'{system}_{ref}_{m}']:9.2f}" for m in METRICS)
+            print(f"{label + ' vs ' + ref:22}{row}")
+        row = "".join(f"{figures[f'delta_{ref}_{m}']:+9.2f}" for m in METRICS)
+        print(f"{'  difference':22}{row}")
+    print(f"ours: {figures['ms_per_report']:.2f} ms per report (warm)")
+    print(json.dumps(figures))
+
+
+if __name__ == "__main__":
+    main()
