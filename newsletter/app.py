@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from newsletter.argos import ArgosEngine
 from newsletter.config import CONFIG_NAME, Settings, example_config, find_config, load_settings
 from newsletter.errors import ConfigError
 from newsletter.ingest import Inbox
 from newsletter.store import Store, open_store
+from newsletter.translate import LANGUAGE_NAMES, Glossary, GlossaryFormatError, parse_glossary
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -30,6 +35,28 @@ class Instance:
     @property
     def inbox(self) -> Inbox:
         return Inbox(folder=self.settings.seeds_dir, quarantine=self.settings.quarantine_dir)
+
+    def engine(self) -> ArgosEngine:
+        options = self.settings.translate
+        return ArgosEngine(
+            self.settings.packages_dir, argos_home=self.settings.argos_home,
+            threads=options.threads, beam_size=options.beam_size,
+        )
+
+    def glossary(self) -> Glossary:
+        """The instance's glossary; an absent file is an empty glossary (and a warning)."""
+        path = self.settings.resolve(self.settings.translate.glossary)
+        if not path.is_file():
+            log.warning("no glossary at %s: names and terms are left to the model", path)
+            return Glossary()
+        try:
+            return parse_glossary(path.read_text(encoding="utf-8-sig"),
+                                  tuple(LANGUAGE_NAMES))
+        except GlossaryFormatError as exc:
+            raise ConfigError(
+                f"the glossary {path} is malformed: {exc}",
+                hint="its first row must name the columns en, ru, kk",
+            ) from exc
 
 
 def load_instance(
@@ -65,4 +92,11 @@ def init_instance(folder: Path) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     config.write_text(example_config(), encoding="utf-8")
     (folder / "seeds").mkdir(exist_ok=True)
+    glossary = folder / "translations" / "glossary.csv"
+    glossary.parent.mkdir(exist_ok=True)
+    if not glossary.exists():
+        glossary.write_text(
+            "# Fixed translations of names and terms; see the newsletter README.\nen,ru,kk,note\n",
+            encoding="utf-8",
+        )
     return config

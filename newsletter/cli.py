@@ -6,12 +6,14 @@ Exit codes: 0 success, 1 a :class:`NewsletterError` (message and hint on standar
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import os
 import shutil
+import sys
 import traceback
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -20,12 +22,18 @@ import click
 
 from newsletter import __version__
 from newsletter.app import Instance, init_instance, load_instance
+from newsletter.argos import InstalledModel, installed_models
 from newsletter.config import settings_table
 from newsletter.errors import NewsletterError
 from newsletter.ingest import ingest_inbox, scan
 from newsletter.logs import configure_logging
 from newsletter.model import IngestOutcome, IngestStatus, StoredReport
-from newsletter.pipeline import summarise_pending
+from newsletter.models import Limits, install_from_index
+from newsletter.models import check as check_models
+from newsletter.models import install as install_model
+from newsletter.models import remove as remove_model
+from newsletter.pipeline import summarise_pending, translate_pending
+from newsletter.translate import Edition, EditionStatus, Policy, edition_status, plan_route
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -182,6 +190,41 @@ def ingest(obj: Context, as_json: bool) -> None:
 # -- reports ------------------------------------------------------------------------------
 
 
+def _edition_views(
+    stored: StoredReport, summary: tuple[str, ...] | None, editions: dict[str, Edition],
+    languages: Sequence[str], policy: Policy,
+) -> list[dict[str, Any]]:
+    """Each configured language's edition as it would be sent: translated, the original with
+    a notice (fallback), nothing (held), or the report's own language (original)."""
+    report = stored.report
+    original_summary = " ".join(summary or ())
+    views = []
+    for language in languages:
+        view: dict[str, Any] = {"language": language}
+        if language == report.language:
+            view.update(status=EditionStatus.ORIGINAL.value, title=report.title,
+                        summary=original_summary, model=None, flags=[])
+        elif language not in editions:
+            view.update(status="pending", title=None, summary=None, model=None, flags=[])
+        else:
+            edition = editions[language]
+            status = edition_status(edition.flags, policy)
+            sent_title, sent_summary = {
+                EditionStatus.TRANSLATED: (edition.title, " ".join(edition.summary or ())),
+                EditionStatus.FALLBACK: (report.title, original_summary),
+                EditionStatus.HELD: (None, None),
+            }[status]
+            view.update(
+                status=status.value, title=sent_title, summary=sent_summary,
+                model=edition.model, flags=[f.as_dict() for f in edition.flags],
+                body_flags=[f.as_dict() for f in edition.body_flags],
+                machine_title=edition.title,
+                machine_summary=None if edition.summary is None else " ".join(edition.summary),
+            )
+        views.append(view)
+    return views
+
+
 def _report_dict(
     stored: StoredReport, summary: tuple[str, ...] | None, *, body: bool = True
 ) -> dict[str, Any]:
@@ -251,17 +294,28 @@ def reports_list(obj: Context, as_json: bool, limit: int | None) -> None:
 @_handle_errors
 def reports_show(obj: Context, report_id: int, as_json: bool) -> None:
     """Show one stored report in full."""
+    settings = obj.instance.settings.translate
     with obj.instance.open_store() as store:
         stored = store.get_report(report_id)
         summary = store.summary_of(report_id)
+        editions = _edition_views(stored, summary, store.editions_of(report_id),
+                                  settings.languages, Policy(settings.policy))
     if as_json:
-        _emit_json(_report_dict(stored, summary))
+        _emit_json({**_report_dict(stored, summary), "editions": editions})
         return
     data = _report_dict(stored, summary, body=False)
     del data["summary"], data["summary_sentences"]
     width = max(len(key) for key in data)
     for key, value in data.items():
         click.echo(f"{key:<{width}}  {'-' if value is None else value}")
+    for view in editions:
+        click.echo(f"\nEdition {view['language']}: {view['status']}"
+                   + (f" ({view['model']})" if view["model"] else ""))
+        for flag in view["flags"]:
+            click.echo(f"  ! {flag['code']}: {flag['detail']}")
+        if view["title"]:
+            click.echo(f"  {view['title']}")
+            click.echo(f"  {view['summary']}")
     click.echo("\nSummary")
     if summary is None:
         click.echo("  (not summarised yet: run `newsletter summarise`)")
@@ -307,6 +361,157 @@ def _print_table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> None:
         click.echo("  ".join([*cells, fit(row[-1], last)]).rstrip())
 
 
+# -- translation and models --------------------------------------------------------------
+
+
+@cli.command("translate")
+@click.option("--report", "report_id", type=int, metavar="ID", help="Only this report.")
+@click.option("--all", "everything", is_flag=True, help="Translate every edition again.")
+@click.option("--json", "as_json", is_flag=True, help="The run's figures as one JSON object.")
+@click.pass_obj
+@_handle_errors
+def translate_command(obj: Context, report_id: int | None, everything: bool, as_json: bool) -> None:
+    """Translate titles, summaries and bodies into every configured language, offline."""
+    instance = obj.instance
+    engine = instance.engine()
+    glossary = instance.glossary()
+    with instance.open_store() as store:
+        summarise_pending(store, instance.settings.summary, now=_now())
+        with _progress("Translating") as progress:
+            run = translate_pending(store, engine, glossary, instance.settings.translate,
+                                    now=_now(), report_id=report_id, force=everything,
+                                    progress=progress)
+    figures = {"editions": run.editions, "sentences": run.sentences, "from_cache": run.from_cache,
+               "translated": run.translated, "batch_calls": run.batch_calls,
+               "missing": [{"report_id": r, "language": lang, "reason": why}
+                           for r, lang, why in run.missing]}
+    if as_json:
+        _emit_json(figures)
+        return
+    click.echo(f"{run.editions} edition(s) written; {run.translated} sentence(s) translated in "
+               f"{run.batch_calls} batch call(s), {run.from_cache} from the cache")
+    for language, why in sorted({(lang, why) for _, lang, why in run.missing}):
+        count = sum(1 for _, lang, w in run.missing if (lang, w) == (language, why))
+        click.echo(f"{language}: {count} report(s) not translated: {why}", err=True)
+
+
+@contextlib.contextmanager
+def _progress(label: str) -> Iterator[Callable[[int, int], None] | None]:
+    """A progress bar on a terminal; elsewhere the structured logs say how far it got."""
+    if not sys.stderr.isatty():
+        yield None
+        return
+    bar: Any = None
+
+    def advance(step: int, total: int) -> None:
+        nonlocal bar
+        if bar is None:
+            bar = click.progressbar(length=total, label=label, file=sys.stderr)
+            bar.__enter__()
+        bar.update(step)
+
+    try:
+        yield advance
+    finally:
+        if bar is not None:
+            bar.__exit__(None, None, None)
+
+
+@cli.group()
+def models() -> None:
+    """Install, list, check and build offline translation models (Argos packages)."""
+
+
+def _model_dict(model: InstalledModel) -> dict[str, Any]:
+    return {"name": model.name, "from": model.from_code, "to": model.to_code,
+            "version": model.version, "target_prefix": model.target_prefix or None,
+            "sha256": model.sha256, "path": str(model.path)}
+
+
+@models.command("list")
+@click.option("--json", "as_json", is_flag=True, help="A JSON array of installed models.")
+@click.pass_obj
+@_handle_errors
+def models_list(obj: Context, as_json: bool) -> None:
+    """List installed models and the languages they connect."""
+    settings = obj.instance.settings
+    found = installed_models(settings.packages_dir)
+    if as_json:
+        _emit_json([_model_dict(m) for m in found])
+        return
+    if found:
+        _print_table(("NAME", "PAIR", "VERSION", "SHA256"),
+                     [(m.name, f"{m.from_code}→{m.to_code}", m.version, (m.sha256 or "-")[:12])
+                      for m in found])
+    else:
+        click.echo(f"No models installed in {_display_path(settings.packages_dir)}/.")
+    refs = [m.ref for m in found]
+    languages = settings.translate.languages
+    for source in languages:
+        for target in languages:
+            if source != target and plan_route(refs, source, target) is None:
+                click.echo(f"missing: {source}→{target}: install one with "
+                           f"`newsletter models install translate-{source}_{target}.argosmodel`",
+                           err=True)
+
+
+@models.command("install")
+@click.argument("archive", required=False, type=click.Path(path_type=Path))
+@click.option("--from-index", "from_index", metavar="LANG",
+              help="Download en→LANG from the public Argos index (needs a network).")
+@click.option("--replace", is_flag=True, help="Replace an installed model of the same pair.")
+@click.pass_obj
+@_handle_errors
+def models_install(obj: Context, archive: Path | None, from_index: str | None,
+                   replace: bool) -> None:
+    """Install a model from an .argosmodel FILE (or --from-index LANG)."""
+    settings = obj.instance.settings
+    if (archive is None) == (from_index is None):
+        raise click.UsageError("give an .argosmodel FILE or --from-index LANG")
+    if from_index is not None:
+        model = install_from_index(from_index, settings.packages_dir,
+                                   limits=Limits(max_bytes=settings.models.max_bytes))
+    else:
+        assert archive is not None
+        model = install_model(archive, settings.packages_dir,
+                              limits=Limits(max_bytes=settings.models.max_bytes), replace=replace)
+    click.echo(f"Installed {model.name} ({model.from_code}→{model.to_code}, version "
+               f"{model.version}, sha256 {model.sha256})")
+
+
+@models.command("remove")
+@click.argument("name")
+@click.pass_obj
+@_handle_errors
+def models_remove(obj: Context, name: str) -> None:
+    """Uninstall the model called NAME (see `newsletter models list`)."""
+    model = remove_model(name, obj.instance.settings.packages_dir)
+    click.echo(f"Removed {model.name} ({model.from_code}→{model.to_code})")
+
+
+@models.command("check")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per model.")
+@click.pass_obj
+@_handle_errors
+def models_check(obj: Context, as_json: bool) -> None:
+    """Load each installed model and translate a probe sentence with it."""
+    results = check_models(obj.instance.engine())
+    if as_json:
+        for r in results:
+            _emit_json({**_model_dict(r.model), "ok": r.ok, "output": r.output,
+                        "seconds": round(r.seconds, 3), "error": r.error})
+    else:
+        if not results:
+            click.echo("No models installed: nothing to check.")
+        for r in results:
+            state = "ok  " if r.ok else "FAIL"
+            click.echo(f"{state} {r.model.name} ({r.model.from_code}→{r.model.to_code}) "
+                       f"{r.seconds:.2f} s: {r.output or r.error}")
+    if any(not r.ok for r in results):
+        raise NewsletterError("some models failed their check",
+                              hint="remove or reinstall the models marked FAIL")
+
+
 # -- status and config --------------------------------------------------------------------
 
 
@@ -321,6 +526,8 @@ def status(obj: Context, as_json: bool) -> None:
         counts = store.counts()
         known = store.known_files()
         schema = store.schema_version
+        editions, cached = store.translation_counts()
+    model_names = [m.name for m in installed_models(instance.settings.packages_dir)]
     inbox = instance.inbox
     waiting = 0
     if inbox.folder.is_dir():
@@ -340,6 +547,9 @@ def status(obj: Context, as_json: bool) -> None:
         "inbox_waiting": waiting,
         "quarantined": counts.quarantined,
         "unsummarised": counts.unsummarised,
+        "editions": editions,
+        "cached_translations": cached,
+        "models": model_names,
         "quarantine": str(inbox.quarantine),
         "last_ingest": counts.last_ingest.isoformat() if counts.last_ingest else None,
     }
@@ -356,6 +566,8 @@ def status(obj: Context, as_json: bool) -> None:
     if counts.unsummarised:
         click.echo(f"Summaries    {counts.unsummarised} report(s) without a current summary; "
                    "run `newsletter summarise`")
+    click.echo(f"Editions     {editions} translated edition(s); {cached} cached sentence(s); "
+               f"models: {', '.join(model_names) or 'none (see `newsletter models`)'}")
     click.echo(f"Quarantine   {counts.quarantined} file(s) in {_display_path(inbox.quarantine)}/")
     last = counts.last_ingest.isoformat() if counts.last_ingest else "never"
     click.echo(f"Last ingest  {last}")

@@ -71,6 +71,42 @@ class SummarySettings:
 
 
 @dataclass(frozen=True)
+class TranslateSettings:
+    """Offline machine translation of titles, summaries and bodies."""
+
+    languages: list[str] = setting(
+        ["en", "ru", "kk"], "Editions to produce; a report in one of them is its own original."
+    )
+    policy: str = setting(
+        "fallback",
+        "What a flagged or missing translation does by default (lists may override): hold "
+        "keeps that language back and says why; fallback sends the original with a notice.",
+        choices=("hold", "fallback"),
+    )
+    glossary: str = setting(
+        "translations/glossary.csv", "CSV of fixed translations (columns en, ru, kk)."
+    )
+    bodies: bool = setting(True, "Also translate report bodies (for the web archive).")
+    threads: int = setting(0, "CTranslate2 threads per model; 0 picks 1 on machines of <= 2 cores.")
+    beam_size: int = setting(2, "Beam width: 1 is fastest, 4 is argostranslate's default.")
+    batch_sentences: int = setting(
+        256, "Sentences per CTranslate2 batch call (each language is translated in such chunks)."
+    )
+
+
+@dataclass(frozen=True)
+class ModelsSettings:
+    """Where translation packages live and how large an archive may be."""
+
+    folder: str = setting(
+        "var/argos", "Argos folder of the instance: packages/ holds installed models."
+    )
+    max_bytes: int = setting(
+        2_000_000_000, "Largest size a model archive may unpack to; larger ones are refused."
+    )
+
+
+@dataclass(frozen=True)
 class LogSettings:
     """Diagnostics written to standard error."""
 
@@ -92,6 +128,8 @@ class Settings:
     paths: PathsSettings = field(default_factory=PathsSettings)
     ingest: IngestSettings = field(default_factory=IngestSettings)
     summary: SummarySettings = field(default_factory=SummarySettings)
+    translate: TranslateSettings = field(default_factory=TranslateSettings)
+    models: ModelsSettings = field(default_factory=ModelsSettings)
     log: LogSettings = field(default_factory=LogSettings)
     sources: Mapping[str, str] = field(default_factory=dict)
 
@@ -111,6 +149,14 @@ class Settings:
     @property
     def database_path(self) -> Path:
         return self.resolve(self.paths.database)
+
+    @property
+    def argos_home(self) -> Path:
+        return self.resolve(self.models.folder)
+
+    @property
+    def packages_dir(self) -> Path:
+        return self.argos_home / "packages"
 
 
 SECTIONS: dict[str, type] = {

@@ -95,7 +95,7 @@ _ORIGINAL = re.compile(
 _POSTED = re.compile(r"^Posted\s+(?:on\s+)?(?P<date>.+)$", re.IGNORECASE)
 _BULLET = re.compile(r"^\s*(?:[•\-*–·▪]|\d+[.)])\s+")
 
-_MONTHS: dict[str, int] = {}
+MONTH_NUMBERS: dict[str, int] = {}
 for _number, _names in enumerate(
     (
         "january jan январь января янв қаңтар",
@@ -114,9 +114,9 @@ for _number, _names in enumerate(
     start=1,
 ):
     for _name in _names.split():
-        _MONTHS[_name] = _number
+        MONTH_NUMBERS[_name] = _number
 
-MONTH_NAMES = frozenset(_MONTHS)
+MONTH_NAMES = frozenset(MONTH_NUMBERS)
 _MONTH_WORD = r"[^\W\d_]{3,10}\.?"
 _DATE_PATTERNS = (
     re.compile(r"(?P<y>\d{4})-(?P<m>\d{1,2})-(?P<d>\d{1,2})"),
@@ -144,7 +144,7 @@ def parse_date(text: str) -> date | None:
             month = (
                 int(parts["m"])
                 if parts.get("m")
-                else _MONTHS.get(parts["mon"].rstrip(".").casefold(), 0)
+                else MONTH_NUMBERS.get(parts["mon"].rstrip(".").casefold(), 0)
             )
             try:
                 return date(int(parts["y"]), month, int(parts["d"]))

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -17,6 +17,7 @@ from pathlib import Path
 
 from newsletter.errors import NotFound, StoreError
 from newsletter.model import Report, StoredReport
+from newsletter.translate import Edition, as_flags
 
 MIGRATIONS: tuple[tuple[str, str], ...] = (
     (
@@ -86,6 +87,35 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
             max_words     INTEGER NOT NULL,
             sentences     TEXT NOT NULL,
             created_at    TEXT NOT NULL
+        );
+        """,
+    ),
+    (
+        "0003_translations",
+        """
+        -- Sentence translations by (source text hash, model key, target language).
+        CREATE TABLE translation_cache (
+            source_hash   TEXT NOT NULL,
+            model         TEXT NOT NULL,
+            target        TEXT NOT NULL,
+            output        TEXT NOT NULL,
+            created_at    TEXT NOT NULL,
+            PRIMARY KEY (source_hash, model, target)
+        );
+
+        -- One edition per report and language other than the report's own.
+        CREATE TABLE editions (
+            report_id     INTEGER NOT NULL REFERENCES reports(id) ON DELETE CASCADE,
+            language      TEXT NOT NULL,
+            key           TEXT NOT NULL,
+            title         TEXT,
+            summary       TEXT,
+            body          TEXT,
+            model         TEXT,
+            flags         TEXT NOT NULL,
+            body_flags    TEXT NOT NULL,
+            created_at    TEXT NOT NULL,
+            PRIMARY KEY (report_id, language)
         );
         """,
     ),
@@ -290,6 +320,75 @@ class Store:
             "SELECT sentences FROM summaries WHERE report_id = ?", (report_id,)
         ).fetchone()
         return tuple(json.loads(row[0])) if row else None
+
+    # -- translations ----------------------------------------------------------------------
+
+    def cached_translations(
+        self, model: str, target: str, hashes: Sequence[str]
+    ) -> dict[str, str]:
+        found: dict[str, str] = {}
+        for start in range(0, len(hashes), 500):
+            chunk = list(hashes[start : start + 500])
+            marks = ",".join("?" * len(chunk))
+            rows = self.db.execute(
+                f"""SELECT source_hash, output FROM translation_cache
+                    WHERE model = ? AND target = ? AND source_hash IN ({marks})""",
+                (model, target, *chunk),
+            )
+            found.update(dict(rows.fetchall()))
+        return found
+
+    def cache_translations(
+        self, model: str, target: str, items: Mapping[str, str], now: datetime
+    ) -> None:
+        self.db.executemany(
+            """INSERT OR REPLACE INTO translation_cache
+               (source_hash, model, target, output, created_at) VALUES (?, ?, ?, ?, ?)""",
+            [(h, model, target, output, _ts(now)) for h, output in items.items()],
+        )
+
+    def edition_keys(self, report_id: int) -> dict[str, str]:
+        rows = self.db.execute(
+            "SELECT language, key FROM editions WHERE report_id = ?", (report_id,)
+        )
+        return dict(rows.fetchall())
+
+    def save_edition(self, report_id: int, edition: Edition, key: str, now: datetime) -> None:
+        self.db.execute(
+            """INSERT OR REPLACE INTO editions (report_id, language, key, title, summary, body,
+                 model, flags, body_flags, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+            (
+                report_id, edition.language, key, edition.title,
+                None if edition.summary is None else json.dumps(list(edition.summary),
+                                                                ensure_ascii=False),
+                edition.body, edition.model,
+                json.dumps([f.as_dict() for f in edition.flags], ensure_ascii=False),
+                json.dumps([f.as_dict() for f in edition.body_flags], ensure_ascii=False),
+                _ts(now),
+            ),
+        )
+
+    def editions_of(self, report_id: int) -> dict[str, Edition]:
+        rows = self.db.execute(
+            """SELECT language, title, summary, body, model, flags, body_flags FROM editions
+               WHERE report_id = ? ORDER BY language""",
+            (report_id,),
+        )
+        return {
+            language: Edition(
+                language=language, title=title,
+                summary=None if summary is None else tuple(json.loads(summary)),
+                body=body, model=model, flags=tuple(as_flags(json.loads(flags))),
+                body_flags=tuple(as_flags(json.loads(body_flags))),
+            )
+            for language, title, summary, body, model, flags, body_flags in rows
+        }
+
+    def translation_counts(self) -> tuple[int, int]:
+        """(editions stored, cached sentence translations)."""
+        editions = self.db.execute("SELECT count(*) FROM editions").fetchone()[0]
+        cached = self.db.execute("SELECT count(*) FROM translation_cache").fetchone()[0]
+        return int(editions), int(cached)
 
     # -- quarantine ----------------------------------------------------------------------
 

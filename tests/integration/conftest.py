@@ -9,6 +9,7 @@ import pytest
 
 from newsletter.app import Instance, init_instance, load_instance
 from newsletter.store import Store
+from tests.tiny_argos import TinyPackage, build_package
 
 
 @pytest.fixture
@@ -22,3 +23,16 @@ def instance(tmp_path: Path) -> Instance:
 def store(instance: Instance) -> Iterator[Store]:
     with instance.open_store() as opened:
         yield opened
+
+
+@pytest.fixture(scope="session")
+def tiny_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, TinyPackage]:
+    """Small real Argos packages, built once: en→ru, en→kk (NLLB-style target prefix),
+    en→kk without a prefix, and ru→kk (for pivots)."""
+    work = tmp_path_factory.mktemp("tiny-models")
+    return {
+        "en_ru": build_package(work / "a", "en", "ru"),
+        "en_kk": build_package(work / "b", "en", "kk", target_prefix="kaz_Cyrl"),
+        "en_kk_plain": build_package(work / "c", "en", "kk"),
+        "ru_kk": build_package(work / "d", "ru", "kk"),
+    }

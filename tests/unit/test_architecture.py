@@ -8,8 +8,9 @@ import pytest
 
 from tests.helpers import REPO
 
-CORE = ["model", "errors", "config", "decode", "language", "reports"]
-EDGE_LIBRARIES = {"sqlite3", "aiosmtplib", "smtplib", "argostranslate", "apscheduler", "click"}
+CORE = ["model", "errors", "config", "decode", "language", "reports", "summarise", "translate"]
+EDGE_LIBRARIES = {"sqlite3", "aiosmtplib", "smtplib", "argostranslate", "ctranslate2",
+                  "apscheduler", "click", "urllib", "socket"}
 
 
 @pytest.mark.parametrize("module", CORE)
