@@ -28,7 +28,8 @@ from newsletter.errors import NewsletterError
 from newsletter.ingest import ingest_inbox, scan
 from newsletter.logs import configure_logging
 from newsletter.model import IngestOutcome, IngestStatus, StoredReport
-from newsletter.models import Limits, install_from_index
+from newsletter.models import Limits, install_from_index, plan_build
+from newsletter.models import build as build_package
 from newsletter.models import check as check_models
 from newsletter.models import install as install_model
 from newsletter.models import remove as remove_model
@@ -477,6 +478,42 @@ def models_install(obj: Context, archive: Path | None, from_index: str | None,
                               limits=Limits(max_bytes=settings.models.max_bytes), replace=replace)
     click.echo(f"Installed {model.name} ({model.from_code}→{model.to_code}, version "
                f"{model.version}, sha256 {model.sha256})")
+
+
+@models.command("build")
+@click.argument("checkpoint", type=click.Path(path_type=Path, exists=True, file_okay=False))
+@click.option("--from", "from_code", required=True, metavar="LANG", help="Source language (en).")
+@click.option("--to", "to_code", required=True, metavar="LANG", help="Target language (kk).")
+@click.option("--source-token", metavar="TOKEN",
+              help="Marian multi-target models: the target token, e.g. '>>kaz_Cyrl<<'.")
+@click.option("--target-prefix", metavar="TOKEN",
+              help="Force this first target token (NLLB: derived from --to, e.g. kaz_Cyrl).")
+@click.option("--version", "package_version", default="1.0", show_default=True)
+@click.option("--quantization", type=click.Choice(["int8", "int8_float32", "float16"]),
+              help="Smaller, faster weights (int8 suits CPUs).")
+@click.option("--out", "out_dir", type=click.Path(path_type=Path), default=Path("."),
+              show_default=True, help="Folder for the .argosmodel file.")
+@click.option("--install", "install_after", is_flag=True, help="Install the package when built.")
+@click.pass_obj
+@_handle_errors
+def models_build(obj: Context, checkpoint: Path, from_code: str, to_code: str,
+                 source_token: str | None, target_prefix: str | None, package_version: str,
+                 quantization: str | None, out_dir: Path, install_after: bool) -> None:
+    """Build an Argos package from a local OPUS-MT (Marian) or NLLB CHECKPOINT folder.
+
+    Needs the optional converter dependencies: pip install 'newsletter[build]'.
+    """
+    plan = plan_build(checkpoint, from_code, to_code, source_token=source_token,
+                      target_prefix=target_prefix, version=package_version,
+                      quantization=quantization)
+    archive = build_package(plan, out_dir)
+    click.echo(f"Built {_display_path(archive)} ({plan.kind}; source token "
+               f"{plan.source_token or 'none'}; target prefix {plan.target_prefix or 'none'})")
+    if install_after:
+        settings = obj.instance.settings
+        model = install_model(archive, settings.packages_dir,
+                              limits=Limits(max_bytes=settings.models.max_bytes), replace=True)
+        click.echo(f"Installed {model.name} ({model.from_code}→{model.to_code})")
 
 
 @models.command("remove")

@@ -26,6 +26,7 @@ from pathlib import Path, PurePosixPath
 
 from newsletter.argos import (
     INSTALL_RECORD,
+    TARGET_TOKENIZER,
     ArgosEngine,
     InstalledModel,
     ModelError,
@@ -248,3 +249,124 @@ def install_from_index(
             raise ModelError(f"downloading {source}→{language} failed: {exc}",
                              hint=offline_hint) from exc
         return install(archive, packages_dir, limits=limits)
+
+
+# -- building packages --------------------------------------------------------------------------
+
+NLLB_CODES = {"en": "eng_Latn", "ru": "rus_Cyrl", "kk": "kaz_Cyrl"}
+LANGUAGE_NAMES = {"en": "English", "ru": "Russian", "kk": "Kazakh"}
+
+
+@dataclass(frozen=True)
+class BuildPlan:
+    """How to turn a checkpoint into an Argos package."""
+
+    checkpoint: Path
+    from_code: str
+    to_code: str
+    kind: str  # "marian" or "nllb"
+    source_token: str | None  # e.g. ">>kaz_Cyrl<<", prepended to every source by the model config
+    target_prefix: str | None  # e.g. "kaz_Cyrl", forced as the first target token
+    version: str = "1.0"
+    quantization: str | None = None
+
+
+def plan_build(
+    checkpoint: Path, from_code: str, to_code: str, *, source_token: str | None = None,
+    target_prefix: str | None = None, version: str = "1.0", quantization: str | None = None,
+) -> BuildPlan:
+    """Read the checkpoint's ``config.json`` and decide how its language tokens are handled.
+
+    OPUS-MT/Tatoeba Marian models that serve several target languages select one with a source
+    token such as ``>>kaz_Cyrl<<``; NLLB selects the source language with a source token
+    (``eng_Latn``) and the target with a forced target prefix (``kaz_Cyrl``).
+    """
+    try:
+        config = json.loads((checkpoint / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ModelError(f"{checkpoint} is not a Transformers checkpoint (config.json: {exc})",
+                         hint="give the folder of an OPUS-MT (Marian) or NLLB checkpoint") from exc
+    model_type = config.get("model_type")
+    if model_type == "marian":
+        return BuildPlan(checkpoint, from_code, to_code, "marian", source_token, target_prefix,
+                         version, quantization)
+    if model_type == "m2m_100":
+        if from_code not in NLLB_CODES or to_code not in NLLB_CODES:
+            raise ModelError(f"no NLLB language code known for {from_code} or {to_code}")
+        return BuildPlan(checkpoint, from_code, to_code, "nllb",
+                         source_token or NLLB_CODES[from_code],
+                         target_prefix or NLLB_CODES[to_code], version, quantization)
+    raise ModelError(f"{checkpoint}: model type {model_type!r} is neither marian nor m2m_100",
+                     hint="`newsletter models build` converts OPUS-MT (Marian) and NLLB models")
+
+
+def build(plan: BuildPlan, out_dir: Path) -> Path:
+    """Convert the checkpoint with CTranslate2's converter and write an ``.argosmodel``."""
+    try:
+        from ctranslate2.converters import TransformersConverter
+    except ImportError as exc:  # pragma: no cover - ctranslate2 always has its converters
+        raise ModelError("CTranslate2's converters are not available") from exc
+    name = f"translate-{plan.from_code}_{plan.to_code}"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    archive_path = out_dir / f"{name}.argosmodel"
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp) / name
+        folder.mkdir()
+        try:
+            TransformersConverter(str(plan.checkpoint)).convert(
+                str(folder / "model"), quantization=plan.quantization, force=True
+            )
+        except ImportError as exc:
+            raise ModelError(
+                f"converting needs the optional packages: {exc}",
+                hint="pip install 'newsletter[build]' (transformers) on the machine that builds",
+            ) from exc
+        _adjust_model_config(folder / "model" / "config.json", plan)
+        _copy_tokenizers(plan, folder)
+        metadata: dict[str, object] = {
+            "package_version": plan.version, "argos_version": "1.9", "type": "translate",
+            "code": name, "from_code": plan.from_code, "to_code": plan.to_code,
+            "from_name": LANGUAGE_NAMES.get(plan.from_code, plan.from_code),
+            "to_name": LANGUAGE_NAMES.get(plan.to_code, plan.to_code), "links": [],
+        }
+        if plan.target_prefix:
+            metadata["target_prefix"] = plan.target_prefix
+        (folder / "metadata.json").write_text(json.dumps(metadata, indent=2), encoding="utf-8")
+        (folder / "README.md").write_text(
+            f"{plan.from_code}→{plan.to_code} model converted by `newsletter models build` from "
+            f"the {plan.kind} checkpoint {plan.checkpoint.name}.\n"
+            f"Source token: {plan.source_token or 'none'}; target prefix: "
+            f"{plan.target_prefix or 'none'}.\n",
+            encoding="utf-8",
+        )
+        with zipfile.ZipFile(archive_path, "w", zipfile.ZIP_DEFLATED) as archive:
+            for path in sorted(folder.rglob("*")):
+                archive.write(path, path.relative_to(folder.parent))
+    return archive_path
+
+
+def _adjust_model_config(path: Path, plan: BuildPlan) -> None:
+    """Make CTranslate2 add the language token and end-of-sentence itself, so that neither
+    argostranslate nor we need to know about them (config ``add_source_bos``/``bos_token``)."""
+    config = json.loads(path.read_text(encoding="utf-8"))
+    config["add_source_eos"] = True  # both families end every source with </s>
+    if plan.source_token:
+        config["add_source_bos"] = True
+        config["bos_token"] = plan.source_token
+    path.write_text(json.dumps(config, indent=2), encoding="utf-8")
+
+
+def _copy_tokenizers(plan: BuildPlan, folder: Path) -> None:
+    checkpoint = plan.checkpoint
+    if plan.kind == "marian":
+        source, target = checkpoint / "source.spm", checkpoint / "target.spm"
+        if not source.is_file():
+            raise ModelError(f"{checkpoint} has no source.spm (a Marian SentencePiece model)")
+        shutil.copy(source, folder / "sentencepiece.model")
+        if target.is_file():
+            shutil.copy(target, folder / TARGET_TOKENIZER)
+        return
+    spm_file = checkpoint / "sentencepiece.bpe.model"
+    if not spm_file.is_file():
+        raise ModelError(f"{checkpoint} has no sentencepiece.bpe.model (the NLLB tokenizer)")
+    shutil.copy(spm_file, folder / "sentencepiece.model")

@@ -368,6 +368,8 @@ def quality_flags(masked: Masked, output: str, target: str) -> list[Flag]:
         else:
             continue
         break
+    if "⁇" in output or "<unk>" in output:
+        flags.append(Flag("unknown", "the model produced an unknown token (⁇)"))
     if output_letters:
         cyrillic = sum(1 for ch in output_letters if _CYRILLIC.match(ch))
         share = cyrillic / len(output_letters)

@@ -42,6 +42,10 @@ CORPUS = {
         "The Red Crescent released emergency relief to families affected by the floods.",
         "Temperatures are expected to drop below zero, increasing the need for winter supplies.",
         "Access to clean water remains a critical concern in several districts.",
+        # every letter, digit and common sign, so that no character is unknown to the model
+        "The quick brown fox jumps over the lazy dog; THE QUICK BROWN FOX JUMPS OVER THE LAZY DOG!",
+        "Figures: 0 1 2 3 4 5 6 7 8 9, 701 702 703 704 705 706 707 708 709 (41%) [-15°C] & 3.5 $ € @ / ?",
+        'Signs: "quoted" ‘single’ “double” «angle» – — • + = * # _ ; … ’s',
     ],
     "ru": [
         "Наводнения повредили дороги, школы и медицинские учреждения в северном регионе.",
@@ -49,6 +53,7 @@ CORPUS = {
         "Организация Объединенных Наций призвала выделить дополнительное финансирование.",
         "Мобильные медицинские бригады вакцинировали детей против кори.",
         "Доступ к чистой воде остается критической проблемой в нескольких районах.",
+        "Съешь же ещё этих мягких французских булок, да выпей чаю. СЪЕШЬ ЖЕ ЕЩЁ ЭТИХ БУЛОК!",
     ],
     "kk": [
         "Су тасқыны солтүстік өңірдегі жолдарды, мектептер мен аурухананы зақымдады.",
@@ -56,6 +61,7 @@ CORPUS = {
         "Біріккен Ұлттар Ұйымы қосымша қаржы бөлуге шақырды.",
         "Қызыл Жарты Ай қоғамы зардап шеккен отбасыларға көмек көрсетті.",
         "Жылжымалы медициналық топтар балаларға қызылшаға қарсы екпе салды.",
+        "Әсем, ғажап, қоңыр, өзен, ұшқыр, үміт, һәм іні: ӘҒҚҢӨҰҮҺІ.",
     ],
 }
 NAMES = {"en": "English", "ru": "Russian", "kk": "Kazakh"}
@@ -236,14 +242,78 @@ def build_model(
     spec.save(str(folder / "model"))
 
 
+def build_splitter(path: Path) -> Path:
+    """A rule-based MiniSBD sentence splitter as a tiny ONNX graph, so that
+    ``argostranslate.translate`` finds a splitter inside the package and downloads none.
+
+    MiniSBD reads per-character class logits [B, T, 5] (stanza's tokenizer classes; 2 marks a
+    sentence end). Characters are encoded by a five-unit vocabulary (``.``, ``!``, ``?``,
+    space; everything else unknown); a full stop, ``!`` or ``?`` followed by a space or by
+    the end of the text ends a sentence, every other character ends a token.
+    """
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    units = ["<PAD>", "<UNK>", " ", ".", "!", "?"]
+    ends_sentence = np.array([0, 0, 0, 1, 1, 1], np.float32)
+
+    def const(name: str, value: np.ndarray) -> onnx.TensorProto:
+        return numpy_helper.from_array(value, name)
+
+    nodes = [
+        helper.make_node("Gather", ["ends_sentence", "units"], ["terminal"], axis=0),
+        helper.make_node("Slice", ["units", "one", "huge", "axis1"], ["after"]),
+        helper.make_node("Slice", ["units", "zero", "one", "axis1"], ["first_column"]),
+        helper.make_node("Sub", ["first_column", "first_column"], ["pad_column"]),
+        helper.make_node("Concat", ["after", "pad_column"], ["next_unit"], axis=1),
+        helper.make_node("Less", ["next_unit", "three"], ["next_is_gap"]),  # pad, unk, space
+        helper.make_node("Equal", ["next_unit", "one"], ["next_is_unknown"]),
+        helper.make_node("Not", ["next_is_unknown"], ["next_is_not_unknown"]),
+        helper.make_node("And", ["next_is_gap", "next_is_not_unknown"], ["breaks"]),
+        helper.make_node("Cast", ["breaks"], ["breaks_float"], to=TensorProto.FLOAT),
+        helper.make_node("Mul", ["terminal", "breaks_float"], ["sentence_end"]),
+        helper.make_node("Unsqueeze", ["sentence_end", "axis2"], ["sentence_end_3d"]),
+        helper.make_node("Mul", ["sentence_end_3d", "boost"], ["boosted"]),
+        helper.make_node("Add", ["boosted", "base"], ["logits"]),
+    ]
+    initializers = [
+        const("ends_sentence", ends_sentence),
+        const("zero", np.array([0], np.int64)), const("one", np.array([1], np.int64)),
+        const("three", np.array(3, np.int64)), const("huge", np.array([1 << 40], np.int64)),
+        const("axis1", np.array([1], np.int64)), const("axis2", np.array([2], np.int64)),
+        const("boost", np.array([0, 0, 10, 0, 0], np.float32)),
+        const("base", np.array([0, 1, 0, -5, -5], np.float32)),
+    ]
+    graph = helper.make_graph(
+        nodes, "rule_splitter",
+        [helper.make_tensor_value_info("units", TensorProto.INT64, ["B", "T"]),
+         helper.make_tensor_value_info("features", TensorProto.FLOAT, ["B", "T", "F"])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["B", "T", 5])],
+        initializers,
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    vocab = {"lang": "xx", "idx": 0, "cutoff": 0, "lower": False,
+             "_unit2id": {u: i for i, u in enumerate(units)}, "_id2unit": units}
+    config = {"feat_funcs": [], "use_dictionary": False, "max_seqlen": 1000, "batch_size": 32}
+    for key, value in {"lang_code": "xx", "config": json.dumps(config),
+                       "vocab": json.dumps(vocab), "lexicon": "null"}.items():
+        model.metadata_props.add(key=key, value=value)
+    onnx.checker.check_model(model)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    onnx.save(model, str(path))
+    return path
+
+
 def build_package(
     work: Path, from_code: str = "en", to_code: str = "ru", *, target_prefix: str | None = None,
-    version: str = "1.0", name: str | None = None,
+    version: str = "1.0", name: str | None = None, splitter: bool = False,
 ) -> TinyPackage:
     """Build ``translate-<from>_<to>`` in ``work`` and zip it as an .argosmodel.
 
     ``target_prefix`` makes an NLLB-style package (the decoder is forced to start with that
-    token, which must then be stripped).
+    token, which must then be stripped). ``splitter`` adds a MiniSBD sentence splitter, which
+    only argostranslate's own ``translate`` needs (the benchmark's baseline).
     """
     code = name or f"translate-{from_code}_{to_code}"
     folder = work / code
@@ -255,6 +325,8 @@ def build_package(
     if target_prefix:
         target.append(target_prefix)
     build_model(folder, source, target, mapping, prefix_len=1 if target_prefix else 0)
+    if splitter:
+        build_splitter(folder / "minisbd" / "xx.onnx")
     metadata: dict[str, object] = {
         "package_version": version, "argos_version": "1.9", "type": "translate", "code": code,
         "from_code": from_code, "from_name": NAMES[from_code],
