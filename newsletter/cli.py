@@ -397,25 +397,29 @@ def translate_command(obj: Context, report_id: int | None, everything: bool, as_
 
 
 @contextlib.contextmanager
-def _progress(label: str) -> Iterator[Callable[[int, int], None] | None]:
-    """A progress bar on a terminal; elsewhere the structured logs say how far it got."""
+def _progress(label: str) -> Iterator[Callable[[int, int, str], None] | None]:
+    """Progress bars on a terminal, one per model; elsewhere the structured logs say how far
+    the work got."""
     if not sys.stderr.isatty():
         yield None
         return
-    bar: Any = None
+    current: dict[str, Any] = {}
 
-    def advance(step: int, total: int) -> None:
-        nonlocal bar
-        if bar is None:
-            bar = click.progressbar(length=total, label=label, file=sys.stderr)
-            bar.__enter__()
-        bar.update(step)
+    def advance(step: int, total: int, what: str) -> None:
+        if current.get("what") != what:
+            if "bar" in current:
+                current["bar"].__exit__(None, None, None)
+            current["bar"] = click.progressbar(length=total, label=f"{label} {what}",
+                                               file=sys.stderr)
+            current["bar"].__enter__()
+            current["what"] = what
+        current["bar"].update(step)
 
     try:
         yield advance
     finally:
-        if bar is not None:
-            bar.__exit__(None, None, None)
+        if "bar" in current:
+            current["bar"].__exit__(None, None, None)
 
 
 @cli.group()

@@ -104,7 +104,8 @@ class _Job:
     outputs: list[str] = field(default_factory=list)
 
 
-Progress = Callable[[int, int], None]
+# Called with (sentences just done, sentences to do for this model, a label such as "en→ru").
+Progress = Callable[[int, int, str], None]
 
 
 def translate_pending(
@@ -201,6 +202,9 @@ def _translate_jobs(
             done: dict[str, str] = {text: cached[hashes[text]] for text in texts
                                     if hashes[text] in cached}
             chunk = max(1, settings.batch_sentences)
+            label = f"{model.from_code}→{model.to_code}"
+            if progress is not None and missing:
+                progress(0, len(missing), label)
             for start in range(0, len(missing), chunk):
                 batch = missing[start : start + chunk]
                 outputs = engine.translate(model, batch)
@@ -213,7 +217,7 @@ def _translate_jobs(
                     )
                 done.update(results)
                 if progress is not None:
-                    progress(len(batch), len(missing))
+                    progress(len(batch), len(missing), label)
                 log.info("translated %d sentences with %s", len(batch), model.name,
                          extra={"event": "translate", "model": model.name, "sentences": len(batch),
                                 "target": model.to_code})
