@@ -3,19 +3,24 @@
 from __future__ import annotations
 
 import logging
+import shutil
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from newsletter.argos import ArgosEngine
+from newsletter.compose import MailSettings
 from newsletter.config import CONFIG_NAME, Settings, example_config, find_config, load_settings
 from newsletter.errors import ConfigError
 from newsletter.ingest import Inbox
+from newsletter.render import Renderer, load_translations
 from newsletter.store import Store, open_store
 from newsletter.translate import LANGUAGE_NAMES, Glossary, GlossaryFormatError, parse_glossary
 
 log = logging.getLogger(__name__)
+# The source tree this package runs from: its templates/ and translations/ seed new instances.
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
 @dataclass(frozen=True)
@@ -42,6 +47,24 @@ class Instance:
             self.settings.packages_dir, argos_home=self.settings.argos_home,
             threads=options.threads, beam_size=options.beam_size,
         )
+
+    def renderer(self) -> Renderer:
+        """The instance's templates with their catalogs."""
+        paths = self.settings.paths
+        templates = self.settings.resolve(paths.templates)
+        if not (templates / "base.html").is_file():
+            raise ConfigError(
+                f"no email templates in {templates}",
+                hint="copy the templates/ folder of newsletter there, or set [paths] templates",
+            )
+        return Renderer(templates, load_translations(self.settings.resolve(paths.translations)))
+
+    def mail_settings(self, list_name: str, list_title: str | None = None) -> MailSettings:
+        mail = self.settings.mail
+        domain = mail.from_address.rpartition("@")[2]
+        return MailSettings(from_name=mail.from_name, from_address=mail.from_address,
+                            list_id=f"{list_name}.{domain}",
+                            list_name=list_title or mail.list_title)
 
     def glossary(self) -> Glossary:
         """The instance's glossary; an absent file is an empty glossary (and a warning)."""
@@ -92,6 +115,11 @@ def init_instance(folder: Path) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     config.write_text(example_config(), encoding="utf-8")
     (folder / "seeds").mkdir(exist_ok=True)
+    # The templates and catalogs are the instance's own, to adapt; the glossary starts empty.
+    for name in ("templates", "translations"):
+        if (PROJECT_ROOT / name).is_dir() and not (folder / name).exists():
+            shutil.copytree(PROJECT_ROOT / name, folder / name,
+                            ignore=shutil.ignore_patterns("glossary.csv", "*.mo"))
     glossary = folder / "translations" / "glossary.csv"
     glossary.parent.mkdir(exist_ok=True)
     if not glossary.exists():

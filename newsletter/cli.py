@@ -7,6 +7,8 @@ Exit codes: 0 success, 1 a :class:`NewsletterError` (message and hint on standar
 from __future__ import annotations
 
 import contextlib
+import email
+import email.policy
 import functools
 import json
 import os
@@ -23,6 +25,7 @@ import click
 from newsletter import __version__
 from newsletter.app import Instance, init_instance, load_instance
 from newsletter.argos import InstalledModel, installed_models
+from newsletter.compose import Recipient, build_template
 from newsletter.config import settings_table
 from newsletter.errors import NewsletterError
 from newsletter.ingest import ingest_inbox, scan
@@ -33,7 +36,7 @@ from newsletter.models import build as build_package
 from newsletter.models import check as check_models
 from newsletter.models import install as install_model
 from newsletter.models import remove as remove_model
-from newsletter.pipeline import summarise_pending, translate_pending
+from newsletter.pipeline import plan_issue, summarise_pending, translate_pending
 from newsletter.translate import Edition, EditionStatus, Policy, edition_status, plan_route
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -551,6 +554,85 @@ def models_check(obj: Context, as_json: bool) -> None:
     if any(not r.ok for r in results):
         raise NewsletterError("some models failed their check",
                               hint="remove or reinstall the models marked FAIL")
+
+
+# -- preview ------------------------------------------------------------------------------
+
+
+@cli.command()
+@click.option("--report", "report_id", type=int, metavar="ID", help="Preview the alert for ID.")
+@click.option("--digest", "digest", metavar="LIST",
+              help="Preview a digest of the most recent reports, titled for LIST.")
+@click.option("--limit", type=click.IntRange(min=1), default=10, show_default=True,
+              help="Reports in a digest preview.")
+@click.option("--lang", "language", type=click.Choice(["en", "ru", "kk", "all"]), default="all",
+              show_default=True)
+@click.option("--out", "out_dir", type=click.Path(path_type=Path),
+              help="Folder for the files (default: [paths] outbox/preview).")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per file written.")
+@click.pass_obj
+@_handle_errors
+def preview(obj: Context, report_id: int | None, digest: str | None, limit: int, language: str,
+            out_dir: Path | None, as_json: bool) -> None:
+    """Write the .html, .txt and .eml of an alert or digest in each language, and print where."""
+    if (report_id is None) == (digest is None):
+        raise click.UsageError("give --report ID or --digest LIST")
+    instance = obj.instance
+    settings = instance.settings
+    languages = settings.translate.languages if language == "all" else [language]
+    renderer = instance.renderer()
+    with instance.open_store() as store:
+        if report_id is not None:
+            ids, kind, name = [store.get_report(report_id).id], "alert", f"report-{report_id}"
+        else:
+            ids = [r.id for r in store.list_reports(limit=limit)]
+            kind, name = "digest", f"digest-{digest}"
+            if not ids:
+                raise NewsletterError("there are no reports to put in a digest",
+                                      hint="run `newsletter ingest` first")
+        planned = plan_issue(store, ids, kind=kind, languages=languages,
+                             policy=Policy(settings.translate.policy),
+                             list_title=settings.mail.list_title, base_url=settings.web.base_url,
+                             issue_date=_now().date())
+    folder = out_dir or settings.resolve(settings.paths.outbox) / "preview"
+    folder.mkdir(parents=True, exist_ok=True)
+    mail = instance.mail_settings(digest or "alerts")
+    domain = settings.mail.from_address.rpartition("@")[2]
+    written = []
+    for lang, issue in planned.mails.items():
+        rendered = renderer.render(issue)
+        template = build_template(rendered, mail, date=_now())
+        message = template.personalise(Recipient(
+            address=f"preview@{domain}", name="Preview Reader",
+            message_id=f"{name}.{lang}.preview@{domain}",
+            unsubscribe_url=f"{settings.web.base_url.rstrip('/')}/unsubscribe/preview",
+            unsubscribe_mailto=f"{settings.mail.unsubscribe_address}?subject=unsubscribe",
+        ))
+        html_text = _part(message, "text/html")
+        plain = _part(message, "text/plain")
+        for kind_of_file, suffix, data in (("html", "html", html_text), ("text", "txt", plain),
+                                           ("eml", "eml", message)):
+            path = folder / f"{name}.{lang}.{suffix}"
+            path.write_bytes(data)
+            written.append({"lang": lang, "kind": kind_of_file, "path": str(path)})
+    for lang, reasons in planned.held.items():
+        for reason in reasons:
+            click.echo(f"{lang}: held back: {reason}", err=True)
+    if as_json:
+        for entry in written:
+            _emit_json(entry)
+        return
+    for entry in written:
+        click.echo(_display_path(entry["path"]))
+
+
+def _part(message: bytes, content_type: str) -> bytes:
+    """The decoded body of the first part of ``content_type`` in an 8-bit message."""
+    parsed = email.message_from_bytes(message, policy=email.policy.default)
+    for part in parsed.walk():
+        if part.get_content_type() == content_type:
+            return str(part.get_content()).encode("utf-8")
+    raise NewsletterError(f"the message has no {content_type} part")
 
 
 # -- status and config --------------------------------------------------------------------

@@ -42,6 +42,11 @@ class PathsSettings:
         "var/quarantine", "Where unreadable reports are moved, each with a .reason.txt beside it."
     )
     database: str = setting("var/newsletter.db", "SQLite database file (created on first use).")
+    templates: str = setting("templates", "Email templates (Jinja2): base, alert and digest.")
+    translations: str = setting(
+        "translations", "Gettext catalogs of the templates' words, <locale>/LC_MESSAGES/."
+    )
+    outbox: str = setting("var/outbox", "Where `newsletter preview` writes .html, .txt and .eml.")
 
 
 @dataclass(frozen=True)
@@ -107,6 +112,31 @@ class ModelsSettings:
 
 
 @dataclass(frozen=True)
+class MailSettingsSection:
+    """How outgoing mail identifies itself."""
+
+    from_name: str = setting("Humanitarian updates", "Display name of the sender.")
+    from_address: str = setting(
+        "updates@example.org", "Sender address (also the domain of Message-IDs and List-Ids)."
+    )
+    unsubscribe_address: str = setting(
+        "unsubscribe@example.org", "Address of the mailto: unsubscribe link (List-Unsubscribe)."
+    )
+    list_title: str = setting("Humanitarian updates", "Name shown in mails for the default list.")
+
+
+@dataclass(frozen=True)
+class WebSettings:
+    """The local web app: previews, the archive and unsubscribe pages."""
+
+    base_url: str = setting(
+        "http://127.0.0.1:8025", "Public address of the web app, used in links inside mails."
+    )
+    host: str = setting("127.0.0.1", "Interface `newsletter serve` listens on.")
+    port: int = setting(8025, "Port `newsletter serve` listens on.")
+
+
+@dataclass(frozen=True)
 class LogSettings:
     """Diagnostics written to standard error."""
 
@@ -130,6 +160,8 @@ class Settings:
     summary: SummarySettings = field(default_factory=SummarySettings)
     translate: TranslateSettings = field(default_factory=TranslateSettings)
     models: ModelsSettings = field(default_factory=ModelsSettings)
+    mail: MailSettingsSection = field(default_factory=MailSettingsSection)
+    web: WebSettings = field(default_factory=WebSettings)
     log: LogSettings = field(default_factory=LogSettings)
     sources: Mapping[str, str] = field(default_factory=dict)
 

@@ -5,21 +5,33 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from datetime import datetime
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime
 from typing import Protocol
 
 from newsletter.argos import InstalledModel
 from newsletter.config import SummarySettings, TranslateSettings
 from newsletter.model import StoredReport
+from newsletter.render import MailIssue, MailItem
 from newsletter.store import Store
-from newsletter.summarise import METHOD, SummaryOptions, split_sentences, summarise
+from newsletter.summarise import (
+    METHOD,
+    DigestEntry,
+    DigestItem,
+    SummaryOptions,
+    plan_digest,
+    split_sentences,
+    summarise,
+)
 from newsletter.translate import (
     Edition,
+    EditionStatus,
     Flag,
     Glossary,
     Masked,
+    Policy,
     describe_route,
+    edition_status,
     mask,
     missing_model_flag,
     plan_route,
@@ -251,3 +263,88 @@ def _assemble(job: _Job) -> Edition:
         flags=tuple(unique_flags(f for flags in unit_flags[:mailed] for f in flags)),
         body_flags=tuple(unique_flags(f for flags in unit_flags[mailed:] for f in flags)),
     )
+
+
+# -- mail issues --------------------------------------------------------------------------------
+
+
+@dataclass
+class PlannedIssue:
+    """An issue's mail per language, and why any language or item was held back."""
+
+    mails: dict[str, MailIssue] = field(default_factory=dict)
+    held: dict[str, list[str]] = field(default_factory=dict)
+
+
+def plan_issue(
+    store: Store,
+    report_ids: Sequence[int],
+    *,
+    kind: str,
+    languages: Sequence[str],
+    policy: Policy,
+    list_title: str,
+    base_url: str,
+    issue_date: date,
+) -> PlannedIssue:
+    """What each language's mail of an alert or digest says, from the stored editions.
+
+    A digest merges near-duplicate reports into one item crediting every source; per language,
+    an item whose translation is flagged or missing follows ``policy``: the original text with
+    a notice (fallback) or left out with the reason recorded (hold).
+    """
+    stored = {rid: store.get_report(rid) for rid in report_ids}
+    summaries = {rid: store.summary_of(rid) or () for rid in report_ids}
+    entries = [DigestEntry(rid, s.report.title, s.report.source, s.report.body, summaries[rid])
+               for rid, s in stored.items()]
+    if kind == "digest":
+        planned = plan_digest(entries)
+    else:
+        planned = [DigestItem((e.report_id,), e.title, (e.source,) if e.source else (), e.summary,
+                              tuple(range(len(e.summary)))) for e in entries]
+    editions = {rid: store.editions_of(rid) for rid in report_ids}
+    result = PlannedIssue()
+    for language in languages:
+        items = []
+        for plan in planned:
+            leader = stored[plan.report_ids[0]]
+            item = _mail_item(leader, plan, editions[leader.id].get(language), language, policy,
+                              base_url)
+            if isinstance(item, str):
+                result.held.setdefault(language, []).append(item)
+            else:
+                items.append(item)
+        if items:
+            result.mails[language] = MailIssue(kind, language, list_title, issue_date,
+                                               tuple(items))
+        else:
+            result.held.setdefault(language, []).append("nothing left to send in this language")
+    return result
+
+
+def _mail_item(
+    leader: StoredReport, plan: DigestItem, edition: Edition | None, language: str,
+    policy: Policy, base_url: str,
+) -> MailItem | str:
+    """The item in ``language``, or the reason it is held back."""
+    report = leader.report
+    link = f"{base_url.rstrip('/')}/reports/{leader.id}?lang={language}"
+    original = MailItem(
+        report_id=leader.id, title=report.title, summary=plan.summary, sources=plan.sources,
+        kind=report.kind, published=report.published, link=link,
+        original_language=report.language,
+    )
+    if language == report.language:
+        return original
+    flags = list(edition.flags) if edition is not None else [
+        Flag("pending", f"report {leader.id} has no {language} translation yet")]
+    if edition is not None and edition.title is None and not flags:
+        flags = [missing_model_flag(report.language, language)]
+    status = edition_status(flags, policy)
+    if status is EditionStatus.HELD:
+        return f"report {leader.id} held in {language}: " + "; ".join(f.detail for f in flags)
+    if status is EditionStatus.FALLBACK or edition is None or edition.title is None:
+        return replace(original, fallback=True)
+    translated = edition.summary or ()
+    summary = tuple(translated[i] for i in plan.summary_indices if i < len(translated))
+    return replace(original, title=edition.title, summary=summary, model=edition.model)

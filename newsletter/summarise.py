@@ -398,6 +398,7 @@ class DigestItem:
     title: str
     sources: tuple[str, ...]
     summary: tuple[str, ...]
+    summary_indices: tuple[int, ...] = ()  # which sentences of the leader's summary were kept
 
 
 def shingles(text: str, n: int = 5) -> frozenset[tuple[str, ...]]:
@@ -463,19 +464,22 @@ def plan_digest(entries: Iterable[DigestEntry], *, threshold: float = 0.5) -> li
         for member in members:
             if member.source and member.source not in sources:
                 sources.append(member.source)
-        summary = []
-        for sentence in entry.summary:
+        kept = []
+        for index, sentence in enumerate(entry.summary):
             figures = key_figures(sentence)
             if figures and figures <= seen_figures:
                 continue
             seen_figures |= figures
-            summary.append(sentence)
+            kept.append(index)
+        if not kept and entry.summary:
+            kept = [0]
         items.append(
             DigestItem(
                 report_ids=tuple(m.report_id for m in members),
                 title=entry.title,
                 sources=tuple(sources),
-                summary=tuple(summary or entry.summary[:1]),
+                summary=tuple(entry.summary[i] for i in kept),
+                summary_indices=tuple(kept),
             )
         )
     return items

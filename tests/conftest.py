@@ -30,3 +30,13 @@ def _isolated_environment(tmp_path_factory: pytest.TempPathFactory,
 def now() -> datetime:
     """The fixed clock handed to the core."""
     return FIXED_NOW
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--regenerate-golden", action="store_true",
+                     help="rewrite tests/golden/*.eml from the current output")
+
+
+@pytest.fixture
+def regenerate_golden(request: pytest.FixtureRequest) -> bool:
+    return bool(request.config.getoption("--regenerate-golden"))

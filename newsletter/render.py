@@ -1,0 +1,242 @@
+"""Render issues (an alert or a digest) as HTML and plain text in one language (pure).
+
+One Jinja2 template set serves every language: autoescaping on, undefined names are errors, and
+the templates' own words come from the gettext catalogs in ``translations/`` (loaded by
+:func:`load_translations`). Dates are formatted per locale with Babel. The HTML is rendered once
+per language and issue, its CSS inlined, and left with two tokens that :mod:`compose` fills in
+per subscriber: ``@@GREETING@@`` and ``@@UNSUBSCRIBE_URL@@``.
+"""
+
+from __future__ import annotations
+
+import gettext
+import io
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import css_inline
+import jinja2
+from babel import Locale
+from babel.dates import format_date as babel_format_date
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
+
+GREETING_TOKEN = "@@GREETING@@"
+UNSUBSCRIBE_TOKEN = "@@UNSUBSCRIBE_URL@@"
+LOCALES = ("en", "ru", "kk")
+MAX_HTML_BYTES = 100_000  # Gmail clips larger messages
+_SAFE_SCHEMES = ("http://", "https://", "mailto:")
+# Styles are inlined for clients that drop <style>; the block stays for its @media rules.
+_INLINER = css_inline.CSSInliner(keep_style_tags=True, load_remote_stylesheets=False)
+
+
+def N_(message: str) -> str:  # noqa: N802 - the conventional name for a deferred translation
+    """Mark a string for the catalog; it is translated where it is used."""
+    return message
+
+
+KIND_LABELS = {
+    "Situation Report": N_("Situation reports"),
+    "News and Press Release": N_("News and press releases"),
+    "Report": N_("Reports"),
+    "Appeal": N_("Appeals"),
+    "Assessment": N_("Assessments"),
+    "Analysis": N_("Analysis"),
+    "Flash Update": N_("Flash updates"),
+    "Press Release": N_("News and press releases"),
+}
+OTHER_KIND = N_("Other reports")
+GREETING_NAMED = N_("Hello, %(name)s!")
+GREETING_ANONYMOUS = N_("Hello!")
+DIGEST_SUBJECT = N_("%(list)s: %(reports)s, %(date)s")
+ALERT_SUBJECT = N_("Alert: %(title)s")
+
+
+@dataclass(frozen=True)
+class MailItem:
+    """One report as it appears in a mail in one language."""
+
+    report_id: int
+    title: str
+    summary: tuple[str, ...]
+    sources: tuple[str, ...]
+    kind: str | None
+    published: date | None
+    link: str
+    original_language: str
+    model: str | None = None  # set when the text was machine-translated
+    fallback: bool = False  # the translation was flagged: this is the original text
+
+
+@dataclass(frozen=True)
+class MailIssue:
+    """What one mail says: an alert (one report) or a digest (several), in one language."""
+
+    kind: str  # "alert" or "digest"
+    language: str
+    list_title: str
+    issue_date: date
+    items: tuple[MailItem, ...]
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """An issue rendered in one language, with the per-subscriber tokens still in it."""
+
+    language: str
+    subject: str
+    preheader: str
+    html: str
+    text: str
+    greetings: Mapping[str, str] = field(default_factory=dict)  # "named" / "anonymous"
+
+
+Catalogs = dict[str, gettext.NullTranslations]
+
+
+def load_translations(folder: Path, locales: Sequence[str] = LOCALES) -> Catalogs:
+    """The catalogs ``folder/<locale>/LC_MESSAGES/messages.po``, compiled in memory (a
+    ``messages.mo`` beside one, as ``pybabel compile`` writes it, is used instead if newer)."""
+    catalogs: Catalogs = {}
+    for locale in locales:
+        po = folder / locale / "LC_MESSAGES" / "messages.po"
+        mo = po.with_suffix(".mo")
+        if mo.is_file() and (not po.is_file() or mo.stat().st_mtime >= po.stat().st_mtime):
+            with mo.open("rb") as handle:
+                catalogs[locale] = gettext.GNUTranslations(handle)
+        elif po.is_file():
+            with po.open("rb") as handle:
+                catalog = read_po(handle, locale=locale)
+            buffer = io.BytesIO()
+            write_mo(buffer, catalog)
+            buffer.seek(0)
+            catalogs[locale] = gettext.GNUTranslations(buffer)
+        else:
+            catalogs[locale] = gettext.NullTranslations()
+    return catalogs
+
+
+def safe_url(value: str) -> str:
+    """A link target only if it is http(s) or mailto: ``javascript:`` and the like become ``#``
+    (autoescaping alone does not stop them)."""
+    cleaned = re.sub(r"[\x00-\x20]", "", value or "")
+    return value.strip() if cleaned.lower().startswith(_SAFE_SCHEMES) else "#"
+
+
+class Renderer:
+    """The template set with one Jinja2 environment per language."""
+
+    def __init__(self, templates: Path, translations: Mapping[str, Any]) -> None:
+        self.translations: Catalogs = dict(translations)
+        self._environments = {
+            lang: self._environment(templates, lang) for lang in self.translations
+        }
+
+    def _environment(self, templates: Path, language: str) -> jinja2.Environment:
+        env = jinja2.Environment(
+            loader=jinja2.FileSystemLoader(str(templates)),
+            autoescape=jinja2.select_autoescape(enabled_extensions=("html",),
+                                                default_for_string=True),
+            undefined=jinja2.StrictUndefined,
+            extensions=["jinja2.ext.i18n"],
+            trim_blocks=True,
+            lstrip_blocks=True,
+            keep_trailing_newline=True,
+        )
+        env.install_gettext_translations(self.translations[language], newstyle=True)  # type: ignore[attr-defined]
+        env.filters["format_date"] = lambda value: babel_format_date(value, "long", locale=language)
+        env.filters["safe_url"] = safe_url
+        env.filters["language_name"] = lambda code: language_name(code, language)
+        return env
+
+    def gettext(self, language: str) -> Callable[[str], str]:
+        return self.translations[language].gettext
+
+    def render(self, issue: MailIssue) -> Rendered:
+        """The subject, preheader, HTML (CSS inlined) and text of ``issue``."""
+        if issue.language not in self._environments:
+            raise KeyError(f"no catalog for language {issue.language!r}")
+        env = self._environments[issue.language]
+        _ = self.gettext(issue.language)
+        subject = _subject(issue, self.translations[issue.language])
+        preheader = _preheader(issue)
+        context: dict[str, Any] = {
+            "language": issue.language,
+            "subject": subject,
+            "preheader": preheader,
+            "list_title": issue.list_title,
+            "issue_date": issue.issue_date,
+            "items": issue.items,
+            "groups": _groups(issue.items, _),
+        }
+        html_body = env.get_template(f"{issue.kind}.html").render(context)
+        html_body = _wrap_long_lines(_INLINER.inline(html_body))
+        text_body = env.get_template(f"{issue.kind}.txt").render(context)
+        return Rendered(
+            language=issue.language,
+            subject=subject,
+            preheader=preheader,
+            html=html_body,
+            text=re.sub(r"\n{3,}", "\n\n", text_body).strip() + "\n",
+            greetings={"named": _(GREETING_NAMED), "anonymous": _(GREETING_ANONYMOUS)},
+        )
+
+
+def language_name(code: str, in_language: str) -> str:
+    """The name of language ``code`` in ``in_language`` ("английский" for en in ru)."""
+    try:
+        return str(Locale.parse(in_language).languages.get(code, code))
+    except ValueError:
+        return code
+
+
+@dataclass(frozen=True)
+class _Group:
+    label: str
+    items: tuple[MailItem, ...]
+
+
+def _groups(items: Iterable[MailItem], _: Callable[[str], str]) -> list[_Group]:
+    """Digest items grouped by the kind of report, in the order kinds first appear."""
+    order: dict[str, list[MailItem]] = {}
+    for item in items:
+        label = _(KIND_LABELS.get(item.kind or "", OTHER_KIND))
+        order.setdefault(label, []).append(item)
+    return [_Group(label, tuple(members)) for label, members in order.items()]
+
+
+def _subject(issue: MailIssue, catalog: gettext.NullTranslations) -> str:
+    if issue.kind == "alert":
+        return catalog.gettext(ALERT_SUBJECT) % {"title": issue.items[0].title}
+    count = len(issue.items)
+    reports = catalog.ngettext("%(count)s report", "%(count)s reports", count) % {"count": count}
+    when = babel_format_date(issue.issue_date, "medium", locale=issue.language)
+    return catalog.gettext(DIGEST_SUBJECT) % {"list": issue.list_title, "reports": reports,
+                                              "date": when}
+
+
+def _preheader(issue: MailIssue) -> str:
+    """The line mail clients show after the subject: the start of the first summary."""
+    first = issue.items[0]
+    text = " ".join(first.summary) or first.title
+    return text if len(text) <= 120 else text[:117].rsplit(" ", 1)[0] + "…"
+
+
+def _wrap_long_lines(text: str, limit: int = 900) -> str:
+    """Break lines longer than ``limit`` between tags or at a space, so that the HTML can travel
+    as 8-bit MIME (RFC 5322 allows 998 characters a line)."""
+    out = []
+    for line in text.split("\n"):
+        while len(line) > limit:
+            cut = max(line.rfind("><", 0, limit) + 1, line.rfind(" ", 0, limit))
+            if cut <= 0:
+                cut = limit
+            out.append(line[:cut])
+            line = line[cut:].lstrip(" ")
+        out.append(line)
+    return "\n".join(out)
+

@@ -1,0 +1,105 @@
+"""Preview: golden .eml per language, and the files `newsletter preview` writes."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import json
+import re
+import shutil
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from newsletter.app import Instance
+from newsletter.cli import cli
+from newsletter.compose import Recipient, build_template
+from newsletter.ingest import ingest_inbox
+from newsletter.models import install
+from newsletter.pipeline import plan_issue, summarise_pending, translate_pending
+from newsletter.store import Store
+from newsletter.translate import Policy
+from tests.helpers import FIXED_NOW, REPO, SAMPLE_REPORT, drop
+from tests.tiny_argos import TinyPackage
+
+GOLDEN = REPO / "tests" / "golden"
+
+
+def _normalise(raw: bytes) -> str:
+    """Volatile parts (Date, MIME boundary) replaced by fixed markers."""
+    text = raw.decode("utf-8")
+    text = re.sub(r"^Date: [^\r\n]*", "Date: <DATE>", text, flags=re.MULTILINE)
+    return re.sub(r"=_nl_[0-9a-f]{32}", "=_nl_<BOUNDARY>", text)
+
+
+@pytest.fixture
+def translated(instance: Instance, store: Store, tiny_models: dict[str, TinyPackage]) -> Store:
+    shutil.copy(REPO / "translations" / "glossary.csv", instance.root / "translations")
+    for name in ("en_ru", "en_kk"):
+        install(tiny_models[name].archive, instance.settings.packages_dir)
+    drop(instance.inbox.folder, "sample.txt", SAMPLE_REPORT.read_bytes())
+    ingest_inbox(store, instance.inbox, instance.settings.ingest, now=FIXED_NOW)
+    summarise_pending(store, instance.settings.summary, now=FIXED_NOW)
+    translate_pending(store, instance.engine(), instance.glossary(), instance.settings.translate,
+                      now=FIXED_NOW)
+    return store
+
+
+@pytest.mark.parametrize("language", ["en", "ru", "kk"])
+def test_golden_alert_eml(instance: Instance, translated: Store, language: str,
+                          regenerate_golden: bool) -> None:
+    planned = plan_issue(translated, [1], kind="alert", languages=[language],
+                         policy=Policy.FALLBACK, list_title="Central Asia alerts",
+                         base_url="https://updates.example.org", issue_date=date(2026, 1, 15))
+    rendered = instance.renderer().render(planned.mails[language])
+    template = build_template(rendered, instance.mail_settings("alerts", "Central Asia alerts"),
+                              date=datetime(2026, 1, 15, 9, tzinfo=UTC))
+    raw = template.personalise(Recipient(
+        "aigul@example.org", "Айгүл", "alert-1.sub-7@example.org",
+        "https://updates.example.org/unsubscribe/TOKEN",
+        "unsubscribe@example.org?subject=unsubscribe"))
+    golden = GOLDEN / f"alert.{language}.eml"
+    if regenerate_golden:
+        golden.write_bytes(_normalise(raw).encode("utf-8"))
+    assert _normalise(raw) == golden.read_bytes().decode("utf-8"), (
+        f"{golden.name} differs; if the change is intended, run pytest --regenerate-golden")
+    parsed = email.message_from_bytes(raw, policy=email.policy.default)
+    assert parsed["Content-Language"] == language
+
+
+def test_preview_writes_html_text_and_eml_for_every_language(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tiny_models: dict[str, TinyPackage]
+) -> None:
+    runner = CliRunner()
+    runner.invoke(cli, ["init", str(tmp_path / "office")])
+    monkeypatch.chdir(tmp_path / "office")
+    drop(tmp_path / "office" / "seeds", "sample.txt", SAMPLE_REPORT.read_bytes())
+    drop(tmp_path / "office" / "seeds", "flood.txt",
+         (REPO / "seeds" / "2013-01-31_kazakhstan-floods-dref.txt").read_bytes())
+    runner.invoke(cli, ["ingest"])
+    runner.invoke(cli, ["models", "install", str(tiny_models["en_ru"].archive)])
+    runner.invoke(cli, ["translate"])
+    result = runner.invoke(cli, ["preview", "--report", "1", "--out", "out", "--json"])
+    assert result.exit_code == 0, result.output
+    files = [json.loads(line) for line in result.stdout.splitlines()]
+    assert {(f["lang"], f["kind"]) for f in files} == {
+        (lang, kind) for lang in ("en", "ru", "kk") for kind in ("html", "text", "eml")}
+    for entry in files:
+        assert Path(entry["path"]).is_file()
+    ru_html = (tmp_path / "office" / "out" / "report-1.ru.html").read_text(encoding="utf-8")
+    assert "Читать полностью" in ru_html
+    assert "Машинный перевод" in ru_html
+    kk_text = (tmp_path / "office" / "out" / "report-1.kk.txt").read_text(encoding="utf-8")
+    assert "түпнұсқа тілінде" in kk_text  # no en→kk model: the original, with the notice
+    held = runner.invoke(cli, ["--set", "translate.policy=hold", "preview", "--report", "1",
+                               "--lang", "kk", "--out", "held"])
+    assert "kk: held back" in held.output
+    assert "no en→kk model" in held.output
+    digest = runner.invoke(cli, ["preview", "--digest", "daily", "--lang", "en", "--out", "d"])
+    assert digest.exit_code == 0
+    text = (tmp_path / "office" / "d" / "digest-daily.en.txt").read_text(encoding="utf-8")
+    assert "2 reports" in text
+    usage = runner.invoke(cli, ["preview"])
+    assert usage.exit_code == 2

@@ -1,0 +1,155 @@
+"""Messages: structure, headers, RFC 2047, and no injection through any input."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+from datetime import UTC, date, datetime
+
+import pytest
+
+from newsletter.compose import (
+    ComposeError,
+    MailSettings,
+    Recipient,
+    address_header,
+    build_template,
+    header_text,
+)
+from newsletter.render import MailIssue, MailItem, Renderer, load_translations, safe_url
+from tests.helpers import REPO
+
+WHEN = datetime(2026, 1, 15, 9, 0, tzinfo=UTC)
+MAIL = MailSettings("Гуманитарные новости", "updates@example.org", "daily.example.org",
+                    "Daily updates")
+RENDERER = Renderer(REPO / "templates", load_translations(REPO / "translations"))
+
+
+def _item(**changes: object) -> MailItem:
+    base: dict[str, object] = dict(
+        report_id=1, title="Floods in Almaty", summary=("Floods damaged 340 houses.",),
+        sources=("OCHA",), kind="Situation Report", published=date(2019, 6, 12),
+        link="https://example.org/reports/1", original_language="en")
+    base.update(changes)
+    return MailItem(**base)  # type: ignore[arg-type]
+
+
+def _recipient(**changes: str) -> Recipient:
+    base = dict(address="reader@example.org", name="Айгүл Сейітова", message_id="i1.s1@example.org",
+                unsubscribe_url="https://example.org/u/abc?x=1&y=2",
+                unsubscribe_mailto="unsubscribe@example.org?subject=unsubscribe")
+    base.update(changes)
+    return Recipient(**base)  # type: ignore[arg-type]
+
+
+def _message(item: MailItem, language: str = "ru", recipient: Recipient | None = None) -> email.message.EmailMessage:
+    rendered = RENDERER.render(MailIssue("alert", language, "Daily updates", date(2026, 1, 15), (item,)))
+    raw = build_template(rendered, MAIL, date=WHEN).personalise(recipient or _recipient())
+    assert b"\r\n" in raw
+    assert b"\n" not in raw.replace(b"\r\n", b"")
+    return email.message_from_bytes(raw, policy=email.policy.default)  # type: ignore[return-value]
+
+
+def test_a_message_is_multipart_alternative_with_every_list_header() -> None:
+    message = _message(_item())
+    assert message.get_content_type() == "multipart/alternative"
+    assert [p.get_content_type() for p in message.iter_parts()] == ["text/plain", "text/html"]
+    assert message["To"] == "Айгүл Сейітова <reader@example.org>"
+    assert message["From"] == "Гуманитарные новости <updates@example.org>"
+    assert message["Subject"] == "Срочно: Floods in Almaty"
+    assert message["Message-ID"] == "<i1.s1@example.org>"
+    assert message["Content-Language"] == "ru"
+    assert message["List-Id"] == "Daily updates <daily.example.org>"
+    assert message["List-Unsubscribe"] == (
+        "<https://example.org/u/abc?x=1&y=2>, <mailto:unsubscribe@example.org?subject=unsubscribe>")
+    assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert message["Date"] == "Thu, 15 Jan 2026 09:00:00 +0000"
+
+
+def test_non_ascii_headers_are_rfc2047_encoded() -> None:
+    rendered = RENDERER.render(MailIssue("alert", "kk", "Күнделікті", date(2026, 1, 15), (_item(),)))
+    raw = build_template(rendered, MAIL, date=WHEN).personalise(_recipient())
+    head = raw.split(b"\r\n\r\n", 1)[0]
+    assert head.isascii()
+    assert b"=?utf-8?" in head
+
+
+def test_the_body_link_and_greeting_are_personalised_and_escaped() -> None:
+    message = _message(_item(), recipient=_recipient(name="<b>Bob</b> & Co"))
+    text = message.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    html = message.get_body(("html",)).get_content()  # type: ignore[union-attr]
+    assert "Здравствуйте, <b>Bob</b> & Co!" in text
+    assert "Здравствуйте, &lt;b&gt;Bob&lt;/b&gt; &amp; Co!" in html
+    assert 'href="https://example.org/u/abc?x=1&amp;y=2"' in html
+    assert "https://example.org/u/abc?x=1&y=2" in text
+
+
+@pytest.mark.parametrize(
+    "title",
+    ["Floods\r\nBcc: victim@example.org", "Floods\nX-Injected: 1", "Floods\rX: y",
+     "Floods \u2028 Bcc: a@b.c", "Floods\x00\x0bBcc: a@b.c"],
+)
+def test_no_cr_or_lf_from_a_report_reaches_a_header(title: str) -> None:
+    rendered = RENDERER.render(MailIssue("alert", "en", "List\r\nX-Evil: 1", date(2026, 1, 15),
+                                         (_item(title=title),)))
+    mail = MailSettings("Name\r\nBcc: x@y.z", "updates@example.org", "daily.example.org",
+                        "List\nX-Evil: 1")
+    raw = build_template(rendered, mail, date=WHEN).personalise(
+        _recipient(name="Eve\r\nBcc: all@example.org"))
+    head = raw.split(b"\r\n\r\n", 1)[0].decode()
+    names = [line.split(":", 1)[0] for line in head.split("\r\n") if not line.startswith(" ")]
+    assert "Bcc" not in names
+    assert "X-Injected" not in names
+    assert "X-Evil" not in names
+    assert names == ["From", "To", "Subject", "Date", "Message-ID", "MIME-Version",
+                     "Content-Language", "List-Id", "List-Unsubscribe", "List-Unsubscribe-Post",
+                     "Content-Type"]
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [{"address": "a@b.org\r\nBcc: c@d.org"}, {"address": "no-at-sign"},
+     {"address": "a b@example.org"}, {"message_id": "x@y\r\nBcc: z"},
+     {"unsubscribe_url": "https://x.org/u\r\nBcc: z"}, {"unsubscribe_mailto": "u@x.org>\r\nX: 1"}],
+)
+def test_unsafe_addresses_and_ids_are_refused(changes: dict[str, str]) -> None:
+    rendered = RENDERER.render(MailIssue("alert", "en", "List", date(2026, 1, 15), (_item(),)))
+    template = build_template(rendered, MAIL, date=WHEN)
+    with pytest.raises(ComposeError):
+        template.personalise(_recipient(**changes))
+
+
+def test_internationalised_domains_become_punycode() -> None:
+    assert address_header("Ана", "ana@почта.kz") == "=?utf-8?b?0JDQvdCw?= <ana@xn--80a1acny.kz>"
+    assert header_text("a\r\n\tb  c") == "a b c"
+
+
+def test_report_html_and_javascript_links_are_neutralised() -> None:
+    item = _item(title="<script>alert(1)</script>", summary=('<img src=x onerror="alert(2)">',),
+                 link="javascript:alert(3)", sources=("<b>OCHA</b>",))
+    html = _message(item, "en").get_body(("html",)).get_content()  # type: ignore[union-attr]
+    assert "<script>" not in html
+    assert "<img" not in html
+    assert "<b>OCHA" not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert "javascript:" not in html
+    assert 'href="#"' in html
+    for url, expected in [("JaVaScRiPt:alert(1)", "#"), (" java\tscript:x", "#"),
+                          ("data:text/html,x", "#"), ("https://ok.org/a", "https://ok.org/a"),
+                          ("mailto:a@b.org", "mailto:a@b.org")]:
+        assert safe_url(url) == expected
+
+
+def test_html_is_light_self_contained_and_has_a_preheader() -> None:
+    items = tuple(_item(report_id=i, title=f"Report {i} " + "word " * 15,
+                        summary=("A sentence of a summary. " * 6,)) for i in range(12))
+    rendered = RENDERER.render(MailIssue("digest", "kk", "Daily", date(2026, 1, 15), items))
+    assert len(rendered.html.encode()) < 100_000
+    assert "<img" not in rendered.html
+    assert "http://" not in rendered.html.split("<body", 1)[1].replace(
+        "https://example.org", "")
+    assert 'class="preheader"' in rendered.html
+    assert 'style="' in rendered.html  # CSS inlined
+    assert max(len(line) for line in rendered.html.splitlines()) <= 998
+    assert rendered.subject.startswith("Daily: 12 есеп")
+    assert "12 есеп" in rendered.text
