@@ -635,6 +635,24 @@ def _part(message: bytes, content_type: str) -> bytes:
     raise NewsletterError(f"the message has no {content_type} part")
 
 
+@cli.command()
+@click.option("--host", help="Interface to listen on (default: [web] host).")
+@click.option("--port", type=int, help="Port to listen on (default: [web] port).")
+@click.pass_obj
+@_handle_errors
+def serve(obj: Context, host: str | None, port: int | None) -> None:
+    """Serve the local web app: previews of every issue in every language, and the archive."""
+    import uvicorn
+
+    from newsletter.web import create_app
+
+    instance = obj.instance
+    web = instance.settings.web
+    app = create_app(instance)
+    click.echo(f"Serving on http://{host or web.host}:{port or web.port}/ (Ctrl+C stops)")
+    uvicorn.run(app, host=host or web.host, port=port or web.port, log_level="warning")
+
+
 # -- status and config --------------------------------------------------------------------
 
 

@@ -151,7 +151,13 @@ class Renderer:
         env.filters["format_date"] = lambda value: babel_format_date(value, "long", locale=language)
         env.filters["safe_url"] = safe_url
         env.filters["language_name"] = lambda code: language_name(code, language)
+        env.filters["language_name_in_own"] = lambda code: language_name(code, code)
         return env
+
+    def page(self, name: str, language: str, **context: Any) -> str:
+        """A web page of the local app, in ``language``."""
+        return self._environments[language].get_template(name).render(language=language,
+                                                                       **context)
 
     def gettext(self, language: str) -> Callable[[str], str]:
         return self.translations[language].gettext

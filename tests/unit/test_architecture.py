@@ -8,7 +8,8 @@ import pytest
 
 from tests.helpers import REPO
 
-CORE = ["model", "errors", "config", "decode", "language", "reports", "summarise", "translate"]
+CORE = ["model", "errors", "config", "decode", "language", "reports", "summarise", "translate",
+        "render", "compose"]
 EDGE_LIBRARIES = {"sqlite3", "aiosmtplib", "smtplib", "argostranslate", "ctranslate2",
                   "apscheduler", "click", "urllib", "socket"}
 

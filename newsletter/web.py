@@ -1,0 +1,157 @@
+"""The local web app (Starlette, served by uvicorn): previews of every issue in every language
+with their quality flags, and the archive of reports (I/O).
+
+Pages are rendered with the same template set and catalogs as the mails. The database is opened
+per request, so the app always shows what is stored now.
+"""
+
+from __future__ import annotations
+
+import email
+import email.policy
+from datetime import UTC, datetime
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, PlainTextResponse, Response
+from starlette.routing import Route
+
+from newsletter.app import Instance
+from newsletter.compose import Recipient, build_template
+from newsletter.errors import NotFound
+from newsletter.pipeline import PlannedIssue, plan_issue
+from newsletter.store import Store
+from newsletter.translate import EditionStatus, Policy, edition_status
+
+PREVIEW_RECIPIENT_NAME = "Preview Reader"
+
+
+def create_app(instance: Instance) -> Starlette:
+    """The web app of ``instance``."""
+    settings = instance.settings
+    renderer = instance.renderer()
+    languages = list(settings.translate.languages)
+    policy = Policy(settings.translate.policy)
+
+    def language_of(request: Request) -> str:
+        wanted = request.query_params.get("lang", languages[0])
+        return wanted if wanted in languages else languages[0]
+
+    def page(name: str, language: str, **context: object) -> HTMLResponse:
+        return HTMLResponse(renderer.page(name, language, languages=languages, **context))
+
+    async def index(request: Request) -> Response:
+        with instance.open_store() as store:
+            reports = store.list_reports(limit=50)
+        return page("web/index.html", "en", page_title="Recent issues", reports=reports)
+
+    def preview(request: Request, planned: PlannedIssue, language: str, title: str,
+                notes: list[dict[str, object]]) -> Response:
+        mail = planned.mails.get(language)
+        context: dict[str, object] = {"page_title": title, "notes": notes,
+                                      "held": planned.held.get(language, []),
+                                      "email_html": "", "email_text": "", "subject": ""}
+        if mail is not None:
+            rendered = renderer.render(mail)
+            raw = build_template(rendered, instance.mail_settings("preview"),
+                                 date=datetime.now(UTC)).personalise(_preview_recipient(instance))
+            message = email.message_from_bytes(raw, policy=email.policy.default)
+            html_part = message.get_body(("html",))
+            text_part = message.get_body(("plain",))
+            context.update(
+                subject=rendered.subject,
+                email_html=html_part.get_content() if html_part is not None else "",
+                email_text=text_part.get_content() if text_part is not None else "",
+            )
+        return page("web/preview.html", language, **context)
+
+    async def preview_alert(request: Request) -> Response:
+        language = language_of(request)
+        report_id = int(request.path_params["report_id"])
+        with instance.open_store() as store:
+            try:
+                stored = store.get_report(report_id)
+            except NotFound:
+                return PlainTextResponse(f"no report {report_id}", status_code=404)
+            planned = _plan(instance, store, [report_id], "alert", language, policy)
+            notes = [_note(store, report_id, stored.report.title, stored.report.language,
+                           language, policy)]
+        return preview(request, planned, language, f"Alert {report_id}", notes)
+
+    async def preview_digest(request: Request) -> Response:
+        language = language_of(request)
+        with instance.open_store() as store:
+            reports = store.list_reports(limit=10)
+            planned = _plan(instance, store, [r.id for r in reports], "digest", language, policy)
+            notes = [_note(store, r.id, r.report.title, r.report.language, language, policy)
+                     for r in reports]
+        if not reports:
+            return PlainTextResponse("no reports yet", status_code=404)
+        return preview(request, planned, language, "Digest of the latest reports", notes)
+
+    async def report_page(request: Request) -> Response:
+        language = language_of(request)
+        report_id = int(request.path_params["report_id"])
+        with instance.open_store() as store:
+            try:
+                stored = store.get_report(report_id)
+            except NotFound:
+                return PlainTextResponse(f"no report {report_id}", status_code=404)
+            edition = store.editions_of(report_id).get(language)
+        report = stored.report
+        title, body, notice = report.title, report.body, None
+        if language != report.language:
+            usable = edition is not None and edition.title is not None and edition.body
+            if usable and edition is not None and not edition.body_flags and not edition.flags:
+                title, body = edition.title or title, edition.body or body
+            else:
+                notice = renderer.gettext(language)(
+                    "The machine translation of this item did not pass our checks, so it is "
+                    "shown in the original language.")
+        return page("web/report.html", language, page_title=title, title=title,
+                    source=report.source, published=report.published,
+                    paragraphs=body.split("\n\n"), notice=notice)
+
+    async def health(request: Request) -> Response:
+        return PlainTextResponse("ok")
+
+    return Starlette(routes=[
+        Route("/", index),
+        Route("/preview/alert/{report_id:int}", preview_alert),
+        Route("/preview/digest", preview_digest),
+        Route("/reports/{report_id:int}", report_page),
+        Route("/healthz", health),
+    ])
+
+
+def _plan(instance: Instance, store: Store, ids: list[int], kind: str, language: str,
+          policy: Policy) -> PlannedIssue:
+    settings = instance.settings
+    return plan_issue(store, ids, kind=kind, languages=[language], policy=policy,
+                      list_title=settings.mail.list_title, base_url=settings.web.base_url,
+                      issue_date=datetime.now(UTC).date())
+
+
+def _note(store: Store, report_id: int, title: str, source_language: str, language: str,
+          policy: Policy) -> dict[str, object]:
+    """One report's status in ``language``, with its flags, for the preview page."""
+    if language == source_language:
+        return {"title": title, "status": EditionStatus.ORIGINAL.value, "model": None,
+                "flags": []}
+    edition = store.editions_of(report_id).get(language)
+    if edition is None:
+        return {"title": title, "status": "pending", "model": None, "flags": []}
+    return {"title": title, "status": edition_status(edition.flags, policy).value,
+            "model": edition.model, "flags": [f.as_dict() for f in edition.flags]}
+
+
+def _preview_recipient(instance: Instance) -> Recipient:
+    settings = instance.settings
+    domain = settings.mail.from_address.rpartition("@")[2]
+    return Recipient(
+        address=f"preview@{domain}", name=PREVIEW_RECIPIENT_NAME,
+        message_id=f"preview@{domain}",
+        unsubscribe_url=f"{settings.web.base_url.rstrip('/')}/unsubscribe/preview",
+        unsubscribe_mailto=f"{settings.mail.unsubscribe_address}?subject=unsubscribe",
+    )
+
