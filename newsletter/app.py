@@ -16,6 +16,7 @@ from newsletter.errors import ConfigError
 from newsletter.ingest import Inbox
 from newsletter.render import Renderer, load_translations
 from newsletter.store import Store, open_store
+from newsletter.subscribers import ListError, ListSpec, parse_list
 from newsletter.translate import LANGUAGE_NAMES, Glossary, GlossaryFormatError, parse_glossary
 
 log = logging.getLogger(__name__)
@@ -65,6 +66,37 @@ class Instance:
         return MailSettings(from_name=mail.from_name, from_address=mail.from_address,
                             list_id=f"{list_name}.{domain}",
                             list_name=list_title or mail.list_title)
+
+    def lists(self, store: Store) -> dict[str, ListSpec]:
+        """Every list: those of newsletter.toml, then those added with `newsletter lists add`."""
+        found = {spec.name: spec for spec in self.settings.lists}
+        for name, table in store.stored_lists().items():
+            if name in found:
+                log.warning("list %s is in newsletter.toml and in the database; the file wins",
+                            name)
+                continue
+            found[name] = parse_list(name, table, origin="database")
+        return found
+
+    def list_named(self, store: Store, name: str) -> ListSpec:
+        lists = self.lists(store)
+        if name not in lists:
+            known = ", ".join(sorted(lists)) or "none yet"
+            raise ListError(f"no list called {name!r}",
+                            hint=f"lists: {known}; declare one in newsletter.toml "
+                                 "([lists.NAME]) or with `newsletter lists add NAME`")
+        return lists[name]
+
+    def signing_secrets(self) -> list[str]:
+        """The current signing key first, then retired ones; an error if none is set."""
+        web = self.settings.web
+        if not web.secret:
+            raise ConfigError(
+                "no signing key for unsubscribe links",
+                hint="set NEWSLETTER_WEB_SECRET in the environment, e.g. to the output of "
+                     "`python3 -c 'import secrets; print(secrets.token_urlsafe(32))'`",
+            )
+        return [web.secret, *web.old_secrets]
 
     def glossary(self) -> Glossary:
         """The instance's glossary; an absent file is an empty glossary (and a warning)."""

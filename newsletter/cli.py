@@ -37,6 +37,20 @@ from newsletter.models import check as check_models
 from newsletter.models import install as install_model
 from newsletter.models import remove as remove_model
 from newsletter.pipeline import plan_issue, summarise_pending, translate_pending
+from newsletter.store import Subscriber
+from newsletter.subscribers import (
+    FORMATS,
+    LANGUAGES,
+    ListError,
+    Mode,
+    Status,
+    check_subscriber,
+    export_csv,
+    list_to_table,
+    normalise_address,
+    parse_list,
+    parse_subscriber_csv,
+)
 from newsletter.translate import Edition, EditionStatus, Policy, edition_status, plan_route
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -651,6 +665,249 @@ def serve(obj: Context, host: str | None, port: int | None) -> None:
     app = create_app(instance)
     click.echo(f"Serving on http://{host or web.host}:{port or web.port}/ (Ctrl+C stops)")
     uvicorn.run(app, host=host or web.host, port=port or web.port, log_level="warning")
+
+
+# -- subscribers and lists -----------------------------------------------------------------
+
+
+@cli.group()
+def subscribers() -> None:
+    """Add, import, export and inspect subscribers."""
+
+
+def _subscriber_dict(subscriber: Subscriber, lists: dict[str, str]) -> dict[str, Any]:
+    return {"id": subscriber.id, "email": subscriber.email, "name": subscriber.name,
+            "language": subscriber.language, "format": subscriber.format,
+            "status": subscriber.status, "consent_source": subscriber.consent_source,
+            "consent_at": subscriber.consent_at.isoformat(), "bounces": subscriber.bounces,
+            "lists": lists}
+
+
+@subscribers.command("add")
+@click.argument("email")
+@click.option("--name")
+@click.option("--language", type=click.Choice(LANGUAGES), default="en", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="html", show_default=True)
+@click.option("--list", "list_name", help="Subscribe to this list too.")
+@click.option("--consent", default="command line", show_default=True,
+              help="Where the consent was given (recorded with the time).")
+@click.pass_obj
+@_handle_errors
+def subscribers_add(obj: Context, email: str, name: str | None, language: str, fmt: str,
+                    list_name: str | None, consent: str) -> None:
+    """Add one subscriber (and subscribe them to --list)."""
+    row = check_subscriber(email, name, language, fmt)
+    with obj.instance.open_store() as store:
+        if list_name is not None:
+            obj.instance.list_named(store, list_name)
+        counts = store.import_subscribers([row], list_name, consent_source=consent, now=_now())
+    if counts.not_resubscribed:
+        raise NewsletterError(f"{row.email} has unsubscribed or is suppressed: not resubscribed",
+                              hint="only the subscriber can subscribe again")
+    verb = "Added" if counts.added else "Updated" if counts.updated else "Unchanged:"
+    click.echo(f"{verb} {row.email}" + (f" (subscribed to {list_name})" if counts.subscribed
+                                        else ""))
+
+
+@subscribers.command("remove")
+@click.argument("email")
+@click.option("--list", "list_name", help="Only from this list (default: from every list).")
+@click.option("--suppress", is_flag=True, help="Never send to this address again, on any list.")
+@click.pass_obj
+@_handle_errors
+def subscribers_remove(obj: Context, email: str, list_name: str | None, suppress: bool) -> None:
+    """Unsubscribe EMAIL from a list, from every list, or suppress it for good."""
+    address = normalise_address(email)
+    with obj.instance.open_store() as store:
+        subscriber = store.subscriber(address)
+        if list_name is not None and not suppress:
+            changed = store.unsubscribe(subscriber.id, list_name, "command line", _now())
+            click.echo(f"{address} unsubscribed from {list_name}" if changed
+                       else f"{address} was not subscribed to {list_name}")
+            return
+        status = "suppressed" if suppress else "unsubscribed"
+        store.set_subscriber_status(subscriber.id, status, "command line", _now())
+    click.echo(f"{address} is now {status}: nothing will be sent to it")
+
+
+@subscribers.command("show")
+@click.argument("email")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+@_handle_errors
+def subscribers_show(obj: Context, email: str, as_json: bool) -> None:
+    """Show one subscriber and their lists."""
+    with obj.instance.open_store() as store:
+        subscriber = store.subscriber(normalise_address(email))
+        lists = store.subscriptions_of(subscriber.id)
+    data = _subscriber_dict(subscriber, lists)
+    if as_json:
+        _emit_json(data)
+        return
+    for key, value in data.items():
+        click.echo(f"{key:<15} {value if value not in (None, {}) else '-'}")
+
+
+@subscribers.command("list")
+@click.option("--list", "list_name", help="Only members of this list.")
+@click.option("--status", type=click.Choice([s.value for s in Status]))
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per subscriber.")
+@click.pass_obj
+@_handle_errors
+def subscribers_list(obj: Context, list_name: str | None, status: str | None,
+                     as_json: bool) -> None:
+    """List subscribers."""
+    with obj.instance.open_store() as store:
+        found = list(store.list_subscribers(list_name=list_name, status=status))
+    if as_json:
+        for subscriber, membership in found:
+            data = _subscriber_dict(subscriber, {list_name: membership} if list_name and membership
+                                    else {})
+            _emit_json(data)
+        return
+    if not found:
+        click.echo("No subscribers.")
+        return
+    _print_table(("ID", "LANG", "FORMAT", "STATUS", "EMAIL", "NAME"),
+                 [(str(s.id), s.language, s.format, s.status + (f"/{m}" if m else ""), s.email,
+                   s.name or "-") for s, m in found])
+
+
+@subscribers.command("import")
+@click.argument("csv_file", type=click.Path(path_type=Path, exists=True, dir_okay=False))
+@click.option("--list", "list_name", required=True, help="Subscribe everyone to this list.")
+@click.option("--consent", default=None, help="Where consent was given (default: the file).")
+@click.option("--json", "as_json", is_flag=True, help="The counts and problems as JSON.")
+@click.pass_obj
+@_handle_errors
+def subscribers_import(obj: Context, csv_file: Path, list_name: str, consent: str | None,
+                       as_json: bool) -> None:
+    """Import a CSV (header row; email required; name, language, format optional)."""
+    parsed = parse_subscriber_csv(csv_file.read_text(encoding="utf-8-sig"))
+    with obj.instance.open_store() as store:
+        obj.instance.list_named(store, list_name)
+        counts = store.import_subscribers(parsed.rows, list_name,
+                                          consent_source=consent or f"import of {csv_file.name}",
+                                          now=_now())
+    figures = {"added": counts.added, "updated": counts.updated, "unchanged": counts.unchanged,
+               "subscribed": counts.subscribed, "not_resubscribed": counts.not_resubscribed,
+               "problems": [{"line": p.line, "reason": p.reason} for p in parsed.problems],
+               "unknown_columns": list(parsed.unknown_columns)}
+    if as_json:
+        _emit_json(figures)
+        return
+    click.echo(f"{counts.added} added, {counts.updated} updated, {counts.unchanged} unchanged; "
+               f"{counts.subscribed} newly subscribed to {list_name}")
+    if parsed.unknown_columns:
+        click.echo(f"Ignored unknown columns: {', '.join(parsed.unknown_columns)} "
+                   "(known: email, name, language, format)", err=True)
+    for problem in parsed.problems:
+        click.echo(f"line {problem.line}: {problem.reason}", err=True)
+    for address in counts.not_resubscribed:
+        click.echo(f"{address}: unsubscribed or suppressed, not resubscribed", err=True)
+
+
+@subscribers.command("export")
+@click.option("--list", "list_name", required=True)
+@click.option("--out", "out_file", type=click.Path(path_type=Path),
+              help="Write to this file instead of standard output.")
+@click.pass_obj
+@_handle_errors
+def subscribers_export(obj: Context, list_name: str, out_file: Path | None) -> None:
+    """Export a list's subscribers as CSV, safe to open in a spreadsheet."""
+    header = ("email", "name", "language", "format", "status", "list_status", "consent_source",
+              "consent_at")
+    with obj.instance.open_store() as store:
+        obj.instance.list_named(store, list_name)
+        rows = ((s.email, s.name or "", s.language, s.format, s.status, m or "",
+                 s.consent_source, s.consent_at.isoformat())
+                for s, m in store.list_subscribers(list_name=list_name))
+        lines = export_csv(rows, header)
+        if out_file is None:
+            for line in lines:
+                click.echo(line, nl=False)
+        else:
+            with out_file.open("w", encoding="utf-8", newline="") as handle:
+                handle.writelines(lines)
+
+
+@cli.group("lists")
+def lists_group() -> None:
+    """Show and manage mailing lists."""
+
+
+@lists_group.command("show")
+@click.option("--json", "as_json", is_flag=True, help="A JSON array of lists.")
+@click.pass_obj
+@_handle_errors
+def lists_show(obj: Context, as_json: bool) -> None:
+    """Every list, where it is declared, and how many subscribers it has."""
+    with obj.instance.open_store() as store:
+        lists = obj.instance.lists(store)
+        counts = store.list_counts()
+    data = [{"name": spec.name, **list_to_table(spec), "origin": spec.origin,
+             "subscribers": counts.get(spec.name, {})} for spec in lists.values()]
+    if as_json:
+        _emit_json(data)
+        return
+    if not data:
+        click.echo("No lists: declare one in newsletter.toml ([lists.NAME]) or run "
+                   "`newsletter lists add NAME`.")
+        return
+    _print_table(("NAME", "MODE", "SCHEDULE", "TIMEZONE", "LANGUAGES", "ACTIVE", "TITLE"),
+                 [(spec.name, spec.mode.value, spec.schedule or "-", spec.timezone,
+                   ",".join(spec.languages),
+                   str(counts.get(spec.name, {}).get("active", 0)), spec.title)
+                  for spec in lists.values()])
+
+
+@lists_group.command("add")
+@click.argument("name")
+@click.option("--title")
+@click.option("--description", default="")
+@click.option("--mode", type=click.Choice([m.value for m in Mode]), default="daily",
+              show_default=True)
+@click.option("--schedule", help="Cron: minute hour day month weekday (default by mode).")
+@click.option("--timezone", default="Asia/Almaty", show_default=True)
+@click.option("--languages", default="en,ru,kk", show_default=True)
+@click.option("--countries", default="")
+@click.option("--keywords", default="")
+@click.option("--sources", default="")
+@click.option("--kinds", default="")
+@click.option("--policy", type=click.Choice(["hold", "fallback"]), default="fallback",
+              show_default=True)
+@click.pass_obj
+@_handle_errors
+def lists_add(obj: Context, name: str, title: str | None, description: str, mode: str,
+              schedule: str | None, timezone: str, languages: str, countries: str, keywords: str,
+              sources: str, kinds: str, policy: str) -> None:
+    """Create (or change) a list kept in the database."""
+    table: dict[str, object] = {
+        "title": title or name, "description": description, "mode": mode, "timezone": timezone,
+        "languages": languages, "countries": countries, "keywords": keywords,
+        "sources": sources, "kinds": kinds, "policy": policy}
+    if schedule:
+        table["schedule"] = schedule
+    spec = parse_list(name, table, origin="database")
+    if any(s.name == name for s in obj.instance.settings.lists):
+        raise ListError(f"{name} is declared in newsletter.toml", hint="change it there")
+    with obj.instance.open_store() as store:
+        store.save_list(name, list_to_table(spec), _now())
+    click.echo(f"Saved list {name} ({spec.mode.value}"
+               + (f", {spec.schedule} {spec.timezone}" if spec.schedule else "") + ")")
+
+
+@lists_group.command("remove")
+@click.argument("name")
+@click.pass_obj
+@_handle_errors
+def lists_remove(obj: Context, name: str) -> None:
+    """Delete a list kept in the database (memberships are kept, for the record)."""
+    with obj.instance.open_store() as store:
+        if not store.delete_list(name):
+            raise ListError(f"no database list called {name!r}",
+                            hint="lists of newsletter.toml are removed by editing the file")
+    click.echo(f"Removed list {name}")
 
 
 # -- status and config --------------------------------------------------------------------

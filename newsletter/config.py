@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from newsletter.errors import ConfigError, InstanceNotFound
+from newsletter.subscribers import ListError, ListSpec, parse_list
 
 CONFIG_NAME = "newsletter.toml"
 ENV_PREFIX = "NEWSLETTER_"
@@ -132,6 +133,13 @@ class WebSettings:
     base_url: str = setting(
         "http://127.0.0.1:8025", "Public address of the web app, used in links inside mails."
     )
+    secret: str = setting(
+        "", "Key that signs unsubscribe and confirmation links (32+ random characters).",
+        secret=True,
+    )
+    old_secrets: list[str] = setting(
+        [], "Retired signing keys, comma-separated: links they signed keep working.", secret=True
+    )
     host: str = setting("127.0.0.1", "Interface `newsletter serve` listens on.")
     port: int = setting(8025, "Port `newsletter serve` listens on.")
 
@@ -163,6 +171,7 @@ class Settings:
     mail: MailSettingsSection = field(default_factory=MailSettingsSection)
     web: WebSettings = field(default_factory=WebSettings)
     log: LogSettings = field(default_factory=LogSettings)
+    lists: tuple[ListSpec, ...] = ()
     sources: Mapping[str, str] = field(default_factory=dict)
 
     def resolve(self, relative: str) -> Path:
@@ -194,7 +203,7 @@ class Settings:
 SECTIONS: dict[str, type] = {
     f.name: typing.get_type_hints(Settings)[f.name]
     for f in dataclasses.fields(Settings)
-    if f.name not in ("root", "sources")
+    if f.name not in ("root", "sources", "lists")
 }
 
 
@@ -287,6 +296,8 @@ def build_settings(
 ) -> Settings:
     """Pure core of :func:`load_settings`: validate and merge already-parsed layers."""
     table = {spec.name: spec for spec in settings_table(sections)}
+    data = dict(data)
+    lists_table = data.pop("lists", {})
     _reject_unknown(data, sections, origin)
     _reject_unknown_env(environ, table)
     values: dict[str, dict[str, Any]] = {s: {} for s in sections}
@@ -309,7 +320,17 @@ def build_settings(
         values[spec.section][spec.key] = value
         sources[name] = source
     built = {section: cls(**values[section]) for section, cls in sections.items()}
-    return Settings(root=root, sources=sources, **built)
+    return Settings(root=root, sources=sources, lists=_parse_lists(lists_table, origin), **built)
+
+
+def _parse_lists(tables: object, origin: str) -> tuple[ListSpec, ...]:
+    """The ``[lists.NAME]`` tables of the file (lists are not set from the environment)."""
+    if not isinstance(tables, dict) or not all(isinstance(t, dict) for t in tables.values()):
+        raise ConfigError(f"lists in {origin} must be tables: [lists.NAME]")
+    try:
+        return tuple(parse_list(name, table) for name, table in tables.items())
+    except ListError as exc:
+        raise ConfigError(f"{exc.message} in {origin}", hint=exc.hint) from exc
 
 
 def _reject_unknown(data: Mapping[str, Any], sections: Mapping[str, type], origin: str) -> None:
@@ -424,6 +445,20 @@ def example_config(sections: Mapping[str, type] = SECTIONS) -> str:
             lines.append(f"# (secret: set {spec.env_var} in the environment)")
         else:
             lines.append(f"# {spec.key} = {toml_value(spec.default)}")
+    lines += [
+        "",
+        "# Mailing lists: one [lists.NAME] table each (or `newsletter lists add`). Keys: title,",
+        "# description, mode (alerts | daily | weekly), schedule (cron), timezone, languages,",
+        "# countries, keywords, sources, kinds (filters; empty matches everything),",
+        "# summary_sentences, summary_words, policy (hold | fallback). For example:",
+        "# [lists.central-asia-daily]",
+        '# title = "Central Asia daily"',
+        '# mode = "daily"',
+        '# schedule = "0 9 * * *"',
+        '# timezone = "Asia/Almaty"',
+        '# languages = ["en", "ru", "kk"]',
+        '# countries = ["Kazakhstan", "Kyrgyzstan"]',
+    ]
     return "\n".join(lines) + "\n"
 
 

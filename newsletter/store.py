@@ -11,12 +11,14 @@ import json
 import sqlite3
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import Any
 
 from newsletter.errors import NotFound, StoreError
 from newsletter.model import Report, StoredReport
+from newsletter.subscribers import SubscriberRow
 from newsletter.translate import Edition, as_flags
 
 MIGRATIONS: tuple[tuple[str, str], ...] = (
@@ -119,7 +121,77 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
         );
         """,
     ),
+    (
+        "0004_subscribers",
+        """
+        CREATE TABLE subscribers (
+            id             INTEGER PRIMARY KEY,
+            email          TEXT NOT NULL UNIQUE,
+            name           TEXT,
+            language       TEXT NOT NULL,
+            format         TEXT NOT NULL,
+            status         TEXT NOT NULL,
+            consent_source TEXT NOT NULL,
+            consent_at     TEXT NOT NULL,
+            bounces        INTEGER NOT NULL DEFAULT 0,
+            created_at     TEXT NOT NULL,
+            updated_at     TEXT NOT NULL
+        );
+
+        -- Membership of a subscriber in a list (lists are named in newsletter.toml or in the
+        -- lists table below).
+        CREATE TABLE subscriptions (
+            subscriber_id  INTEGER NOT NULL REFERENCES subscribers(id) ON DELETE CASCADE,
+            list_name      TEXT NOT NULL,
+            status         TEXT NOT NULL,
+            created_at     TEXT NOT NULL,
+            updated_at     TEXT NOT NULL,
+            PRIMARY KEY (subscriber_id, list_name)
+        );
+        CREATE INDEX subscriptions_by_list ON subscriptions(list_name, status, subscriber_id);
+
+        -- Lists managed from the command line (those in newsletter.toml are not stored).
+        CREATE TABLE lists (
+            name           TEXT PRIMARY KEY,
+            spec           TEXT NOT NULL,
+            created_at     TEXT NOT NULL
+        );
+
+        -- Every unsubscription, with how it was asked for.
+        CREATE TABLE unsubscribe_events (
+            id             INTEGER PRIMARY KEY,
+            subscriber_id  INTEGER NOT NULL,
+            list_name      TEXT,
+            method         TEXT NOT NULL,
+            at             TEXT NOT NULL
+        );
+        """,
+    ),
 )
+
+
+@dataclass(frozen=True)
+class Subscriber:
+    """A subscriber as stored."""
+
+    id: int
+    email: str
+    name: str | None
+    language: str
+    format: str
+    status: str
+    consent_source: str
+    consent_at: datetime
+    bounces: int = 0
+
+
+@dataclass(frozen=True)
+class ImportCounts:
+    added: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    subscribed: int = 0  # new memberships in the list
+    not_resubscribed: list[str] = field(default_factory=list)  # unsubscribed/suppressed/bounced
 
 
 @dataclass(frozen=True)
@@ -390,6 +462,176 @@ class Store:
         cached = self.db.execute("SELECT count(*) FROM translation_cache").fetchone()[0]
         return int(editions), int(cached)
 
+    # -- subscribers -----------------------------------------------------------------------
+
+    def subscriber(self, email: str) -> Subscriber:
+        row = self.db.execute(f"SELECT {_SUBSCRIBER} FROM subscribers s WHERE email = ?",
+                              (email,)).fetchone()
+        if row is None:
+            raise NotFound(f"no subscriber {email}",
+                           hint="`newsletter subscribers list` shows who is subscribed")
+        return _subscriber(row)
+
+    def subscriber_by_id(self, subscriber_id: int) -> Subscriber:
+        row = self.db.execute(f"SELECT {_SUBSCRIBER} FROM subscribers s WHERE id = ?",
+                              (subscriber_id,)).fetchone()
+        if row is None:
+            raise NotFound(f"no subscriber with ID {subscriber_id}")
+        return _subscriber(row)
+
+    def import_subscribers(
+        self, rows: Sequence[SubscriberRow], list_name: str | None, *, consent_source: str,
+        now: datetime, status: str = "active",
+    ) -> ImportCounts:
+        """Add new subscribers, update changed ones, and subscribe all to ``list_name``.
+        Unsubscribed, bounced and suppressed addresses are left as they are: an import never
+        resubscribes anyone. Runs as one transaction."""
+        stamp = _ts(now)
+        existing: dict[str, tuple[Any, ...]] = {}
+        emails = [row.email for row in rows]
+        for start in range(0, len(emails), 900):
+            chunk = emails[start : start + 900]
+            marks = ",".join("?" * len(chunk))
+            for record in self.db.execute(
+                f"SELECT email, id, name, language, format, status FROM subscribers "
+                f"WHERE email IN ({marks})", chunk,
+            ):
+                existing[record[0]] = record
+        new = [row for row in rows if row.email not in existing]
+        changed = [row for row in rows if row.email in existing
+                   and existing[row.email][2:5] != (row.name, row.language, row.format)]
+        blocked = [row.email for row in rows if row.email in existing
+                   and existing[row.email][5] in ("unsubscribed", "bounced", "suppressed")]
+        with self.transaction():
+            self.db.executemany(
+                """INSERT INTO subscribers (email, name, language, format, status,
+                     consent_source, consent_at, created_at, updated_at)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                [(r.email, r.name, r.language, r.format, status, consent_source, stamp, stamp,
+                  stamp) for r in new],
+            )
+            self.db.executemany(
+                """UPDATE subscribers SET name = ?, language = ?, format = ?, updated_at = ?
+                   WHERE email = ?""",
+                [(r.name, r.language, r.format, stamp, r.email) for r in changed],
+            )
+            subscribed = 0
+            if list_name is not None:
+                before = self.db.total_changes
+                self.db.executemany(
+                    """INSERT OR IGNORE INTO subscriptions
+                         (subscriber_id, list_name, status, created_at, updated_at)
+                       SELECT id, ?, CASE WHEN status = 'pending' THEN 'pending' ELSE 'active'
+                              END, ?, ? FROM subscribers
+                       WHERE email = ? AND status NOT IN ('unsubscribed', 'bounced',
+                                                          'suppressed')""",
+                    [(list_name, stamp, stamp, email) for email in emails],
+                )
+                subscribed = self.db.total_changes - before
+        return ImportCounts(added=len(new), updated=len(changed),
+                            unchanged=len(rows) - len(new) - len(changed), subscribed=subscribed,
+                            not_resubscribed=blocked)
+
+    def subscriptions_of(self, subscriber_id: int) -> dict[str, str]:
+        rows = self.db.execute(
+            "SELECT list_name, status FROM subscriptions WHERE subscriber_id = ? ORDER BY 1",
+            (subscriber_id,))
+        return dict(rows.fetchall())
+
+    def set_subscriber_status(self, subscriber_id: int, status: str, method: str,
+                              now: datetime) -> None:
+        """Change a subscriber's status everywhere (unsubscribed, suppressed, bounced, active)."""
+        with self.transaction():
+            self.db.execute("UPDATE subscribers SET status = ?, updated_at = ? WHERE id = ?",
+                            (status, _ts(now), subscriber_id))
+            if status in ("unsubscribed", "suppressed"):
+                self.db.execute(
+                    """INSERT INTO unsubscribe_events (subscriber_id, list_name, method, at)
+                       VALUES (?, NULL, ?, ?)""", (subscriber_id, method, _ts(now)))
+
+    def unsubscribe(self, subscriber_id: int, list_name: str, method: str, now: datetime) -> bool:
+        """End one membership; True if it was active. Recorded with how it was asked for."""
+        with self.transaction():
+            cursor = self.db.execute(
+                """UPDATE subscriptions SET status = 'unsubscribed', updated_at = ?
+                   WHERE subscriber_id = ? AND list_name = ? AND status != 'unsubscribed'""",
+                (_ts(now), subscriber_id, list_name))
+            if cursor.rowcount:
+                self.db.execute(
+                    """INSERT INTO unsubscribe_events (subscriber_id, list_name, method, at)
+                       VALUES (?, ?, ?, ?)""", (subscriber_id, list_name, method, _ts(now)))
+        return cursor.rowcount > 0
+
+    def confirm(self, subscriber_id: int, list_name: str, now: datetime) -> bool:
+        """Double opt-in: a pending subscriber and membership become active."""
+        with self.transaction():
+            self.db.execute(
+                """UPDATE subscribers SET status = 'active', consent_at = ?, updated_at = ?
+                   WHERE id = ? AND status = 'pending'""", (_ts(now), _ts(now), subscriber_id))
+            cursor = self.db.execute(
+                """UPDATE subscriptions SET status = 'active', updated_at = ?
+                   WHERE subscriber_id = ? AND list_name = ? AND status = 'pending'""",
+                (_ts(now), subscriber_id, list_name))
+        return cursor.rowcount > 0
+
+    def list_subscribers(
+        self, *, list_name: str | None = None, status: str | None = None,
+    ) -> Iterator[tuple[Subscriber, str | None]]:
+        """Subscribers (with their membership status in ``list_name``), streamed in ID order."""
+        sql = f"SELECT {_SUBSCRIBER}, NULL FROM subscribers s"
+        params: list[object] = []
+        if list_name is not None:
+            sql = (f"SELECT {_SUBSCRIBER}, m.status FROM subscribers s JOIN subscriptions m "
+                   "ON m.subscriber_id = s.id AND m.list_name = ?")
+            params.append(list_name)
+        if status is not None:
+            sql += " WHERE s.status = ?"
+            params.append(status)
+        for row in self.db.execute(sql + " ORDER BY s.id", params):
+            yield _subscriber(row[:-1]), row[-1]
+
+    def recipients(self, list_name: str) -> Iterator[Subscriber]:
+        """Who a mail to ``list_name`` goes to: active subscribers with an active membership.
+        Every sending path asks this, so an unsubscribed, bounced, pending or suppressed
+        address is never sent to. Streamed, so memory stays flat on large lists."""
+        rows = self.db.execute(
+            f"""SELECT {_SUBSCRIBER} FROM subscribers s JOIN subscriptions m
+                ON m.subscriber_id = s.id
+                WHERE m.list_name = ? AND m.status = 'active' AND s.status = 'active'
+                ORDER BY s.id""", (list_name,))
+        for row in rows:
+            yield _subscriber(row)
+
+    def subscriber_counts(self) -> dict[str, int]:
+        return dict(self.db.execute(
+            "SELECT status, count(*) FROM subscribers GROUP BY status").fetchall())
+
+    def list_counts(self) -> dict[str, dict[str, int]]:
+        counts: dict[str, dict[str, int]] = {}
+        for name, status, n in self.db.execute(
+            "SELECT list_name, status, count(*) FROM subscriptions GROUP BY 1, 2"
+        ):
+            counts.setdefault(name, {})[status] = n
+        return counts
+
+    # -- lists managed from the command line ---------------------------------------------
+
+    def stored_lists(self) -> dict[str, dict[str, object]]:
+        rows = self.db.execute("SELECT name, spec FROM lists ORDER BY name")
+        return {name: json.loads(spec) for name, spec in rows}
+
+    def save_list(self, name: str, table: Mapping[str, object], now: datetime) -> None:
+        with self.transaction():
+            self.db.execute(
+                """INSERT INTO lists (name, spec, created_at) VALUES (?, ?, ?)
+                   ON CONFLICT(name) DO UPDATE SET spec = excluded.spec""",
+                (name, json.dumps(dict(table), ensure_ascii=False), _ts(now)))
+
+    def delete_list(self, name: str) -> bool:
+        with self.transaction():
+            cursor = self.db.execute("DELETE FROM lists WHERE name = ?", (name,))
+        return cursor.rowcount > 0
+
     # -- quarantine ----------------------------------------------------------------------
 
     def record_quarantine(
@@ -470,6 +712,18 @@ def _stored_report(row: sqlite3.Row | tuple[object, ...]) -> StoredReport:
         ingested_at=datetime.fromisoformat(str(ingested_at)),
         updated_at=datetime.fromisoformat(str(updated_at)),
     )
+
+
+_SUBSCRIBER = ", ".join(
+    f"s.{c}" for c in
+    "id email name language format status consent_source consent_at bounces".split()
+)
+
+
+def _subscriber(row: Sequence[Any]) -> Subscriber:
+    (id_, email, name, language, fmt, status, consent_source, consent_at, bounces) = row
+    return Subscriber(int(id_), str(email), name, str(language), str(fmt), str(status),
+                      str(consent_source), datetime.fromisoformat(str(consent_at)), int(bounces))
 
 
 def _ts(moment: datetime) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import email
 import email.policy
 from datetime import UTC, datetime
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -21,6 +22,7 @@ from newsletter.compose import Recipient, build_template
 from newsletter.errors import NotFound
 from newsletter.pipeline import PlannedIssue, plan_issue
 from newsletter.store import Store
+from newsletter.subscribers import CONFIRM, UNSUBSCRIBE, TokenError, verify_token
 from newsletter.translate import EditionStatus, Policy, edition_status
 
 PREVIEW_RECIPIENT_NAME = "Preview Reader"
@@ -37,8 +39,10 @@ def create_app(instance: Instance) -> Starlette:
         wanted = request.query_params.get("lang", languages[0])
         return wanted if wanted in languages else languages[0]
 
-    def page(name: str, language: str, **context: object) -> HTMLResponse:
-        return HTMLResponse(renderer.page(name, language, languages=languages, **context))
+    def page(name: str, language: str, status_code: int = 200,
+             **context: object) -> HTMLResponse:
+        return HTMLResponse(renderer.page(name, language, languages=languages, **context),
+                            status_code=status_code)
 
     async def index(request: Request) -> Response:
         with instance.open_store() as store:
@@ -48,7 +52,7 @@ def create_app(instance: Instance) -> Starlette:
     def preview(request: Request, planned: PlannedIssue, language: str, title: str,
                 notes: list[dict[str, object]]) -> Response:
         mail = planned.mails.get(language)
-        context: dict[str, object] = {"page_title": title, "notes": notes,
+        context: dict[str, Any] = {"page_title": title, "notes": notes,
                                       "held": planned.held.get(language, []),
                                       "email_html": "", "email_text": "", "subject": ""}
         if mail is not None:
@@ -112,6 +116,48 @@ def create_app(instance: Instance) -> Starlette:
                     source=report.source, published=report.published,
                     paragraphs=body.split("\n\n"), notice=notice)
 
+    def subscription_page(request: Request, purpose: str) -> Response:
+        """GET shows the question; POST (a form, or RFC 8058's one-click
+        ``List-Unsubscribe=One-Click`` from a mail client) carries it out at once."""
+        token = request.path_params["token"]
+        language = _accepted_language(request, languages)
+        if token == "preview":
+            return page("web/subscription.html", language, page_title="Preview",
+                        state="preview")
+        try:
+            claim = verify_token(token, instance.signing_secrets(), datetime.now(UTC).date(),
+                                 purpose=purpose)
+            with instance.open_store() as store:
+                subscriber = store.subscriber_by_id(claim.subscriber_id)
+                lists = instance.lists(store)
+                spec = lists.get(claim.list_name)
+                title = spec.title if spec else claim.list_name
+                language = subscriber.language if subscriber.language in languages else language
+                if request.method == "POST":
+                    if purpose == UNSUBSCRIBE:
+                        store.unsubscribe(subscriber.id, claim.list_name, _method(request),
+                                          datetime.now(UTC))
+                        state = "unsubscribed"
+                    else:
+                        store.confirm(subscriber.id, claim.list_name, datetime.now(UTC))
+                        state = "subscribed"
+                else:
+                    state = ("confirm-unsubscribe" if purpose == UNSUBSCRIBE
+                             else "confirm-subscription")
+        except (TokenError, NotFound):
+            return page("web/subscription.html", language, page_title="Invalid link",
+                        state="invalid", status_code=400)
+        return page("web/subscription.html", language, page_title=title, state=state,
+                    list_title=title, email=subscriber.email)
+
+    async def unsubscribe(request: Request) -> Response:
+        if request.method == "POST":
+            await request.body()
+        return subscription_page(request, UNSUBSCRIBE)
+
+    async def confirm(request: Request) -> Response:
+        return subscription_page(request, CONFIRM)
+
     async def health(request: Request) -> Response:
         return PlainTextResponse("ok")
 
@@ -120,6 +166,8 @@ def create_app(instance: Instance) -> Starlette:
         Route("/preview/alert/{report_id:int}", preview_alert),
         Route("/preview/digest", preview_digest),
         Route("/reports/{report_id:int}", report_page),
+        Route("/unsubscribe/{token}", unsubscribe, methods=["GET", "POST"]),
+        Route("/confirm/{token}", confirm, methods=["GET", "POST"]),
         Route("/healthz", health),
     ])
 
@@ -143,6 +191,21 @@ def _note(store: Store, report_id: int, title: str, source_language: str, langua
         return {"title": title, "status": "pending", "model": None, "flags": []}
     return {"title": title, "status": edition_status(edition.flags, policy).value,
             "model": edition.model, "flags": [f.as_dict() for f in edition.flags]}
+
+
+def _accepted_language(request: Request, languages: list[str]) -> str:
+    """The first of our languages in the browser's Accept-Language, else the first we have."""
+    for part in request.headers.get("accept-language", "").split(","):
+        code = part.split(";")[0].strip().lower()[:2]
+        if code in languages:
+            return code
+    return languages[0]
+
+
+def _method(request: Request) -> str:
+    """How an unsubscription was asked for, for the record."""
+    user_agent = request.headers.get("user-agent", "")[:80]
+    return f"web ({user_agent})" if user_agent else "web"
 
 
 def _preview_recipient(instance: Instance) -> Recipient:

@@ -1,0 +1,410 @@
+"""Subscribers and lists: address validation, CSV import and export, signed unsubscribe tokens
+(pure; no I/O).
+
+Addresses are validated offline: a dot-atom local part (plus-addressing allowed; quoted local
+parts and non-ASCII local parts, which need SMTPUTF8, are refused with that reason) and a domain
+that IDNA-encodes to valid labels with an alphabetic or ``xn--`` top-level label. The stored form
+is lower-cased, with the domain in ASCII (punycode), which is also what makes addresses unique.
+
+Unsubscribe tokens are HMAC-SHA256 signatures over (subscriber, list, issue day), tagged with a
+key id derived from the secret, so links keep working across a key rotation while the old key is
+still listed, and for :data:`TOKEN_LIFETIME` after the mail was sent.
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import hashlib
+import hmac
+import io
+import re
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, timedelta
+from enum import StrEnum
+
+from newsletter.errors import NewsletterError
+
+LANGUAGES = ("en", "ru", "kk")
+FORMATS = ("html", "text")
+TOKEN_LIFETIME = timedelta(days=400)  # a mail may be read, and acted on, for a year and more
+_LOCAL = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*$")
+_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
+
+
+class Status(StrEnum):
+    PENDING = "pending"  # invited, not yet confirmed (double opt-in)
+    ACTIVE = "active"
+    UNSUBSCRIBED = "unsubscribed"
+    BOUNCED = "bounced"
+    SUPPRESSED = "suppressed"  # never to be sent to again, whatever list or path
+
+
+SENDABLE = frozenset({Status.ACTIVE})
+
+
+class AddressError(NewsletterError):
+    """An address that cannot be a subscriber's."""
+
+
+def normalise_address(raw: str) -> str:
+    """The canonical form of an e-mail address, or :class:`AddressError` saying what is wrong."""
+    address = raw.strip()
+    if not address:
+        raise AddressError("the address is empty")
+    if any(ch.isspace() for ch in address) or any(ord(ch) < 32 for ch in address):
+        raise AddressError(f"{raw!r} contains spaces or control characters")
+    if address.count("@") != 1:
+        raise AddressError(f"{raw!r} must contain exactly one @")
+    local, domain = address.split("@")
+    if not local:
+        raise AddressError(f"{raw!r} has nothing before the @")
+    if local.startswith('"'):
+        raise AddressError(f"{raw!r}: quoted local parts are not supported")
+    if not local.isascii():
+        raise AddressError(f"{raw!r}: a non-ASCII local part needs SMTPUTF8, not supported")
+    if len(local) > 64 or not _LOCAL.match(local):
+        raise AddressError(f"{raw!r} has an invalid part before the @")
+    ascii_domain = _ascii_domain(domain.rstrip(".").lower(), raw)
+    normalised = f"{local.lower()}@{ascii_domain}"
+    if len(normalised) > 254:
+        raise AddressError(f"{raw!r} is longer than 254 characters")
+    return normalised
+
+
+def _ascii_domain(domain: str, raw: str) -> str:
+    if not domain:
+        raise AddressError(f"{raw!r} has no domain")
+    try:
+        ascii_domain = domain.encode("idna").decode("ascii")
+    except UnicodeError as exc:
+        raise AddressError(f"{raw!r} has an invalid domain") from exc
+    labels = ascii_domain.split(".")
+    if len(labels) < 2 or len(ascii_domain) > 253:
+        raise AddressError(f"{raw!r}: the domain needs a dot, as in example.org")
+    if not all(_LABEL.match(label) for label in labels):
+        raise AddressError(f"{raw!r} has an invalid domain")
+    top = labels[-1]
+    if not (top.isalpha() and len(top) >= 2) and not top.startswith("xn--"):
+        raise AddressError(f"{raw!r} has an invalid top-level domain")
+    return ascii_domain
+
+
+@dataclass(frozen=True)
+class SubscriberRow:
+    """One subscriber as given in a CSV file or on the command line."""
+
+    email: str
+    name: str | None = None
+    language: str = "en"
+    format: str = "html"
+
+
+def check_subscriber(email: str, name: str | None = None, language: str | None = None,
+                     fmt: str | None = None) -> SubscriberRow:
+    """Validate and normalise one subscriber's fields."""
+    language = (language or "en").strip().lower()
+    fmt = (fmt or "html").strip().lower()
+    if language not in LANGUAGES:
+        raise AddressError(f"language {language!r} is not one of {', '.join(LANGUAGES)}")
+    if fmt not in FORMATS:
+        raise AddressError(f"format {fmt!r} is not one of {', '.join(FORMATS)}")
+    cleaned_name = " ".join((name or "").split()) or None
+    return SubscriberRow(normalise_address(email), cleaned_name, language, fmt)
+
+
+@dataclass(frozen=True)
+class CsvProblem:
+    """A row of an import that was not taken, and why."""
+
+    line: int
+    reason: str
+
+
+@dataclass(frozen=True)
+class ParsedCsv:
+    rows: tuple[SubscriberRow, ...]
+    problems: tuple[CsvProblem, ...]
+    unknown_columns: tuple[str, ...]
+
+
+KNOWN_COLUMNS = ("email", "name", "language", "format")
+
+
+def parse_subscriber_csv(text: str) -> ParsedCsv:
+    """Rows of a subscriber CSV (header row; ``email`` required; ``name``, ``language``,
+    ``format`` optional). Bad rows are reported by line number; duplicates of an earlier row
+    are reported too; unknown columns are named, not silently dropped."""
+    reader = csv.reader(io.StringIO(text.lstrip("\ufeff")))
+    try:
+        header = [column.strip().lower() for column in next(reader)]
+    except StopIteration:
+        raise AddressError("the CSV file is empty",
+                           hint="its first row must name the columns") from None
+    if "email" not in header:
+        raise AddressError(f"the CSV header {header} has no email column",
+                           hint="the first row must name the columns: email,name,language,format")
+    index = {name: header.index(name) for name in KNOWN_COLUMNS if name in header}
+    unknown = tuple(c for c in header if c not in KNOWN_COLUMNS)
+    rows: list[SubscriberRow] = []
+    problems: list[CsvProblem] = []
+    seen: dict[str, int] = {}
+    for values in reader:
+        line = reader.line_num
+        if not any(v.strip() for v in values):
+            continue
+        if len(values) != len(header):
+            problems.append(CsvProblem(line, f"{len(values)} fields, the header has "
+                                             f"{len(header)}"))
+            continue
+        field = {column: values[position] for column, position in index.items()}
+        try:
+            row = check_subscriber(field.get("email", ""), field.get("name"),
+                                   field.get("language"), field.get("format"))
+        except AddressError as exc:
+            problems.append(CsvProblem(line, exc.message))
+            continue
+        if row.email in seen:
+            problems.append(CsvProblem(line, f"{row.email} already on line {seen[row.email]}"))
+            continue
+        seen[row.email] = line
+        rows.append(row)
+    return ParsedCsv(tuple(rows), tuple(problems), unknown)
+
+
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(value: str) -> str:
+    """A cell that a spreadsheet will not run as a formula (OWASP CSV injection advice)."""
+    return "'" + value if value.startswith(_FORMULA_START) else value
+
+
+def export_csv(rows: Iterable[Sequence[str]], header: Sequence[str]) -> Iterator[str]:
+    """CSV lines, every cell made spreadsheet-safe."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(header)
+    yield buffer.getvalue()
+    for row in rows:
+        buffer.seek(0)
+        buffer.truncate()
+        writer.writerow([spreadsheet_safe(cell) for cell in row])
+        yield buffer.getvalue()
+
+
+# -- unsubscribe tokens -------------------------------------------------------------------------
+
+
+class TokenError(NewsletterError):
+    """An unsubscribe token that is malformed, forged, signed with an unknown key, or too old."""
+
+
+def key_id(secret: str) -> str:
+    return hashlib.sha256(secret.encode("utf-8")).hexdigest()[:8]
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+UNSUBSCRIBE = "u"
+CONFIRM = "c"
+
+
+def sign_token(subscriber_id: int, list_name: str, issued: date, secret: str, *,
+               purpose: str = UNSUBSCRIBE) -> str:
+    """A URL-safe token that lets its holder unsubscribe ``subscriber_id`` from ``list_name``
+    (or, with ``purpose=CONFIRM``, confirm that subscription)."""
+    payload = f"{purpose}:{subscriber_id}:{list_name}:{issued.toordinal()}".encode()
+    kid = key_id(secret)
+    mac = hmac.new(secret.encode("utf-8"), kid.encode() + b"." + payload, hashlib.sha256)
+    return f"{_b64(payload)}.{kid}.{_b64(mac.digest()[:18])}"
+
+
+@dataclass(frozen=True)
+class TokenClaim:
+    subscriber_id: int
+    list_name: str
+    issued: date
+
+
+def verify_token(token: str, secrets: Sequence[str], today: date, *,
+                 purpose: str = UNSUBSCRIBE) -> TokenClaim:
+    """What a token says, if one of ``secrets`` (current first, then retired ones) signed it
+    and it is not older than :data:`TOKEN_LIFETIME`."""
+    try:
+        payload_part, kid, mac_part = token.split(".")
+        payload = _unb64(payload_part)
+        mac = _unb64(mac_part)
+    except ValueError:
+        raise TokenError("this unsubscribe link is damaged") from None
+    keys: Mapping[str, str] = {key_id(secret): secret for secret in secrets if secret}
+    secret = keys.get(kid)
+    if secret is None:
+        raise TokenError("this unsubscribe link was signed with a key that is no longer valid")
+    expected = hmac.new(secret.encode("utf-8"), kid.encode() + b"." + payload,
+                        hashlib.sha256).digest()[:18]
+    if not hmac.compare_digest(mac, expected):
+        raise TokenError("this unsubscribe link has been altered")
+    try:
+        kind, subscriber, list_name, ordinal = payload.decode("utf-8").split(":")
+        claim = TokenClaim(int(subscriber), list_name, date.fromordinal(int(ordinal)))
+    except (ValueError, UnicodeDecodeError):
+        raise TokenError("this unsubscribe link is damaged") from None
+    if kind != purpose:
+        raise TokenError("this link is not meant for this page")
+    if today - claim.issued > TOKEN_LIFETIME:
+        raise TokenError("this unsubscribe link has expired",
+                         hint="use the link of a more recent mail, or write to the sender")
+    return claim
+
+
+# -- lists ----------------------------------------------------------------------------------------
+
+
+class Mode(StrEnum):
+    ALERTS = "alerts"  # a mail as soon as a matching report arrives
+    DAILY = "daily"  # a digest on the list's schedule, daily by default
+    WEEKLY = "weekly"
+
+
+DEFAULT_SCHEDULES = {Mode.ALERTS: "", Mode.DAILY: "0 9 * * *", Mode.WEEKLY: "0 9 * * mon"}
+_LIST_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+
+
+@dataclass(frozen=True)
+class ListSpec:
+    """A mailing list: who it is for, when it goes out, and which reports it carries."""
+
+    name: str
+    title: str
+    description: str = ""
+    mode: Mode = Mode.DAILY
+    schedule: str = "0 9 * * *"  # cron: minute hour day-of-month month day-of-week
+    timezone: str = "Asia/Almaty"
+    languages: tuple[str, ...] = LANGUAGES
+    countries: tuple[str, ...] = ()
+    keywords: tuple[str, ...] = ()
+    sources: tuple[str, ...] = ()
+    kinds: tuple[str, ...] = ()
+    summary_sentences: int = 3
+    summary_words: int = 120
+    policy: str = "fallback"  # hold | fallback, for flagged or missing translations
+    origin: str = "config"  # "config" (newsletter.toml) or "database" (`newsletter lists add`)
+
+    def matches(self, title: str, body: str, source: str | None, kind: str | None) -> bool:
+        """Whether a report belongs in this list: every filter that is set must match."""
+        text = f"{title}\n{body}".casefold()
+        if self.countries and not any(_word_in(c, text) for c in self.countries):
+            return False
+        if self.keywords and not any(_word_in(k, text) for k in self.keywords):
+            return False
+        if self.sources and not any(s.casefold() in (source or "").casefold()
+                                    for s in self.sources):
+            return False
+        return not self.kinds or (kind or "").casefold() in {k.casefold() for k in self.kinds}
+
+
+def _word_in(needle: str, text: str) -> bool:
+    return re.search(rf"(?<!\w){re.escape(needle.casefold())}", text) is not None
+
+
+_LIST_KEYS = {"title", "description", "mode", "schedule", "timezone", "languages", "countries",
+              "keywords", "sources", "kinds", "summary_sentences", "summary_words", "policy"}
+
+
+def parse_list(name: str, table: Mapping[str, object], *, origin: str = "config") -> ListSpec:
+    """A list from its ``[lists.NAME]`` table (or the same keys from the command line)."""
+    where = f"[lists.{name}]"
+    if not _LIST_NAME.match(name):
+        raise ListError(f"list name {name!r} must be lower-case letters, digits and hyphens")
+    unknown = set(table) - _LIST_KEYS
+    if unknown:
+        raise ListError(f"unknown keys in {where}: {', '.join(sorted(unknown))}",
+                        hint=f"keys of a list: {', '.join(sorted(_LIST_KEYS))}")
+
+    def text(key: str, default: str) -> str:
+        value = table.get(key, default)
+        if not isinstance(value, str):
+            raise ListError(f"{where} {key} must be a string")
+        return value
+
+    def words(key: str, default: Sequence[str] = ()) -> tuple[str, ...]:
+        value = table.get(key, list(default))
+        if isinstance(value, str):
+            value = [part.strip() for part in value.split(",") if part.strip()]
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise ListError(f"{where} {key} must be a list of strings")
+        return tuple(value)
+
+    def number(key: str, default: int) -> int:
+        value = table.get(key, default)
+        if isinstance(value, str) and value.isdigit():
+            value = int(value)
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise ListError(f"{where} {key} must be a positive whole number")
+        return value
+
+    try:
+        mode = Mode(text("mode", "daily"))
+    except ValueError:
+        raise ListError(f"{where} mode must be alerts, daily or weekly") from None
+    schedule = text("schedule", DEFAULT_SCHEDULES[mode])
+    if mode is not Mode.ALERTS:
+        check_cron(schedule, where)
+    timezone = text("timezone", "Asia/Almaty")
+    check_timezone(timezone, where)
+    languages = words("languages", LANGUAGES)
+    if not languages or any(lang not in LANGUAGES for lang in languages):
+        raise ListError(f"{where} languages must be among {', '.join(LANGUAGES)}")
+    policy = text("policy", "fallback")
+    if policy not in ("hold", "fallback"):
+        raise ListError(f"{where} policy must be hold or fallback")
+    return ListSpec(
+        name=name, title=text("title", name), description=text("description", ""), mode=mode,
+        schedule=schedule, timezone=timezone, languages=languages,
+        countries=words("countries"), keywords=words("keywords"), sources=words("sources"),
+        kinds=words("kinds"), summary_sentences=number("summary_sentences", 3),
+        summary_words=number("summary_words", 120), policy=policy, origin=origin,
+    )
+
+
+class ListError(NewsletterError):
+    """A list declaration that does not make sense, or a list that does not exist."""
+
+
+_CRON_FIELD = re.compile(r"^(\*|\d+(-\d+)?|[a-z]{3}(-[a-z]{3})?)(/\d+)?(,(\d+(-\d+)?|[a-z]{3}))*$")
+
+
+def check_cron(expression: str, where: str) -> None:
+    """Five cron fields: minute hour day-of-month month day-of-week."""
+    fields = expression.split()
+    if len(fields) != 5 or not all(_CRON_FIELD.match(f.lower()) for f in fields):
+        raise ListError(f"{where} schedule {expression!r} is not a five-field cron expression",
+                        hint="e.g. '0 9 * * *' (09:00 daily) or '0 9 * * mon' (Mondays)")
+
+
+def check_timezone(name: str, where: str) -> None:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ListError(f"{where} timezone {name!r} is unknown",
+                        hint="use an IANA name such as Asia/Almaty or Europe/Berlin") from None
+
+
+def list_to_table(spec: ListSpec) -> dict[str, object]:
+    """The keys of ``spec`` as a ``[lists.NAME]`` table would hold them."""
+    return {"title": spec.title, "description": spec.description, "mode": spec.mode.value,
+            "schedule": spec.schedule, "timezone": spec.timezone,
+            "languages": list(spec.languages), "countries": list(spec.countries),
+            "keywords": list(spec.keywords), "sources": list(spec.sources),
+            "kinds": list(spec.kinds), "summary_sentences": spec.summary_sentences,
+            "summary_words": spec.summary_words, "policy": spec.policy}

@@ -1,0 +1,142 @@
+"""Subscribers in a real SQLite file: import, export, suppression, lists, and the CLI."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from newsletter.app import load_instance
+from newsletter.cli import cli
+from newsletter.errors import ConfigError
+from newsletter.store import Store
+from newsletter.subscribers import check_subscriber
+from tests.helpers import FIXED_NOW
+
+CSV = (
+    "email,name,language,format,department\n"
+    "aigul@example.kz,Айгүл,kk,html,WASH\n"
+    "Boris@Example.org,Борис,ru,text,Health\n"
+    "chen@example.org,=HYPERLINK(\"http://evil\"),en,html,Logistics\n"
+    "broken-address,Nobody,en,html,\n"
+)
+
+
+@pytest.fixture
+def office(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    folder = tmp_path / "office"
+    CliRunner().invoke(cli, ["init", str(folder)])
+    config = folder / "newsletter.toml"
+    config.write_text(config.read_text() + '\n[lists.daily]\ntitle = "Central Asia daily"\n'
+                      'countries = ["Kazakhstan"]\n')
+    monkeypatch.chdir(folder)
+    (folder / "subscribers.csv").write_text(CSV, encoding="utf-8")
+    return folder
+
+
+def invoke(*args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(cli, list(args))
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_import_reports_bad_rows_and_unknown_columns_and_is_idempotent(office: Path) -> None:
+    code, out, err = invoke("subscribers", "import", "subscribers.csv", "--list", "daily")
+    assert code == 0
+    assert "3 added, 0 updated, 0 unchanged; 3 newly subscribed to daily" in out
+    assert "line 5: 'broken-address' must contain exactly one @" in err
+    assert "Ignored unknown columns: department" in err
+    code, out, _ = invoke("subscribers", "import", "subscribers.csv", "--list", "daily", "--json")
+    figures = json.loads(out)
+    assert (figures["added"], figures["updated"], figures["unchanged"], figures["subscribed"]) == (
+        0, 0, 3, 0)
+    listed = [json.loads(line) for line in invoke("subscribers", "list", "--json")[1].splitlines()]
+    assert [s["email"] for s in listed] == ["aigul@example.kz", "boris@example.org",
+                                            "chen@example.org"]
+    assert listed[0]["name"] == "Айгүл"
+    assert listed[0]["language"] == "kk"
+
+
+def test_export_round_trips_and_is_safe_in_a_spreadsheet(office: Path) -> None:
+    invoke("subscribers", "import", "subscribers.csv", "--list", "daily")
+    code, out, _ = invoke("subscribers", "export", "--list", "daily")
+    assert code == 0
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert [r["email"] for r in rows] == ["aigul@example.kz", "boris@example.org",
+                                          "chen@example.org"]
+    assert rows[2]["name"] == "'=HYPERLINK(\"http://evil\")"
+    assert all(r["list_status"] == "active" for r in rows)
+    # the export imports back to the same state
+    Path("again.csv").write_text(out, encoding="utf-8")
+    code, out, err = invoke("subscribers", "import", "again.csv", "--list", "daily")
+    assert "0 added" in out
+    assert "Ignored unknown columns: status, list_status, consent_source, consent_at" in err
+
+
+def test_an_unsubscribed_or_suppressed_address_is_never_sent_to(store: Store) -> None:
+    rows = [check_subscriber(f"reader{i}@example.org") for i in range(5)]
+    store.import_subscribers(rows, "daily", consent_source="test", now=FIXED_NOW)
+    ids = [store.subscriber(r.email).id for r in rows]
+    store.unsubscribe(ids[0], "daily", "web", FIXED_NOW)
+    store.set_subscriber_status(ids[1], "suppressed", "command line", FIXED_NOW)
+    store.set_subscriber_status(ids[2], "bounced", "smtp 550", FIXED_NOW)
+    store.import_subscribers([check_subscriber("pending@example.org")], "daily",
+                             consent_source="invite", now=FIXED_NOW, status="pending")
+    assert [s.email for s in store.recipients("daily")] == ["reader3@example.org",
+                                                            "reader4@example.org"]
+    # importing them again resubscribes nobody
+    counts = store.import_subscribers(rows, "daily", consent_source="again", now=FIXED_NOW)
+    assert sorted(counts.not_resubscribed) == ["reader1@example.org", "reader2@example.org"]
+    assert [s.email for s in store.recipients("daily")] == ["reader3@example.org",
+                                                            "reader4@example.org"]
+    assert list(store.recipients("weekly")) == []
+
+
+def test_cli_add_show_remove_and_errors(office: Path) -> None:
+    code, out, _ = invoke("subscribers", "add", "Dana@Example.org", "--name", "Dana",
+                          "--language", "ru", "--list", "daily")
+    assert (code, out.strip()) == (0, "Added dana@example.org (subscribed to daily)")
+    shown = json.loads(invoke("subscribers", "show", "dana@example.org", "--json")[1])
+    assert shown["lists"] == {"daily": "active"}
+    assert shown["consent_source"] == "command line"
+    assert invoke("subscribers", "remove", "dana@example.org", "--list", "daily")[0] == 0
+    assert json.loads(invoke("subscribers", "show", "dana@example.org", "--json")[1])[
+        "lists"] == {"daily": "unsubscribed"}
+    invoke("subscribers", "remove", "dana@example.org", "--suppress")
+    code, _, err = invoke("subscribers", "add", "dana@example.org", "--list", "daily")
+    assert code == 1
+    assert "not resubscribed" in err
+    code, _, err = invoke("subscribers", "add", "not an address")
+    assert code == 1
+    assert "Error:" in err
+    code, _, err = invoke("subscribers", "import", "subscribers.csv", "--list", "nope")
+    assert code == 1
+    assert "no list called 'nope'" in err
+    assert "Hint:" in err
+
+
+def test_lists_from_the_file_and_from_the_command_line(office: Path) -> None:
+    assert invoke("lists", "add", "weekly-kk", "--mode", "weekly", "--languages", "kk",
+                  "--timezone", "Asia/Almaty")[0] == 0
+    lists = json.loads(invoke("lists", "show", "--json")[1])
+    by_name = {entry["name"]: entry for entry in lists}
+    assert by_name["daily"]["origin"] == "config"
+    assert by_name["daily"]["countries"] == ["Kazakhstan"]
+    assert (by_name["weekly-kk"]["origin"], by_name["weekly-kk"]["schedule"]) == (
+        "database", "0 9 * * mon")
+    code, _, err = invoke("lists", "add", "bad", "--schedule", "tomorrow")
+    assert code == 1
+    assert "cron" in err
+    assert invoke("lists", "remove", "weekly-kk")[0] == 0
+    code, _, err = invoke("lists", "remove", "daily")
+    assert code == 1
+    assert "editing the file" in err
+
+
+def test_a_malformed_list_in_the_file_is_a_clear_error(tmp_path: Path) -> None:
+    (tmp_path / "newsletter.toml").write_text('[lists.daily]\nmode = "hourly"\n')
+    with pytest.raises(ConfigError, match=r"\[lists.daily\] mode must be alerts, daily or weekly"):
+        load_instance(tmp_path, cwd=tmp_path, environ={})

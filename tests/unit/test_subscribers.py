@@ -1,0 +1,136 @@
+"""Subscribers: address validation, CSV rows, spreadsheet safety, tokens and list declarations."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import pytest
+
+from newsletter.subscribers import (
+    CONFIRM,
+    TOKEN_LIFETIME,
+    AddressError,
+    ListError,
+    Mode,
+    TokenError,
+    export_csv,
+    normalise_address,
+    parse_list,
+    parse_subscriber_csv,
+    sign_token,
+    spreadsheet_safe,
+    verify_token,
+)
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("Aigul.Seitova@Example.ORG", "aigul.seitova@example.org"),
+        ("  user+digest@example.org ", "user+digest@example.org"),
+        ("ana@почта.kz", "ana@xn--80a1acny.kz"),
+        ("user@münchen.de", "user@xn--mnchen-3ya.de"),
+        ("x@xn--80a1acny.kz", "x@xn--80a1acny.kz"),
+        ("o'brien@example.ie", "o'brien@example.ie"),
+        ("a@sub.domain.example.co.uk", "a@sub.domain.example.co.uk"),
+        ("user@example.org.", "user@example.org"),
+    ],
+)
+def test_valid_addresses_are_normalised(raw: str, expected: str) -> None:
+    assert normalise_address(raw) == expected
+
+
+@pytest.mark.parametrize(
+    ("raw", "reason"),
+    [
+        ("", "empty"), ("plainaddress", "exactly one @"), ("a@@b.org", "exactly one @"),
+        ("@example.org", "nothing before"), ("user@", "no domain"), ("user@localhost", "needs a dot"),
+        ("a b@example.org", "spaces"), ("a@exa mple.org", "spaces"), (".a@example.org", "invalid part"),
+        ("a.@example.org", "invalid part"), ("a..b@example.org", "invalid part"),
+        ("a@-example.org", "invalid domain"), ("a@example..org", "invalid domain"),
+        ("a@example.c", "top-level"), ("a@example.123", "top-level"),
+        ('"quoted"@example.org', "quoted"), ("юзер@example.org", "SMTPUTF8"),
+        ("a@b.org\r\nBcc: x@y.org", "control"), ("x" * 65 + "@example.org", "invalid part"),
+    ],
+)
+def test_garbage_is_refused_with_a_reason(raw: str, reason: str) -> None:
+    with pytest.raises(AddressError, match=reason):
+        normalise_address(raw)
+
+
+def test_csv_rows_problems_and_unknown_columns() -> None:
+    parsed = parse_subscriber_csv(
+        "\ufeffEmail,Name,Language,Format,Phone\n"
+        "a@example.org,Ann,ru,html,1\n"
+        "not-an-address,Bob,en,html,2\n"
+        "c@example.org,Cem,de,html,3\n"
+        "d@example.org,Dan,kk,pdf,4\n"
+        "e@example.org,Eve\n"
+        "\n"
+        "A@EXAMPLE.ORG,Ann again,en,text,5\n"
+        "f@example.org,,,,\n"
+    )
+    assert [(r.email, r.name, r.language, r.format) for r in parsed.rows] == [
+        ("a@example.org", "Ann", "ru", "html"), ("f@example.org", None, "en", "html")]
+    assert [(p.line, p.reason.split(" ")[0]) for p in parsed.problems] == [
+        (3, "'not-an-address'"), (4, "language"), (5, "format"), (6, "2"), (8, "a@example.org")]
+    assert parsed.unknown_columns == ("phone",)
+    with pytest.raises(AddressError, match="no email column"):
+        parse_subscriber_csv("name,language\nAnn,en\n")
+
+
+@pytest.mark.parametrize("cell", ["=1+1", "+7 727", "-2", "@SUM(A1)", "\tx", "\r=x"])
+def test_formulas_cannot_run_in_a_spreadsheet(cell: str) -> None:
+    assert spreadsheet_safe(cell) == "'" + cell
+    lines = "".join(export_csv([("a@example.org", cell)], ("email", "name")))
+    assert f",'{cell[0]}" in lines or f",\"'{cell[0]}" in lines
+    assert spreadsheet_safe("Ann") == "Ann"
+
+
+def test_tokens_verify_and_refuse_tampering() -> None:
+    today = date(2026, 3, 1)
+    token = sign_token(42, "daily", today, "current-secret")
+    claim = verify_token(token, ["current-secret"], today)
+    assert (claim.subscriber_id, claim.list_name) == (42, "daily")
+    payload, kid, mac = token.split(".")
+    forged = sign_token(43, "daily", today, "guessed").split(".")[0]
+    for bad in (f"{forged}.{kid}.{mac}", f"{payload}.{kid}.{mac[:-2]}AA", "garbage",
+                f"{payload}.deadbeef.{mac}", token + "x"):
+        with pytest.raises(TokenError):
+            verify_token(bad, ["current-secret"], today)
+    with pytest.raises(TokenError, match="not meant"):
+        verify_token(token, ["current-secret"], today, purpose=CONFIRM)
+
+
+def test_old_links_work_across_a_key_rotation_and_for_a_year() -> None:
+    sent = date(2026, 1, 10)
+    old = sign_token(7, "weekly", sent, "old-key")
+    later = sent + timedelta(days=365)
+    assert verify_token(old, ["new-key", "old-key"], later).subscriber_id == 7
+    with pytest.raises(TokenError, match="no longer valid"):
+        verify_token(old, ["new-key"], later)  # the old key was dropped
+    with pytest.raises(TokenError, match="expired"):
+        verify_token(old, ["old-key"], sent + TOKEN_LIFETIME + timedelta(days=1))
+
+
+def test_list_declarations_are_validated() -> None:
+    spec = parse_list("central-asia", {"title": "Central Asia", "mode": "weekly",
+                                       "countries": ["Kazakhstan"], "languages": "ru,kk"})
+    assert (spec.mode, spec.schedule, spec.languages) == (Mode.WEEKLY, "0 9 * * mon", ("ru", "kk"))
+    for table, message in [({"mode": "hourly"}, "mode"), ({"schedule": "every day"}, "cron"),
+                           ({"timezone": "Mars/Olympus"}, "timezone"),
+                           ({"languages": ["de"]}, "languages"), ({"colour": "red"}, "unknown"),
+                           ({"summary_words": 0}, "positive")]:
+        with pytest.raises(ListError, match=message):
+            parse_list("x", table)
+    with pytest.raises(ListError, match="lower-case"):
+        parse_list("Bad Name", {})
+
+
+def test_list_filters_match_reports() -> None:
+    spec = parse_list("kz", {"countries": ["Kazakhstan"], "kinds": ["Situation Report"]})
+    assert spec.matches("Floods in Kazakhstan", "body", "OCHA", "Situation Report")
+    assert not spec.matches("Floods in Kazakhstan", "body", "OCHA", "Map")
+    assert not spec.matches("Floods in Kyrgyzstan", "body", "OCHA", "Situation Report")
+    anything = parse_list("all", {})
+    assert anything.matches("t", "b", None, None)
