@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import shutil
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,6 +11,7 @@ from typing import Any
 from newsletter.argos import ArgosEngine
 from newsletter.compose import MailSettings
 from newsletter.config import CONFIG_NAME, Settings, example_config, find_config, load_settings
+from newsletter.delivery import FileTransport, SmtpOptions, SmtpTransport, Transport
 from newsletter.errors import ConfigError
 from newsletter.ingest import Inbox
 from newsletter.render import Renderer, load_translations
@@ -20,8 +20,11 @@ from newsletter.subscribers import ListError, ListSpec, parse_list
 from newsletter.translate import LANGUAGE_NAMES, Glossary, GlossaryFormatError, parse_glossary
 
 log = logging.getLogger(__name__)
-# The source tree this package runs from: its templates/ and translations/ seed new instances.
+# The source tree this package runs from: its templates/ and translations/ are the defaults
+# that an instance's own files override.
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+BUILTIN_TEMPLATES = PROJECT_ROOT / "templates"
+BUILTIN_TRANSLATIONS = PROJECT_ROOT / "translations"
 
 
 @dataclass(frozen=True)
@@ -50,15 +53,19 @@ class Instance:
         )
 
     def renderer(self) -> Renderer:
-        """The instance's templates with their catalogs."""
+        """The templates and catalogs: the instance's own files first (to adapt one, copy it
+        from newsletter's templates/ into the instance's), then newsletter's."""
         paths = self.settings.paths
-        templates = self.settings.resolve(paths.templates)
-        if not (templates / "base.html").is_file():
+        own_templates = self.settings.resolve(paths.templates)
+        own_catalogs = self.settings.resolve(paths.translations)
+        templates = [f for f in dict.fromkeys([own_templates, BUILTIN_TEMPLATES]) if f.is_dir()]
+        if not any((folder / "base.html").is_file() for folder in templates):
             raise ConfigError(
-                f"no email templates in {templates}",
-                hint="copy the templates/ folder of newsletter there, or set [paths] templates",
+                f"no email templates in {own_templates} or {BUILTIN_TEMPLATES}",
+                hint="set [paths] templates to a folder holding base.html, alert.html, …",
             )
-        return Renderer(templates, load_translations(self.settings.resolve(paths.translations)))
+        catalogs = list(dict.fromkeys([own_catalogs, BUILTIN_TRANSLATIONS]))
+        return Renderer(templates, load_translations(catalogs))
 
     def mail_settings(self, list_name: str, list_title: str | None = None) -> MailSettings:
         mail = self.settings.mail
@@ -97,6 +104,15 @@ class Instance:
                      "`python3 -c 'import secrets; print(secrets.token_urlsafe(32))'`",
             )
         return [web.secret, *web.old_secrets]
+
+    def transport(self) -> Transport:
+        """The transport of [delivery] transport."""
+        settings = self.settings
+        if settings.delivery.transport == "file":
+            return FileTransport(settings.resolve(settings.delivery.folder))
+        smtp = settings.smtp
+        return SmtpTransport(SmtpOptions(smtp.host, smtp.port, smtp.security, smtp.username,
+                                         smtp.password, smtp.timeout))
 
     def glossary(self) -> Glossary:
         """The instance's glossary; an absent file is an empty glossary (and a warning)."""
@@ -147,11 +163,8 @@ def init_instance(folder: Path) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     config.write_text(example_config(), encoding="utf-8")
     (folder / "seeds").mkdir(exist_ok=True)
-    # The templates and catalogs are the instance's own, to adapt; the glossary starts empty.
-    for name in ("templates", "translations"):
-        if (PROJECT_ROOT / name).is_dir() and not (folder / name).exists():
-            shutil.copytree(PROJECT_ROOT / name, folder / name,
-                            ignore=shutil.ignore_patterns("glossary.csv", "*.mo"))
+    # Templates and catalogs come with newsletter (copy one into the instance to adapt it);
+    # the glossary is the instance's own and starts empty.
     glossary = folder / "translations" / "glossary.csv"
     glossary.parent.mkdir(exist_ok=True)
     if not glossary.exists():

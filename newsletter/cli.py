@@ -39,6 +39,7 @@ from newsletter.models import remove as remove_model
 from newsletter.pipeline import plan_issue, summarise_pending, translate_pending
 from newsletter.store import Subscriber
 from newsletter.subscribers import (
+    CONFIRM,
     FORMATS,
     LANGUAGES,
     ListError,
@@ -50,6 +51,7 @@ from newsletter.subscribers import (
     normalise_address,
     parse_list,
     parse_subscriber_csv,
+    sign_token,
 )
 from newsletter.translate import Edition, EditionStatus, Policy, edition_status, plan_route
 
@@ -707,6 +709,54 @@ def subscribers_add(obj: Context, email: str, name: str | None, language: str, f
     verb = "Added" if counts.added else "Updated" if counts.updated else "Unchanged:"
     click.echo(f"{verb} {row.email}" + (f" (subscribed to {list_name})" if counts.subscribed
                                         else ""))
+
+
+@subscribers.command("invite")
+@click.argument("email")
+@click.option("--list", "list_name", required=True)
+@click.option("--name")
+@click.option("--language", type=click.Choice(LANGUAGES), default="en", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="html", show_default=True)
+@click.pass_obj
+@_handle_errors
+def subscribers_invite(obj: Context, email: str, list_name: str, name: str | None,
+                       language: str, fmt: str) -> None:
+    """Double opt-in: add EMAIL as pending and send a confirmation mail; the address gets
+    nothing else until its owner confirms through the web app."""
+    instance = obj.instance
+    settings = instance.settings
+    secrets = instance.signing_secrets()
+    row = check_subscriber(email, name, language, fmt)
+    with instance.open_store() as store:
+        spec = instance.list_named(store, list_name)
+        counts = store.import_subscribers([row], list_name, consent_source="invitation",
+                                          now=_now(), status="pending")
+        if counts.not_resubscribed:
+            raise NewsletterError(f"{row.email} has unsubscribed or is suppressed: not invited")
+        subscriber = store.subscriber(row.email)
+        if store.subscriptions_of(subscriber.id).get(list_name) == "active":
+            click.echo(f"{row.email} is already subscribed to {list_name}")
+            return
+    today = _now().date()
+    base = settings.web.base_url.rstrip("/")
+    confirm = sign_token(subscriber.id, list_name, today, secrets[0], purpose=CONFIRM)
+    decline = sign_token(subscriber.id, list_name, today, secrets[0])
+    rendered = instance.renderer().render_confirmation(row.language, spec.title,
+                                                       f"{base}/confirm/{confirm}", today)
+    domain = settings.mail.from_address.rpartition("@")[2]
+    message = build_template(rendered, instance.mail_settings(list_name, spec.title),
+                             date=_now()).personalise(Recipient(
+        address=row.email, name=row.name, message_id=f"confirm.{subscriber.id}.{today:%Y%m%d}"
+        f".{list_name}@{domain}", unsubscribe_url=f"{base}/unsubscribe/{decline}",
+        unsubscribe_mailto=f"{settings.mail.unsubscribe_address}?subject=unsubscribe"))
+    outcome = instance.transport().deliver(settings.mail.from_address, row.email, message,
+                                           f"confirm-{subscriber.id}-{list_name}")
+    if not outcome.accepted:
+        raise NewsletterError(f"the relay refused the invitation: {outcome.code} {outcome.text}",
+                              hint="check the address; it stays pending")
+    click.echo(f"Invited {row.email} to {list_name}; pending until confirmed"
+               + (f" (written to {_display_path(outcome.text)})"
+                  if settings.delivery.transport == "file" else ""))
 
 
 @subscribers.command("remove")

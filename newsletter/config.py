@@ -127,6 +127,34 @@ class MailSettingsSection:
 
 
 @dataclass(frozen=True)
+class DeliverySettings:
+    """How finished messages leave."""
+
+    transport: str = setting(
+        "file", "smtp sends through [smtp]; file writes .eml files to [delivery] folder.",
+        choices=("smtp", "file"),
+    )
+    folder: str = setting("var/outbox/mail", "Folder of the file transport.")
+
+
+@dataclass(frozen=True)
+class SmtpSettings:
+    """The SMTP relay."""
+
+    host: str = setting("127.0.0.1", "Relay host name.")
+    port: int = setting(1025, "Relay port (587 for STARTTLS, 465 for implicit TLS).")
+    security: str = setting(
+        "none", "starttls or tls (certificates verified); none sends in plain text and is "
+        "only for a relay on this machine.", choices=("starttls", "tls", "none"),
+    )
+    username: str = setting("", "User name for AUTH; empty for none.")
+    password: str = setting("", "Password for AUTH.", secret=True)
+    timeout: float = setting(
+        600.0, "Seconds to wait for the relay; RFC 5321 allows 10 minutes after the data."
+    )
+
+
+@dataclass(frozen=True)
 class WebSettings:
     """The local web app: previews, the archive and unsubscribe pages."""
 
@@ -170,6 +198,8 @@ class Settings:
     models: ModelsSettings = field(default_factory=ModelsSettings)
     mail: MailSettingsSection = field(default_factory=MailSettingsSection)
     web: WebSettings = field(default_factory=WebSettings)
+    delivery: DeliverySettings = field(default_factory=DeliverySettings)
+    smtp: SmtpSettings = field(default_factory=SmtpSettings)
     log: LogSettings = field(default_factory=LogSettings)
     lists: tuple[ListSpec, ...] = ()
     sources: Mapping[str, str] = field(default_factory=dict)

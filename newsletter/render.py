@@ -54,6 +54,7 @@ GREETING_NAMED = N_("Hello, %(name)s!")
 GREETING_ANONYMOUS = N_("Hello!")
 DIGEST_SUBJECT = N_("%(list)s: %(reports)s, %(date)s")
 ALERT_SUBJECT = N_("Alert: %(title)s")
+CONFIRM_SUBJECT = N_("Please confirm your subscription to %(list)s")
 
 
 @dataclass(frozen=True)
@@ -98,12 +99,17 @@ class Rendered:
 Catalogs = dict[str, gettext.NullTranslations]
 
 
-def load_translations(folder: Path, locales: Sequence[str] = LOCALES) -> Catalogs:
-    """The catalogs ``folder/<locale>/LC_MESSAGES/messages.po``, compiled in memory (a
-    ``messages.mo`` beside one, as ``pybabel compile`` writes it, is used instead if newer)."""
+def load_translations(folders: Path | Sequence[Path],
+                      locales: Sequence[str] = LOCALES) -> Catalogs:
+    """The catalogs ``<folder>/<locale>/LC_MESSAGES/messages.po`` of the first folder that has
+    one for each locale, compiled in memory (a ``messages.mo`` beside it, as
+    ``pybabel compile`` writes it, is used instead when newer)."""
+    candidates = [folders] if isinstance(folders, Path) else list(folders)
     catalogs: Catalogs = {}
     for locale in locales:
-        po = folder / locale / "LC_MESSAGES" / "messages.po"
+        found = [folder / locale / "LC_MESSAGES" / "messages.po" for folder in candidates
+                 if (folder / locale / "LC_MESSAGES").is_dir()]
+        po = found[0] if found else candidates[-1] / locale / "LC_MESSAGES" / "messages.po"
         mo = po.with_suffix(".mo")
         if mo.is_file() and (not po.is_file() or mo.stat().st_mtime >= po.stat().st_mtime):
             with mo.open("rb") as handle:
@@ -128,17 +134,21 @@ def safe_url(value: str) -> str:
 
 
 class Renderer:
-    """The template set with one Jinja2 environment per language."""
+    """The template set with one Jinja2 environment per language. ``templates`` may be several
+    folders: a template is taken from the first that has it (an instance's own overrides, then
+    the templates that come with newsletter)."""
 
-    def __init__(self, templates: Path, translations: Mapping[str, Any]) -> None:
+    def __init__(self, templates: Path | Sequence[Path], translations: Mapping[str, Any]) -> None:
         self.translations: Catalogs = dict(translations)
         self._environments = {
             lang: self._environment(templates, lang) for lang in self.translations
         }
 
-    def _environment(self, templates: Path, language: str) -> jinja2.Environment:
+    def _environment(self, templates: Path | Sequence[Path],
+                     language: str) -> jinja2.Environment:
+        folders = [templates] if isinstance(templates, Path) else list(templates)
         env = jinja2.Environment(
-            loader=jinja2.FileSystemLoader(str(templates)),
+            loader=jinja2.FileSystemLoader([str(folder) for folder in folders]),
             autoescape=jinja2.select_autoescape(enabled_extensions=("html",),
                                                 default_for_string=True),
             undefined=jinja2.StrictUndefined,
@@ -153,6 +163,22 @@ class Renderer:
         env.filters["language_name"] = lambda code: language_name(code, language)
         env.filters["language_name_in_own"] = lambda code: language_name(code, code)
         return env
+
+    def render_confirmation(self, language: str, list_title: str, confirm_url: str,
+                            today: date) -> Rendered:
+        """The double opt-in mail: one link that confirms the subscription."""
+        env = self._environments[language]
+        _ = self.gettext(language)
+        subject = _(CONFIRM_SUBJECT) % {"list": list_title}
+        context: dict[str, Any] = {"language": language, "subject": subject,
+                                   "preheader": subject, "list_title": list_title,
+                                   "issue_date": today, "confirm_url": confirm_url}
+        html_body = _wrap_long_lines(_INLINER.inline(env.get_template("confirm.html")
+                                                     .render(context)))
+        text_body = env.get_template("confirm.txt").render(context)
+        return Rendered(language, subject, subject, html_body,
+                        re.sub(r"\n{3,}", "\n\n", text_body).strip() + "\n",
+                        {"named": _(GREETING_NAMED), "anonymous": _(GREETING_ANONYMOUS)})
 
     def page(self, name: str, language: str, **context: Any) -> str:
         """A web page of the local app, in ``language``."""

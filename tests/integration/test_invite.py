@@ -1,0 +1,84 @@
+"""Double opt-in: `subscribers invite` sends a confirmation mail; the address stays pending."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import re
+import urllib.request
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from newsletter.app import load_instance
+from newsletter.cli import cli
+from newsletter.web import create_app
+from tests.browser import serving
+from tests.smtp_server import smtp_sink
+
+
+@pytest.fixture
+def office(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    folder = tmp_path / "office"
+    CliRunner().invoke(cli, ["init", str(folder)])
+    config = folder / "newsletter.toml"
+    config.write_text(config.read_text() + '\n[lists.daily]\ntitle = "Central Asia daily"\n')
+    monkeypatch.chdir(folder)
+    monkeypatch.setenv("NEWSLETTER_WEB_SECRET", "invite-test-secret-0123456789")
+    return folder
+
+
+def invoke(*args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(cli, list(args))
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_an_invitation_over_smtp_then_confirmed_in_the_web_app(office: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    with smtp_sink() as (sink, port):
+        monkeypatch.setenv("NEWSLETTER_DELIVERY_TRANSPORT", "smtp")
+        monkeypatch.setenv("NEWSLETTER_SMTP_PORT", str(port))
+        code, out, err = invoke("subscribers", "invite", "Asel@Example.org", "--list", "daily",
+                                "--language", "kk", "--name", "Асель")
+        assert code == 0, err
+        assert "pending until confirmed" in out
+    [received] = sink.messages
+    assert received.recipients == ["asel@example.org"]
+    message = email.message_from_bytes(received.data, policy=email.policy.default)
+    assert message["Subject"] == "«Central Asia daily» таратылымына жазылуыңызды растаңыз"
+    text = message.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    assert "Сәлеметсіз бе, Асель!" in text
+    confirm_url = re.search(r"http://127\.0\.0\.1:8025(/confirm/\S+)", text)
+    assert confirm_url is not None
+    assert invoke("subscribers", "show", "asel@example.org")[1].count("pending") == 2
+    instance = load_instance(office, cwd=office, environ={
+        "NEWSLETTER_WEB_SECRET": "invite-test-secret-0123456789"})
+    with instance.open_store() as store:
+        assert list(store.recipients("daily")) == []  # nothing is sent before confirmation
+    with serving(create_app(instance)) as base:
+        request = urllib.request.Request(base + confirm_url.group(1), data=b"", method="POST")
+        with urllib.request.urlopen(request, timeout=10) as reply:
+            assert "жазылуыңыз расталды" in reply.read().decode("utf-8")
+    with instance.open_store() as store:
+        assert [s.email for s in store.recipients("daily")] == ["asel@example.org"]
+
+
+def test_an_invitation_to_the_file_outbox_and_refusals(office: Path) -> None:
+    code, out, _ = invoke("subscribers", "invite", "b@example.org", "--list", "daily")
+    assert code == 0
+    written = list((office / "var" / "outbox" / "mail").glob("*.eml"))
+    assert len(written) == 1
+    assert b"/confirm/" in written[0].read_bytes()
+    invoke("subscribers", "add", "c@example.org", "--list", "daily")
+    invoke("subscribers", "remove", "c@example.org", "--suppress")
+    code, _, err = invoke("subscribers", "invite", "c@example.org", "--list", "daily")
+    assert code == 1
+    assert "not invited" in err
+
+
+def test_invitations_need_a_signing_key(office: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("NEWSLETTER_WEB_SECRET")
+    code, _, err = invoke("subscribers", "invite", "d@example.org", "--list", "daily")
+    assert code == 1
+    assert "NEWSLETTER_WEB_SECRET" in err
