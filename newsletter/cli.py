@@ -6,6 +6,7 @@ Exit codes: 0 success, 1 a :class:`NewsletterError` (message and hint on standar
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import email
 import email.policy
@@ -13,6 +14,8 @@ import functools
 import json
 import os
 import shutil
+import signal
+import socket
 import sys
 import traceback
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -27,6 +30,13 @@ from newsletter.app import Instance, init_instance, load_instance
 from newsletter.argos import InstalledModel, installed_models
 from newsletter.compose import Recipient, build_template
 from newsletter.config import settings_table
+from newsletter.delivery import (
+    DeliveryRun,
+    FileTransport,
+    SendOptions,
+    SmtpOptions,
+    send_outbox,
+)
 from newsletter.errors import NewsletterError
 from newsletter.ingest import ingest_inbox, scan
 from newsletter.logs import configure_logging
@@ -36,8 +46,9 @@ from newsletter.models import build as build_package
 from newsletter.models import check as check_models
 from newsletter.models import install as install_model
 from newsletter.models import remove as remove_model
-from newsletter.pipeline import plan_issue, summarise_pending, translate_pending
-from newsletter.store import Subscriber
+from newsletter.outbox import RetryPolicy
+from newsletter.pipeline import IssueMessages, plan_issue, summarise_pending, translate_pending
+from newsletter.store import Store, Subscriber
 from newsletter.subscribers import (
     CONFIRM,
     FORMATS,
@@ -960,6 +971,73 @@ def lists_remove(obj: Context, name: str) -> None:
     click.echo(f"Removed list {name}")
 
 
+# -- delivery -------------------------------------------------------------------------------
+
+
+@cli.command()
+@click.option("--dry-run", is_flag=True, help="Say what is due; send nothing.")
+@click.option("--json", "as_json", is_flag=True, help="The run's figures as one JSON object.")
+@click.pass_obj
+@_handle_errors
+def deliver(obj: Context, dry_run: bool, as_json: bool) -> None:
+    """Send every due message of the outbox (SIGTERM or Ctrl+C: finish the messages in
+    flight, then stop; nothing is lost or sent twice)."""
+    instance = obj.instance
+    with instance.open_store() as store:
+        if dry_run:
+            counts = store.outbox_counts()
+            due = counts.get("pending", 0) + counts.get("retry", 0)
+            click.echo(f"{due} message(s) would be attempted; nothing sent (--dry-run)")
+            return
+        run = asyncio.run(_deliver(instance, store))
+    figures = vars(run)
+    if as_json:
+        _emit_json(figures)
+        return
+    click.echo(", ".join(f"{n} {name}" for name, n in figures.items() if n) or "Nothing was due.")
+
+
+async def _deliver(instance: Instance, store: Store) -> DeliveryRun:
+    settings = instance.settings
+    delivery = settings.delivery
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    smtp = settings.smtp
+    source = IssueMessages(
+        store, lambda name: instance.mail_settings(name, _list_title(instance, store, name)),
+        secret=instance.signing_secrets()[0], base_url=settings.web.base_url,
+        unsubscribe_address=settings.mail.unsubscribe_address)
+    options = SendOptions(
+        sender=settings.mail.from_address, connections=delivery.connections, rate=delivery.rate,
+        lease=delivery.lease, bounce_threshold=delivery.bounce_threshold,
+        policy=RetryPolicy(max_attempts=delivery.max_attempts))
+    files = (FileTransport(settings.resolve(delivery.folder))
+             if delivery.transport == "file" else None)
+    smtp_options = SmtpOptions(smtp.host, smtp.port, smtp.security, smtp.username,
+                               smtp.password, smtp.timeout)
+    owner = f"{socket.gethostname()}:{os.getpid()}"
+    return await send_outbox(store, source, smtp_options, options, owner=owner, clock=_now,
+                             stop=stop, files=files)
+
+
+def _list_title(instance: Instance, store: Store, name: str) -> str:
+    spec = instance.lists(store).get(name)
+    return spec.title if spec else name
+
+
+@cli.command()
+@click.option("--issue", "issue_id", type=int, help="Only the messages of this issue.")
+@click.pass_obj
+@_handle_errors
+def retry(obj: Context, issue_id: int | None) -> None:
+    """Put failed messages back in the queue (then run `newsletter deliver`)."""
+    with obj.instance.open_store() as store:
+        count = store.requeue_failed(issue_id)
+    click.echo(f"{count} failed message(s) queued again; `newsletter deliver` sends them")
+
+
 # -- status and config --------------------------------------------------------------------
 
 
@@ -975,6 +1053,8 @@ def status(obj: Context, as_json: bool) -> None:
         known = store.known_files()
         schema = store.schema_version
         editions, cached = store.translation_counts()
+        outbox = store.outbox_counts()
+        errors = store.last_errors()
     model_names = [m.name for m in installed_models(instance.settings.packages_dir)]
     inbox = instance.inbox
     waiting = 0
@@ -998,6 +1078,8 @@ def status(obj: Context, as_json: bool) -> None:
         "editions": editions,
         "cached_translations": cached,
         "models": model_names,
+        "outbox": outbox,
+        "last_errors": [{"address": a, "code": c, "text": t} for a, c, t in errors],
         "quarantine": str(inbox.quarantine),
         "last_ingest": counts.last_ingest.isoformat() if counts.last_ingest else None,
     }
@@ -1016,6 +1098,10 @@ def status(obj: Context, as_json: bool) -> None:
                    "run `newsletter summarise`")
     click.echo(f"Editions     {editions} translated edition(s); {cached} cached sentence(s); "
                f"models: {', '.join(model_names) or 'none (see `newsletter models`)'}")
+    click.echo("Outbox       " + (", ".join(f"{n} {state}" for state, n in sorted(outbox.items()))
+                                  or "empty"))
+    for address, code, text in errors:
+        click.echo(f"  last error: {address}: {code or '-'} {text}")
     click.echo(f"Quarantine   {counts.quarantined} file(s) in {_display_path(inbox.quarantine)}/")
     last = counts.last_ingest.isoformat() if counts.last_ingest else "never"
     click.echo(f"Last ingest  {last}")

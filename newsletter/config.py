@@ -135,6 +135,15 @@ class DeliverySettings:
         choices=("smtp", "file"),
     )
     folder: str = setting("var/outbox/mail", "Folder of the file transport.")
+    connections: int = setting(4, "SMTP connections used at once.")
+    rate: float = setting(0.0, "Most messages per second over all connections; 0 for no limit.")
+    lease: float = setting(
+        120.0, "Seconds a claimed message stays claimed; after a crash it is taken up again."
+    )
+    max_attempts: int = setting(8, "Attempts for a temporary failure before it counts as failed.")
+    bounce_threshold: int = setting(
+        3, "Permanent refusals after which an address is marked bounced and never sent to."
+    )
 
 
 @dataclass(frozen=True)

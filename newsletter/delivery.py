@@ -10,14 +10,19 @@ from __future__ import annotations
 
 import asyncio
 import os
+import random
 import ssl
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Protocol
 
 import aiosmtplib
 
 from newsletter.errors import NewsletterError
+from newsletter.outbox import Attempt, RetryPolicy, State, Verdict, classify, is_bounce
+from newsletter.store import OutboxRow, Store
 
 
 class DeliveryError(NewsletterError):
@@ -110,3 +115,190 @@ class SmtpTransport:
             code, text = errors[recipient]
             return Outcome(False, code, text)
         return Outcome(True, 250, response)
+
+
+# -- sending the outbox -----------------------------------------------------------------------
+
+
+@dataclass
+class DeliveryRun:
+    """What one run of the outbox did."""
+
+    sent: int = 0
+    retried: int = 0
+    failed: int = 0
+    bounced: int = 0
+    ambiguous: int = 0
+    requeued: int = 0
+    released: int = 0
+
+
+class MessageSource(Protocol):
+    """Builds the bytes of one outbox row (the issue's template, filled in)."""
+
+    def message(self, row: OutboxRow) -> bytes: ...
+
+
+@dataclass(frozen=True)
+class SendOptions:
+    sender: str  # envelope sender (MAIL FROM)
+    connections: int = 4  # SMTP connections used at once
+    rate: float = 0.0  # messages per second over all connections; 0 for no limit
+    lease: float = 120.0  # seconds a claimed message stays claimed
+    batch: int = 200
+    bounce_threshold: int = 3
+    policy: RetryPolicy = field(default_factory=RetryPolicy)
+
+
+class _RateLimiter:
+    """At most ``rate`` starts per second, spread evenly over all connections."""
+
+    def __init__(self, rate: float) -> None:
+        self.interval = 1.0 / rate if rate > 0 else 0.0
+        self.next_start = 0.0
+
+    async def wait(self) -> None:
+        if not self.interval:
+            return
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        start = max(now, self.next_start)
+        self.next_start = start + self.interval
+        if start > now:
+            await asyncio.sleep(start - now)
+
+
+async def send_outbox(
+    store: Store, source: MessageSource, smtp: SmtpOptions | None, options: SendOptions, *,
+    owner: str, clock: Callable[[], datetime], stop: asyncio.Event | None = None,
+    files: FileTransport | None = None, rng: random.Random | None = None,
+) -> DeliveryRun:
+    """Send every due message of the outbox through a pool of SMTP connections (or into
+    ``files``), recording each outcome before the next; stop cleanly when ``stop`` is set."""
+    stop = stop or asyncio.Event()
+    rng = rng or random.Random()
+    run = DeliveryRun()
+    run.requeued, run.ambiguous = store.recover(clock())
+    queue: asyncio.Queue[OutboxRow | None] = asyncio.Queue(maxsize=options.batch)
+    limiter = _RateLimiter(options.rate)
+
+    async def feeder() -> None:
+        while not stop.is_set():
+            rows = store.claim(owner, options.batch, clock(), options.lease)
+            if not rows:
+                break
+            for row in rows:
+                await queue.put(row)
+        for _ in range(workers):
+            await queue.put(None)
+
+    async def worker() -> None:
+        connection: aiosmtplib.SMTP | None = None
+        try:
+            while (row := await queue.get()) is not None:
+                if stop.is_set():
+                    continue  # claimed but not started: released below
+                await limiter.wait()
+                if files is not None:
+                    files.deliver(options.sender, row.address, source.message(row),
+                                  row.message_id)
+                    attempt = Attempt(250, "written to the file outbox")
+                else:
+                    assert smtp is not None
+                    connection, attempt = await _attempt(connection, smtp, options, store, row,
+                                                         source.message(row))
+                _record(store, row, attempt, options, clock(), rng, run)
+        finally:
+            if connection is not None and connection.is_connected:
+                try:
+                    await connection.quit()
+                except (aiosmtplib.SMTPException, OSError):
+                    connection.close()
+
+    workers = 1 if files is not None else max(1, options.connections)
+    await asyncio.gather(feeder(), *(worker() for _ in range(workers)))
+    run.released = store.release(owner)
+    return run
+
+
+async def _attempt(
+    connection: aiosmtplib.SMTP | None, smtp: SmtpOptions, options: SendOptions, store: Store,
+    row: OutboxRow, message: bytes,
+) -> tuple[aiosmtplib.SMTP | None, Attempt]:
+    """One message over ``connection`` (opened or reopened as needed)."""
+    in_data = False
+    try:
+        if connection is None or not connection.is_connected:
+            connection = await _connect(smtp)
+        await connection.mail(options.sender)
+        await connection.rcpt(row.address)
+        store.mark(row.id, State.TRANSMITTING)  # from here on, a lost reply means "unknown"
+        in_data = True
+        response = await connection.data(message)
+        return connection, Attempt(response.code, response.message)
+    except aiosmtplib.SMTPRecipientRefused as exc:
+        await _reset(connection)
+        return connection, Attempt(exc.code, exc.message)
+    except aiosmtplib.SMTPResponseException as exc:
+        if exc.code in (421,):  # the server is closing the connection
+            _drop(connection)
+            connection = None
+        else:
+            await _reset(connection)
+        return connection, Attempt(exc.code, exc.message, during_data=False)
+    except (TimeoutError, aiosmtplib.SMTPException, OSError) as exc:
+        _drop(connection)
+        return None, Attempt(None, f"{type(exc).__name__}: {exc}", during_data=in_data)
+
+
+async def _connect(smtp: SmtpOptions) -> aiosmtplib.SMTP:
+    context = ssl.create_default_context()
+    if not smtp.verify:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    connection = aiosmtplib.SMTP(
+        hostname=smtp.host, port=smtp.port, use_tls=smtp.security == "tls",
+        start_tls=True if smtp.security == "starttls" else False, tls_context=context,
+        timeout=smtp.timeout,
+    )
+    await connection.connect()
+    if smtp.username:
+        await connection.login(smtp.username, smtp.password)
+    return connection
+
+
+async def _reset(connection: aiosmtplib.SMTP | None) -> None:
+    if connection is not None and connection.is_connected:
+        try:
+            await connection.rset()
+        except (aiosmtplib.SMTPException, OSError):
+            _drop(connection)
+
+
+def _drop(connection: aiosmtplib.SMTP | None) -> None:
+    if connection is not None:
+        connection.close()
+
+
+def _record(store: Store, row: OutboxRow, attempt: Attempt, options: SendOptions, now: datetime,
+            rng: random.Random, run: DeliveryRun) -> None:
+    verdict = classify(attempt)
+    if verdict is Verdict.SENT:
+        store.mark(row.id, State.SENT, code=attempt.code, text=attempt.text, now=now,
+                   attempted=True)
+        run.sent += 1
+        return
+    if attempt.during_data:
+        run.ambiguous += 1
+    when = options.policy.next_attempt(row.attempts + 1, now, rng)
+    if verdict is Verdict.RETRY and when is not None:
+        store.mark(row.id, State.RETRY, code=attempt.code, text=attempt.text or "retry",
+                   next_attempt_at=when, attempted=True, ambiguous=attempt.during_data)
+        run.retried += 1
+        return
+    store.mark(row.id, State.FAILED, code=attempt.code, text=attempt.text or "failed",
+               attempted=True, ambiguous=attempt.during_data)
+    run.failed += 1
+    if is_bounce(attempt) and store.record_bounce(row.subscriber_id, options.bounce_threshold,
+                                                  now):
+        run.bounced += 1

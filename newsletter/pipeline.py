@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import asdict, dataclass, field, replace
 from datetime import date, datetime
 from typing import Protocol
 
 from newsletter.argos import InstalledModel
+from newsletter.compose import MailSettings, MessageTemplate, Recipient, build_template
 from newsletter.config import SummarySettings, TranslateSettings
 from newsletter.model import StoredReport
-from newsletter.render import MailIssue, MailItem
-from newsletter.store import Store
+from newsletter.render import MailIssue, MailItem, Rendered, Renderer
+from newsletter.store import OutboxRow, Store
+from newsletter.subscribers import ListSpec, sign_token
 from newsletter.summarise import (
     METHOD,
     DigestEntry,
@@ -348,3 +351,83 @@ def _mail_item(
     translated = edition.summary or ()
     summary = tuple(translated[i] for i in plan.summary_indices if i < len(translated))
     return replace(original, title=edition.title, summary=summary, model=edition.model)
+
+
+# -- issues and their messages ------------------------------------------------------------------
+
+
+@dataclass
+class CreatedIssue:
+    """An issue written to the outbox."""
+
+    issue_id: int
+    queued: int
+    languages: list[str]
+    held: dict[str, list[str]]
+    skipped: int  # subscribers whose language was held back
+
+
+def create_issue(
+    store: Store, renderer: Renderer, spec: ListSpec, report_ids: Sequence[int], kind: str, *,
+    base_url: str, domain: str, now: datetime,
+) -> CreatedIssue:
+    """Render ``kind`` (alert or digest) for every language of ``spec``, record the issue and
+    one outbox row per recipient, in the recipient's language (the list's first language when
+    the list does not offer theirs); nothing is sent here."""
+    planned = plan_issue(store, report_ids, kind=kind, languages=spec.languages,
+                         policy=Policy(spec.policy), list_title=spec.title, base_url=base_url,
+                         issue_date=now.date())
+    bodies = {language: json.dumps(asdict(renderer.render(mail)), ensure_ascii=False)
+              for language, mail in planned.mails.items()}
+    issue_id = store.create_issue(spec.name, kind, report_ids, bodies, now)
+    skipped = 0
+
+    def rows() -> Iterator[tuple[int, str, str | None, str, str]]:
+        nonlocal skipped
+        for subscriber in store.recipients(spec.name):
+            language = (subscriber.language if subscriber.language in spec.languages
+                        else spec.languages[0])
+            if language not in bodies:
+                skipped += 1
+                continue
+            yield (subscriber.id, subscriber.email, subscriber.name, language,
+                   f"n{issue_id}.{subscriber.id}.{spec.name}@{domain}")
+
+    queued = store.enqueue(issue_id, rows(), now)
+    log.info("issue %s of %s: %d messages queued", issue_id, spec.name, queued,
+             extra={"event": "issue", "issue_id": issue_id, "list": spec.name, "kind": kind,
+                    "queued": queued, "held": planned.held})
+    return CreatedIssue(issue_id, queued, sorted(bodies), planned.held, skipped)
+
+
+class IssueMessages:
+    """The bytes of each outbox row: its issue's template for its language, filled in with
+    the recipient's address, Message-ID, greeting and signed unsubscribe links. Templates are
+    built once per (issue, language) and kept."""
+
+    def __init__(self, store: Store, mail: Callable[[str], MailSettings], *, secret: str,
+                 base_url: str, unsubscribe_address: str) -> None:
+        self.store = store
+        self.mail = mail
+        self.secret = secret
+        self.base_url = base_url.rstrip("/")
+        self.unsubscribe_address = unsubscribe_address
+        self._templates: dict[tuple[int, str], tuple[MessageTemplate, str, date]] = {}
+
+    def template(self, issue_id: int, language: str) -> tuple[MessageTemplate, str, date]:
+        key = (issue_id, language)
+        if key not in self._templates:
+            list_name, _, _, created = self.store.issue(issue_id)
+            rendered = Rendered(**json.loads(self.store.issue_bodies(issue_id)[language]))
+            template = build_template(rendered, self.mail(list_name), date=created)
+            self._templates[key] = (template, list_name, created.date())
+        return self._templates[key]
+
+    def message(self, row: OutboxRow) -> bytes:
+        template, list_name, sent_on = self.template(row.issue_id, row.language)
+        token = sign_token(row.subscriber_id, list_name, sent_on, self.secret)
+        return template.personalise(Recipient(
+            address=row.address, name=row.name, message_id=row.message_id,
+            unsubscribe_url=f"{self.base_url}/unsubscribe/{token}",
+            unsubscribe_mailto=f"{self.unsubscribe_address}?subject=unsubscribe%20{token}",
+        ))

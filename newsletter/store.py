@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -167,7 +167,64 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
         );
         """,
     ),
+    (
+        "0005_outbox",
+        """
+        -- An issue is one mailing of a list: an alert, a digest or a one-off send.
+        CREATE TABLE issues (
+            id             INTEGER PRIMARY KEY,
+            list_name      TEXT NOT NULL,
+            kind           TEXT NOT NULL,
+            report_ids     TEXT NOT NULL,
+            created_at     TEXT NOT NULL
+        );
+
+        -- Each language's mail of an issue, rendered once; messages are filled in from it.
+        CREATE TABLE issue_bodies (
+            issue_id       INTEGER NOT NULL REFERENCES issues(id) ON DELETE CASCADE,
+            language       TEXT NOT NULL,
+            rendered       TEXT NOT NULL,
+            PRIMARY KEY (issue_id, language)
+        );
+
+        -- One row per (issue, subscriber), created before anything is sent.
+        CREATE TABLE outbox (
+            id              INTEGER PRIMARY KEY,
+            issue_id        INTEGER NOT NULL REFERENCES issues(id),
+            subscriber_id   INTEGER NOT NULL,
+            address         TEXT NOT NULL,
+            name            TEXT,
+            language        TEXT NOT NULL,
+            message_id      TEXT NOT NULL UNIQUE,
+            state           TEXT NOT NULL,
+            attempts        INTEGER NOT NULL DEFAULT 0,
+            next_attempt_at TEXT,
+            lease_owner     TEXT,
+            lease_until     TEXT,
+            last_code       INTEGER,
+            last_text       TEXT,
+            ambiguous       INTEGER NOT NULL DEFAULT 0,
+            sent_at         TEXT,
+            UNIQUE (issue_id, subscriber_id)
+        );
+        CREATE INDEX outbox_due ON outbox(state, next_attempt_at);
+        """,
+    ),
 )
+
+
+@dataclass(frozen=True)
+class OutboxRow:
+    """A message waiting to be sent, as a sender claims it."""
+
+    id: int
+    issue_id: int
+    subscriber_id: int
+    address: str
+    name: str | None
+    language: str
+    message_id: str
+    attempts: int
 
 
 @dataclass(frozen=True)
@@ -632,6 +689,151 @@ class Store:
             cursor = self.db.execute("DELETE FROM lists WHERE name = ?", (name,))
         return cursor.rowcount > 0
 
+    # -- issues and the outbox ---------------------------------------------------------------
+
+    def create_issue(self, list_name: str, kind: str, report_ids: Sequence[int],
+                     bodies: Mapping[str, str], now: datetime) -> int:
+        """Record an issue and its rendered bodies (JSON per language); returns its ID."""
+        with self.transaction():
+            cursor = self.db.execute(
+                "INSERT INTO issues (list_name, kind, report_ids, created_at) VALUES (?,?,?,?)",
+                (list_name, kind, json.dumps(list(report_ids)), _ts(now)))
+            issue_id = int(cursor.lastrowid or 0)
+            self.db.executemany(
+                "INSERT INTO issue_bodies (issue_id, language, rendered) VALUES (?, ?, ?)",
+                [(issue_id, language, body) for language, body in bodies.items()])
+        return issue_id
+
+    def issue(self, issue_id: int) -> tuple[str, str, list[int], datetime]:
+        row = self.db.execute(
+            "SELECT list_name, kind, report_ids, created_at FROM issues WHERE id = ?",
+            (issue_id,)).fetchone()
+        if row is None:
+            raise NotFound(f"no issue {issue_id}")
+        return row[0], row[1], json.loads(row[2]), datetime.fromisoformat(row[3])
+
+    def issue_bodies(self, issue_id: int) -> dict[str, str]:
+        rows = self.db.execute(
+            "SELECT language, rendered FROM issue_bodies WHERE issue_id = ?", (issue_id,))
+        return dict(rows.fetchall())
+
+    def enqueue(self, issue_id: int, rows: Iterable[tuple[int, str, str | None, str, str]],
+                now: datetime) -> int:
+        """Outbox rows (subscriber ID, address, name, language, Message-ID) for ``issue_id``,
+        in one transaction, streamed in chunks; returns how many were added."""
+        added = 0
+        with self.transaction():
+            chunk: list[tuple[object, ...]] = []
+            for subscriber_id, address, name, language, message_id in rows:
+                chunk.append((issue_id, subscriber_id, address, name, language, message_id))
+                if len(chunk) >= 1000:
+                    added += self._insert_outbox(chunk)
+                    chunk = []
+            added += self._insert_outbox(chunk)
+        return added
+
+    def _insert_outbox(self, chunk: list[tuple[object, ...]]) -> int:
+        before = self.db.total_changes
+        self.db.executemany(
+            """INSERT OR IGNORE INTO outbox (issue_id, subscriber_id, address, name, language,
+                 message_id, state) VALUES (?, ?, ?, ?, ?, ?, 'pending')""", chunk)
+        return self.db.total_changes - before
+
+    def claim(self, owner: str, limit: int, now: datetime, lease: float) -> list[OutboxRow]:
+        """Take up to ``limit`` due messages for ``owner`` under a lease."""
+        until = _ts(now + timedelta(seconds=lease))
+        with self.transaction():
+            rows = self.db.execute(
+                """SELECT id, issue_id, subscriber_id, address, name, language, message_id,
+                          attempts FROM outbox
+                   WHERE state IN ('pending', 'retry')
+                     AND (next_attempt_at IS NULL OR next_attempt_at <= ?)
+                   ORDER BY id LIMIT ?""", (_ts(now), limit)).fetchall()
+            self.db.executemany(
+                """UPDATE outbox SET state = 'sending', lease_owner = ?, lease_until = ?
+                   WHERE id = ?""", [(owner, until, row[0]) for row in rows])
+        return [OutboxRow(*row) for row in rows]
+
+    def mark(self, row_id: int, state: str, *, code: int | None = None, text: str = "",
+             next_attempt_at: datetime | None = None, now: datetime | None = None,
+             attempted: bool = False, ambiguous: bool = False) -> None:
+        """Move one row to ``state`` and commit at once: the outbox is the record of what
+        was sent, so each outcome is durable before the next message goes."""
+        self.db.execute(
+            f"""UPDATE outbox SET state = ?, last_code = COALESCE(?, last_code),
+                  last_text = CASE WHEN ? != '' THEN ? ELSE last_text END,
+                  next_attempt_at = ?, attempts = attempts + ?,
+                  ambiguous = MAX(ambiguous, ?),
+                  sent_at = CASE WHEN ? = 'sent' THEN ? ELSE sent_at END,
+                  lease_owner = CASE WHEN ? IN {_LEASED} THEN lease_owner ELSE NULL END
+                WHERE id = ?""",
+            (state, code, text, text[:500], _ts(next_attempt_at) if next_attempt_at else None,
+             1 if attempted else 0, 1 if ambiguous else 0, state, _ts(now) if now else None,
+             state, row_id))
+
+    def recover(self, now: datetime) -> tuple[int, int]:
+        """After a crash: rows claimed but never transmitted go back to pending; rows whose
+        data was on its way are retried and marked ambiguous (a duplicate is possible).
+        Only rows whose lease ran out are touched. Returns (requeued, ambiguous)."""
+        stamp = _ts(now)
+        with self.transaction():
+            requeued = self.db.execute(
+                """UPDATE outbox SET state = 'pending', lease_owner = NULL
+                   WHERE state = 'sending' AND lease_until <= ?""", (stamp,)).rowcount
+            ambiguous = self.db.execute(
+                """UPDATE outbox SET state = 'retry', ambiguous = 1, lease_owner = NULL,
+                     last_text = 'outcome unknown: interrupted after the data was sent'
+                   WHERE state = 'transmitting' AND lease_until <= ?""", (stamp,)).rowcount
+        return requeued, ambiguous
+
+    def release(self, owner: str) -> int:
+        """Give back messages ``owner`` claimed but did not start (a clean stop)."""
+        with self.transaction():
+            return self.db.execute(
+                """UPDATE outbox SET state = 'pending', lease_owner = NULL
+                   WHERE state = 'sending' AND lease_owner = ?""", (owner,)).rowcount
+
+    def requeue_failed(self, issue_id: int | None = None) -> int:
+        sql = ("UPDATE outbox SET state = 'pending', attempts = 0, next_attempt_at = NULL "
+               "WHERE state = 'failed'")
+        params: tuple[object, ...] = ()
+        if issue_id is not None:
+            sql += " AND issue_id = ?"
+            params = (issue_id,)
+        with self.transaction():
+            return self.db.execute(sql, params).rowcount
+
+    def outbox_counts(self) -> dict[str, int]:
+        return dict(self.db.execute(
+            "SELECT state, count(*) FROM outbox GROUP BY state").fetchall())
+
+    def outbox_rows(self, issue_id: int | None = None) -> list[dict[str, Any]]:
+        sql = ("SELECT id, issue_id, subscriber_id, address, state, attempts, last_code, "
+               "last_text, ambiguous, message_id FROM outbox")
+        params: tuple[object, ...] = ()
+        if issue_id is not None:
+            sql += " WHERE issue_id = ?"
+            params = (issue_id,)
+        columns = ("id", "issue_id", "subscriber_id", "address", "state", "attempts",
+                   "last_code", "last_text", "ambiguous", "message_id")
+        return [dict(zip(columns, row, strict=True)) for row in self.db.execute(sql, params)]
+
+    def last_errors(self, limit: int = 5) -> list[tuple[str, int | None, str]]:
+        rows = self.db.execute(
+            """SELECT address, last_code, last_text FROM outbox
+               WHERE state IN ('retry', 'failed') ORDER BY id DESC LIMIT ?""", (limit,))
+        return [(str(a), c, str(t or "")) for a, c, t in rows]
+
+    def record_bounce(self, subscriber_id: int, threshold: int, now: datetime) -> bool:
+        """Count a permanent refusal; True when the address is now marked bounced."""
+        self.db.execute("UPDATE subscribers SET bounces = bounces + 1 WHERE id = ?",
+                        (subscriber_id,))
+        cursor = self.db.execute(
+            """UPDATE subscribers SET status = 'bounced', updated_at = ?
+               WHERE id = ? AND bounces >= ? AND status = 'active'""",
+            (_ts(now), subscriber_id, threshold))
+        return cursor.rowcount > 0
+
     # -- quarantine ----------------------------------------------------------------------
 
     def record_quarantine(
@@ -714,6 +916,7 @@ def _stored_report(row: sqlite3.Row | tuple[object, ...]) -> StoredReport:
     )
 
 
+_LEASED = "('sending', 'transmitting')"
 _SUBSCRIBER = ", ".join(
     f"s.{c}" for c in
     "id email name language format status consent_source consent_at bounces".split()

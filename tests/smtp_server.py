@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import re
 import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -20,22 +22,61 @@ class Received:
 
 @dataclass
 class Sink:
-    """Accepts every message (or answers ``refuse`` for the recipients listed in it)."""
+    """Accepts every message, unless a fault is planned for the recipient.
+
+    ``faults`` maps an address to what happens on its successive attempts: an SMTP reply for
+    RCPT (``"451 4.3.0 try later"``), ``"DATA:552 …"`` for a reply to the data, ``"drop"`` to
+    close the connection after receiving the data without answering, ``"stall"`` to answer
+    only after ``stall_seconds``; ``None`` accepts. Past the end of the list, attempts succeed.
+    """
 
     messages: list[Received] = field(default_factory=list)
-    refuse: dict[str, str] = field(default_factory=dict)
+    faults: dict[str, list[str | None]] = field(default_factory=dict)
+    stall_seconds: float = 5.0
+    data_delay: float = 0.0  # every reply to the data waits this long (a slow relay)
+    attempts: dict[str, int] = field(default_factory=dict)
+
+    def _fault(self, address: str) -> str | None:
+        plan = self.faults.get(address, [])
+        index = self.attempts.get(address, 0)
+        return plan[index] if index < len(plan) else None
 
     async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str,
                           rcpt_options: list[str]) -> str:
-        if address in self.refuse:
-            return self.refuse[address]
+        fault = self._fault(address)
+        if fault and fault[:1].isdigit():
+            self.attempts[address] = self.attempts.get(address, 0) + 1
+            return fault
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        self.messages.append(Received(envelope.mail_from, list(envelope.rcpt_tos),
-                                      envelope.original_content or envelope.content))
+        address = envelope.rcpt_tos[0]
+        fault = self._fault(address)
+        self.attempts[address] = self.attempts.get(address, 0) + 1
+        data = envelope.original_content or envelope.content
+        if fault == "drop":
+            self.messages.append(Received(envelope.mail_from, list(envelope.rcpt_tos), data))
+            server.transport.close()
+            return "250 never seen"
+        if fault == "stall":
+            self.messages.append(Received(envelope.mail_from, list(envelope.rcpt_tos), data))
+            await asyncio.sleep(self.stall_seconds)
+            return "250 too late"
+        if fault and fault.startswith("DATA:"):
+            return fault[5:]
+        if self.data_delay:
+            await asyncio.sleep(self.data_delay)
+        self.messages.append(Received(envelope.mail_from, list(envelope.rcpt_tos), data))
         return "250 Message accepted"
+
+    def message_ids(self) -> list[str]:
+        found = []
+        for message in self.messages:
+            match = re.search(rb"^Message-ID: <([^>]+)>", message.data, re.MULTILINE)
+            if match:
+                found.append(match.group(1).decode())
+        return found
 
 
 def free_port() -> int:
