@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from newsletter.argos import ArgosEngine
-from newsletter.compose import MailSettings
+from newsletter.compose import DkimSigner, MailSettings
 from newsletter.config import CONFIG_NAME, Settings, example_config, find_config, load_settings
 from newsletter.delivery import FileTransport, SmtpOptions, SmtpTransport, Transport
 from newsletter.errors import ConfigError
@@ -109,10 +109,32 @@ class Instance:
         """The transport of [delivery] transport."""
         settings = self.settings
         if settings.delivery.transport == "file":
-            return FileTransport(settings.resolve(settings.delivery.folder))
-        smtp = settings.smtp
-        return SmtpTransport(SmtpOptions(smtp.host, smtp.port, smtp.security, smtp.username,
-                                         smtp.password, smtp.timeout))
+            return self.file_transport()
+        return SmtpTransport(self.smtp_options())
+
+    def file_transport(self) -> FileTransport:
+        delivery = self.settings.delivery
+        return FileTransport(self.settings.resolve(delivery.folder), delivery.file_format)
+
+    def smtp_options(self) -> SmtpOptions:
+        smtp = self.settings.smtp
+        return SmtpOptions(smtp.host, smtp.port, smtp.security, smtp.username, smtp.password,
+                           smtp.timeout,
+                           str(self.settings.resolve(smtp.ca_file)) if smtp.ca_file else "")
+
+    def dkim_signer(self) -> DkimSigner | None:
+        """The DKIM signer of [dkim], or None when signing is off."""
+        dkim = self.settings.dkim
+        if not dkim.key_file:
+            return None
+        path = self.settings.resolve(dkim.key_file)
+        try:
+            key = path.read_bytes()
+        except OSError as exc:
+            raise ConfigError(f"cannot read the DKIM key {path}: {exc.strerror}",
+                              hint="set [dkim] key_file to a PEM private key") from exc
+        domain = dkim.domain or self.settings.mail.from_address.rpartition("@")[2]
+        return DkimSigner(dkim.selector, domain, key)
 
     def glossary(self) -> Glossary:
         """The instance's glossary; an absent file is an empty glossary (and a warning)."""

@@ -32,9 +32,7 @@ from newsletter.compose import Recipient, build_template
 from newsletter.config import settings_table
 from newsletter.delivery import (
     DeliveryRun,
-    FileTransport,
     SendOptions,
-    SmtpOptions,
     send_outbox,
 )
 from newsletter.errors import NewsletterError
@@ -1004,21 +1002,18 @@ async def _deliver(instance: Instance, store: Store) -> DeliveryRun:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
-    smtp = settings.smtp
     source = IssueMessages(
         store, lambda name: instance.mail_settings(name, _list_title(instance, store, name)),
         secret=instance.signing_secrets()[0], base_url=settings.web.base_url,
-        unsubscribe_address=settings.mail.unsubscribe_address)
+        unsubscribe_address=settings.mail.unsubscribe_address, dkim=instance.dkim_signer())
     options = SendOptions(
         sender=settings.mail.from_address, connections=delivery.connections, rate=delivery.rate,
         lease=delivery.lease, bounce_threshold=delivery.bounce_threshold,
         policy=RetryPolicy(max_attempts=delivery.max_attempts))
-    files = (FileTransport(settings.resolve(delivery.folder))
-             if delivery.transport == "file" else None)
-    smtp_options = SmtpOptions(smtp.host, smtp.port, smtp.security, smtp.username,
-                               smtp.password, smtp.timeout)
+    files = instance.file_transport() if delivery.transport == "file" else None
     owner = f"{socket.gethostname()}:{os.getpid()}"
-    return await send_outbox(store, source, smtp_options, options, owner=owner, clock=_now,
+    return await send_outbox(store, source, instance.smtp_options(), options, owner=owner,
+                             clock=_now,
                              stop=stop, files=files)
 
 

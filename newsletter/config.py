@@ -135,6 +135,10 @@ class DeliverySettings:
         choices=("smtp", "file"),
     )
     folder: str = setting("var/outbox/mail", "Folder of the file transport.")
+    file_format: str = setting(
+        "eml", "The file transport writes one .eml per message, or appends to outbox.mbox.",
+        choices=("eml", "mbox"),
+    )
     connections: int = setting(4, "SMTP connections used at once.")
     rate: float = setting(0.0, "Most messages per second over all connections; 0 for no limit.")
     lease: float = setting(
@@ -161,6 +165,20 @@ class SmtpSettings:
     timeout: float = setting(
         600.0, "Seconds to wait for the relay; RFC 5321 allows 10 minutes after the data."
     )
+    ca_file: str = setting(
+        "", "PEM file of certificate authorities to trust besides the system's (a private CA)."
+    )
+
+
+@dataclass(frozen=True)
+class DkimSettings:
+    """Optional DKIM signing of every message (List-Unsubscribe headers included)."""
+
+    key_file: str = setting(
+        "", "PEM private key (keep it outside the repository); empty turns signing off."
+    )
+    selector: str = setting("newsletter", "DKIM selector (the DNS record is SELECTOR._domainkey).")
+    domain: str = setting("", "Signing domain; empty means the domain of [mail] from_address.")
 
 
 @dataclass(frozen=True)
@@ -209,6 +227,7 @@ class Settings:
     web: WebSettings = field(default_factory=WebSettings)
     delivery: DeliverySettings = field(default_factory=DeliverySettings)
     smtp: SmtpSettings = field(default_factory=SmtpSettings)
+    dkim: DkimSettings = field(default_factory=DkimSettings)
     log: LogSettings = field(default_factory=LogSettings)
     lists: tuple[ListSpec, ...] = ()
     sources: Mapping[str, str] = field(default_factory=dict)

@@ -9,6 +9,7 @@ write), converted once here into :class:`DeliveryError`.
 from __future__ import annotations
 
 import asyncio
+import mailbox
 import os
 import random
 import ssl
@@ -44,12 +45,16 @@ class Transport(Protocol):
 
 class FileTransport:
     """Writes each message as ``NAME.eml`` in a folder, atomically (a reader never sees half a
-    message), for previews and for offices that carry the outbox to a connected machine."""
+    message), or appends it to ``outbox.mbox``: for previews and for offices that carry the
+    outbox to a connected machine."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, file_format: str = "eml") -> None:
         self.folder = folder
+        self.file_format = file_format
 
     def deliver(self, sender: str, recipient: str, message: bytes, name: str) -> Outcome:
+        if self.file_format == "mbox":
+            return self._append_mbox(sender, message)
         safe = "".join(ch if ch.isalnum() or ch in "-._@" else "_" for ch in name)[:150]
         target = self.folder / f"{safe}.eml"
         try:
@@ -65,6 +70,25 @@ class FileTransport:
                                 hint="check [delivery] folder and its permissions") from exc
         return Outcome(True, None, str(target))
 
+    def _append_mbox(self, sender: str, message: bytes) -> Outcome:
+        path = self.folder / "outbox.mbox"
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            box = mailbox.mbox(str(path))
+            box.lock()
+            try:
+                entry = mailbox.mboxMessage(message)
+                entry.set_from(sender)
+                box.add(entry)
+                box.flush()
+            finally:
+                box.unlock()
+                box.close()
+        except (OSError, mailbox.Error) as exc:
+            raise DeliveryError(f"cannot append to {path}: {exc}",
+                                hint="check [delivery] folder and its permissions") from exc
+        return Outcome(True, None, str(path))
+
 
 @dataclass(frozen=True)
 class SmtpOptions:
@@ -74,7 +98,7 @@ class SmtpOptions:
     username: str
     password: str
     timeout: float
-    verify: bool = True
+    ca_file: str = ""
 
 
 class SmtpTransport:
@@ -89,10 +113,7 @@ class SmtpTransport:
 
     async def _send(self, sender: str, recipient: str, message: bytes) -> Outcome:
         options = self.options
-        context = ssl.create_default_context()
-        if not options.verify:
-            context.check_hostname = False
-            context.verify_mode = ssl.CERT_NONE
+        context = _tls_context(options)
         try:
             errors, response = await aiosmtplib.send(
                 message, sender=sender, recipients=[recipient], hostname=options.host,
@@ -251,11 +272,16 @@ async def _attempt(
         return None, Attempt(None, f"{type(exc).__name__}: {exc}", during_data=in_data)
 
 
-async def _connect(smtp: SmtpOptions) -> aiosmtplib.SMTP:
+def _tls_context(smtp: SmtpOptions) -> ssl.SSLContext:
+    """Certificates are always verified: the system's authorities, plus ``ca_file``."""
     context = ssl.create_default_context()
-    if not smtp.verify:
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
+    if smtp.ca_file:
+        context.load_verify_locations(cafile=smtp.ca_file)
+    return context
+
+
+async def _connect(smtp: SmtpOptions) -> aiosmtplib.SMTP:
+    context = _tls_context(smtp)
     connection = aiosmtplib.SMTP(
         hostname=smtp.host, port=smtp.port, use_tls=smtp.security == "tls",
         start_tls=True if smtp.security == "starttls" else False, tls_context=context,

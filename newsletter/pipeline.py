@@ -11,7 +11,13 @@ from datetime import date, datetime
 from typing import Protocol
 
 from newsletter.argos import InstalledModel
-from newsletter.compose import MailSettings, MessageTemplate, Recipient, build_template
+from newsletter.compose import (
+    DkimSigner,
+    MailSettings,
+    MessageTemplate,
+    Recipient,
+    build_template,
+)
 from newsletter.config import SummarySettings, TranslateSettings
 from newsletter.model import StoredReport
 from newsletter.render import MailIssue, MailItem, Rendered, Renderer
@@ -406,8 +412,10 @@ class IssueMessages:
     built once per (issue, language) and kept."""
 
     def __init__(self, store: Store, mail: Callable[[str], MailSettings], *, secret: str,
-                 base_url: str, unsubscribe_address: str) -> None:
+                 base_url: str, unsubscribe_address: str,
+                 dkim: DkimSigner | None = None) -> None:
         self.store = store
+        self.dkim = dkim
         self.mail = mail
         self.secret = secret
         self.base_url = base_url.rstrip("/")
@@ -426,8 +434,9 @@ class IssueMessages:
     def message(self, row: OutboxRow) -> bytes:
         template, list_name, sent_on = self.template(row.issue_id, row.language)
         token = sign_token(row.subscriber_id, list_name, sent_on, self.secret)
-        return template.personalise(Recipient(
+        message = template.personalise(Recipient(
             address=row.address, name=row.name, message_id=row.message_id,
             unsubscribe_url=f"{self.base_url}/unsubscribe/{token}",
             unsubscribe_mailto=f"{self.unsubscribe_address}?subject=unsubscribe%20{token}",
         ))
+        return self.dkim.sign(message) if self.dkim is not None else message

@@ -5,20 +5,27 @@ from __future__ import annotations
 import asyncio
 import email
 import email.policy
+import mailbox
+import ssl
+import subprocess
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
+import dkim
 import pytest
+from aiosmtpd.controller import Controller
 
 from newsletter.app import Instance, load_instance
-from newsletter.delivery import DeliveryRun, SendOptions, SmtpOptions, send_outbox
+from newsletter.compose import DkimSigner
+from newsletter.delivery import DeliveryRun, FileTransport, SendOptions, SmtpOptions, send_outbox
 from newsletter.ingest import ingest_inbox
 from newsletter.outbox import RetryPolicy
 from newsletter.pipeline import IssueMessages, create_issue, summarise_pending
 from newsletter.store import Store
 from newsletter.subscribers import check_subscriber
 from tests.helpers import FIXED_NOW, SAMPLE_REPORT, drop
-from tests.smtp_server import smtp_sink
+from tests.smtp_server import Sink, free_port, smtp_sink
 
 SECRET = "delivery-test-secret-0123456789"
 
@@ -160,3 +167,84 @@ def test_unsubscribed_and_suppressed_addresses_get_nothing(office: Instance,
         _send(office, store, port, clock=lambda: datetime.now(UTC))
     assert sorted(m.recipients[0] for m in sink.messages) == ["s2@example.org",
                                                               "s3@example.org"]
+
+
+def _openssl(*args: str) -> None:
+    subprocess.run(["openssl", *args], check=True, capture_output=True)
+
+
+def test_dkim_signs_the_list_unsubscribe_headers(office: Instance, store: Store,
+                                                 tmp_path: Path) -> None:
+    key, public = tmp_path / "dkim.pem", tmp_path / "dkim.pub"
+    _openssl("genrsa", "-out", str(key), "2048")
+    _openssl("rsa", "-in", str(key), "-pubout", "-out", str(public))
+    record = "".join(public.read_text().splitlines()[1:-1])
+    _issue(office, store, ["signed@example.org"])
+    signer = DkimSigner("news", "example.org", key.read_bytes())
+    source = IssueMessages(store, lambda name: office.mail_settings(name, "Daily"), secret=SECRET,
+                           base_url="https://u.example.org",
+                           unsubscribe_address="unsubscribe@example.org", dkim=signer)
+    [row] = store.claim("test", 1, datetime.now(UTC), 30)
+    signed = source.message(row)
+    assert signed.startswith(b"DKIM-Signature:")
+    header = signed.split(b"\r\n\r\n", 1)[0].replace(b"\r\n ", b" ").replace(b"\r\n\t", b" ")
+    signed_fields = header.split(b"h=", 1)[1].split(b";", 1)[0].replace(b" ", b"").split(b":")
+    assert b"list-unsubscribe" in signed_fields
+    assert b"list-unsubscribe-post" in signed_fields
+
+    def dns(name: bytes, timeout: int = 5) -> bytes:
+        assert name == b"news._domainkey.example.org."
+        return f"v=DKIM1; k=rsa; p={record}".encode()
+
+    assert dkim.verify(signed, dnsfunc=dns)
+    tampered = signed.replace(b"List-Unsubscribe-Post: List-Unsubscribe=One-Click",
+                              b"List-Unsubscribe-Post: List-Unsubscribe=Two-Clicks")
+    assert not dkim.verify(tampered, dnsfunc=dns)
+
+
+def test_the_file_transport_writes_eml_files_or_an_mbox(office: Instance, store: Store,
+                                                         tmp_path: Path) -> None:
+    _issue(office, store, ["a@example.org", "b@example.org"])
+    source = IssueMessages(store, lambda name: office.mail_settings(name, "Daily"), secret=SECRET,
+                           base_url="https://u.example.org",
+                           unsubscribe_address="unsubscribe@example.org")
+    options = SendOptions(sender="updates@example.org")
+    files = FileTransport(tmp_path / "mbox", "mbox")
+    run = asyncio.run(send_outbox(store, source, None, options, owner="t",
+                                  clock=lambda: datetime.now(UTC), files=files))
+    assert run.sent == 2
+    box = mailbox.mbox(str(tmp_path / "mbox" / "outbox.mbox"))
+    assert sorted(message["To"] for message in box) == ["a@example.org", "b@example.org"]
+    box.close()
+
+
+def test_tls_certificates_are_verified(office: Instance, store: Store, tmp_path: Path) -> None:
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    _openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj",
+             "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key),
+             "-out", str(cert))
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(str(cert), str(key))
+    _issue(office, store, ["tls@example.org"])
+    sink = Sink()
+    port = free_port()
+    controller = Controller(sink, hostname="127.0.0.1", port=port, ssl_context=context)
+    controller.start()
+    try:
+        source = IssueMessages(store, lambda name: office.mail_settings(name, "Daily"),
+                               secret=SECRET, base_url="https://u.example.org",
+                               unsubscribe_address="unsubscribe@example.org")
+        options = SendOptions(sender="updates@example.org")
+        untrusted = SmtpOptions("127.0.0.1", port, "tls", "", "", 5)
+        run = asyncio.run(send_outbox(store, source, untrusted, options, owner="t",
+                                      clock=lambda: datetime.now(UTC)))
+        assert (run.sent, run.retried) == (0, 1)  # a self-signed certificate is refused
+        assert "CERTIFICATE_VERIFY_FAILED" in store.outbox_rows()[0]["last_text"]
+        trusted = SmtpOptions("127.0.0.1", port, "tls", "", "", 5, str(cert))
+        later = datetime.now(UTC) + timedelta(hours=1)
+        run = asyncio.run(send_outbox(store, source, trusted, options, owner="t",
+                                      clock=lambda: later))
+        assert run.sent == 1
+    finally:
+        controller.stop()
+    assert [m.recipients for m in sink.messages] == [["tls@example.org"]]

@@ -9,7 +9,7 @@ import pytest
 from tests.helpers import REPO
 
 CORE = ["model", "errors", "config", "decode", "language", "reports", "summarise", "translate",
-        "render", "compose", "subscribers"]
+        "render", "compose", "subscribers", "outbox"]
 EDGE_LIBRARIES = {"sqlite3", "aiosmtplib", "smtplib", "argostranslate", "ctranslate2",
                   "apscheduler", "click", "urllib", "socket"}
 
