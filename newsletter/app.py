@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from newsletter.argos import ArgosEngine
-from newsletter.compose import DkimSigner, MailSettings
+from newsletter.compose import DkimSigner, MailSettings, Recipient
 from newsletter.config import CONFIG_NAME, Settings, example_config, find_config, load_settings
 from newsletter.delivery import FileTransport, SmtpOptions, SmtpTransport, Transport
 from newsletter.errors import ConfigError
@@ -73,6 +73,17 @@ class Instance:
         return MailSettings(from_name=mail.from_name, from_address=mail.from_address,
                             list_id=f"{list_name}.{domain}",
                             list_name=list_title or mail.list_title)
+
+    def preview_recipient(self, name: str) -> Recipient:
+        """The made-up reader of previews; its unsubscribe link changes nothing."""
+        settings = self.settings
+        domain = settings.mail.from_address.rpartition("@")[2]
+        return Recipient(
+            address=f"preview@{domain}", name="Preview Reader",
+            message_id=f"{name}.preview@{domain}",
+            unsubscribe_url=f"{settings.web.base_url.rstrip('/')}/unsubscribe/preview",
+            unsubscribe_mailto=f"{settings.mail.unsubscribe_address}?subject=unsubscribe",
+        )
 
     def lists(self, store: Store) -> dict[str, ListSpec]:
         """Every list: those of newsletter.toml, then those added with `newsletter lists add`."""

@@ -62,7 +62,7 @@ from newsletter.subscribers import (
     parse_subscriber_csv,
     sign_token,
 )
-from newsletter.translate import Edition, EditionStatus, Policy, edition_status, plan_route
+from newsletter.translate import Edition, EditionStatus, Policy, language_status, plan_route
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -229,22 +229,18 @@ def _edition_views(
     original_summary = " ".join(summary or ())
     views = []
     for language in languages:
-        view: dict[str, Any] = {"language": language}
-        if language == report.language:
-            view.update(status=EditionStatus.ORIGINAL.value, title=report.title,
-                        summary=original_summary, model=None, flags=[])
-        elif language not in editions:
-            view.update(status="pending", title=None, summary=None, model=None, flags=[])
-        else:
-            edition = editions[language]
-            status = edition_status(edition.flags, policy)
-            sent_title, sent_summary = {
-                EditionStatus.TRANSLATED: (edition.title, " ".join(edition.summary or ())),
-                EditionStatus.FALLBACK: (report.title, original_summary),
-                EditionStatus.HELD: (None, None),
-            }[status]
+        edition = None if language == report.language else editions.get(language)
+        status = language_status(report.language, language, edition, policy)
+        view: dict[str, Any] = {"language": language, "status": status, "model": None,
+                                "flags": [], "title": None, "summary": None}
+        if status == EditionStatus.ORIGINAL:
+            view.update(title=report.title, summary=original_summary)
+        elif edition is not None:
+            if status == EditionStatus.TRANSLATED:
+                view.update(title=edition.title, summary=" ".join(edition.summary or ()))
+            elif status == EditionStatus.FALLBACK:
+                view.update(title=report.title, summary=original_summary)
             view.update(
-                status=status.value, title=sent_title, summary=sent_summary,
                 model=edition.model, flags=[f.as_dict() for f in edition.flags],
                 body_flags=[f.as_dict() for f in edition.body_flags],
                 machine_title=edition.title,
@@ -622,17 +618,11 @@ def preview(obj: Context, report_id: int | None, digest: str | None, limit: int,
     folder = out_dir or settings.resolve(settings.paths.outbox) / "preview"
     folder.mkdir(parents=True, exist_ok=True)
     mail = instance.mail_settings(digest or "alerts")
-    domain = settings.mail.from_address.rpartition("@")[2]
     written = []
     for lang, issue in planned.mails.items():
         rendered = renderer.render(issue)
         template = build_template(rendered, mail, date=_now())
-        message = template.personalise(Recipient(
-            address=f"preview@{domain}", name="Preview Reader",
-            message_id=f"{name}.{lang}.preview@{domain}",
-            unsubscribe_url=f"{settings.web.base_url.rstrip('/')}/unsubscribe/preview",
-            unsubscribe_mailto=f"{settings.mail.unsubscribe_address}?subject=unsubscribe",
-        ))
+        message = template.personalise(instance.preview_recipient(f"{name}.{lang}"))
         html_text = _part(message, "text/html")
         plain = _part(message, "text/plain")
         for kind_of_file, suffix, data in (("html", "html", html_text), ("text", "txt", plain),

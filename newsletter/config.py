@@ -154,11 +154,11 @@ class DeliverySettings:
 class SmtpSettings:
     """The SMTP relay."""
 
-    host: str = setting("127.0.0.1", "Relay host name.")
-    port: int = setting(1025, "Relay port (587 for STARTTLS, 465 for implicit TLS).")
+    host: str = setting("localhost", "Relay host name.")
+    port: int = setting(587, "Relay port (587 for STARTTLS, 465 for implicit TLS).")
     security: str = setting(
-        "none", "starttls or tls (certificates verified); none sends in plain text and is "
-        "only for a relay on this machine.", choices=("starttls", "tls", "none"),
+        "starttls", "starttls or tls (certificates always verified); none sends in plain text "
+        "and is meant for a relay on this machine only.", choices=("starttls", "tls", "none"),
     )
     username: str = setting("", "User name for AUTH; empty for none.")
     password: str = setting("", "Password for AUTH.", secret=True)

@@ -403,6 +403,19 @@ def edition_status(flags: Sequence[Flag], policy: Policy) -> EditionStatus:
     return EditionStatus.HELD if policy is Policy.HOLD else EditionStatus.FALLBACK
 
 
+PENDING = "pending"  # no translation run has produced this edition yet
+
+
+def language_status(source: str, language: str, edition: Edition | None,
+                    policy: Policy) -> str:
+    """A report's state in ``language``: original, pending, or its edition's status."""
+    if language == source:
+        return EditionStatus.ORIGINAL.value
+    if edition is None:
+        return PENDING
+    return edition_status(edition.flags, policy).value
+
+
 def missing_model_flag(source: str, target: str) -> Flag:
     return Flag(
         "no_model",

@@ -18,14 +18,12 @@ from starlette.responses import HTMLResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from newsletter.app import Instance
-from newsletter.compose import Recipient, build_template
+from newsletter.compose import build_template
 from newsletter.errors import NotFound
 from newsletter.pipeline import PlannedIssue, plan_issue
 from newsletter.store import Store
 from newsletter.subscribers import CONFIRM, UNSUBSCRIBE, TokenError, verify_token
-from newsletter.translate import EditionStatus, Policy, edition_status
-
-PREVIEW_RECIPIENT_NAME = "Preview Reader"
+from newsletter.translate import Policy, language_status
 
 
 def create_app(instance: Instance) -> Starlette:
@@ -58,7 +56,8 @@ def create_app(instance: Instance) -> Starlette:
         if mail is not None:
             rendered = renderer.render(mail)
             raw = build_template(rendered, instance.mail_settings("preview"),
-                                 date=datetime.now(UTC)).personalise(_preview_recipient(instance))
+                                 date=datetime.now(UTC)).personalise(
+                                     instance.preview_recipient("preview"))
             message = email.message_from_bytes(raw, policy=email.policy.default)
             html_part = message.get_body(("html",))
             text_part = message.get_body(("plain",))
@@ -183,14 +182,10 @@ def _plan(instance: Instance, store: Store, ids: list[int], kind: str, language:
 def _note(store: Store, report_id: int, title: str, source_language: str, language: str,
           policy: Policy) -> dict[str, object]:
     """One report's status in ``language``, with its flags, for the preview page."""
-    if language == source_language:
-        return {"title": title, "status": EditionStatus.ORIGINAL.value, "model": None,
-                "flags": []}
-    edition = store.editions_of(report_id).get(language)
-    if edition is None:
-        return {"title": title, "status": "pending", "model": None, "flags": []}
-    return {"title": title, "status": edition_status(edition.flags, policy).value,
-            "model": edition.model, "flags": [f.as_dict() for f in edition.flags]}
+    edition = None if language == source_language else store.editions_of(report_id).get(language)
+    return {"title": title, "status": language_status(source_language, language, edition, policy),
+            "model": edition.model if edition else None,
+            "flags": [f.as_dict() for f in edition.flags] if edition else []}
 
 
 def _accepted_language(request: Request, languages: list[str]) -> str:
@@ -206,15 +201,3 @@ def _method(request: Request) -> str:
     """How an unsubscription was asked for, for the record."""
     user_agent = request.headers.get("user-agent", "")[:80]
     return f"web ({user_agent})" if user_agent else "web"
-
-
-def _preview_recipient(instance: Instance) -> Recipient:
-    settings = instance.settings
-    domain = settings.mail.from_address.rpartition("@")[2]
-    return Recipient(
-        address=f"preview@{domain}", name=PREVIEW_RECIPIENT_NAME,
-        message_id=f"preview@{domain}",
-        unsubscribe_url=f"{settings.web.base_url.rstrip('/')}/unsubscribe/preview",
-        unsubscribe_mailto=f"{settings.mail.unsubscribe_address}?subject=unsubscribe",
-    )
-

@@ -44,7 +44,8 @@ def queued(instance: Instance) -> Instance:
 
 def _start(office: Instance, port: int) -> subprocess.Popen[bytes]:
     env = {**os.environ, "NEWSLETTER_WEB_SECRET": SECRET, "NEWSLETTER_DELIVERY_TRANSPORT": "smtp",
-           "NEWSLETTER_SMTP_PORT": str(port), "NEWSLETTER_DELIVERY_LEASE": "1",
+           "NEWSLETTER_SMTP_PORT": str(port), "NEWSLETTER_SMTP_HOST": "127.0.0.1",
+           "NEWSLETTER_SMTP_SECURITY": "none", "NEWSLETTER_DELIVERY_LEASE": "1",
            "NEWSLETTER_DELIVERY_RATE": "25", "NEWSLETTER_DELIVERY_CONNECTIONS": "3"}
     return subprocess.Popen([sys.executable, "-m", "newsletter", "--config",
                              str(office.config_path), "deliver"], env=env,

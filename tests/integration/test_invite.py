@@ -39,6 +39,8 @@ def test_an_invitation_over_smtp_then_confirmed_in_the_web_app(office: Path,
     with smtp_sink() as (sink, port):
         monkeypatch.setenv("NEWSLETTER_DELIVERY_TRANSPORT", "smtp")
         monkeypatch.setenv("NEWSLETTER_SMTP_PORT", str(port))
+        monkeypatch.setenv("NEWSLETTER_SMTP_HOST", "127.0.0.1")
+        monkeypatch.setenv("NEWSLETTER_SMTP_SECURITY", "none")
         code, out, err = invoke("subscribers", "invite", "Asel@Example.org", "--list", "daily",
                                 "--language", "kk", "--name", "Асель")
         assert code == 0, err
