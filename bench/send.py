@@ -103,7 +103,7 @@ def run(work: Path, port: int, args: argparse.Namespace) -> dict[str, object]:
          for i in range(args.messages)], "bench", consent_source="bench", now=now)
     spec = office.list_named(store, "bench")
     ids = [r.id for r in store.list_reports()]
-    create_issue(store, office.renderer(), spec, ids + ids, "digest",
+    create_issue(store, office.renderer(), spec, ids, "digest",
                  base_url="https://updates.example.org", domain="example.org", now=now)
     source = IssueMessages(store, lambda n: office.mail_settings(n, spec.title), secret=SECRET,
                            base_url="https://updates.example.org",

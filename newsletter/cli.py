@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import email
 import email.policy
 import functools
@@ -15,7 +16,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import sys
 import traceback
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -25,16 +25,12 @@ from typing import Any, TypeVar
 
 import click
 
-from newsletter import __version__
+from newsletter import __version__, schedule
 from newsletter.app import Instance, init_instance, load_instance
 from newsletter.argos import InstalledModel, installed_models
 from newsletter.compose import Recipient, build_template
 from newsletter.config import settings_table
-from newsletter.delivery import (
-    DeliveryRun,
-    SendOptions,
-    send_outbox,
-)
+from newsletter.delivery import DeliveryRun
 from newsletter.errors import NewsletterError
 from newsletter.ingest import ingest_inbox, scan
 from newsletter.logs import configure_logging
@@ -44,14 +40,15 @@ from newsletter.models import build as build_package
 from newsletter.models import check as check_models
 from newsletter.models import install as install_model
 from newsletter.models import remove as remove_model
-from newsletter.outbox import RetryPolicy
-from newsletter.pipeline import IssueMessages, plan_issue, summarise_pending, translate_pending
+from newsletter.pipeline import create_issue, plan_issue, summarise_pending, translate_pending
+from newsletter.service import Service, next_fire
 from newsletter.store import Store, Subscriber
 from newsletter.subscribers import (
     CONFIRM,
     FORMATS,
     LANGUAGES,
     ListError,
+    ListSpec,
     Mode,
     Status,
     check_subscriber,
@@ -985,31 +982,18 @@ def deliver(obj: Context, dry_run: bool, as_json: bool) -> None:
     click.echo(", ".join(f"{n} {name}" for name, n in figures.items() if n) or "Nothing was due.")
 
 
-async def _deliver(instance: Instance, store: Store) -> DeliveryRun:
-    settings = instance.settings
-    delivery = settings.delivery
+def _stop_on_signals() -> asyncio.Event:
+    """An event set by SIGTERM or SIGINT (call inside the running loop)."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
-    source = IssueMessages(
-        store, lambda name: instance.mail_settings(name, _list_title(instance, store, name)),
-        secret=instance.signing_secrets()[0], base_url=settings.web.base_url,
-        unsubscribe_address=settings.mail.unsubscribe_address, dkim=instance.dkim_signer())
-    options = SendOptions(
-        sender=settings.mail.from_address, connections=delivery.connections, rate=delivery.rate,
-        lease=delivery.lease, bounce_threshold=delivery.bounce_threshold,
-        policy=RetryPolicy(max_attempts=delivery.max_attempts))
-    files = instance.file_transport() if delivery.transport == "file" else None
-    owner = f"{socket.gethostname()}:{os.getpid()}"
-    return await send_outbox(store, source, instance.smtp_options(), options, owner=owner,
-                             clock=_now,
-                             stop=stop, files=files)
+    return stop
 
 
-def _list_title(instance: Instance, store: Store, name: str) -> str:
-    spec = instance.lists(store).get(name)
-    return spec.title if spec else name
+async def _deliver(instance: Instance, store: Store) -> DeliveryRun:
+    return await schedule.deliver(instance, store, owner=schedule.owner_name(), clock=_now,
+                                  stop=_stop_on_signals())
 
 
 @cli.command()
@@ -1021,6 +1005,160 @@ def retry(obj: Context, issue_id: int | None) -> None:
     with obj.instance.open_store() as store:
         count = store.requeue_failed(issue_id)
     click.echo(f"{count} failed message(s) queued again; `newsletter deliver` sends them")
+
+
+# -- the service and one-off sends ------------------------------------------------------------
+
+
+@cli.command()
+@click.option("--once", is_flag=True,
+              help="Run the whole pipeline once (inbox, translation, alerts, every list's "
+                   "digest, delivery) and exit.")
+@click.option("--exit-if-running", is_flag=True,
+              help="Exit instead of waiting when another `newsletter run` is sending.")
+@click.pass_obj
+@_handle_errors
+def run(obj: Context, once: bool, exit_if_running: bool) -> None:
+    """The service: picks up reports, sends alerts and scheduled digests, sweeps the outbox.
+    SIGTERM or Ctrl+C: no new work, messages in flight finish, exit 0."""
+    instance = obj.instance
+    instance.signing_secrets()  # fail now, not at the first send, when no key is set
+    with instance.open_store() as store:
+        if once:
+            summary = asyncio.run(_run_once(instance, store))
+            _print_run(instance, summary)
+            return
+        click.echo("Running; Ctrl+C or SIGTERM stops after the messages in flight.", err=True)
+        asyncio.run(_run_forever(instance, store, standby=not exit_if_running))
+
+
+async def _run_once(instance: Instance, store: Store) -> schedule.RunSummary:
+    return await schedule.run_once(instance, store, clock=_now, stop=_stop_on_signals())
+
+
+async def _run_forever(instance: Instance, store: Store, *, standby: bool) -> None:
+    await schedule.run_forever(instance, store, standby=standby, clock=_now,
+                               stop=_stop_on_signals())
+
+
+def _print_run(instance: Instance, summary: schedule.RunSummary) -> None:
+    settings = instance.settings
+    delivered = summary.delivered
+    click.echo(f"{summary.reports} new report(s); {summary.issues} issue(s); "
+               f"{delivered.sent} message(s) sent, {delivered.retried} to retry, "
+               f"{delivered.failed} failed")
+    for note in summary.notes:
+        click.echo(f"  {note}", err=True)
+    if settings.delivery.transport == "file":
+        click.echo(f"Messages are in {_display_path(settings.resolve(settings.delivery.folder))}/")
+    else:
+        click.echo(f"Messages went to {settings.smtp.host}:{settings.smtp.port}")
+    click.echo("`newsletter status` shows the outbox; `newsletter serve` the previews.")
+
+
+@cli.command()
+@click.option("--list", "list_name", required=True)
+@click.option("--report", "report_id", type=int, required=True, metavar="ID")
+@click.option("--lang", "languages", multiple=True, type=click.Choice(["en", "ru", "kk"]),
+              help="Only subscribers reading these languages (repeatable).")
+@click.option("--test-to", "test_to", metavar="ADDRESS",
+              help="Send one test message to ADDRESS instead; nothing is recorded as sent.")
+@click.option("--dry-run", is_flag=True, help="Say what would be sent; send nothing.")
+@click.pass_obj
+@_handle_errors
+def send(obj: Context, list_name: str, report_id: int, languages: tuple[str, ...],
+         test_to: str | None, dry_run: bool) -> None:
+    """Send one report to a list now, as an alert, through the same outbox as the service
+    (a report already sent to the list is refused, so nothing goes twice)."""
+    instance = obj.instance
+    with instance.open_store() as store:
+        spec = instance.list_named(store, list_name)
+        if languages:
+            spec = dataclasses.replace(spec, languages=tuple(
+                lang for lang in spec.languages if lang in languages) or tuple(languages))
+        stored = store.get_report(report_id)
+        if test_to is not None:
+            _send_test(instance, store, spec, stored.id, test_to, dry_run)
+            return
+        already = store.sent_in(list_name, report_id)
+        if already is not None:
+            raise NewsletterError(f"report {report_id} was already sent to {list_name} "
+                                  f"(issue {already})",
+                                  hint="`newsletter send --test-to ADDRESS` sends a copy")
+        if dry_run:
+            _dry_run(store, spec, [report_id], "alert")
+            return
+        created = create_issue(store, instance.renderer(), spec, [report_id], "alert",
+                               base_url=instance.settings.web.base_url,
+                               domain=instance.settings.mail.from_address.rpartition("@")[2],
+                               now=_now(), only_languages=languages or None)
+        run = asyncio.run(_deliver(instance, store))
+    click.echo(f"Issue {created.issue_id}: {created.queued} message(s) queued, {run.sent} sent")
+    _report_held(created.held)
+
+
+@cli.command()
+@click.option("--list", "list_name", required=True)
+@click.option("--dry-run", is_flag=True, help="Say what would be sent; send nothing.")
+@click.pass_obj
+@_handle_errors
+def digest(obj: Context, list_name: str, dry_run: bool) -> None:
+    """Make and send a list's digest now, of everything not yet sent to it."""
+    instance = obj.instance
+    with instance.open_store() as store:
+        spec = instance.list_named(store, list_name)
+        service = Service(instance, store, clock=_now)
+        if dry_run:
+            _dry_run(store, spec, [r.id for r in service.due(spec)], "digest")
+            return
+        created = service.digest(spec)
+        if created is None:
+            click.echo(f"Nothing new for {list_name}: no digest made")
+            return
+        run = asyncio.run(_deliver(instance, store))
+    click.echo(f"Issue {created.issue_id}: {created.queued} message(s) queued, {run.sent} sent")
+    _report_held(created.held)
+
+
+def _dry_run(store: Store, spec: ListSpec, report_ids: list[int], kind: str) -> None:
+    by_language: dict[str, int] = {}
+    for subscriber in store.recipients(spec.name):
+        language = (subscriber.language if subscriber.language in spec.languages
+                    else spec.languages[0])
+        by_language[language] = by_language.get(language, 0) + 1
+    counts = ", ".join(f"{n} in {lang}" for lang, n in sorted(by_language.items())) or "nobody"
+    click.echo(f"--dry-run: a {kind} of {len(report_ids)} report(s) to {spec.name}: {counts}; "
+               "nothing sent")
+
+
+def _report_held(held: dict[str, list[str]]) -> None:
+    for language, reasons in held.items():
+        for reason in reasons:
+            click.echo(f"{language}: held back: {reason}", err=True)
+
+
+def _send_test(instance: Instance, store: Store, spec: ListSpec, report_id: int, address: str,
+               dry_run: bool) -> None:
+    language = spec.languages[0]
+    planned = plan_issue(store, [report_id], kind="alert", languages=[language],
+                         policy=Policy(spec.policy), list_title=spec.title,
+                         base_url=instance.settings.web.base_url, issue_date=_now().date())
+    if language not in planned.mails:
+        raise NewsletterError(f"nothing to send in {language}: "
+                              + "; ".join(planned.held.get(language, [])))
+    rendered = instance.renderer().render(planned.mails[language])
+    recipient = dataclasses.replace(instance.preview_recipient(f"test.{report_id}.{language}"),
+                                    address=normalise_address(address), name=None)
+    message = build_template(rendered, instance.mail_settings(spec.name, spec.title),
+                             date=_now()).personalise(recipient)
+    if dry_run:
+        click.echo(f"--dry-run: a {len(message):,}-byte test message to {recipient.address}")
+        return
+    outcome = instance.transport().deliver(instance.settings.mail.from_address,
+                                           recipient.address, message, f"test-{report_id}")
+    if not outcome.accepted:
+        raise NewsletterError(f"the test message was refused: {outcome.code} {outcome.text}")
+    click.echo(f"Test message sent to {recipient.address} ({language}); nothing recorded")
 
 
 # -- status and config --------------------------------------------------------------------
@@ -1040,6 +1178,16 @@ def status(obj: Context, as_json: bool) -> None:
         editions, cached = store.translation_counts()
         outbox = store.outbox_counts()
         errors = store.last_errors()
+        schedules: list[dict[str, Any]] = []
+        for spec in instance.lists(store).values():
+            previous = store.last_run(spec.name, "digest")
+            schedules.append({
+                "list": spec.name, "mode": spec.mode.value, "schedule": spec.schedule,
+                "timezone": spec.timezone,
+                "next_digest": next_fire(spec, _now()).isoformat(),
+                "last_digest": None if previous is None else {
+                    "at": previous[0].isoformat(), "outcome": previous[1],
+                    "issue_id": previous[2]}})
     model_names = [m.name for m in installed_models(instance.settings.packages_dir)]
     inbox = instance.inbox
     waiting = 0
@@ -1064,6 +1212,7 @@ def status(obj: Context, as_json: bool) -> None:
         "cached_translations": cached,
         "models": model_names,
         "outbox": outbox,
+        "lists": schedules,
         "last_errors": [{"address": a, "code": c, "text": t} for a, c, t in errors],
         "quarantine": str(inbox.quarantine),
         "last_ingest": counts.last_ingest.isoformat() if counts.last_ingest else None,
@@ -1087,6 +1236,11 @@ def status(obj: Context, as_json: bool) -> None:
                                   or "empty"))
     for address, code, text in errors:
         click.echo(f"  last error: {address}: {code or '-'} {text}")
+    for entry in schedules:
+        done = entry["last_digest"]
+        click.echo(f"List         {entry['list']} ({entry['mode']}): next digest "
+                   f"{entry['next_digest']}; last "
+                   + (f"{done['at']} {done['outcome']}" if done else "never"))
     click.echo(f"Quarantine   {counts.quarantined} file(s) in {_display_path(inbox.quarantine)}/")
     last = counts.last_ingest.isoformat() if counts.last_ingest else "never"
     click.echo(f"Last ingest  {last}")

@@ -182,6 +182,27 @@ class DkimSettings:
 
 
 @dataclass(frozen=True)
+class ScheduleSettings:
+    """The service that `newsletter run` keeps running."""
+
+    poll_seconds: float = setting(60.0, "How often the inbox is checked for new reports.")
+    deliver_seconds: float = setting(
+        60.0, "How often the outbox is swept for messages due (retries included)."
+    )
+    alert_max_age_hours: float = setting(
+        48.0, "A report older than this (by its publication date) is not alerted but goes "
+        "into the list's next digest."
+    )
+    catch_up: str = setting(
+        "one", "After downtime: one digest for all the missed runs of a list, or none.",
+        choices=("one", "none"),
+    )
+    lease_seconds: float = setting(
+        30.0, "The sending lease; a second `newsletter run` waits until it runs out."
+    )
+
+
+@dataclass(frozen=True)
 class WebSettings:
     """The local web app: previews, the archive and unsubscribe pages."""
 
@@ -228,6 +249,7 @@ class Settings:
     delivery: DeliverySettings = field(default_factory=DeliverySettings)
     smtp: SmtpSettings = field(default_factory=SmtpSettings)
     dkim: DkimSettings = field(default_factory=DkimSettings)
+    schedule: ScheduleSettings = field(default_factory=ScheduleSettings)
     log: LogSettings = field(default_factory=LogSettings)
     lists: tuple[ListSpec, ...] = ()
     sources: Mapping[str, str] = field(default_factory=dict)

@@ -375,22 +375,29 @@ class CreatedIssue:
 
 def create_issue(
     store: Store, renderer: Renderer, spec: ListSpec, report_ids: Sequence[int], kind: str, *,
-    base_url: str, domain: str, now: datetime,
+    base_url: str, domain: str, now: datetime, claim_reports: bool = True,
+    only_languages: Sequence[str] | None = None,
 ) -> CreatedIssue:
     """Render ``kind`` (alert or digest) for every language of ``spec``, record the issue and
     one outbox row per recipient, in the recipient's language (the list's first language when
-    the list does not offer theirs); nothing is sent here."""
+    the list does not offer theirs); nothing is sent here. With ``claim_reports`` the reports
+    are recorded as sent to the list in the same transaction, so neither the scheduler nor a
+    one-off send can send them to it again. ``only_languages`` limits the recipients to
+    subscribers reading those languages."""
     planned = plan_issue(store, report_ids, kind=kind, languages=spec.languages,
                          policy=Policy(spec.policy), list_title=spec.title, base_url=base_url,
                          issue_date=now.date())
     bodies = {language: json.dumps(asdict(renderer.render(mail)), ensure_ascii=False)
               for language, mail in planned.mails.items()}
-    issue_id = store.create_issue(spec.name, kind, report_ids, bodies, now)
+    issue_id = store.create_issue(spec.name, kind, report_ids, bodies, now,
+                                  claim=claim_reports)
     skipped = 0
 
     def rows() -> Iterator[tuple[int, str, str | None, str, str]]:
         nonlocal skipped
         for subscriber in store.recipients(spec.name):
+            if only_languages and subscriber.language not in only_languages:
+                continue
             language = (subscriber.language if subscriber.language in spec.languages
                         else spec.languages[0])
             if language not in bodies:

@@ -210,6 +210,36 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
         CREATE INDEX outbox_due ON outbox(state, next_attempt_at);
         """,
     ),
+    (
+        "0006_schedule",
+        """
+        -- Which report went out in which issue of a list: a report is sent to a list once.
+        CREATE TABLE issue_reports (
+            list_name      TEXT NOT NULL,
+            report_id      INTEGER NOT NULL REFERENCES reports(id) ON DELETE CASCADE,
+            issue_id       INTEGER NOT NULL REFERENCES issues(id),
+            PRIMARY KEY (list_name, report_id)
+        );
+
+        -- What each scheduled job did, for status and for catching up after downtime.
+        CREATE TABLE schedule_runs (
+            id             INTEGER PRIMARY KEY,
+            list_name      TEXT NOT NULL,
+            kind           TEXT NOT NULL,
+            at             TEXT NOT NULL,
+            outcome        TEXT NOT NULL,
+            issue_id       INTEGER
+        );
+        CREATE INDEX schedule_runs_by_list ON schedule_runs(list_name, kind, at);
+
+        -- Who may send: one scheduler at a time holds this lease.
+        CREATE TABLE leases (
+            name           TEXT PRIMARY KEY,
+            owner          TEXT NOT NULL,
+            expires_at     TEXT NOT NULL
+        );
+        """,
+    ),
 )
 
 
@@ -692,17 +722,72 @@ class Store:
     # -- issues and the outbox ---------------------------------------------------------------
 
     def create_issue(self, list_name: str, kind: str, report_ids: Sequence[int],
-                     bodies: Mapping[str, str], now: datetime) -> int:
-        """Record an issue and its rendered bodies (JSON per language); returns its ID."""
+                     bodies: Mapping[str, str], now: datetime, *, claim: bool = True) -> int:
+        """Record an issue and its rendered bodies (JSON per language); returns its ID. With
+        ``claim``, its reports are recorded as sent to the list in the same transaction."""
         with self.transaction():
             cursor = self.db.execute(
                 "INSERT INTO issues (list_name, kind, report_ids, created_at) VALUES (?,?,?,?)",
                 (list_name, kind, json.dumps(list(report_ids)), _ts(now)))
             issue_id = int(cursor.lastrowid or 0)
+            if claim:
+                self.claim_reports(list_name, report_ids, issue_id)
             self.db.executemany(
                 "INSERT INTO issue_bodies (issue_id, language, rendered) VALUES (?, ?, ?)",
                 [(issue_id, language, body) for language, body in bodies.items()])
         return issue_id
+
+    def claim_reports(self, list_name: str, report_ids: Sequence[int], issue_id: int) -> None:
+        """Record that ``report_ids`` went out in ``issue_id`` (refused if one already did)."""
+        self.db.executemany(
+            "INSERT INTO issue_reports (list_name, report_id, issue_id) VALUES (?, ?, ?)",
+            [(list_name, rid, issue_id) for rid in report_ids])
+
+    def sent_in(self, list_name: str, report_id: int) -> int | None:
+        row = self.db.execute(
+            "SELECT issue_id FROM issue_reports WHERE list_name = ? AND report_id = ?",
+            (list_name, report_id)).fetchone()
+        return int(row[0]) if row else None
+
+    def unsent_reports(self, list_name: str) -> list[StoredReport]:
+        """Reports not yet sent to ``list_name``, oldest first."""
+        rows = self.db.execute(
+            f"""SELECT {_REPORT_SELECT} FROM reports r
+                WHERE NOT EXISTS (SELECT 1 FROM issue_reports i
+                                  WHERE i.list_name = ? AND i.report_id = r.id)
+                ORDER BY r.id""", (list_name,))
+        return [_stored_report(row) for row in rows]
+
+    def record_run(self, list_name: str, kind: str, at: datetime, outcome: str,
+                   issue_id: int | None) -> None:
+        with self.transaction():
+            self.db.execute(
+                """INSERT INTO schedule_runs (list_name, kind, at, outcome, issue_id)
+                   VALUES (?, ?, ?, ?, ?)""", (list_name, kind, _ts(at), outcome, issue_id))
+
+    def last_run(self, list_name: str, kind: str) -> tuple[datetime, str, int | None] | None:
+        row = self.db.execute(
+            """SELECT at, outcome, issue_id FROM schedule_runs WHERE list_name = ? AND kind = ?
+               ORDER BY at DESC, id DESC LIMIT 1""", (list_name, kind)).fetchone()
+        return (datetime.fromisoformat(row[0]), row[1], row[2]) if row else None
+
+    def take_lease(self, name: str, owner: str, now: datetime, seconds: float) -> str | None:
+        """Take or renew the lease ``name`` for ``owner``; None if taken, else who holds it."""
+        with self.transaction():
+            row = self.db.execute("SELECT owner, expires_at FROM leases WHERE name = ?",
+                                  (name,)).fetchone()
+            if row and row[0] != owner and datetime.fromisoformat(row[1]) > now:
+                return str(row[0])
+            self.db.execute(
+                """INSERT INTO leases (name, owner, expires_at) VALUES (?, ?, ?)
+                   ON CONFLICT(name) DO UPDATE SET owner = excluded.owner,
+                     expires_at = excluded.expires_at""",
+                (name, owner, _ts(now + timedelta(seconds=seconds))))
+        return None
+
+    def drop_lease(self, name: str, owner: str) -> None:
+        with self.transaction():
+            self.db.execute("DELETE FROM leases WHERE name = ? AND owner = ?", (name, owner))
 
     def issue(self, issue_id: int) -> tuple[str, str, list[int], datetime]:
         row = self.db.execute(

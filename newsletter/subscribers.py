@@ -274,7 +274,9 @@ class Mode(StrEnum):
     WEEKLY = "weekly"
 
 
-DEFAULT_SCHEDULES = {Mode.ALERTS: "", Mode.DAILY: "0 9 * * *", Mode.WEEKLY: "0 9 * * mon"}
+# An alerts list uses its schedule for a digest of the reports that were too old to alert.
+DEFAULT_SCHEDULES = {Mode.ALERTS: "0 9 * * *", Mode.DAILY: "0 9 * * *",
+                     Mode.WEEKLY: "0 9 * * mon"}
 _LIST_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 
 
@@ -356,8 +358,7 @@ def parse_list(name: str, table: Mapping[str, object], *, origin: str = "config"
     except ValueError:
         raise ListError(f"{where} mode must be alerts, daily or weekly") from None
     schedule = text("schedule", DEFAULT_SCHEDULES[mode])
-    if mode is not Mode.ALERTS:
-        check_cron(schedule, where)
+    check_cron(schedule, where)
     timezone = text("timezone", "Asia/Almaty")
     check_timezone(timezone, where)
     languages = words("languages", LANGUAGES)

@@ -1,0 +1,145 @@
+"""The work of the running service, one step at a time, with the clock as a parameter (I/O).
+
+:class:`Service` does what ``newsletter run`` schedules: pick up and prepare new reports,
+send alerts, make each list's digest, catch up after downtime, and sweep the outbox. Every
+issue carries exactly the matching reports not yet sent to its list (the ``issue_reports``
+table is the record), so a restart repeats nothing and skips nothing, and an empty issue is not
+made. :mod:`newsletter.schedule` only decides *when* these steps run.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from apscheduler.triggers.cron import CronTrigger
+
+from newsletter.app import Instance
+from newsletter.ingest import ingest_inbox
+from newsletter.model import StoredReport
+from newsletter.pipeline import CreatedIssue, create_issue, summarise_pending, translate_pending
+from newsletter.store import Store
+from newsletter.subscribers import ListSpec, Mode
+
+log = logging.getLogger(__name__)
+
+
+def cron_trigger(spec: ListSpec) -> CronTrigger:
+    """The list's schedule in its own timezone (never the machine's)."""
+    return CronTrigger.from_crontab(spec.schedule, timezone=ZoneInfo(spec.timezone))
+
+
+def next_fire(spec: ListSpec, after: datetime) -> datetime:
+    fire: datetime | None = cron_trigger(spec).get_next_fire_time(None, after)
+    assert fire is not None  # a valid five-field cron always fires again
+    return fire.astimezone(UTC)
+
+
+def previous_fire(spec: ListSpec, before: datetime, since: datetime) -> datetime | None:
+    """The last scheduled time in (since, before], or None."""
+    trigger = cron_trigger(spec)
+    fire: datetime | None = trigger.get_next_fire_time(None, since + timedelta(seconds=1))
+    last: datetime | None = None
+    while fire is not None and fire <= before:
+        last = fire
+        fire = trigger.get_next_fire_time(fire, fire + timedelta(seconds=1))
+    return last.astimezone(UTC) if last else None
+
+
+def report_date(stored: StoredReport) -> date:
+    """When a report appeared: the page's posting date, its publication date, or its arrival."""
+    report = stored.report
+    return report.posted or report.published or stored.ingested_at.date()
+
+
+@dataclass
+class StepOutcome:
+    issues: list[CreatedIssue] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+class Service:
+    """The service's steps for ``instance``; ``clock`` is injected so tests control time."""
+
+    def __init__(self, instance: Instance, store: Store, *,
+                 clock: Callable[[], datetime]) -> None:
+        self.instance = instance
+        self.store = store
+        self.clock = clock
+        self.settings = instance.settings
+
+    def lists(self) -> dict[str, ListSpec]:
+        return self.instance.lists(self.store)
+
+    def prepare(self) -> int:
+        """Ingest new reports, summarise and translate them; returns how many arrived."""
+        now = self.clock()
+        outcomes = ingest_inbox(self.store, self.instance.inbox, self.settings.ingest, now=now)
+        summarise_pending(self.store, self.settings.summary, now=now)
+        translate_pending(self.store, self.instance.engine(), self.instance.glossary(),
+                          self.settings.translate, now=now)
+        return sum(1 for o in outcomes if o.status.value in ("ingested", "updated"))
+
+    def due(self, spec: ListSpec) -> list[StoredReport]:
+        """Matching reports not yet sent to ``spec``, oldest first."""
+        return [r for r in self.store.unsent_reports(spec.name)
+                if spec.matches(r.report.title, r.report.body, r.report.source, r.report.kind)]
+
+    def alerts(self) -> StepOutcome:
+        """One alert per new matching report of every alerts list; a report too old to be an
+        alert is left for the list's next digest."""
+        outcome = StepOutcome()
+        now = self.clock()
+        oldest = (now - timedelta(hours=self.settings.schedule.alert_max_age_hours)).date()
+        for spec in self.lists().values():
+            if spec.mode is not Mode.ALERTS:
+                continue
+            for stored in self.due(spec):
+                if report_date(stored) < oldest:
+                    outcome.notes.append(f"report {stored.id} is too old for an alert to "
+                                         f"{spec.name}: it goes into the next digest")
+                    continue
+                outcome.issues.append(self._issue(spec, [stored.id], "alert", now))
+        return outcome
+
+    def digest(self, spec: ListSpec) -> CreatedIssue | None:
+        """The list's digest of everything due, or None (recorded as empty) when nothing is."""
+        now = self.clock()
+        due = self.due(spec)
+        if not due:
+            self.store.record_run(spec.name, "digest", now, "empty", None)
+            log.info("digest of %s: nothing new", spec.name,
+                     extra={"event": "digest", "list": spec.name, "outcome": "empty"})
+            return None
+        created = self._issue(spec, [r.id for r in due], "digest", now)
+        self.store.record_run(spec.name, "digest", now, f"{created.queued} queued",
+                              created.issue_id)
+        return created
+
+    def catch_up(self) -> list[CreatedIssue]:
+        """After downtime: one digest for a list whose scheduled run was missed (not one per
+        missed run), if [schedule] catch_up is "one"."""
+        if self.settings.schedule.catch_up != "one":
+            return []
+        now = self.clock()
+        made = []
+        for spec in self.lists().values():
+            last = self.store.last_run(spec.name, "digest")
+            since = last[0] if last else now - timedelta(days=8)
+            missed = previous_fire(spec, now, since)
+            if missed is not None:
+                log.info("catching up %s (missed %s)", spec.name, missed.isoformat(),
+                         extra={"event": "catch_up", "list": spec.name})
+                created = self.digest(spec)
+                if created is not None:
+                    made.append(created)
+        return made
+
+    def _issue(self, spec: ListSpec, report_ids: list[int], kind: str,
+               now: datetime) -> CreatedIssue:
+        domain = self.settings.mail.from_address.rpartition("@")[2]
+        return create_issue(self.store, self.instance.renderer(), spec, report_ids, kind,
+                            base_url=self.settings.web.base_url, domain=domain, now=now)

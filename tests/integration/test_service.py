@@ -1,0 +1,197 @@
+"""The service's steps with an injected clock, and the real `newsletter run` for a few seconds."""
+
+from __future__ import annotations
+
+import asyncio
+import email
+import email.policy
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+from click.testing import CliRunner
+
+from newsletter.app import Instance, load_instance
+from newsletter.cli import cli
+from newsletter.schedule import LEASE, AlreadyRunning, wait_for_lease
+from newsletter.service import Service, next_fire, previous_fire
+from newsletter.store import Store
+from newsletter.subscribers import check_subscriber, parse_list
+from tests.helpers import drop
+from tests.smtp_server import smtp_sink
+
+SECRET = "service-test-secret-0123456789"
+
+
+def report_text(title: str, day: date, country: str = "Kazakhstan") -> str:
+    return (f" date {day.isoformat()} {day:%d %b %Y}\n\n{title}\n\nSituation Report\n"
+            f"from OCHA\nPublished on {day:%d %b %Y}\n\nFloods in {country} damaged 340 houses "
+            f"and displaced 1,200 people this week. Relief teams delivered food to 800 families."
+            f"\n\nMore rain is forecast for the coming days in the north.\n")
+
+
+@pytest.fixture
+def office(instance: Instance) -> Instance:
+    config = instance.config_path
+    config.write_text(config.read_text() + (
+        '\n[lists.daily]\ntitle = "Daily"\nschedule = "0 9 * * *"\ntimezone = "Asia/Almaty"\n'
+        '\n[lists.alerts]\ntitle = "Alerts"\nmode = "alerts"\ncountries = ["Kazakhstan"]\n'))
+    loaded = load_instance(config, cwd=instance.root, environ={"NEWSLETTER_WEB_SECRET": SECRET})
+    with loaded.open_store() as store:
+        store.import_subscribers([check_subscriber("d@example.org")], "daily",
+                                 consent_source="t", now=datetime.now(UTC))
+        store.import_subscribers([check_subscriber("a@example.org")], "alerts",
+                                 consent_source="t", now=datetime.now(UTC))
+    return loaded
+
+
+class Clock:
+    def __init__(self, start: datetime) -> None:
+        self.now = start
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+def _arrive(office: Instance, name: str, text: str, clock: Clock) -> None:
+    path = drop(office.inbox.folder, name, text, modified=clock.now - timedelta(minutes=5))
+    assert path.exists()
+
+
+def test_cron_in_the_list_timezone_including_a_dst_zone() -> None:
+    almaty = parse_list("a", {"schedule": "0 9 * * *", "timezone": "Asia/Almaty"})
+    berlin = parse_list("b", {"schedule": "0 9 * * *", "timezone": "Europe/Berlin"})
+    after = datetime(2026, 3, 27, 12, 0, tzinfo=UTC)
+    fires = [next_fire(berlin, after + timedelta(days=d)) for d in range(3)]
+    local = [f.astimezone(ZoneInfo("Europe/Berlin")).hour for f in fires]
+    assert local == [9, 9, 9]  # 09:00 local on both sides of the change to summer time
+    assert [f.hour for f in fires] == [8, 7, 7]  # in UTC: CET, then CEST
+    almaty_fires = [next_fire(almaty, after + timedelta(days=d)) for d in range(3)]
+    assert len({f.hour for f in almaty_fires}) == 1  # no DST in Asia/Almaty
+    weekly = parse_list("w", {"mode": "weekly", "timezone": "Asia/Almaty"})
+    assert next_fire(weekly, after).astimezone(ZoneInfo("Asia/Almaty")).weekday() == 0  # Monday
+    since = datetime(2026, 3, 2, 5, tzinfo=UTC)
+    assert previous_fire(almaty, datetime(2026, 3, 5, 12, tzinfo=UTC), since) == next_fire(
+        almaty, datetime(2026, 3, 4, 12, tzinfo=UTC))
+
+
+def test_each_report_goes_once_and_empty_issues_are_not_made(office: Instance,
+                                                            store: Store) -> None:
+    clock = Clock(datetime(2026, 5, 4, 4, 0, tzinfo=UTC))
+    _arrive(office, "one.txt", report_text("Floods one", clock.now.date()), clock)
+    service = Service(office, store, clock=clock)
+    service.prepare()
+    daily = service.lists()["daily"]
+    first = service.digest(daily)
+    assert first is not None
+    assert first.queued == 1
+    restarted = Service(office, store, clock=clock)  # a restart repeats nothing
+    assert restarted.digest(daily) is None
+    assert store.last_run("daily", "digest")[1] == "empty"  # type: ignore[index]
+    clock.now += timedelta(days=1)
+    _arrive(office, "two.txt", report_text("Floods two", clock.now.date()), clock)
+    restarted.prepare()
+    second = restarted.digest(daily)
+    assert second is not None
+    _, _, reports, _ = store.issue(second.issue_id)
+    assert reports == [2]  # only what was not sent before
+
+
+def test_one_catch_up_digest_after_an_outage(office: Instance, store: Store) -> None:
+    clock = Clock(datetime(2026, 5, 4, 4, 0, tzinfo=UTC))  # Monday 09:00 in Almaty
+    service = Service(office, store, clock=clock)
+    store.record_run("daily", "digest", clock.now, "empty", None)
+    store.record_run("alerts", "digest", clock.now, "empty", None)
+    clock.now = datetime(2026, 5, 7, 7, 0, tzinfo=UTC)  # Thursday: three runs were missed
+    _arrive(office, "late.txt", report_text("Floods late", date(2026, 5, 1)), clock)
+    service.prepare()
+    made = service.catch_up()
+    assert [store.issue(c.issue_id)[0] for c in made] == ["daily", "alerts"]
+    assert service.catch_up() == []  # one digest, not one per missed run
+
+
+def test_old_alerts_are_demoted_to_the_next_digest(office: Instance, store: Store) -> None:
+    clock = Clock(datetime(2026, 5, 4, 10, 0, tzinfo=UTC))
+    _arrive(office, "fresh.txt", report_text("Fresh floods", clock.now.date()), clock)
+    _arrive(office, "old.txt", report_text("Old floods", date(2026, 4, 1)), clock)
+    _arrive(office, "elsewhere.txt",
+            report_text("Kyrgyz floods", clock.now.date(), country="Kyrgyzstan"), clock)
+    service = Service(office, store, clock=clock)
+    service.prepare()
+    alerts = service.alerts()
+    assert [store.issue(i.issue_id)[2] for i in alerts.issues] == [[2]]  # fresh.txt only
+    assert any("too old" in note for note in alerts.notes)
+    assert service.alerts().issues == []  # not alerted twice
+    digest = service.digest(service.lists()["alerts"])
+    assert digest is not None
+    assert store.issue(digest.issue_id)[2] == [3]  # the old one; Kyrgyzstan does not match
+
+
+def test_two_schedulers_on_one_database(office: Instance, store: Store) -> None:
+    clock = Clock(datetime(2026, 5, 4, 10, 0, tzinfo=UTC))
+    assert store.take_lease(LEASE, "host:1", clock.now, 30) is None
+    assert store.take_lease(LEASE, "host:2", clock.now, 30) == "host:1"
+
+    async def second(standby: bool) -> bool:
+        return await wait_for_lease(store, office, "host:2", standby=standby, clock=clock,
+                                    stop=asyncio.Event())
+
+    with pytest.raises(AlreadyRunning, match="host:1"):
+        asyncio.run(second(standby=False))
+    clock.now += timedelta(seconds=31)  # the first one died: its lease runs out
+    assert asyncio.run(second(standby=True)) is True
+    assert store.take_lease(LEASE, "host:1", clock.now, 30) == "host:2"
+
+
+def test_a_one_off_send_and_the_scheduler_never_double_send(office: Instance,
+                                                            store: Store) -> None:
+    clock = Clock(datetime(2026, 5, 4, 10, 0, tzinfo=UTC))
+    _arrive(office, "one.txt", report_text("Floods one", clock.now.date()), clock)
+    service = Service(office, store, clock=clock)
+    service.prepare()
+    result = CliRunner().invoke(cli, ["--config", str(office.config_path), "send", "--list",
+                                      "daily", "--report", "1"],
+                                env={"NEWSLETTER_WEB_SECRET": SECRET})
+    assert result.exit_code == 0, result.output
+    assert service.digest(service.lists()["daily"]) is None
+    again = CliRunner().invoke(cli, ["--config", str(office.config_path), "send", "--list",
+                                     "daily", "--report", "1"],
+                               env={"NEWSLETTER_WEB_SECRET": SECRET})
+    assert again.exit_code == 1
+    assert "already sent to daily" in again.output
+
+
+@pytest.mark.slow
+def test_the_real_service_runs_sends_and_stops_on_sigterm(office: Instance,
+                                                          tmp_path: Path) -> None:
+    _arrive(office, "fresh.txt", report_text("Fresh floods", datetime.now(UTC).date()),
+            Clock(datetime.now(UTC)))
+    with smtp_sink() as (sink, port):
+        env = {**os.environ, "NEWSLETTER_WEB_SECRET": SECRET,
+               "NEWSLETTER_DELIVERY_TRANSPORT": "smtp", "NEWSLETTER_SMTP_HOST": "127.0.0.1",
+               "NEWSLETTER_SMTP_PORT": str(port), "NEWSLETTER_SMTP_SECURITY": "none",
+               "NEWSLETTER_SCHEDULE_POLL_SECONDS": "1", "NEWSLETTER_SCHEDULE_DELIVER_SECONDS": "1",
+               "NEWSLETTER_INGEST_SETTLE_SECONDS": "0"}
+        command = [sys.executable, "-m", "newsletter", "--config", str(office.config_path), "run"]
+        service = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL,
+                                   stderr=subprocess.PIPE)
+        deadline = time.monotonic() + 60
+        while not sink.messages and time.monotonic() < deadline:
+            time.sleep(0.2)
+        second = subprocess.run([*command, "--exit-if-running"], env=env, capture_output=True,
+                                text=True, timeout=60)
+        assert second.returncode == 1
+        assert "another `newsletter run`" in second.stderr
+        service.send_signal(signal.SIGTERM)
+        _, err = service.communicate(timeout=60)
+        assert service.returncode == 0, err
+    [alert] = sink.messages
+    assert alert.recipients == ["a@example.org"]
+    message = email.message_from_bytes(alert.data, policy=email.policy.default)
+    assert "Fresh floods" in message["Subject"]
