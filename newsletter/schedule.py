@@ -136,18 +136,21 @@ async def run_forever(instance: Instance, store: Store, *, standby: bool,
     running: set[asyncio.Task[object]] = set()
 
     def job(step: Callable[[], Awaitable[object]]) -> Callable[[], Awaitable[None]]:
-        """Run ``step`` as a task the stop can wait for; a failure is logged, not fatal."""
+        """Run ``step`` as a task the stop waits for. It is shielded: APScheduler cancels
+        its jobs when it shuts down, and a send must finish, not be cut off mid-message.
+        A failure is logged, not fatal."""
         async def wrapper() -> None:
             if stop.is_set():
                 return
             task: asyncio.Task[object] = asyncio.ensure_future(step())
             running.add(task)
+            task.add_done_callback(running.discard)
             try:
-                await task
+                await asyncio.shield(task)
+            except asyncio.CancelledError:
+                raise
             except Exception:  # a job's failure must not stop the service
                 log.exception("scheduled job failed", extra={"event": "job_failed"})
-            finally:
-                running.discard(task)
         return wrapper
 
     async def sweep() -> object:
@@ -190,8 +193,11 @@ async def run_forever(instance: Instance, store: Store, *, standby: bool,
         log.info("service started", extra={"event": "started", "owner": owner})
         await stop.wait()
     finally:
-        scheduler.shutdown(wait=False)
+        if scheduler.running:
+            scheduler.pause()  # no new work
         if running:
             await asyncio.gather(*running, return_exceptions=True)  # in-flight sends finish
+        if scheduler.running:
+            scheduler.shutdown(wait=False)
         store.drop_lease(LEASE, owner)
         log.info("service stopped", extra={"event": "stopped"})
