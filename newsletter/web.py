@@ -72,10 +72,7 @@ def create_app(instance: Instance) -> Starlette:
         language = language_of(request)
         report_id = int(request.path_params["report_id"])
         with instance.open_store() as store:
-            try:
-                stored = store.get_report(report_id)
-            except NotFound:
-                return PlainTextResponse(f"no report {report_id}", status_code=404)
+            stored = store.get_report(report_id)
             planned = _plan(instance, store, [report_id], "alert", language, policy)
             notes = [_note(store, report_id, stored.report.title, stored.report.language,
                            language, policy)]
@@ -96,10 +93,7 @@ def create_app(instance: Instance) -> Starlette:
         language = language_of(request)
         report_id = int(request.path_params["report_id"])
         with instance.open_store() as store:
-            try:
-                stored = store.get_report(report_id)
-            except NotFound:
-                return PlainTextResponse(f"no report {report_id}", status_code=404)
+            stored = store.get_report(report_id)
             edition = store.editions_of(report_id).get(language)
         report = stored.report
         title, body, notice = report.title, report.body, None
@@ -160,7 +154,10 @@ def create_app(instance: Instance) -> Starlette:
     async def health(request: Request) -> Response:
         return PlainTextResponse("ok")
 
-    return Starlette(routes=[
+    async def not_found(request: Request, exc: Exception) -> Response:
+        return PlainTextResponse(str(exc), status_code=404)
+
+    return Starlette(exception_handlers={NotFound: not_found}, routes=[
         Route("/", index),
         Route("/preview/alert/{report_id:int}", preview_alert),
         Route("/preview/digest", preview_digest),

@@ -6,8 +6,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
 from newsletter.app import Instance, init_instance, load_instance
+from newsletter.cli import cli
 from newsletter.store import Store
 from tests.tiny_argos import TinyPackage, build_package
 
@@ -17,6 +19,16 @@ def instance(tmp_path: Path) -> Instance:
     """A fresh instance made by `newsletter init`, loaded with an empty environment."""
     init_instance(tmp_path / "office")
     return load_instance(tmp_path / "office", cwd=tmp_path, environ={})
+
+
+@pytest.fixture
+def cli_office(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An instance made by `newsletter init`, as the current folder, for CLI tests."""
+    folder = tmp_path / "office"
+    result = CliRunner().invoke(cli, ["init", str(folder)])
+    assert result.exit_code == 0, result.output
+    monkeypatch.chdir(folder)
+    return folder
 
 
 @pytest.fixture

@@ -70,13 +70,11 @@ def test_golden_alert_eml(instance: Instance, translated: Store, language: str,
 
 
 def test_preview_writes_html_text_and_eml_for_every_language(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tiny_models: dict[str, TinyPackage]
+    cli_office: Path, tiny_models: dict[str, TinyPackage]
 ) -> None:
     runner = CliRunner()
-    runner.invoke(cli, ["init", str(tmp_path / "office")])
-    monkeypatch.chdir(tmp_path / "office")
-    drop(tmp_path / "office" / "seeds", "sample.txt", SAMPLE_REPORT.read_bytes())
-    drop(tmp_path / "office" / "seeds", "flood.txt",
+    drop(cli_office / "seeds", "sample.txt", SAMPLE_REPORT.read_bytes())
+    drop(cli_office / "seeds", "flood.txt",
          (REPO / "seeds" / "2013-01-31_kazakhstan-floods-dref.txt").read_bytes())
     runner.invoke(cli, ["ingest"])
     runner.invoke(cli, ["models", "install", str(tiny_models["en_ru"].archive)])
@@ -88,10 +86,10 @@ def test_preview_writes_html_text_and_eml_for_every_language(
         (lang, kind) for lang in ("en", "ru", "kk") for kind in ("html", "text", "eml")}
     for entry in files:
         assert Path(entry["path"]).is_file()
-    ru_html = (tmp_path / "office" / "out" / "report-1.ru.html").read_text(encoding="utf-8")
+    ru_html = (cli_office / "out" / "report-1.ru.html").read_text(encoding="utf-8")
     assert "Читать полностью" in ru_html
     assert "Машинный перевод" in ru_html
-    kk_text = (tmp_path / "office" / "out" / "report-1.kk.txt").read_text(encoding="utf-8")
+    kk_text = (cli_office / "out" / "report-1.kk.txt").read_text(encoding="utf-8")
     assert "түпнұсқа тілінде" in kk_text  # no en→kk model: the original, with the notice
     held = runner.invoke(cli, ["--set", "translate.policy=hold", "preview", "--report", "1",
                                "--lang", "kk", "--out", "held"])
@@ -99,7 +97,7 @@ def test_preview_writes_html_text_and_eml_for_every_language(
     assert "no en→kk model" in held.output
     digest = runner.invoke(cli, ["preview", "--digest", "daily", "--lang", "en", "--out", "d"])
     assert digest.exit_code == 0
-    text = (tmp_path / "office" / "d" / "digest-daily.en.txt").read_text(encoding="utf-8")
+    text = (cli_office / "d" / "digest-daily.en.txt").read_text(encoding="utf-8")
     assert "2 reports" in text
     usage = runner.invoke(cli, ["preview"])
     assert usage.exit_code == 2

@@ -6,7 +6,6 @@ import json
 from dataclasses import replace
 from pathlib import Path
 
-import pytest
 from click.testing import CliRunner
 
 from newsletter.app import Instance
@@ -46,13 +45,9 @@ def test_a_new_revision_or_a_new_length_is_summarised_again(
     assert "600 individuals were charged" in " ".join(again.sentences)
 
 
-def test_reports_show_json_includes_the_summary(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_reports_show_json_includes_the_summary(cli_office: Path) -> None:
     runner = CliRunner()
-    runner.invoke(cli, ["init", str(tmp_path / "office")])
-    monkeypatch.chdir(tmp_path / "office")
-    drop(tmp_path / "office" / "seeds", "sample.txt", SAMPLE_REPORT.read_bytes())
+    drop(cli_office / "seeds", "sample.txt", SAMPLE_REPORT.read_bytes())
     assert runner.invoke(cli, ["ingest"]).exit_code == 0
     shown = json.loads(runner.invoke(cli, ["reports", "show", "1", "--json"]).stdout)
     assert "at least 1000 arrests" in shown["summary"]

@@ -10,7 +10,6 @@ import textwrap
 from dataclasses import replace
 from pathlib import Path
 
-import pytest
 from click.testing import CliRunner
 
 from newsletter.app import Instance
@@ -131,12 +130,10 @@ def test_a_russian_report_goes_to_kazakh_and_english(
 
 
 def test_missing_models_are_named_with_the_command_that_installs_them(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tiny_models: dict[str, TinyPackage]
+    cli_office: Path, tiny_models: dict[str, TinyPackage]
 ) -> None:
     runner = CliRunner()
-    runner.invoke(cli, ["init", str(tmp_path / "office")])
-    monkeypatch.chdir(tmp_path / "office")
-    drop(tmp_path / "office" / "seeds", "sample.txt", SAMPLE_REPORT.read_bytes())
+    drop(cli_office / "seeds", "sample.txt", SAMPLE_REPORT.read_bytes())
     runner.invoke(cli, ["ingest"])
     result = runner.invoke(cli, ["translate"])
     assert result.exit_code == 0
@@ -161,13 +158,11 @@ def test_missing_models_are_named_with_the_command_that_installs_them(
 
 
 def test_flagged_translation_follows_the_policy(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tiny_models: dict[str, TinyPackage]
+    cli_office: Path, tiny_models: dict[str, TinyPackage]
 ) -> None:
     """The plain en→kk cipher writes no Kazakh-specific letter in some sentences: flagged."""
     runner = CliRunner()
-    runner.invoke(cli, ["init", str(tmp_path / "office")])
-    monkeypatch.chdir(tmp_path / "office")
-    drop(tmp_path / "office" / "seeds", "sample.txt",
+    drop(cli_office / "seeds", "sample.txt",
          "Floods\n\nFloods damaged 340 roads. Roads are closed for 12 days.\n")
     runner.invoke(cli, ["ingest"])
     runner.invoke(cli, ["models", "install", str(tiny_models["en_kk_plain"].archive)])
@@ -185,11 +180,9 @@ def test_flagged_translation_follows_the_policy(
 
 
 def test_models_list_check_and_remove(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tiny_models: dict[str, TinyPackage]
+    cli_office: Path, tiny_models: dict[str, TinyPackage]
 ) -> None:
     runner = CliRunner()
-    runner.invoke(cli, ["init", str(tmp_path / "office")])
-    monkeypatch.chdir(tmp_path / "office")
     runner.invoke(cli, ["models", "install", str(tiny_models["en_kk"].archive)])
     [listed] = json.loads(runner.invoke(cli, ["models", "list", "--json"]).stdout)
     assert (listed["from"], listed["to"], listed["target_prefix"]) == ("en", "kk", "kaz_Cyrl")
