@@ -295,15 +295,18 @@ def plan_issue(
     list_title: str,
     base_url: str,
     issue_date: date,
+    summary_budget: tuple[int, int] | None = None,
 ) -> PlannedIssue:
     """What each language's mail of an alert or digest says, from the stored editions.
 
     A digest merges near-duplicate reports into one item crediting every source; per language,
     an item whose translation is flagged or missing follows ``policy``: the original text with
-    a notice (fallback) or left out with the reason recorded (hold).
+    a notice (fallback) or left out with the reason recorded (hold). ``summary_budget``
+    (sentences, words) is a list's own summary length: the stored summary, which is the
+    longest any list gets, is cut to it (its translations stay sentence for sentence).
     """
     stored = {rid: store.get_report(rid) for rid in report_ids}
-    summaries = {rid: store.summary_of(rid) or () for rid in report_ids}
+    summaries = {rid: _within(store.summary_of(rid) or (), summary_budget) for rid in report_ids}
     entries = [DigestEntry(rid, s.report.title, s.report.source, s.report.body, summaries[rid])
                for rid, s in stored.items()]
     if kind == "digest":
@@ -329,6 +332,19 @@ def plan_issue(
         else:
             result.held.setdefault(language, []).append("nothing left to send in this language")
     return result
+
+
+def _within(summary: tuple[str, ...], budget: tuple[int, int] | None) -> tuple[str, ...]:
+    """The leading sentences of ``summary`` that fit ``budget`` (at least one)."""
+    if budget is None or not summary:
+        return summary
+    sentences, words = budget
+    kept: list[str] = []
+    for sentence in summary[:sentences]:
+        if kept and sum(len(s.split()) for s in kept) + len(sentence.split()) > words:
+            break
+        kept.append(sentence)
+    return tuple(kept)
 
 
 def _mail_item(
@@ -386,7 +402,8 @@ def create_issue(
     subscribers reading those languages."""
     planned = plan_issue(store, report_ids, kind=kind, languages=spec.languages,
                          policy=Policy(spec.policy), list_title=spec.title, base_url=base_url,
-                         issue_date=now.date())
+                         issue_date=now.date(),
+                         summary_budget=(spec.summary_sentences, spec.summary_words))
     bodies = {language: json.dumps(asdict(renderer.render(mail)), ensure_ascii=False)
               for language, mail in planned.mails.items()}
     issue_id = store.create_issue(spec.name, kind, report_ids, bodies, now,

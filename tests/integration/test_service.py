@@ -207,3 +207,25 @@ def test_the_real_service_runs_sends_and_stops_on_sigterm(office: Instance) -> N
     assert received == sorted([*readers, "d@example.org"])  # everyone once; d: --once's digest
     message = email.message_from_bytes(sink.messages[0].data, policy=email.policy.default)
     assert "Fresh floods" in message["Subject"]
+
+
+def test_a_list_can_have_shorter_summaries(office: Instance, store: Store) -> None:
+    config = office.config_path
+    config.write_text(config.read_text() + '\n[lists.brief]\ntitle = "Brief"\n'
+                      "summary_sentences = 1\n")
+    brief_office = load_instance(config, cwd=office.root,
+                                 environ={"NEWSLETTER_WEB_SECRET": SECRET})
+    store.import_subscribers([check_subscriber("b@example.org")], "brief", consent_source="t",
+                             now=datetime.now(UTC))
+    clock = Clock(datetime(2026, 5, 4, 10, 0, tzinfo=UTC))
+    _arrive(office, "one.txt", report_text("Floods one", clock.now.date()), clock)
+    service = Service(brief_office, store, clock=clock)
+    service.prepare()
+    assert len(store.summary_of(1) or ()) > 1
+    brief = service.digest(service.lists()["brief"])
+    daily = service.digest(service.lists()["daily"])
+    assert brief is not None and daily is not None
+    brief_text = store.issue_bodies(brief.issue_id)["en"]
+    daily_text = store.issue_bodies(daily.issue_id)["en"]
+    assert "Relief teams delivered food" in daily_text
+    assert "Relief teams delivered food" not in brief_text
