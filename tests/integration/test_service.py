@@ -224,7 +224,8 @@ def test_a_list_can_have_shorter_summaries(office: Instance, store: Store) -> No
     assert len(store.summary_of(1) or ()) > 1
     brief = service.digest(service.lists()["brief"])
     daily = service.digest(service.lists()["daily"])
-    assert brief is not None and daily is not None
+    assert brief is not None
+    assert daily is not None
     brief_text = store.issue_bodies(brief.issue_id)["en"]
     daily_text = store.issue_bodies(daily.issue_id)["en"]
     assert "Relief teams delivered food" in daily_text
