@@ -70,6 +70,9 @@ class Service:
         self.store = store
         self.clock = clock
         self.settings = instance.settings
+        # Every list gets the reports that arrive once the service knows it (recorded before
+        # anything is ingested), never the archive that was there before it.
+        self.starts = {name: store.list_start(name, clock()) for name in self.lists()}
 
     def lists(self) -> dict[str, ListSpec]:
         return self.instance.lists(self.store)
@@ -85,7 +88,9 @@ class Service:
 
     def due(self, spec: ListSpec) -> list[StoredReport]:
         """Matching reports not yet sent to ``spec``, oldest first."""
-        return [r for r in self.store.unsent_reports(spec.name)
+        if spec.name not in self.starts:  # a list added while running
+            self.starts[spec.name] = self.store.list_start(spec.name, self.clock())
+        return [r for r in self.store.unsent_reports(spec.name, self.starts[spec.name])
                 if spec.matches(r.report.title, r.report.body, r.report.source, r.report.kind)]
 
     def alerts(self) -> StepOutcome:
@@ -128,7 +133,7 @@ class Service:
         made = []
         for spec in self.lists().values():
             last = self.store.last_run(spec.name, "digest")
-            since = last[0] if last else now - timedelta(days=8)
+            since = last[0] if last else self.store.list_start(spec.name, now)
             missed = previous_fire(spec, now, since)
             if missed is not None:
                 log.info("catching up %s (missed %s)", spec.name, missed.isoformat(),

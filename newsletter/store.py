@@ -749,14 +749,29 @@ class Store:
             (list_name, report_id)).fetchone()
         return int(row[0]) if row else None
 
-    def unsent_reports(self, list_name: str) -> list[StoredReport]:
-        """Reports not yet sent to ``list_name``, oldest first."""
+    def unsent_reports(self, list_name: str, since: datetime) -> list[StoredReport]:
+        """Reports that arrived (or changed) at or after ``since`` and were not yet sent to
+        ``list_name``, oldest first."""
         rows = self.db.execute(
             f"""SELECT {_REPORT_SELECT} FROM reports r
-                WHERE NOT EXISTS (SELECT 1 FROM issue_reports i
-                                  WHERE i.list_name = ? AND i.report_id = r.id)
-                ORDER BY r.id""", (list_name,))
+                WHERE r.updated_at >= ? AND NOT EXISTS (
+                    SELECT 1 FROM issue_reports i WHERE i.list_name = ? AND i.report_id = r.id)
+                ORDER BY r.id""", (_ts(since), list_name))
         return [_stored_report(row) for row in rows]
+
+    def list_start(self, list_name: str, now: datetime) -> datetime:
+        """When the service first saw ``list_name`` (recorded now if never): a new list gets
+        the reports that arrive from then on, not the whole archive."""
+        with self.transaction():
+            row = self.db.execute(
+                "SELECT at FROM schedule_runs WHERE list_name = ? AND kind = 'start'",
+                (list_name,)).fetchone()
+            if row is not None:
+                return datetime.fromisoformat(row[0])
+            self.db.execute(
+                """INSERT INTO schedule_runs (list_name, kind, at, outcome, issue_id)
+                   VALUES (?, 'start', ?, 'list seen', NULL)""", (list_name, _ts(now)))
+        return datetime.fromisoformat(_ts(now))
 
     def record_run(self, list_name: str, kind: str, at: datetime, outcome: str,
                    issue_id: int | None) -> None:

@@ -19,6 +19,7 @@ from click.testing import CliRunner
 
 from newsletter.app import Instance, load_instance
 from newsletter.cli import cli
+from newsletter.ingest import ingest_inbox
 from newsletter.schedule import LEASE, AlreadyRunning, wait_for_lease
 from newsletter.service import Service, next_fire, previous_fire
 from newsletter.store import Store
@@ -230,3 +231,20 @@ def test_a_list_can_have_shorter_summaries(office: Instance, store: Store) -> No
     daily_text = store.issue_bodies(daily.issue_id)["en"]
     assert "Relief teams delivered food" in daily_text
     assert "Relief teams delivered food" not in brief_text
+
+
+def test_a_new_list_gets_new_reports_not_the_archive(office: Instance, store: Store) -> None:
+    clock = Clock(datetime(2026, 5, 4, 10, 0, tzinfo=UTC))
+    _arrive(office, "archive.txt", report_text("Archive floods", date(2026, 5, 1)), clock)
+    ingest_inbox(store, office.inbox, office.settings.ingest, now=clock.now)
+    clock.now += timedelta(hours=1)
+    config = office.config_path
+    config.write_text(config.read_text() + '\n[lists.newcomer]\ntitle = "New"\n')
+    newer = load_instance(config, cwd=office.root, environ={"NEWSLETTER_WEB_SECRET": SECRET})
+    service = Service(newer, store, clock=clock)
+    assert service.due(service.lists()["newcomer"]) == []
+    assert service.catch_up() == []  # nothing was missed by a list that did not exist
+    clock.now += timedelta(hours=1)
+    _arrive(office, "fresh.txt", report_text("Fresh floods", clock.now.date()), clock)
+    service.prepare()
+    assert [r.report.title for r in service.due(service.lists()["newcomer"])] == ["Fresh floods"]
