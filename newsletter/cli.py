@@ -580,9 +580,10 @@ def models_check(obj: Context, as_json: bool) -> None:
 @cli.command()
 @click.option("--report", "report_id", type=int, metavar="ID", help="Preview the alert for ID.")
 @click.option("--digest", "digest", metavar="LIST",
-              help="Preview a digest of the most recent reports, titled for LIST.")
+              help="Preview LIST's next digest (what is due for it, else its latest matching "
+                   "reports); a name that is no list previews the latest reports.")
 @click.option("--limit", type=click.IntRange(min=1), default=10, show_default=True,
-              help="Reports in a digest preview.")
+              help="Most reports in a digest preview.")
 @click.option("--lang", "language", type=click.Choice(["en", "ru", "kk", "all"]), default="all",
               show_default=True)
 @click.option("--out", "out_dir", type=click.Path(path_type=Path),
@@ -600,21 +601,30 @@ def preview(obj: Context, report_id: int | None, digest: str | None, limit: int,
     languages = settings.translate.languages if language == "all" else [language]
     renderer = instance.renderer()
     with instance.open_store() as store:
+        spec = instance.lists(store).get(digest or "")
+        title, policy = settings.mail.list_title, Policy(settings.translate.policy)
+        budget = None
         if report_id is not None:
             ids, kind, name = [store.get_report(report_id).id], "alert", f"report-{report_id}"
         else:
-            ids = [r.id for r in store.list_reports(limit=limit)]
             kind, name = "digest", f"digest-{digest}"
+            recent = store.list_reports()
+            if spec is not None:
+                title, policy = spec.title, Policy(spec.policy)
+                budget = (spec.summary_sentences, spec.summary_words)
+                due = Service(instance, store, clock=_now).due(spec)
+                recent = due or [r for r in recent if spec.matches(
+                    r.report.title, r.report.body, r.report.source, r.report.kind)]
+            ids = [r.id for r in recent[:limit]]
             if not ids:
                 raise NewsletterError("there are no reports to put in a digest",
                                       hint="run `newsletter ingest` first")
-        planned = plan_issue(store, ids, kind=kind, languages=languages,
-                             policy=Policy(settings.translate.policy),
-                             list_title=settings.mail.list_title, base_url=settings.web.base_url,
-                             issue_date=_now().date())
+        planned = plan_issue(store, ids, kind=kind, languages=languages, policy=policy,
+                             list_title=title, base_url=settings.web.base_url,
+                             issue_date=_now().date(), summary_budget=budget)
     folder = out_dir or settings.resolve(settings.paths.outbox) / "preview"
     folder.mkdir(parents=True, exist_ok=True)
-    mail = instance.mail_settings(digest or "alerts")
+    mail = instance.mail_settings(digest or "alerts", title)
     written = []
     for lang, issue in planned.mails.items():
         rendered = renderer.render(issue)

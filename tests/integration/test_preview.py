@@ -101,3 +101,20 @@ def test_preview_writes_html_text_and_eml_for_every_language(
     assert "2 reports" in text
     usage = runner.invoke(cli, ["preview"])
     assert usage.exit_code == 2
+
+
+def test_a_digest_preview_follows_the_list(cli_office: Path) -> None:
+    config = cli_office / "newsletter.toml"
+    config.write_text(config.read_text() + '\n[lists.kyrgyz]\ntitle = "Kyrgyz updates"\n'
+                      'countries = ["Kyrgyzstan"]\nlanguages = ["en"]\n')
+    drop(cli_office / "seeds", "sample.txt", SAMPLE_REPORT.read_bytes())
+    drop(cli_office / "seeds", "winter.txt",
+         (REPO / "seeds" / "2022-01-10_winter-situation-report.txt").read_bytes())
+    runner = CliRunner()
+    runner.invoke(cli, ["ingest"])
+    result = runner.invoke(cli, ["preview", "--digest", "kyrgyz", "--out", "out"])
+    assert result.exit_code == 0, result.output
+    text = (cli_office / "out" / "digest-kyrgyz.en.txt").read_text(encoding="utf-8")
+    assert text.startswith("Kyrgyz updates")
+    assert "Winter Preparedness" in text
+    assert "UN Human Rights Office calls" not in text
