@@ -16,15 +16,11 @@ from tests.helpers import REPO, SAMPLE_REPORT, drop
 
 
 @pytest.fixture
-def office(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def office(cli_office: Path) -> Path:
     """An instance made with `newsletter init`, as the current folder, with two reports waiting."""
-    folder = tmp_path / "office"
-    result = CliRunner().invoke(cli, ["init", str(folder)])
-    assert result.exit_code == 0, result.output
-    monkeypatch.chdir(folder)
-    drop(folder / "seeds", "sample.txt", SAMPLE_REPORT.read_bytes())
-    drop(folder / "seeds", "empty.txt", b"")
-    return folder
+    drop(cli_office / "seeds", "sample.txt", SAMPLE_REPORT.read_bytes())
+    drop(cli_office / "seeds", "empty.txt", b"")
+    return cli_office
 
 
 def invoke(*args: str) -> Result:
