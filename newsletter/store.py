@@ -338,13 +338,6 @@ class Store:
 
     # -- inbox files ---------------------------------------------------------------------
 
-    def inbox_file(self, path: str) -> InboxFile | None:
-        row = self.db.execute(
-            "SELECT path, size, mtime_ns, status, report_id FROM inbox_files WHERE path = ?",
-            (path,),
-        ).fetchone()
-        return InboxFile(*row) if row else None
-
     def remember_file(
         self, path: str, *, size: int, mtime_ns: int, status: str, report_id: int | None,
         now: datetime,
@@ -688,10 +681,6 @@ class Store:
                 ORDER BY s.id""", (list_name,))
         for row in rows:
             yield _subscriber(row)
-
-    def subscriber_counts(self) -> dict[str, int]:
-        return dict(self.db.execute(
-            "SELECT status, count(*) FROM subscribers GROUP BY status").fetchall())
 
     def list_counts(self) -> dict[str, dict[str, int]]:
         counts: dict[str, dict[str, int]] = {}

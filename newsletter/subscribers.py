@@ -41,8 +41,6 @@ class Status(StrEnum):
     SUPPRESSED = "suppressed"  # never to be sent to again, whatever list or path
 
 
-SENDABLE = frozenset({Status.ACTIVE})
-
 
 class AddressError(NewsletterError):
     """An address that cannot be a subscriber's."""

@@ -371,11 +371,6 @@ def _truncate(sentence: str, words: int) -> str:
     return sentence if len(parts) <= words else " ".join(parts[:words]) + " …"
 
 
-def lead(body: str, sentences: int) -> list[str]:
-    """The Lead-k baseline: the first ``sentences`` sentences, uncleaned."""
-    return split_sentences(body)[:sentences]
-
-
 # -- digest level -------------------------------------------------------------------------------
 
 

@@ -168,10 +168,6 @@ class Masked:
     language: str
     spans: tuple[Span, ...]
 
-    @property
-    def digest(self) -> str:
-        return hashlib.sha256(self.text.encode("utf-8")).hexdigest()
-
 
 _MONTH_ALTERNATION = "|".join(sorted(map(re.escape, MONTH_NUMBERS), key=len, reverse=True))
 _MONTH = rf"(?:{_MONTH_ALTERNATION})\.?"

@@ -16,7 +16,14 @@ from newsletter.compose import (
     build_template,
     header_text,
 )
-from newsletter.render import MailIssue, MailItem, Renderer, load_translations, safe_url
+from newsletter.render import (
+    MAX_HTML_BYTES,
+    MailIssue,
+    MailItem,
+    Renderer,
+    load_translations,
+    safe_url,
+)
 from tests.helpers import REPO
 
 WHEN = datetime(2026, 1, 15, 9, 0, tzinfo=UTC)
@@ -144,7 +151,7 @@ def test_html_is_light_self_contained_and_has_a_preheader() -> None:
     items = tuple(_item(report_id=i, title=f"Report {i} " + "word " * 15,
                         summary=("A sentence of a summary. " * 6,)) for i in range(12))
     rendered = RENDERER.render(MailIssue("digest", "kk", "Daily", date(2026, 1, 15), items))
-    assert len(rendered.html.encode()) < 100_000
+    assert len(rendered.html.encode()) < MAX_HTML_BYTES
     assert "<img" not in rendered.html
     assert "http://" not in rendered.html.split("<body", 1)[1].replace(
         "https://example.org", "")
