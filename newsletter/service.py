@@ -13,14 +13,17 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from functools import cached_property
 from zoneinfo import ZoneInfo
 
 from apscheduler.triggers.cron import CronTrigger
 
 from newsletter.app import Instance
+from newsletter.argos import ArgosEngine
 from newsletter.ingest import ingest_inbox
 from newsletter.model import StoredReport
 from newsletter.pipeline import CreatedIssue, create_issue, summarise_pending, translate_pending
+from newsletter.render import Renderer
 from newsletter.store import Store
 from newsletter.subscribers import ListSpec, Mode
 
@@ -74,6 +77,16 @@ class Service:
         # anything is ingested), never the archive that was there before it.
         self.starts = {name: store.list_start(name, clock()) for name in self.lists()}
 
+    # Built once per service: the engine keeps its CTranslate2 models loaded between polls,
+    # and the renderer its compiled catalogs and templates between issues.
+    @cached_property
+    def engine(self) -> ArgosEngine:
+        return self.instance.engine()
+
+    @cached_property
+    def renderer(self) -> Renderer:
+        return self.instance.renderer()
+
     def lists(self) -> dict[str, ListSpec]:
         return self.instance.lists(self.store)
 
@@ -82,7 +95,7 @@ class Service:
         now = self.clock()
         outcomes = ingest_inbox(self.store, self.instance.inbox, self.settings.ingest, now=now)
         summarise_pending(self.store, self.settings.summary, now=now)
-        translate_pending(self.store, self.instance.engine(), self.instance.glossary(),
+        translate_pending(self.store, self.engine, self.instance.glossary(),
                           self.settings.translate, now=now)
         return sum(1 for o in outcomes if o.status.value in ("ingested", "updated"))
 
@@ -146,5 +159,5 @@ class Service:
     def _issue(self, spec: ListSpec, report_ids: list[int], kind: str,
                now: datetime) -> CreatedIssue:
         domain = self.settings.mail.from_address.rpartition("@")[2]
-        return create_issue(self.store, self.instance.renderer(), spec, report_ids, kind,
+        return create_issue(self.store, self.renderer, spec, report_ids, kind,
                             base_url=self.settings.web.base_url, domain=domain, now=now)
