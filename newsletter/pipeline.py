@@ -146,27 +146,29 @@ def translate_pending(
     models = list(engine.models())
     by_key = {m.key: m for m in models}
     refs = [m.ref for m in models]
-    reports = [store.get_report(report_id)] if report_id is not None else store.list_reports()
+    if report_id is not None:
+        store.get_report(report_id)  # a clear error for an unknown ID
+    glossary_id = glossary.fingerprint
     jobs: list[_Job] = []
-    for stored in reports:
-        summary = store.summary_of(stored.id) or ()
-        current = store.edition_keys(stored.id)
+    for rid, source, content_hash, summary, current in store.translation_state(report_id):
+        stored: StoredReport | None = None  # loaded (body and all) only when needed
         for target in settings.languages:
-            source = stored.report.language
             if target == source:
                 continue
             route_refs = plan_route(refs, source, target)
             route = tuple(by_key[r.key] for r in route_refs) if route_refs is not None else None
-            key = _edition_key(stored, summary, target, route, glossary, settings.bodies)
+            key = _edition_key(content_hash, summary, target, route, glossary_id,
+                               settings.bodies)
             if current.get(target) == key and not force:
                 continue
             if route is None:
                 flag = missing_model_flag(source, target)
-                store.save_edition(stored.id, Edition(target, None, None, None, None, (flag,)),
-                                   key, now)
-                run.missing.append((stored.id, target, flag.detail))
+                store.save_edition(rid, Edition(target, None, None, None, None, (flag,)), key,
+                                   now)
+                run.missing.append((rid, target, flag.detail))
                 run.editions += 1
                 continue
+            stored = stored or store.get_report(rid)
             units, sizes = _units(stored, summary, source, glossary, settings.bodies)
             jobs.append(_Job(stored, target, key, route, units, len(summary), sizes))
     _translate_jobs(store, engine, jobs, settings, run, now, progress)
@@ -191,10 +193,11 @@ def _units(
 
 
 def _edition_key(
-    stored: StoredReport, summary: Sequence[str], target: str,
-    route: tuple[InstalledModel, ...] | None, glossary: Glossary, bodies: bool,
+    content_hash: str, summary: Sequence[str], target: str,
+    route: tuple[InstalledModel, ...] | None, glossary_id: str, bodies: bool,
 ) -> str:
-    parts = [stored.content_hash, target, *summary, glossary.fingerprint, str(bodies),
+    """What an edition was made from: when any of it changes, it is made again."""
+    parts = [content_hash, target, *summary, glossary_id, str(bodies),
              *(m.key for m in route or ())]
     return hashlib.sha256("\x1f".join(parts).encode("utf-8")).hexdigest()
 

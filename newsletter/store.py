@@ -499,11 +499,25 @@ class Store:
             [(h, model, target, output, _ts(now)) for h, output in items.items()],
         )
 
-    def edition_keys(self, report_id: int) -> dict[str, str]:
+    def translation_state(
+        self, report_id: int | None = None
+    ) -> Iterator[tuple[int, str, str, tuple[str, ...], dict[str, str]]]:
+        """For each report (or one): ID, language, content hash, summary and the key of each
+        stored edition, in two queries and without the bodies, so that finding what needs
+        translating stays cheap on every poll of the service."""
+        where, params = ("WHERE r.id = ?", (report_id,)) if report_id is not None else ("", ())
+        keys: dict[int, dict[str, str]] = {}
+        for rid, language, key in self.db.execute(
+            "SELECT report_id, language, key FROM editions"
+            + (" WHERE report_id = ?" if report_id is not None else ""), params
+        ):
+            keys.setdefault(int(rid), {})[language] = key
         rows = self.db.execute(
-            "SELECT language, key FROM editions WHERE report_id = ?", (report_id,)
-        )
-        return dict(rows.fetchall())
+            f"""SELECT r.id, r.language, r.content_hash, s.sentences FROM reports r
+                LEFT JOIN summaries s ON s.report_id = r.id {where} ORDER BY r.id""", params)
+        for rid, language, content_hash, sentences in rows:
+            summary = tuple(json.loads(sentences)) if sentences else ()
+            yield int(rid), str(language), str(content_hash), summary, keys.get(int(rid), {})
 
     def save_edition(self, report_id: int, edition: Edition, key: str, now: datetime) -> None:
         self.db.execute(
