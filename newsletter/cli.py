@@ -9,8 +9,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import email
-import email.policy
 import functools
 import json
 import os
@@ -28,7 +26,7 @@ import click
 from newsletter import __version__, schedule
 from newsletter.app import Instance, init_instance, load_instance
 from newsletter.argos import InstalledModel, installed_models
-from newsletter.compose import Recipient, build_template
+from newsletter.compose import Recipient, body_parts, build_template
 from newsletter.config import settings_table
 from newsletter.delivery import DeliveryRun
 from newsletter.errors import NewsletterError
@@ -630,9 +628,9 @@ def preview(obj: Context, report_id: int | None, digest: str | None, limit: int,
         rendered = renderer.render(issue)
         template = build_template(rendered, mail, date=_now())
         message = template.personalise(instance.preview_recipient(f"{name}.{lang}"))
-        html_text = _part(message, "text/html")
-        plain = _part(message, "text/plain")
-        for kind_of_file, suffix, data in (("html", "html", html_text), ("text", "txt", plain),
+        plain, html_text = body_parts(message)
+        for kind_of_file, suffix, data in (("html", "html", html_text.encode("utf-8")),
+                                           ("text", "txt", plain.encode("utf-8")),
                                            ("eml", "eml", message)):
             path = folder / f"{name}.{lang}.{suffix}"
             path.write_bytes(data)
@@ -646,15 +644,6 @@ def preview(obj: Context, report_id: int | None, digest: str | None, limit: int,
         return
     for entry in written:
         click.echo(_display_path(entry["path"]))
-
-
-def _part(message: bytes, content_type: str) -> bytes:
-    """The decoded body of the first part of ``content_type`` in an 8-bit message."""
-    parsed = email.message_from_bytes(message, policy=email.policy.default)
-    for part in parsed.walk():
-        if part.get_content_type() == content_type:
-            return str(part.get_content()).encode("utf-8")
-    raise NewsletterError(f"the message has no {content_type} part")
 
 
 @cli.command()

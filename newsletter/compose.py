@@ -15,6 +15,8 @@ lines kept under RFC 5322's 998 characters.
 
 from __future__ import annotations
 
+import email
+import email.policy
 import hashlib
 import html
 import re
@@ -22,6 +24,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from email.header import Header
+from email.message import EmailMessage
 from email.utils import format_datetime, formataddr
 
 from newsletter.errors import NewsletterError
@@ -192,6 +195,16 @@ class DkimSigner:
                            self.private_key, canonicalize=(b"relaxed", b"relaxed"),
                            include_headers=list(DKIM_HEADERS))
         return bytes(header).replace(b"\r\n", b"\n").replace(b"\n", CRLF) + message
+
+
+def body_parts(message: bytes) -> tuple[str, str]:
+    """The plain-text and HTML bodies of a finished message, decoded: what a reader's mail
+    client shows, for previews."""
+    parsed = email.message_from_bytes(message, policy=email.policy.default)
+    assert isinstance(parsed, EmailMessage)
+    plain, html_part = parsed.get_body(("plain",)), parsed.get_body(("html",))
+    return (str(plain.get_content()) if plain is not None else "",
+            str(html_part.get_content()) if html_part is not None else "")
 
 
 def _crlf(text: str) -> str:

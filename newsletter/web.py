@@ -7,8 +7,6 @@ per request, so the app always shows what is stored now.
 
 from __future__ import annotations
 
-import email
-import email.policy
 from datetime import UTC, datetime
 from typing import Any
 
@@ -18,7 +16,7 @@ from starlette.responses import HTMLResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from newsletter.app import Instance
-from newsletter.compose import build_template
+from newsletter.compose import body_parts, build_template
 from newsletter.errors import NotFound
 from newsletter.pipeline import PlannedIssue, plan_issue
 from newsletter.store import Store
@@ -58,14 +56,8 @@ def create_app(instance: Instance) -> Starlette:
             raw = build_template(rendered, instance.mail_settings("preview"),
                                  date=datetime.now(UTC)).personalise(
                                      instance.preview_recipient("preview"))
-            message = email.message_from_bytes(raw, policy=email.policy.default)
-            html_part = message.get_body(("html",))
-            text_part = message.get_body(("plain",))
-            context.update(
-                subject=rendered.subject,
-                email_html=html_part.get_content() if html_part is not None else "",
-                email_text=text_part.get_content() if text_part is not None else "",
-            )
+            text, html = body_parts(raw)
+            context.update(subject=rendered.subject, email_html=html, email_text=text)
         return page("web/preview.html", language, **context)
 
     async def preview_alert(request: Request) -> Response:
