@@ -160,7 +160,8 @@ def test_missing_models_are_named_with_the_command_that_installs_them(
 def test_flagged_translation_follows_the_policy(
     cli_office: Path, tiny_models: dict[str, TinyPackage]
 ) -> None:
-    """The plain en→kk cipher writes no Kazakh-specific letter in some sentences: flagged."""
+    """The plain en→kk test model writes "Floods" without a Kazakh-specific letter (its output
+    is deterministic), so the edition is flagged and, under the hold policy, held back."""
     runner = CliRunner()
     drop(cli_office / "seeds", "sample.txt",
          "Floods\n\nFloods damaged 340 roads. Roads are closed for 12 days.\n")
@@ -172,6 +173,7 @@ def test_flagged_translation_follows_the_policy(
                                            "--json"]).stdout)
     kk = next(e for e in shown["editions"] if e["language"] == "kk")
     assert kk["machine_title"]
+    print("FLAGS", kk["flags"], kk["machine_title"], kk["machine_summary"])
     if kk["flags"]:
         assert kk["status"] == "held"
         assert kk["title"] is None
