@@ -173,7 +173,6 @@ def test_flagged_translation_follows_the_policy(
                                            "--json"]).stdout)
     kk = next(e for e in shown["editions"] if e["language"] == "kk")
     assert kk["machine_title"]
-    print("FLAGS", kk["flags"], kk["machine_title"], kk["machine_summary"])
     if kk["flags"]:
         assert kk["status"] == "held"
         assert kk["title"] is None
