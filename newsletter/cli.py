@@ -19,7 +19,7 @@ import traceback
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import click
 
@@ -113,22 +113,31 @@ def cli(ctx: click.Context, config: Path | None, overrides: tuple[str, ...], deb
 
 
 def _handle_errors(command: F) -> F:
-    """Turn a NewsletterError into ``Error: …`` plus its hint and exit status 1."""
+    """Turn a NewsletterError into ``Error: …`` plus its hint and exit status 1; a file that
+    cannot be read or written (a path given on the command line, an output folder) too."""
 
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return command(*args, **kwargs)
         except NewsletterError as exc:
-            ctx = click.get_current_context()
-            if isinstance(ctx.obj, Context) and ctx.obj.debug:
-                traceback.print_exc()
-            click.echo(f"Error: {exc.message}", err=True)
-            if exc.hint:
-                click.echo(f"Hint: {exc.hint}", err=True)
-            ctx.exit(1)
+            _fail(exc.message, exc.hint)
+        except OSError as exc:
+            where = f" ({exc.filename})" if exc.filename else ""
+            _fail(f"{exc.strerror or exc}{where}",
+                  "check that the path exists and that this user may read and write it")
 
     return wrapper  # type: ignore[return-value]
+
+
+def _fail(message: str, hint: str | None) -> NoReturn:
+    ctx = click.get_current_context()
+    if isinstance(ctx.obj, Context) and ctx.obj.debug:
+        traceback.print_exc()
+    click.echo(f"Error: {message}", err=True)
+    if hint:
+        click.echo(f"Hint: {hint}", err=True)
+    ctx.exit(1)
 
 
 def _now() -> datetime:
@@ -828,7 +837,12 @@ def subscribers_list(obj: Context, list_name: str | None, status: str | None,
 def subscribers_import(obj: Context, csv_file: Path, list_name: str, consent: str | None,
                        as_json: bool) -> None:
     """Import a CSV (header row; email required; name, language, format optional)."""
-    parsed = parse_subscriber_csv(csv_file.read_text(encoding="utf-8-sig"))
+    try:
+        text = csv_file.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise NewsletterError(f"{csv_file} is not UTF-8 text (byte {exc.start})",
+                              hint="save the spreadsheet as \"CSV UTF-8\" and import that") from exc
+    parsed = parse_subscriber_csv(text)
     with obj.instance.open_store() as store:
         obj.instance.list_named(store, list_name)
         counts = store.import_subscribers(parsed.rows, list_name,

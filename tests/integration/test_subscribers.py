@@ -140,3 +140,16 @@ def test_a_malformed_list_in_the_file_is_a_clear_error(tmp_path: Path) -> None:
     (tmp_path / "newsletter.toml").write_text('[lists.daily]\nmode = "hourly"\n')
     with pytest.raises(ConfigError, match=r"\[lists.daily\] mode must be alerts, daily or weekly"):
         load_instance(tmp_path, cwd=tmp_path, environ={})
+
+
+def test_unreadable_inputs_and_outputs_are_clear_errors(office: Path) -> None:
+    Path("latin1.csv").write_bytes("email,name\nm@example.org,Müller\n".encode("latin-1"))
+    code, _, err = invoke("subscribers", "import", "latin1.csv", "--list", "daily")
+    assert code == 1
+    assert "is not UTF-8 text" in err
+    assert "CSV UTF-8" in err
+    code, _, err = invoke("subscribers", "export", "--list", "daily", "--out",
+                          "no/such/folder/out.csv")
+    assert code == 1
+    assert "No such file or directory" in err
+    assert "Hint:" in err
