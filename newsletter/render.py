@@ -4,7 +4,8 @@ One Jinja2 template set serves every language: autoescaping on, undefined names 
 the templates' own words come from the gettext catalogs in ``translations/`` (loaded by
 :func:`load_translations`). Dates are formatted per locale with Babel. The HTML is rendered once
 per language and issue, its CSS inlined, and left with two tokens that :mod:`compose` fills in
-per subscriber: ``@@GREETING@@`` and ``@@UNSUBSCRIBE_URL@@``.
+per subscriber: ``@@GREETING@@`` and ``@@UNSUBSCRIBE_URL@@``. Lines are left as long as they
+come (a paragraph is one line): :mod:`compose` wraps them to what mail allows.
 """
 
 from __future__ import annotations
@@ -173,8 +174,7 @@ class Renderer:
         context: dict[str, Any] = {"language": language, "subject": subject,
                                    "preheader": subject, "list_title": list_title,
                                    "issue_date": today, "confirm_url": confirm_url}
-        html_body = _wrap_long_lines(_INLINER.inline(env.get_template("confirm.html")
-                                                     .render(context)))
+        html_body = _INLINER.inline(env.get_template("confirm.html").render(context))
         text_body = env.get_template("confirm.txt").render(context)
         return Rendered(language, subject, subject, html_body,
                         re.sub(r"\n{3,}", "\n\n", text_body).strip() + "\n",
@@ -206,7 +206,7 @@ class Renderer:
             "groups": _groups(issue.items, _),
         }
         html_body = env.get_template(f"{issue.kind}.html").render(context)
-        html_body = _wrap_long_lines(_INLINER.inline(html_body))
+        html_body = _INLINER.inline(html_body)
         text_body = env.get_template(f"{issue.kind}.txt").render(context)
         return Rendered(
             language=issue.language,
@@ -256,19 +256,3 @@ def _preheader(issue: MailIssue) -> str:
     first = issue.items[0]
     text = " ".join(first.summary) or first.title
     return text if len(text) <= 120 else text[:117].rsplit(" ", 1)[0] + "…"
-
-
-def _wrap_long_lines(text: str, limit: int = 900) -> str:
-    """Break lines longer than ``limit`` between tags or at a space, so that the HTML can travel
-    as 8-bit MIME (RFC 5322 allows 998 characters a line)."""
-    out = []
-    for line in text.split("\n"):
-        while len(line) > limit:
-            cut = max(line.rfind("><", 0, limit) + 1, line.rfind(" ", 0, limit))
-            if cut <= 0:
-                cut = limit
-            out.append(line[:cut])
-            line = line[cut:].lstrip(" ")
-        out.append(line)
-    return "\n".join(out)
-

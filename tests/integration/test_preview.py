@@ -15,7 +15,7 @@ from click.testing import CliRunner
 
 from newsletter.app import Instance
 from newsletter.cli import cli
-from newsletter.compose import Recipient, build_template
+from newsletter.compose import Recipient, build_template, longest_line
 from newsletter.ingest import ingest_inbox
 from newsletter.models import install
 from newsletter.pipeline import plan_issue, summarise_pending, translate_pending
@@ -61,6 +61,7 @@ def test_golden_alert_eml(instance: Instance, translated: Store, language: str,
         "https://updates.example.org/unsubscribe/TOKEN",
         "unsubscribe@example.org?subject=unsubscribe"))
     golden = GOLDEN / f"alert.{language}.eml"
+    assert longest_line(raw) <= 998  # what a relay accepts (RFC 5322 2.1.1), in octets
     if regenerate_golden:
         golden.write_bytes(_normalise(raw).encode("utf-8"))
     assert _normalise(raw) == golden.read_bytes().decode("utf-8"), (

@@ -13,18 +13,24 @@ from newsletter.compose import (
     MailSettings,
     Recipient,
     address_header,
+    body_parts,
     build_template,
     header_text,
+    longest_line,
 )
 from newsletter.render import (
+    GREETING_TOKEN,
     MAX_HTML_BYTES,
+    UNSUBSCRIBE_TOKEN,
     MailIssue,
     MailItem,
+    Rendered,
     Renderer,
     load_translations,
     safe_url,
 )
 from tests.helpers import REPO
+from tests.long_mail import decoded, long_message
 
 WHEN = datetime(2026, 1, 15, 9, 0, tzinfo=UTC)
 MAIL = MailSettings("Гуманитарные новости", "updates@example.org", "daily.example.org",
@@ -157,6 +163,130 @@ def test_html_is_light_self_contained_and_has_a_preheader() -> None:
         "https://example.org", "")
     assert 'class="preheader"' in rendered.html
     assert 'style="' in rendered.html  # CSS inlined
-    assert max(len(line) for line in rendered.html.splitlines()) <= 998
+    assert longest_line(build_template(rendered, MAIL, date=WHEN).personalise(_recipient())) <= 998
     assert rendered.subject.startswith("Daily: 12 есеп")
     assert "12 есеп" in rendered.text
+
+
+LONG_CASES = [("alert", "ru"), ("alert", "kk"), ("digest", "ru"), ("digest", "kk")]
+
+
+@pytest.mark.parametrize(("kind", "language"), LONG_CASES)
+def test_long_cyrillic_mail_has_no_line_over_998_octets(kind: str, language: str) -> None:
+    long = long_message(kind, language)
+    assert any(len(line.encode()) > 998 for line in long.rendered.html.splitlines())
+    assert longest_line(long.raw) <= 998
+    head = long.raw.split(b"\r\n\r\n", 1)[0]
+    assert max(len(line) for line in head.split(b"\r\n")) <= 78  # headers folded
+    assert head.count(b"\r\nTo: ") == 1
+    assert decoded(long.raw, "To") == f"{long.name} <reader@example.org>"
+    assert decoded(long.raw, "From") == f"{long.mail.from_name} <updates@example.org>"
+    message = email.message_from_bytes(long.raw, policy=email.policy.default)
+    [to] = message["To"].addresses  # spaces aside (CPython gh-128110, see decoded)
+    assert ("".join(to.display_name.split()), to.addr_spec) == (
+        "".join(long.name.split()), "reader@example.org")
+    assert message["Subject"] == header_text(long.rendered.subject)
+    assert message["List-Id"] == f"{long.mail.list_name} <daily.example.org>"
+    for part in message.iter_parts():  # 8-bit UTF-8, never cut inside a character
+        assert part["Content-Transfer-Encoding"] == "8bit"
+        payload = part.get_payload(decode=True)
+        assert isinstance(payload, bytes)
+        payload.decode("utf-8")
+
+
+def test_the_greeting_shows_at_most_200_characters_of_a_long_name() -> None:
+    long = long_message("alert", "ru")
+    text, html = body_parts(long.raw)
+    [greeting] = [line for line in text.splitlines() if line.startswith("Здравствуйте, ")]
+    shown = greeting.removeprefix("Здравствуйте, ").removesuffix("…!")
+    assert long.name.startswith(shown)
+    assert 150 <= len(shown) < 200
+    assert len(shown.encode()) <= 400
+    assert f"Здравствуйте, {shown}…!" in html
+
+
+def test_a_word_longer_than_a_line_is_cut_between_characters() -> None:
+    word = "Қазақстанның" * 125  # 1,500 letters, 3,000 octets, no space
+    item = _item(title=word, summary=(word,), sources=(word,))
+    raw = build_template(RENDERER.render(MailIssue("alert", "kk", "Daily", date(2026, 1, 15),
+                                                   (item,))), MAIL, date=WHEN).personalise(
+        _recipient())
+    assert longest_line(raw) <= 998
+    raw.decode("utf-8")
+    text, html = body_parts(raw)
+    assert "".join(text.split()).count(word) == 3
+    assert "".join(html.split()).count(word) >= 3
+
+
+def test_a_hole_on_a_long_line_keeps_room_for_what_fills_it() -> None:
+    filler = " ".join(["слово"] * 80)  # 879 octets
+    rendered = Rendered(
+        "ru", "Тема", "",
+        html=f'<p>{filler} {GREETING_TOKEN} <a href="{UNSUBSCRIBE_TOKEN}">{filler}</a></p>\n',
+        text=f"{filler} {GREETING_TOKEN} {UNSUBSCRIBE_TOKEN} {filler}\n",
+        greetings={"named": "Здравствуйте, %(name)s!", "anonymous": "Здравствуйте!"})
+    template = build_template(rendered, MAIL, date=WHEN)
+    escaping = '"&<>' * 500  # every character six octets or four once escaped for HTML
+    url = "https://example.org/u/" + "a&b" * 70  # 512 octets as the HTML writes it
+    for name in (escaping, "Ж" * 2000, "Анна"):
+        raw = template.personalise(_recipient(name=name, unsubscribe_url=url))
+        assert longest_line(raw) <= 998
+        text, html = body_parts(raw)
+        assert url in text
+        assert f'href="{url.replace("&", "&amp;")}"' in html
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [{"unsubscribe_url": "https://example.org/u/" + "a" * 600},
+     {"unsubscribe_url": "https://example.org/u?" + "a&" * 120},  # 600 octets once escaped
+     {"message_id": "m" * 600 + "@example.org"},
+     {"unsubscribe_mailto": "u@example.org?subject=" + "t" * 600},
+     {"address": "r" * 64 + "@" + "d" * 190 + ".example.org"}],
+)
+def test_ids_and_links_too_long_for_a_line_are_refused(changes: dict[str, str]) -> None:
+    template = build_template(RENDERER.render(MailIssue("alert", "en", "List", date(2026, 1, 15),
+                                                        (_item(),))), MAIL, date=WHEN)
+    with pytest.raises(ComposeError):
+        template.personalise(_recipient(**changes))
+
+
+def test_an_overlong_list_id_is_refused() -> None:
+    rendered = RENDERER.render(MailIssue("alert", "en", "List", date(2026, 1, 15), (_item(),)))
+    mail = MailSettings("News", "updates@example.org", "d" * 1000 + ".example.org", "Daily")
+    with pytest.raises(ComposeError):
+        build_template(rendered, mail, date=WHEN)
+
+
+TRAP = "Floods =?utf-8?q?=0D=0ABcc:_victim@example.org?="
+
+
+def _parsed(raw: bytes) -> email.message.EmailMessage:
+    message = email.message_from_bytes(raw, policy=email.policy.default)
+    assert isinstance(message, email.message.EmailMessage)
+    head = raw.split(b"\r\n\r\n", 1)[0]
+    assert b"\r\nBcc:" not in head
+    assert "Bcc" not in message
+    return message
+
+
+def test_a_literal_encoded_word_in_a_title_reaches_the_subject_as_written() -> None:
+    rendered = RENDERER.render(MailIssue("alert", "en", "Daily", date(2026, 1, 15),
+                                         (_item(title=TRAP),)))
+    message = _parsed(build_template(rendered, MAIL, date=WHEN).personalise(_recipient()))
+    assert message["Subject"] == f"Alert: {TRAP}"
+    assert "\r" not in message["Subject"]
+    assert "\n" not in message["Subject"]
+
+
+def test_a_literal_encoded_word_in_a_name_is_shown_as_written() -> None:
+    rendered = RENDERER.render(MailIssue("alert", "en", "Daily", date(2026, 1, 15), (_item(),)))
+    mail = MailSettings(TRAP, "updates@example.org", "daily.example.org", TRAP)
+    raw = build_template(rendered, mail, date=WHEN).personalise(_recipient(name=TRAP))
+    message = _parsed(raw)
+    assert decoded(raw, "To") == f"{TRAP} <reader@example.org>"
+    assert decoded(raw, "From") == f"{TRAP} <updates@example.org>"
+    assert " ".join(message["To"].addresses[0].display_name.split()) == TRAP
+    assert "\n" not in message["To"].addresses[0].display_name
+    assert message["List-Id"] == f"{TRAP} <daily.example.org>"
+    assert address_header("=?x", "a@example.org").startswith("=?utf-8?")
