@@ -43,8 +43,11 @@ from newsletter.service import Service, next_fire
 from newsletter.store import Store, Subscriber
 from newsletter.subscribers import (
     CONFIRM,
+    DEFAULT_FORMAT,
+    DEFAULT_LANGUAGE,
     FORMATS,
     LANGUAGES,
+    MAX_NAME,
     ListError,
     ListSpec,
     Mode,
@@ -689,44 +692,78 @@ def _subscriber_dict(subscriber: Subscriber, lists: dict[str, str]) -> dict[str,
             "lists": lists}
 
 
+_NAME_HELP = (f"Display name (at most {MAX_NAME} characters; an address already stored keeps "
+              "its name unless this is given).")
+_LANGUAGE_HELP = (f"Language of the mails (default for a new address: {DEFAULT_LANGUAGE}; an "
+                  "address already stored keeps its language unless this is given).")
+_FORMAT_HELP = (f"html or plain text (default for a new address: {DEFAULT_FORMAT}; an address "
+                "already stored keeps its format unless this is given).")
+
+
+def _quoted(name: str | None) -> str:
+    return "(none)" if name is None else repr(name)
+
+
+def _changes(before: Subscriber, after: Subscriber) -> str:
+    """What changed in a subscriber, as ``name 'Ann' → 'Anna', language en → ru``."""
+    changes = []
+    if before.name != after.name:
+        changes.append(f"name {_quoted(before.name)} → {_quoted(after.name)}")
+    if before.language != after.language:
+        changes.append(f"language {before.language} → {after.language}")
+    if before.format != after.format:
+        changes.append(f"format {before.format} → {after.format}")
+    return ", ".join(changes)
+
+
 @subscribers.command("add")
 @click.argument("email")
-@click.option("--name")
-@click.option("--language", type=click.Choice(LANGUAGES), default="en", show_default=True)
-@click.option("--format", "fmt", type=click.Choice(FORMATS), default="html", show_default=True)
+@click.option("--name", help=_NAME_HELP)
+@click.option("--language", type=click.Choice(LANGUAGES), help=_LANGUAGE_HELP)
+@click.option("--format", "fmt", type=click.Choice(FORMATS), help=_FORMAT_HELP)
 @click.option("--list", "list_name", help="Subscribe to this list too.")
 @click.option("--consent", default="command line", show_default=True,
               help="Where the consent was given (recorded with the time).")
 @click.pass_obj
 @_handle_errors
-def subscribers_add(obj: Context, email: str, name: str | None, language: str, fmt: str,
-                    list_name: str | None, consent: str) -> None:
-    """Add one subscriber (and subscribe them to --list)."""
+def subscribers_add(obj: Context, email: str, name: str | None, language: str | None,
+                    fmt: str | None, list_name: str | None, consent: str) -> None:
+    """Add one subscriber (and subscribe them to --list). For an address already stored only
+    the options given change anything: adding it to another list keeps its name, language
+    and format."""
     row = check_subscriber(email, name, language, fmt)
     with obj.instance.open_store() as store:
         if list_name is not None:
             obj.instance.list_named(store, list_name)
+        before = store.find_subscriber(row.email)
         counts = store.import_subscribers([row], list_name, consent_source=consent, now=_now())
+        after = store.subscriber(row.email)
     if counts.not_resubscribed:
         raise NewsletterError(f"{row.email} has unsubscribed or is suppressed: not resubscribed",
                               hint="only the subscriber can subscribe again")
-    verb = "Added" if counts.added else "Updated" if counts.updated else "Unchanged:"
-    click.echo(f"{verb} {row.email}" + (f" (subscribed to {list_name})" if counts.subscribed
-                                        else ""))
+    joined = f" (subscribed to {list_name})" if counts.subscribed else ""
+    if before is None:
+        click.echo(f"Added {row.email}{joined}")
+    elif counts.updated:
+        click.echo(f"Updated {row.email}: {_changes(before, after)}{joined}")
+    else:
+        click.echo(f"Unchanged: {row.email}{joined}")
 
 
 @subscribers.command("invite")
 @click.argument("email")
 @click.option("--list", "list_name", required=True)
-@click.option("--name")
-@click.option("--language", type=click.Choice(LANGUAGES), default="en", show_default=True)
-@click.option("--format", "fmt", type=click.Choice(FORMATS), default="html", show_default=True)
+@click.option("--name", help=_NAME_HELP)
+@click.option("--language", type=click.Choice(LANGUAGES), help=_LANGUAGE_HELP)
+@click.option("--format", "fmt", type=click.Choice(FORMATS), help=_FORMAT_HELP)
 @click.pass_obj
 @_handle_errors
 def subscribers_invite(obj: Context, email: str, list_name: str, name: str | None,
-                       language: str, fmt: str) -> None:
+                       language: str | None, fmt: str | None) -> None:
     """Double opt-in: add EMAIL as pending and send a confirmation mail; the address gets
-    nothing else until its owner confirms through the web app."""
+    nothing else until its owner confirms through the web app. An address already stored
+    keeps its name, language and format unless the options give them; the mail is in the
+    language it ends up with."""
     instance = obj.instance
     settings = instance.settings
     secrets = instance.signing_secrets()
@@ -745,12 +782,13 @@ def subscribers_invite(obj: Context, email: str, list_name: str, name: str | Non
     base = settings.web.base_url.rstrip("/")
     confirm = sign_token(subscriber.id, list_name, today, secrets[0], purpose=CONFIRM)
     decline = sign_token(subscriber.id, list_name, today, secrets[0])
-    rendered = instance.renderer().render_confirmation(row.language, spec.title,
+    rendered = instance.renderer().render_confirmation(subscriber.language, spec.title,
                                                        f"{base}/confirm/{confirm}", today)
     domain = settings.mail.from_address.rpartition("@")[2]
     message = build_template(rendered, instance.mail_settings(list_name, spec.title),
                              date=_now()).personalise(Recipient(
-        address=row.email, name=row.name, message_id=f"confirm.{subscriber.id}.{today:%Y%m%d}"
+        address=row.email, name=subscriber.name,
+        message_id=f"confirm.{subscriber.id}.{today:%Y%m%d}"
         f".{list_name}@{domain}", unsubscribe_url=f"{base}/unsubscribe/{decline}",
         unsubscribe_mailto=f"{settings.mail.unsubscribe_address}?subject=unsubscribe"))
     outcome = instance.transport().deliver(settings.mail.from_address, row.email, message,
@@ -836,7 +874,9 @@ def subscribers_list(obj: Context, list_name: str | None, status: str | None,
 @_handle_errors
 def subscribers_import(obj: Context, csv_file: Path, list_name: str, consent: str | None,
                        as_json: bool) -> None:
-    """Import a CSV (header row; email required; name, language, format optional)."""
+    """Import a CSV (header row; email required; name, language, format optional). A column
+    that is missing, or a cell that is empty, leaves an address already stored as it is; a
+    row that cannot be read is reported with its line number and the others are imported."""
     try:
         text = csv_file.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError as exc:

@@ -559,12 +559,17 @@ class Store:
     # -- subscribers -----------------------------------------------------------------------
 
     def subscriber(self, email: str) -> Subscriber:
-        row = self.db.execute(f"SELECT {_SUBSCRIBER} FROM subscribers s WHERE email = ?",
-                              (email,)).fetchone()
-        if row is None:
+        found = self.find_subscriber(email)
+        if found is None:
             raise NotFound(f"no subscriber {email}",
                            hint="`newsletter subscribers list` shows who is subscribed")
-        return _subscriber(row)
+        return found
+
+    def find_subscriber(self, email: str) -> Subscriber | None:
+        """The subscriber with this (normalised) address, or None if there is none."""
+        row = self.db.execute(f"SELECT {_SUBSCRIBER} FROM subscribers s WHERE email = ?",
+                              (email,)).fetchone()
+        return None if row is None else _subscriber(row)
 
     def subscriber_by_id(self, subscriber_id: int) -> Subscriber:
         row = self.db.execute(f"SELECT {_SUBSCRIBER} FROM subscribers s WHERE id = ?",
@@ -578,6 +583,9 @@ class Store:
         now: datetime, status: str = "active",
     ) -> ImportCounts:
         """Add new subscribers, update changed ones, and subscribe all to ``list_name``.
+        Only the fields a row gives are written: one it leaves ``None`` keeps the stored value
+        (a new subscriber gets the default; :meth:`SubscriberRow.applied_to`), so adding an
+        address to another list, or importing a CSV of addresses only, changes nobody.
         Unsubscribed, bounced and suppressed addresses are left as they are: an import never
         resubscribes anyone. Runs as one transaction."""
         stamp = _ts(now)
@@ -591,9 +599,14 @@ class Store:
                 f"WHERE email IN ({marks})", chunk,
             ):
                 existing[record[0]] = record
-        new = [row for row in rows if row.email not in existing]
-        changed = [row for row in rows if row.email in existing
-                   and existing[row.email][2:5] != (row.name, row.language, row.format)]
+        new = [(row.email, *row.applied_to(None)) for row in rows if row.email not in existing]
+        changed: list[tuple[str, str | None, str, str]] = []
+        for row in rows:
+            if row.email in existing:
+                stored = existing[row.email][2:5]
+                taken = row.applied_to(stored)
+                if taken != stored:
+                    changed.append((row.email, *taken))
         blocked = [row.email for row in rows if row.email in existing
                    and existing[row.email][5] in ("unsubscribed", "bounced", "suppressed")]
         with self.transaction():
@@ -601,13 +614,13 @@ class Store:
                 """INSERT INTO subscribers (email, name, language, format, status,
                      consent_source, consent_at, created_at, updated_at)
                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)""",
-                [(r.email, r.name, r.language, r.format, status, consent_source, stamp, stamp,
-                  stamp) for r in new],
+                [(email, name, language, fmt, status, consent_source, stamp, stamp, stamp)
+                 for email, name, language, fmt in new],
             )
             self.db.executemany(
                 """UPDATE subscribers SET name = ?, language = ?, format = ?, updated_at = ?
                    WHERE email = ?""",
-                [(r.name, r.language, r.format, stamp, r.email) for r in changed],
+                [(name, language, fmt, stamp, email) for email, name, language, fmt in changed],
             )
             subscribed = 0
             if list_name is not None:

@@ -6,6 +6,13 @@ parts and non-ASCII local parts, which need SMTPUTF8, are refused with that reas
 that IDNA-encodes to valid labels with an alphabetic or ``xn--`` top-level label. The stored form
 is lower-cased, with the domain in ASCII (punycode), which is also what makes addresses unique.
 
+A subscriber row (a CSV row, or ``subscribers add``) gives only what it gives: a name, language
+or format that is missing, empty or blank is *not given*, so an existing subscriber keeps the
+stored value and a new one gets the default (no name, ``en``, ``html``). A name is at most
+:data:`MAX_NAME` characters. A CSV record is one physical line, read on its own: a line with a
+quote left open, or with a cell too long to read, is a problem row with its line number, and
+the lines around it are read as usual.
+
 Unsubscribe tokens are HMAC-SHA256 signatures over (subscriber, list, issue day), tagged with a
 key id derived from the secret, so links keep working across a key rotation while the old key is
 still listed, and for :data:`TOKEN_LIFETIME` after the mail was sent.
@@ -28,6 +35,9 @@ from newsletter.errors import NewsletterError
 
 LANGUAGES = ("en", "ru", "kk")
 FORMATS = ("html", "text")
+DEFAULT_LANGUAGE = "en"  # what a new subscriber reads when no language is given
+DEFAULT_FORMAT = "html"
+MAX_NAME = 200  # characters in a display name, after white space is collapsed
 TOKEN_LIFETIME = timedelta(days=400)  # a mail may be read, and acted on, for a year and more
 _LOCAL = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*$")
 _LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
@@ -91,24 +101,44 @@ def _ascii_domain(domain: str, raw: str) -> str:
 
 @dataclass(frozen=True)
 class SubscriberRow:
-    """One subscriber as given in a CSV file or on the command line."""
+    """One subscriber as given in a CSV file or on the command line, validated.
+
+    ``None`` in ``name``, ``language`` or ``format`` means *not given*: an existing subscriber
+    keeps the stored value and a new one gets the default (no name, :data:`DEFAULT_LANGUAGE`,
+    :data:`DEFAULT_FORMAT`); see :meth:`applied_to`."""
 
     email: str
     name: str | None = None
-    language: str = "en"
-    format: str = "html"
+    language: str | None = None
+    format: str | None = None
+
+    def applied_to(
+        self, stored: tuple[str | None, str, str] | None,
+    ) -> tuple[str | None, str, str]:
+        """The (name, language, format) a subscriber has once this row is taken: the fields
+        it gives, and for the others the ``stored`` ones, or the defaults if there are none
+        (a new subscriber)."""
+        name, language, fmt = stored or (None, DEFAULT_LANGUAGE, DEFAULT_FORMAT)
+        return (name if self.name is None else self.name,
+                language if self.language is None else self.language,
+                fmt if self.format is None else self.format)
 
 
 def check_subscriber(email: str, name: str | None = None, language: str | None = None,
                      fmt: str | None = None) -> SubscriberRow:
-    """Validate and normalise one subscriber's fields."""
-    language = (language or "en").strip().lower()
-    fmt = (fmt or "html").strip().lower()
-    if language not in LANGUAGES:
+    """Validate and normalise one subscriber's fields. A field that is ``None``, empty or only
+    white space is *not given* (``None`` in the row); a name has its white space collapsed and
+    may be at most :data:`MAX_NAME` characters long."""
+    language = (language or "").strip().lower() or None
+    fmt = (fmt or "").strip().lower() or None
+    if language is not None and language not in LANGUAGES:
         raise AddressError(f"language {language!r} is not one of {', '.join(LANGUAGES)}")
-    if fmt not in FORMATS:
+    if fmt is not None and fmt not in FORMATS:
         raise AddressError(f"format {fmt!r} is not one of {', '.join(FORMATS)}")
     cleaned_name = " ".join((name or "").split()) or None
+    if cleaned_name is not None and len(cleaned_name) > MAX_NAME:
+        raise AddressError(f"the name is {len(cleaned_name):,} characters long; at most "
+                           f"{MAX_NAME} are allowed")
     return SubscriberRow(normalise_address(email), cleaned_name, language, fmt)
 
 
@@ -130,16 +160,57 @@ class ParsedCsv:
 KNOWN_COLUMNS = ("email", "name", "language", "format")
 
 
+UNTERMINATED_QUOTE = "unterminated quote: a quoted cell must end on the line it starts on"
+
+
+def _physical_lines(text: str) -> list[str]:
+    """The lines of ``text`` with their endings (``\\n``, ``\\r\\n`` or ``\\r``); a last line
+    without one gets ``\\n``, so that a quote left open there is seen like any other."""
+    lines = io.StringIO(text, newline="").readlines()
+    if lines and not lines[-1].endswith(("\n", "\r")):
+        lines[-1] += "\n"
+    return lines
+
+
+def _read_record(line: str) -> list[str]:
+    """The cells of one physical line, or :class:`AddressError` if the line is not one whole
+    CSV record: a quote it opens does not close on it, or a cell is longer than the csv
+    module takes (:func:`csv.field_size_limit`, 131,072 characters unless changed)."""
+    try:
+        values = next(csv.reader((line,)))
+    except csv.Error as exc:
+        limit = csv.field_size_limit()
+        if len(line) > limit:
+            raise AddressError(f"a cell is longer than {limit:,} characters") from None
+        raise AddressError(f"not readable as CSV ({exc})") from None
+    # Only a quoted cell still open at the end of the line takes in the line ending.
+    if any("\n" in value or "\r" in value for value in values):
+        raise AddressError(UNTERMINATED_QUOTE)
+    return values
+
+
 def parse_subscriber_csv(text: str) -> ParsedCsv:
     """Rows of a subscriber CSV (header row; ``email`` required; ``name``, ``language``,
-    ``format`` optional). Bad rows are reported by line number; duplicates of an earlier row
-    are reported too; unknown columns are named, not silently dropped."""
-    reader = csv.reader(io.StringIO(text.lstrip("\ufeff")))
-    try:
-        header = [column.strip().lower() for column in next(reader)]
-    except StopIteration:
+    ``format`` optional). A missing column, or an empty cell, gives nothing: the row's field
+    is ``None`` (see :class:`SubscriberRow`). Bad rows are reported by line number;
+    duplicates of an earlier row are reported too; unknown columns are named, not silently
+    dropped.
+
+    A record is one physical line: each line is read on its own, so a line that cannot be
+    read (a quote it leaves open, a cell too long for the csv module) is one problem row and
+    every other line, before or after it, is read as if it were not there. A cell that runs
+    over a line break, even one closed on a later line, is such a problem (no field of a
+    subscriber can hold a line break); the lines it ran over are read as rows of their own."""
+    lines = _physical_lines(text.lstrip("\ufeff"))
+    if not lines:
         raise AddressError("the CSV file is empty",
-                           hint="its first row must name the columns") from None
+                           hint="its first row must name the columns")
+    try:
+        header = [column.strip().lower() for column in _read_record(lines[0])]
+    except AddressError as exc:
+        raise AddressError(f"the CSV header on line 1 cannot be read: {exc.message}",
+                           hint="the first row must name the columns: email,name,language,format"
+                           ) from None
     if "email" not in header:
         raise AddressError(f"the CSV header {header} has no email column",
                            hint="the first row must name the columns: email,name,language,format")
@@ -148,8 +219,12 @@ def parse_subscriber_csv(text: str) -> ParsedCsv:
     rows: list[SubscriberRow] = []
     problems: list[CsvProblem] = []
     seen: dict[str, int] = {}
-    for values in reader:
-        line = reader.line_num
+    for line, physical in enumerate(lines[1:], start=2):
+        try:
+            values = _read_record(physical)
+        except AddressError as exc:
+            problems.append(CsvProblem(line, exc.message))
+            continue
         if not any(v.strip() for v in values):
             continue
         if len(values) != len(header):

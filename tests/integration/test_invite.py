@@ -84,3 +84,22 @@ def test_invitations_need_a_signing_key(office: Path, monkeypatch: pytest.Monkey
     code, _, err = invoke("subscribers", "invite", "d@example.org", "--list", "daily")
     assert code == 1
     assert "NEWSLETTER_WEB_SECRET" in err
+
+
+def test_an_invitation_keeps_the_name_and_language_already_stored(office: Path) -> None:
+    code, _, err = invoke("subscribers", "invite", "asel@example.org", "--list", "daily",
+                          "--name", "Асель", "--language", "kk", "--format", "text")
+    assert code == 0, err
+    outbox = office / "var" / "outbox" / "mail"
+    for sent in outbox.glob("*.eml"):
+        sent.unlink()
+    code, _, err = invoke("subscribers", "invite", "asel@example.org", "--list", "daily")  # again
+    assert code == 0, err
+    [written] = outbox.glob("*.eml")
+    message = email.message_from_bytes(written.read_bytes(), policy=email.policy.default)
+    text = message.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    assert "Сәлеметсіз бе, Асель!" in text
+    shown = invoke("subscribers", "show", "asel@example.org")[1]
+    assert "Асель" in shown
+    assert "kk" in shown
+    assert "text" in shown

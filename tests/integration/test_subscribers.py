@@ -6,6 +6,7 @@ import csv
 import io
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -153,3 +154,116 @@ def test_unreadable_inputs_and_outputs_are_clear_errors(office: Path) -> None:
     assert code == 1
     assert "No such file or directory" in err
     assert "Hint:" in err
+
+
+def run(*args: str) -> tuple[int, str, str]:
+    """:func:`invoke`, checking that the command ended on its own: no uncaught exception."""
+    result = CliRunner().invoke(cli, list(args))
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
+    return result.exit_code, result.stdout, result.stderr
+
+
+def shown(email: str) -> dict[str, Any]:
+    code, out, err = run("subscribers", "show", email, "--json")
+    assert code == 0, err
+    data: dict[str, Any] = json.loads(out)
+    return data
+
+
+def fields(email: str) -> tuple[str | None, str, str]:
+    data = shown(email)
+    return data["name"], data["language"], data["format"]
+
+
+def test_adding_to_another_list_keeps_name_language_and_format(office: Path) -> None:
+    assert run("lists", "add", "other")[0] == 0
+    code, _, err = run("subscribers", "add", "dana@example.org", "--name", "Dana", "--language",
+                       "ru", "--format", "text", "--list", "daily")
+    assert code == 0, err
+    code, out, _ = run("subscribers", "add", "Dana@Example.org", "--list", "other")
+    assert (code, out.strip()) == (0, "Unchanged: dana@example.org (subscribed to other)")
+    assert fields("dana@example.org") == ("Dana", "ru", "text")
+    assert shown("dana@example.org")["lists"] == {"daily": "active", "other": "active"}
+    code, out, _ = run("subscribers", "add", "dana@example.org", "--language", "kk")
+    assert (code, out.strip()) == (0, "Updated dana@example.org: language ru → kk")
+    code, out, _ = run("subscribers", "add", "dana@example.org", "--name", "Dana K", "--format",
+                       "html")
+    assert out.strip() == "Updated dana@example.org: name 'Dana' → 'Dana K', format text → html"
+    assert fields("dana@example.org") == ("Dana K", "kk", "html")
+    code, out, _ = run("subscribers", "add", "new@example.org")  # a new subscriber: defaults
+    assert (code, out.strip()) == (0, "Added new@example.org")
+    assert fields("new@example.org") == (None, "en", "html")
+
+
+def test_importing_a_csv_changes_only_the_columns_it_gives(office: Path) -> None:
+    run("subscribers", "add", "dana@example.org", "--name", "Dana", "--language", "ru",
+        "--format", "text")
+    Path("emails.csv").write_text("email\nDana@Example.org\nnew@example.org\n", encoding="utf-8")
+    code, out, err = run("subscribers", "import", "emails.csv", "--list", "daily")
+    assert code == 0, err
+    assert "1 added, 0 updated, 1 unchanged; 2 newly subscribed to daily" in out
+    assert fields("dana@example.org") == ("Dana", "ru", "text")
+    assert fields("new@example.org") == (None, "en", "html")
+    # an empty cell in a column that is there gives nothing either
+    Path("language.csv").write_text("email,name,language,format\ndana@example.org,,kk,\n",
+                                    encoding="utf-8")
+    code, out, _ = run("subscribers", "import", "language.csv", "--list", "daily")
+    assert "0 added, 1 updated, 0 unchanged" in out
+    assert fields("dana@example.org") == ("Dana", "kk", "text")
+
+
+def test_the_store_keeps_fields_a_row_does_not_give(store: Store) -> None:
+    store.import_subscribers([check_subscriber("a@example.org", "Ann", "kk", "text")], "daily",
+                             consent_source="test", now=FIXED_NOW)
+    counts = store.import_subscribers([check_subscriber("a@example.org")], "weekly",
+                                      consent_source="test", now=FIXED_NOW)
+    assert (counts.added, counts.updated, counts.unchanged, counts.subscribed) == (0, 0, 1, 1)
+    kept = store.subscriber("a@example.org")
+    assert (kept.name, kept.language, kept.format) == ("Ann", "kk", "text")
+    counts = store.import_subscribers([check_subscriber("a@example.org", fmt="html")], None,
+                                      consent_source="test", now=FIXED_NOW)
+    assert counts.updated == 1
+    changed = store.subscriber("a@example.org")
+    assert (changed.name, changed.language, changed.format) == ("Ann", "kk", "html")
+
+
+def test_a_huge_cell_is_reported_by_line_and_the_good_rows_import(office: Path) -> None:
+    Path("huge.csv").write_text("email,name\n"
+                                "a@example.org,Ann\n"
+                                f"b@example.org,{'x' * 200_000}\n"
+                                "c@example.org,Cem\n", encoding="utf-8")
+    code, out, err = run("subscribers", "import", "huge.csv", "--list", "daily")
+    assert code == 0
+    assert "2 added, 0 updated, 0 unchanged; 2 newly subscribed to daily" in out
+    assert "line 3: a cell is longer than 131,072 characters" in err
+    assert "Traceback" not in err
+    figures = json.loads(run("subscribers", "import", "huge.csv", "--list", "daily", "--json")[1])
+    assert [p["line"] for p in figures["problems"]] == [3]
+
+
+def test_an_unterminated_quote_is_reported_and_the_rows_after_it_import(office: Path) -> None:
+    Path("quote.csv").write_text("email,name,language\n"
+                                 'b@example.org,"Bob,en\n'
+                                 "c@example.org,Cem,ru\n"
+                                 'd@example.org,"Dan",kk\n'
+                                 "e@example.org,Eve,en\n", encoding="utf-8")
+    code, out, err = run("subscribers", "import", "quote.csv", "--list", "daily")
+    assert code == 0
+    assert "3 added, 0 updated, 0 unchanged; 3 newly subscribed to daily" in out
+    assert "line 2: unterminated quote: a quoted cell must end on the line it starts on" in err
+    listed = [json.loads(line) for line in run("subscribers", "list", "--json")[1].splitlines()]
+    assert [(s["email"], s["name"]) for s in listed] == [
+        ("c@example.org", "Cem"), ("d@example.org", "Dan"), ("e@example.org", "Eve")]
+
+
+def test_a_2000_character_name_is_refused_with_a_reason(office: Path) -> None:
+    code, _, err = run("subscribers", "add", "long@example.org", "--name", "N" * 2_000)
+    assert code == 1
+    assert "Error: the name is 2,000 characters long; at most 200 are allowed" in err
+    assert run("subscribers", "show", "long@example.org")[0] == 1  # nothing was stored
+    Path("long.csv").write_text(f"email,name\nlong@example.org,{'N' * 2_000}\nok@example.org,Ok\n",
+                                encoding="utf-8")
+    code, out, err = run("subscribers", "import", "long.csv", "--list", "daily")
+    assert code == 0
+    assert "1 added" in out
+    assert "line 2: the name is 2,000 characters long; at most 200 are allowed" in err

@@ -8,11 +8,14 @@ import pytest
 
 from newsletter.subscribers import (
     CONFIRM,
+    MAX_NAME,
     TOKEN_LIFETIME,
     AddressError,
     ListError,
     Mode,
+    SubscriberRow,
     TokenError,
+    check_subscriber,
     export_csv,
     normalise_address,
     parse_list,
@@ -71,7 +74,7 @@ def test_csv_rows_problems_and_unknown_columns() -> None:
         "f@example.org,,,,\n"
     )
     assert [(r.email, r.name, r.language, r.format) for r in parsed.rows] == [
-        ("a@example.org", "Ann", "ru", "html"), ("f@example.org", None, "en", "html")]
+        ("a@example.org", "Ann", "ru", "html"), ("f@example.org", None, None, None)]
     assert [(p.line, p.reason.split(" ")[0]) for p in parsed.problems] == [
         (3, "'not-an-address'"), (4, "language"), (5, "format"), (6, "2"), (8, "a@example.org")]
     assert parsed.unknown_columns == ("phone",)
@@ -134,3 +137,64 @@ def test_list_filters_match_reports() -> None:
     assert not spec.matches("Floods in Kyrgyzstan", "body", "OCHA", "Situation Report")
     anything = parse_list("all", {})
     assert anything.matches("t", "b", None, None)
+
+
+def test_fields_a_row_does_not_give_keep_what_is_stored() -> None:
+    parsed = parse_subscriber_csv("email,name,language,format\n"
+                                  "a@example.org,,,\n"
+                                  "b@example.org, ,KK,\n")
+    only_email, only_language = parsed.rows
+    assert (only_email.name, only_email.language, only_email.format) == (None, None, None)
+    assert (only_language.name, only_language.language, only_language.format) == (None, "kk", None)
+    assert parse_subscriber_csv("email\nc@example.org\n").rows == (SubscriberRow("c@example.org"),)
+    stored = ("Dana", "ru", "text")
+    assert only_email.applied_to(stored) == stored
+    assert only_language.applied_to(stored) == ("Dana", "kk", "text")
+    assert only_email.applied_to(None) == (None, "en", "html")  # a new subscriber: defaults
+    assert check_subscriber("d@example.org", "  Dana   K ", "RU", "Text").applied_to(stored) == (
+        "Dana K", "ru", "text")
+    with pytest.raises(AddressError, match="language 'de'"):
+        check_subscriber("d@example.org", language="de")
+
+
+def test_a_huge_cell_is_a_problem_row_and_the_rows_around_it_are_read() -> None:
+    parsed = parse_subscriber_csv("email,name\n"
+                                  "a@example.org,Ann\n"
+                                  f"b@example.org,{'x' * 200_000}\n"
+                                  "c@example.org,Cem\n"
+                                  f"d@example.org,\"{'y' * 200_000}\"\n"
+                                  "e@example.org,Eve\n")
+    assert [r.email for r in parsed.rows] == ["a@example.org", "c@example.org", "e@example.org"]
+    assert [p.line for p in parsed.problems] == [3, 5]
+    assert all("longer than 131,072 characters" in p.reason for p in parsed.problems)
+
+
+def test_an_unterminated_quote_is_a_problem_row_and_swallows_nothing() -> None:
+    parsed = parse_subscriber_csv("email,name,language\n"
+                                  'b@example.org,"Bob,en\n'
+                                  "c@example.org,Cem,ru\n"
+                                  'd@example.org,"Dan",kk\r\n'
+                                  "e@example.org,Eve,en\n"
+                                  'f@example.org,"Fay,en')  # the last line, without a newline
+    assert [(r.email, r.name) for r in parsed.rows] == [
+        ("c@example.org", "Cem"), ("d@example.org", "Dan"), ("e@example.org", "Eve")]
+    assert [(p.line, p.reason) for p in parsed.problems] == [
+        (2, "unterminated quote: a quoted cell must end on the line it starts on"),
+        (6, "unterminated quote: a quoted cell must end on the line it starts on")]
+    # a cell closed on a later line is refused too, and the lines it ran over are rows of their own
+    spanning = parse_subscriber_csv('email,name\ng@example.org,"two\nlines"\nh@example.org,Hal\n')
+    assert [r.email for r in spanning.rows] == ["h@example.org"]
+    assert [(p.line, p.reason.split(":")[0]) for p in spanning.problems] == [
+        (2, "unterminated quote"), (3, "1 fields, the header has 2")]
+    with pytest.raises(AddressError, match="line 1"):
+        parse_subscriber_csv('"email,name\na@example.org,Ann\n')
+
+
+def test_a_name_longer_than_the_cap_is_refused_with_a_reason() -> None:
+    assert check_subscriber("a@example.org", "N" * MAX_NAME).name == "N" * MAX_NAME
+    with pytest.raises(AddressError, match="the name is 2,000 characters long; at most 200"):
+        check_subscriber("a@example.org", "N" * 2_000)
+    parsed = parse_subscriber_csv(f"email,name\na@example.org,{'N' * 2_000}\nb@example.org,Bo\n")
+    assert [r.email for r in parsed.rows] == ["b@example.org"]
+    assert [(p.line, p.reason.split(";")[0]) for p in parsed.problems] == [
+        (2, "the name is 2,000 characters long")]
