@@ -28,7 +28,7 @@ from newsletter.app import Instance, init_instance, load_instance
 from newsletter.argos import InstalledModel, installed_models
 from newsletter.compose import Recipient, body_parts, build_template
 from newsletter.config import settings_table
-from newsletter.delivery import DeliveryRun
+from newsletter.delivery import DeliveryRun, RelayUnreachable
 from newsletter.errors import NewsletterError
 from newsletter.ingest import ingest_inbox, scan
 from newsletter.logs import configure_logging
@@ -38,9 +38,16 @@ from newsletter.models import build as build_package
 from newsletter.models import check as check_models
 from newsletter.models import install as install_model
 from newsletter.models import remove as remove_model
-from newsletter.pipeline import create_issue, plan_issue, summarise_pending, translate_pending
+from newsletter.outbox import State
+from newsletter.pipeline import (
+    CreatedIssue,
+    create_issue,
+    plan_issue,
+    summarise_pending,
+    translate_pending,
+)
 from newsletter.service import Service, next_fire
-from newsletter.store import Store, Subscriber
+from newsletter.store import OutboxSummary, Store, Subscriber
 from newsletter.subscribers import (
     CONFIRM,
     DEFAULT_FORMAT,
@@ -1023,16 +1030,44 @@ def deliver(obj: Context, dry_run: bool, as_json: bool) -> None:
     instance = obj.instance
     with instance.open_store() as store:
         if dry_run:
-            counts = store.outbox_counts()
-            due = counts.get("pending", 0) + counts.get("retry", 0)
-            click.echo(f"{due} message(s) would be attempted; nothing sent (--dry-run)")
+            summary = store.outbox_summary(_now())
+            if as_json:
+                _emit_json({"due": summary.due, "waiting": summary.waiting,
+                            "next_retry": summary.next_retry})
+                return
+            click.echo(f"{summary.due} message(s) due would be attempted; nothing sent "
+                       f"(--dry-run){_waiting_text(summary)}")
             return
         run = asyncio.run(_deliver(instance, store))
-    figures = vars(run)
+        summary = store.outbox_summary(_now())
     if as_json:
-        _emit_json(figures)
+        _emit_json({**run.figures(), "unreachable": run.unreachable, "waiting": summary.waiting,
+                    "next_retry": summary.next_retry})
+    else:
+        click.echo((_run_text(run) or "Nothing was due") + _waiting_text(summary))
+    _check_relay(instance, run)
+
+
+def _run_text(run: DeliveryRun) -> str:
+    return ", ".join(f"{n} {name}" for name, n in run.figures().items() if n)
+
+
+def _waiting_text(summary: OutboxSummary) -> str:
+    if not summary.waiting or summary.next_retry is None:
+        return ""
+    return (f"; {summary.waiting} waiting to retry, the next at "
+            f"{summary.next_retry.isoformat()} (`newsletter retry` makes them due now)")
+
+
+def _check_relay(instance: Instance, run: DeliveryRun) -> None:
+    """Exit 1 with the reason when the sweep gave up on an unreachable relay."""
+    if run.unreachable is None:
         return
-    click.echo(", ".join(f"{n} {name}" for name, n in figures.items() if n) or "Nothing was due.")
+    smtp = instance.settings.smtp
+    raise RelayUnreachable(
+        f"the relay {smtp.host}:{smtp.port} is unreachable: {run.unreachable}",
+        hint="check that the relay is running and [smtp] host, port and security; the "
+             "messages stay queued: run `newsletter deliver` again once it is up")
 
 
 def _stop_on_signals() -> asyncio.Event:
@@ -1045,8 +1080,8 @@ def _stop_on_signals() -> asyncio.Event:
 
 
 async def _deliver(instance: Instance, store: Store) -> DeliveryRun:
-    return await schedule.deliver(instance, store, owner=schedule.owner_name(), clock=_now,
-                                  stop=_stop_on_signals())
+    sender = schedule.Sender(instance, store, owner=schedule.owner_name(), clock=_now)
+    return await sender.sweep(_stop_on_signals()) or DeliveryRun()
 
 
 @cli.command()
@@ -1054,10 +1089,57 @@ async def _deliver(instance: Instance, store: Store) -> DeliveryRun:
 @click.pass_obj
 @_handle_errors
 def retry(obj: Context, issue_id: int | None) -> None:
-    """Put failed messages back in the queue (then run `newsletter deliver`)."""
+    """Make messages waiting to retry due now, and put failed ones back in the queue (then
+    run `newsletter deliver`). Permanent refusals and addresses no longer active in the list
+    are left as they are."""
     with obj.instance.open_store() as store:
-        count = store.requeue_failed(issue_id)
-    click.echo(f"{count} failed message(s) queued again; `newsletter deliver` sends them")
+        if issue_id is not None:
+            store.issue(issue_id)  # a clear error for an unknown issue
+        done = store.requeue(issue_id)
+    click.echo(f"{done.made_due} message(s) waiting to retry are due now; {done.requeued} "
+               "failed message(s) queued again; `newsletter deliver` sends them")
+    if done.permanent:
+        click.echo(f"{done.permanent} permanently refused message(s) left as they are "
+                   "(`newsletter outbox list --state failed` shows the replies)", err=True)
+    if done.inactive:
+        click.echo(f"{done.inactive} failed message(s) to addresses no longer active in "
+                   "their list left as they are", err=True)
+
+
+@cli.group()
+def outbox() -> None:
+    """Look at the outbox: what was sent, what failed, what may have gone twice."""
+
+
+@outbox.command("list")
+@click.option("--state", "states", multiple=True,
+              type=click.Choice([state.value for state in State]),
+              help="Only rows in this state (repeatable).")
+@click.option("--ambiguous", is_flag=True,
+              help="Only rows whose outcome was unknown once (possibly duplicated).")
+@click.option("--issue", "issue_id", type=int, help="Only the messages of this issue.")
+@click.option("--limit", type=click.IntRange(min=1), help="Show at most this many.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per row.")
+@click.pass_obj
+@_handle_errors
+def outbox_list(obj: Context, states: tuple[str, ...], ambiguous: bool, issue_id: int | None,
+                limit: int | None, as_json: bool) -> None:
+    """List outbox rows: failed ones with the relay's reply, ambiguous ones, skipped ones."""
+    with obj.instance.open_store() as store:
+        entries = store.outbox_entries(issue_id=issue_id, states=states, ambiguous=ambiguous,
+                                       limit=limit)
+    if as_json:
+        for entry in entries:
+            _emit_json(dataclasses.asdict(entry))
+        return
+    if not entries:
+        click.echo("No messages match.")
+        return
+    _print_table(("ID", "ISSUE", "LIST", "STATE", "TRIES", "AMBIG", "ADDRESS", "REPLY"),
+                 [(str(e.id), str(e.issue_id), e.list_name, e.state, str(e.attempts),
+                   "yes" if e.ambiguous else "-", e.address,
+                   " ".join(filter(None, (str(e.last_code or ""), e.last_text or ""))) or "-")
+                  for e in entries])
 
 
 # -- the service and one-off sends ------------------------------------------------------------
@@ -1099,7 +1181,9 @@ def _print_run(instance: Instance, summary: schedule.RunSummary) -> None:
     delivered = summary.delivered
     click.echo(f"{summary.reports} new report(s); {summary.issues} issue(s); "
                f"{delivered.sent} message(s) sent, {delivered.retried} to retry, "
-               f"{delivered.failed} failed")
+               f"{delivered.failed} failed"
+               + (f", {delivered.skipped} skipped" if delivered.skipped else "")
+               + (f", {delivered.deferred} deferred" if delivered.deferred else ""))
     for note in summary.notes:
         click.echo(f"  {note}", err=True)
     if settings.delivery.transport == "file":
@@ -1107,6 +1191,7 @@ def _print_run(instance: Instance, summary: schedule.RunSummary) -> None:
     else:
         click.echo(f"Messages went to {settings.smtp.host}:{settings.smtp.port}")
     click.echo("`newsletter status` shows the outbox; `newsletter serve` the previews.")
+    _check_relay(instance, delivered)
 
 
 @cli.command()
@@ -1146,8 +1231,8 @@ def send(obj: Context, list_name: str, report_id: int, languages: tuple[str, ...
                                domain=instance.settings.mail.from_address.rpartition("@")[2],
                                now=_now(), only_languages=languages or None)
         run = asyncio.run(_deliver(instance, store))
-    click.echo(f"Issue {created.issue_id}: {created.queued} message(s) queued, {run.sent} sent")
-    _report_held(created.held)
+    _print_issue_sent(created, run)
+    _check_relay(instance, run)
 
 
 @cli.command()
@@ -1169,8 +1254,8 @@ def digest(obj: Context, list_name: str, dry_run: bool) -> None:
             click.echo(f"Nothing new for {list_name}: no digest made")
             return
         run = asyncio.run(_deliver(instance, store))
-    click.echo(f"Issue {created.issue_id}: {created.queued} message(s) queued, {run.sent} sent")
-    _report_held(created.held)
+    _print_issue_sent(created, run)
+    _check_relay(instance, run)
 
 
 def _dry_run(store: Store, spec: ListSpec, report_ids: list[int], kind: str) -> None:
@@ -1182,6 +1267,20 @@ def _dry_run(store: Store, spec: ListSpec, report_ids: list[int], kind: str) -> 
     counts = ", ".join(f"{n} in {lang}" for lang, n in sorted(by_language.items())) or "nobody"
     click.echo(f"--dry-run: a {kind} of {len(report_ids)} report(s) to {spec.name}: {counts}; "
                "nothing sent")
+
+
+def _print_issue_sent(created: CreatedIssue, run: DeliveryRun) -> None:
+    """What became of the issue's own messages, and of any others that were due too."""
+    sent = run.sent_by_issue.get(created.issue_id, 0)
+    line = f"Issue {created.issue_id}: {created.queued} message(s) queued, {sent} sent"
+    others = run.sent - sent
+    if others:
+        line += f"; {others} other due message(s) sent too"
+    if run.retried or run.failed or run.deferred:
+        line += (f" ({run.retried} to retry, {run.failed} failed, {run.deferred} deferred; "
+                 "`newsletter outbox list` shows them)")
+    click.echo(line)
+    _report_held(created.held)
 
 
 def _report_held(held: dict[str, list[str]]) -> None:
@@ -1229,7 +1328,8 @@ def status(obj: Context, as_json: bool) -> None:
         known = store.known_files()
         schema = store.schema_version
         editions, cached = store.translation_counts()
-        outbox = store.outbox_counts()
+        outbox_now = store.outbox_summary(_now())
+        outbox = outbox_now.states
         errors = store.last_errors()
         schedules: list[dict[str, Any]] = []
         for spec in instance.lists(store).values():
@@ -1265,6 +1365,10 @@ def status(obj: Context, as_json: bool) -> None:
         "cached_translations": cached,
         "models": model_names,
         "outbox": outbox,
+        "outbox_due": outbox_now.due,
+        "outbox_waiting": outbox_now.waiting,
+        "outbox_next_retry": outbox_now.next_retry,
+        "outbox_ambiguous": outbox_now.ambiguous,
         "lists": schedules,
         "last_errors": [{"address": a, "code": c, "text": t} for a, c, t in errors],
         "quarantine": str(inbox.quarantine),
@@ -1287,8 +1391,18 @@ def status(obj: Context, as_json: bool) -> None:
                f"models: {', '.join(model_names) or 'none (see `newsletter models`)'}")
     click.echo("Outbox       " + (", ".join(f"{n} {state}" for state, n in sorted(outbox.items()))
                                   or "empty"))
+    if outbox:
+        click.echo(f"             {outbox_now.due} due now{_waiting_text(outbox_now)}")
+    if outbox_now.ambiguous:
+        click.echo(f"             {outbox_now.ambiguous} message(s) whose outcome was unknown "
+                   "once: possibly delivered twice (`newsletter outbox list --ambiguous`)")
+    if outbox.get(State.SKIPPED):
+        click.echo(f"             {outbox[State.SKIPPED]} skipped: the address left the list "
+                   "after queueing (`newsletter outbox list --state skipped`)")
     for address, code, text in errors:
         click.echo(f"  last error: {address}: {code or '-'} {text}")
+    if errors:
+        click.echo("  (`newsletter outbox list --state failed --state retry` shows them all)")
     for entry in schedules:
         done = entry["last_digest"]
         click.echo(f"List         {entry['list']} ({entry['mode']}): next digest "

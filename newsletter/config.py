@@ -142,9 +142,19 @@ class DeliverySettings:
     connections: int = setting(4, "SMTP connections used at once.")
     rate: float = setting(0.0, "Most messages per second over all connections; 0 for no limit.")
     lease: float = setting(
-        120.0, "Seconds a claimed message stays claimed; after a crash it is taken up again."
+        120.0, "Seconds a claim lasts unless its sender renews it (a live sender does, every "
+        "third of this); after a crash or freeze, its messages are taken up again."
     )
     max_attempts: int = setting(8, "Attempts for a temporary failure before it counts as failed.")
+    retry_base_seconds: float = setting(
+        60.0, "Delay before the first retry of a temporary failure; it doubles with each "
+        "attempt (with jitter) up to retry_cap_seconds."
+    )
+    retry_cap_seconds: float = setting(21600.0, "Longest delay between two retries.")
+    breaker_failures: int = setting(
+        5, "Consecutive failures to connect to the relay after which a sweep stops and leaves "
+        "the rest queued (the relay is taken to be down)."
+    )
     bounce_threshold: int = setting(
         3, "Permanent refusals after which an address is marked bounced and never sent to."
     )

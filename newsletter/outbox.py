@@ -4,10 +4,16 @@ Every message of an issue has one outbox row, created before anything is sent, w
 Message-ID. Its states::
 
     pending ──claim──▶ sending ──DATA──▶ transmitting ──250──▶ sent
-       ▲                  │                    │
-       │                  └─ 4xx, 552, drop ───┴──▶ retry (at T) ──▶ … ──▶ failed
+       ▲  │               │                    │
+       │  │               └─ 4xx, 552, drop ───┴──▶ retry (at T) ──▶ … ──▶ failed
+       │  └─ the address is no longer active in the list ──▶ skipped (with the reason)
        └── recovery: a claimed row never transmitted goes back to pending;
            a transmitting one (the outcome is unknown) is retried and marked ambiguous
+
+A claim is a lease, and the lease is a fence: it names one sweep (a per-claim owner id),
+runs out unless the sweep renews it, and every change of state is made only ``WHERE id = …
+AND lease_owner = … AND state = …``. A write that touches nothing means the lease was lost to
+recovery, and the message is not sent. Recovery takes over only rows whose lease ran out.
 
 Classification follows RFC 5321 and Mailman's practice: 2xx delivered; 4xx temporary; 552
 (mailbox full, often temporary) retried; any other 5xx permanent, and counted as a bounce.
@@ -28,6 +34,7 @@ class State(StrEnum):
     SENT = "sent"
     RETRY = "retry"
     FAILED = "failed"
+    SKIPPED = "skipped"  # not sent: the address left the list (or was suppressed) after queueing
 
 
 class Verdict(StrEnum):

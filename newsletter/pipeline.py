@@ -21,7 +21,7 @@ from newsletter.compose import (
 from newsletter.config import SummarySettings, TranslateSettings
 from newsletter.model import StoredReport
 from newsletter.render import MailIssue, MailItem, Rendered, Renderer
-from newsletter.store import OutboxRow, Store
+from newsletter.store import OutboxRow, QueuedMessage, Store
 from newsletter.subscribers import ListSpec, sign_token
 from newsletter.summarise import (
     METHOD,
@@ -409,11 +409,9 @@ def create_issue(
                          summary_budget=(spec.summary_sentences, spec.summary_words))
     bodies = {language: json.dumps(asdict(renderer.render(mail)), ensure_ascii=False)
               for language, mail in planned.mails.items()}
-    issue_id = store.create_issue(spec.name, kind, report_ids, bodies, now,
-                                  claim=claim_reports)
     skipped = 0
 
-    def rows() -> Iterator[tuple[int, str, str | None, str, str]]:
+    def recipients(issue_id: int) -> Iterator[QueuedMessage]:
         nonlocal skipped
         for subscriber in store.recipients(spec.name):
             if only_languages and subscriber.language not in only_languages:
@@ -423,10 +421,12 @@ def create_issue(
             if language not in bodies:
                 skipped += 1
                 continue
-            yield (subscriber.id, subscriber.email, subscriber.name, language,
-                   f"n{issue_id}.{subscriber.id}.{spec.name}@{domain}")
+            yield QueuedMessage(subscriber.id, subscriber.email, subscriber.name, language,
+                                f"n{issue_id}.{subscriber.id}.{spec.name}@{domain}")
 
-    queued = store.enqueue(issue_id, rows(), now)
+    # The issue, its reports' claim and every outbox row commit together, or none of them.
+    issue_id, queued = store.create_issue(spec.name, kind, report_ids, bodies, now,
+                                          recipients=recipients, claim=claim_reports)
     log.info("issue %s of %s: %d messages queued", issue_id, spec.name, queued,
              extra={"event": "issue", "issue_id": issue_id, "list": spec.name, "kind": kind,
                     "queued": queued, "held": planned.held})

@@ -18,13 +18,13 @@ import os
 import socket
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
 from newsletter.app import Instance
-from newsletter.delivery import DeliveryRun, SendOptions, send_outbox
+from newsletter.delivery import DeliveryRun, RateLimiter, SendOptions, send_outbox
 from newsletter.errors import NewsletterError
 from newsletter.outbox import RetryPolicy
 from newsletter.pipeline import IssueMessages
@@ -63,18 +63,89 @@ def messages_for(instance: Instance, store: Store) -> IssueMessages:
         unsubscribe_address=settings.mail.unsubscribe_address, dkim=instance.dkim_signer())
 
 
-async def deliver(instance: Instance, store: Store, *, owner: str,
-                  clock: Callable[[], datetime], stop: asyncio.Event) -> DeliveryRun:
-    """Send what is due in the outbox through the configured transport."""
-    settings = instance.settings
-    delivery = settings.delivery
-    options = SendOptions(
-        sender=settings.mail.from_address, connections=delivery.connections, rate=delivery.rate,
-        lease=delivery.lease, bounce_threshold=delivery.bounce_threshold,
-        policy=RetryPolicy(max_attempts=delivery.max_attempts))
-    files = instance.file_transport() if delivery.transport == "file" else None
-    return await send_outbox(store, messages_for(instance, store), instance.smtp_options(),
-                             options, owner=owner, clock=clock, stop=stop, files=files)
+class Sender:
+    """This process's sending. One sweep runs at a time: a sweep asked for while one runs
+    makes the running one go round once more instead. One rate limit per relay, shared by
+    every sweep. After the relay was unreachable, sweeps wait before trying it again
+    (doubling from ``deliver_seconds / 2`` up to :data:`MAX_BACKOFF`)."""
+
+    def __init__(self, instance: Instance, store: Store, *, owner: str,
+                 clock: Callable[[], datetime]) -> None:
+        settings = instance.settings
+        delivery = settings.delivery
+        self.instance = instance
+        self.store = store
+        self.owner = owner
+        self.clock = clock
+        self.options = SendOptions(
+            sender=settings.mail.from_address, connections=delivery.connections,
+            rate=delivery.rate, lease=delivery.lease, bounce_threshold=delivery.bounce_threshold,
+            breaker_failures=delivery.breaker_failures,
+            policy=RetryPolicy(max_attempts=delivery.max_attempts,
+                               base=timedelta(seconds=delivery.retry_base_seconds),
+                               cap=timedelta(seconds=delivery.retry_cap_seconds)))
+        self.files = instance.file_transport() if delivery.transport == "file" else None
+        self.smtp = instance.smtp_options()
+        self.limiter = RateLimiter(delivery.rate)
+        self.first_backoff = max(1.0, settings.schedule.deliver_seconds / 2)
+        self.backoff = 0.0
+        self.resume_at: datetime | None = None
+        self._running = False
+        self._again = False
+
+    @property
+    def relay(self) -> str:
+        if self.files is not None:
+            return str(self.files.folder)
+        return f"{self.smtp.host}:{self.smtp.port}"
+
+    async def sweep(self, stop: asyncio.Event) -> DeliveryRun | None:
+        """Send what is due; None when this call joined a running sweep or waits out a
+        backoff."""
+        if self._running:
+            self._again = True
+            return None
+        if self.resume_at is not None and self.clock() < self.resume_at:
+            log.debug("relay %s: waiting until %s", self.relay, self.resume_at.isoformat())
+            return None
+        self._running = True
+        total = DeliveryRun()
+        try:
+            while True:
+                self._again = False
+                run = await send_outbox(
+                    self.store, messages_for(self.instance, self.store),
+                    None if self.files is not None else self.smtp, self.options,
+                    owner=self.owner, clock=self.clock, stop=stop, files=self.files,
+                    limiter=self.limiter)
+                total.add(run)
+                if run.unreachable or stop.is_set() or not self._again:
+                    break
+        finally:
+            self._running = False
+        self._after(total)
+        return total
+
+    def _after(self, run: DeliveryRun) -> None:
+        if run.unreachable is None:
+            self.backoff, self.resume_at = 0.0, None
+            if any(run.figures().values()):
+                log.info("outbox swept: %s", _figures_text(run),
+                         extra={"event": "deliver", **run.figures()})
+            return
+        self.backoff = min(MAX_BACKOFF, max(self.first_backoff, self.backoff * 2))
+        self.resume_at = self.clock() + timedelta(seconds=self.backoff)
+        log.error("the relay %s is unreachable (%s); trying again in %.0f s", self.relay,
+                  run.unreachable, self.backoff,
+                  extra={"event": "relay_unreachable", "relay": self.relay,
+                         "retry_in": self.backoff, **run.figures()})
+
+
+MAX_BACKOFF = 900.0  # seconds: a relay that is down is tried again at least every 15 minutes
+
+
+def _figures_text(run: DeliveryRun) -> str:
+    return ", ".join(f"{n} {name}" for name, n in run.figures().items() if n)
 
 
 async def wait_for_lease(store: Store, instance: Instance, owner: str, *, standby: bool,
@@ -119,7 +190,8 @@ async def run_once(instance: Instance, store: Store, *, clock: Callable[[], date
         for spec in service.lists().values():
             if service.digest(spec) is not None:
                 summary.issues += 1
-        summary.delivered = await deliver(instance, store, owner=owner, clock=clock, stop=stop)
+        sender = Sender(instance, store, owner=owner, clock=clock)
+        summary.delivered = await sender.sweep(stop) or DeliveryRun()
     finally:
         store.drop_lease(LEASE, owner)
     return summary
@@ -153,8 +225,10 @@ async def run_forever(instance: Instance, store: Store, *, standby: bool,
                 log.exception("scheduled job failed", extra={"event": "job_failed"})
         return wrapper
 
+    sender = Sender(instance, store, owner=owner, clock=clock)
+
     async def sweep() -> object:
-        return await deliver(instance, store, owner=owner, clock=clock, stop=stop)
+        return await sender.sweep(stop)
 
     async def prepare_and_alert() -> object:
         service.prepare()

@@ -7,9 +7,10 @@ missing ones and refuses a database whose schema is newer than this program.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sqlite3
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -240,6 +241,15 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
         );
         """,
     ),
+    (
+        "0007_outbox_leases",
+        """
+        -- A sender renews the leases it holds by owner; recovery finds expired ones by time.
+        CREATE INDEX outbox_lease_owner ON outbox(lease_owner) WHERE lease_owner IS NOT NULL;
+        CREATE INDEX outbox_leased ON outbox(state, lease_until)
+            WHERE state IN ('sending', 'transmitting');
+        """,
+    ),
 )
 
 
@@ -255,6 +265,66 @@ class OutboxRow:
     language: str
     message_id: str
     attempts: int
+
+
+@dataclass(frozen=True)
+class QueuedMessage:
+    """One message of an issue as it is queued: who gets it, in which language."""
+
+    subscriber_id: int
+    address: str
+    name: str | None
+    language: str
+    message_id: str
+
+
+@dataclass(frozen=True)
+class Claimed:
+    """What one claim took: the rows now leased, and how many due rows it skipped."""
+
+    rows: list[OutboxRow]
+    skipped: int
+
+
+@dataclass(frozen=True)
+class Requeued:
+    """What ``newsletter retry`` did, and what it left alone."""
+
+    made_due: int  # waiting to retry: due now
+    requeued: int  # failed after temporary refusals: back in the queue
+    permanent: int  # failed for good (5xx): left as they are
+    inactive: int  # failed, to an address no longer active in the list: left
+
+
+@dataclass(frozen=True)
+class OutboxSummary:
+    """The outbox at a moment: rows per state, what is due, what waits for a retry."""
+
+    states: dict[str, int]
+    due: int
+    waiting: int
+    ambiguous: int
+    next_retry: datetime | None
+
+
+@dataclass(frozen=True)
+class OutboxEntry:
+    """One outbox row, as ``newsletter outbox list`` shows it."""
+
+    id: int
+    issue_id: int
+    list_name: str
+    subscriber_id: int
+    address: str
+    language: str
+    state: str
+    attempts: int
+    last_code: int | None
+    last_text: str | None
+    ambiguous: bool
+    message_id: str
+    next_attempt_at: datetime | None
+    sent_at: datetime | None
 
 
 @dataclass(frozen=True)
@@ -310,6 +380,7 @@ class Store:
     def __init__(self, connection: sqlite3.Connection, path: Path) -> None:
         self.db = connection
         self.path = path
+        self._savepoints = 0
 
     def __enter__(self) -> Store:
         return self
@@ -322,7 +393,21 @@ class Store:
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
-        """Commit what the block wrote, or roll all of it back."""
+        """Commit what the block wrote, or roll all of it back. Inside another transaction
+        the block is a savepoint: its writes commit with the outer transaction, and an error
+        rolls back only the block's (the outer one then decides)."""
+        if self.db.in_transaction:
+            self._savepoints += 1
+            name = f"sp{self._savepoints}"
+            self.db.execute(f"SAVEPOINT {name}")
+            try:
+                yield
+            except BaseException:
+                self.db.execute(f"ROLLBACK TO {name}")
+                self.db.execute(f"RELEASE {name}")
+                raise
+            self.db.execute(f"RELEASE {name}")
+            return
         self.db.execute("BEGIN IMMEDIATE")
         try:
             yield
@@ -737,10 +822,16 @@ class Store:
 
     # -- issues and the outbox ---------------------------------------------------------------
 
-    def create_issue(self, list_name: str, kind: str, report_ids: Sequence[int],
-                     bodies: Mapping[str, str], now: datetime, *, claim: bool = True) -> int:
-        """Record an issue and its rendered bodies (JSON per language); returns its ID. With
-        ``claim``, its reports are recorded as sent to the list in the same transaction."""
+    def create_issue(
+        self, list_name: str, kind: str, report_ids: Sequence[int], bodies: Mapping[str, str],
+        now: datetime, *, recipients: Callable[[int], Iterable[QueuedMessage]],
+        claim: bool = True,
+    ) -> tuple[int, int]:
+        """Record an issue, its rendered bodies (JSON per language) and one outbox row per
+        message that ``recipients(issue_id)`` yields, all in one transaction: a crash leaves
+        the whole issue or none of it. With ``claim``, its reports are recorded as sent to the
+        list in the same transaction. The rows are streamed in chunks, so 100,000 recipients
+        do not sit in memory. Returns (issue ID, rows added)."""
         with self.transaction():
             cursor = self.db.execute(
                 "INSERT INTO issues (list_name, kind, report_ids, created_at) VALUES (?,?,?,?)",
@@ -751,7 +842,16 @@ class Store:
             self.db.executemany(
                 "INSERT INTO issue_bodies (issue_id, language, rendered) VALUES (?, ?, ?)",
                 [(issue_id, language, body) for language, body in bodies.items()])
-        return issue_id
+            added = 0
+            chunk: list[tuple[object, ...]] = []
+            for message in recipients(issue_id):
+                chunk.append((issue_id, message.subscriber_id, message.address, message.name,
+                              message.language, message.message_id))
+                if len(chunk) >= 1000:
+                    added += self._insert_outbox(chunk)
+                    chunk = []
+            added += self._insert_outbox(chunk)
+        return issue_id, added
 
     def claim_reports(self, list_name: str, report_ids: Sequence[int], issue_id: int) -> None:
         """Record that ``report_ids`` went out in ``issue_id`` (refused if one already did)."""
@@ -833,106 +933,181 @@ class Store:
             "SELECT language, rendered FROM issue_bodies WHERE issue_id = ?", (issue_id,))
         return dict(rows.fetchall())
 
-    def enqueue(self, issue_id: int, rows: Iterable[tuple[int, str, str | None, str, str]],
-                now: datetime) -> int:
-        """Outbox rows (subscriber ID, address, name, language, Message-ID) for ``issue_id``,
-        in one transaction, streamed in chunks; returns how many were added."""
-        added = 0
-        with self.transaction():
-            chunk: list[tuple[object, ...]] = []
-            for subscriber_id, address, name, language, message_id in rows:
-                chunk.append((issue_id, subscriber_id, address, name, language, message_id))
-                if len(chunk) >= 1000:
-                    added += self._insert_outbox(chunk)
-                    chunk = []
-            added += self._insert_outbox(chunk)
-        return added
-
     def _insert_outbox(self, chunk: list[tuple[object, ...]]) -> int:
         before = self.db.total_changes
         self.db.executemany(
-            """INSERT OR IGNORE INTO outbox (issue_id, subscriber_id, address, name, language,
-                 message_id, state) VALUES (?, ?, ?, ?, ?, ?, 'pending')""", chunk)
+            """INSERT INTO outbox (issue_id, subscriber_id, address, name, language,
+                 message_id, state) VALUES (?, ?, ?, ?, ?, ?, 'pending')
+               ON CONFLICT DO NOTHING""", chunk)
         return self.db.total_changes - before
 
-    def claim(self, owner: str, limit: int, now: datetime, lease: float) -> list[OutboxRow]:
-        """Take up to ``limit`` due messages for ``owner`` under a lease."""
-        until = _ts(now + timedelta(seconds=lease))
+    def claim(self, owner: str, limit: int, now: datetime, lease: float) -> Claimed:
+        """Take up to ``limit`` due messages for ``owner`` under a lease that runs out at
+        ``now + lease`` unless renewed (:meth:`renew`). A due message whose subscriber is no
+        longer active, or no longer a member of the issue's list, is not claimed but marked
+        skipped, with the reason: an unsubscription after queueing is honoured."""
+        stamp, until = _ts(now), _ts(now + timedelta(seconds=lease))
         with self.transaction():
-            rows = self.db.execute(
-                """SELECT id, issue_id, subscriber_id, address, name, language, message_id,
-                          attempts FROM outbox
-                   WHERE state IN ('pending', 'retry')
-                     AND (next_attempt_at IS NULL OR next_attempt_at <= ?)
-                   ORDER BY id LIMIT ?""", (_ts(now), limit)).fetchall()
+            # The due rows come straight off the (state, next_attempt_at) index, pending ones
+            # in ID order, then retries by due time: no sort of the whole queue per claim.
+            found = self.db.execute(
+                f"""WITH due AS (
+                      SELECT id FROM outbox WHERE state IN {_DUE_STATES}
+                        AND (next_attempt_at IS NULL OR next_attempt_at <= ?) LIMIT ?)
+                    SELECT o.id, o.issue_id, o.subscriber_id, o.address, o.name, o.language,
+                           o.message_id, o.attempts, s.status, m.status, i.list_name
+                    FROM due JOIN outbox o ON o.id = due.id
+                    JOIN issues i ON i.id = o.issue_id
+                    LEFT JOIN subscribers s ON s.id = o.subscriber_id
+                    LEFT JOIN subscriptions m ON m.subscriber_id = o.subscriber_id
+                         AND m.list_name = i.list_name
+                    ORDER BY o.id""", (stamp, limit)).fetchall()
+            sendable = [row for row in found if row[8] == "active" and row[9] == "active"]
+            stale = [row for row in found if not (row[8] == "active" and row[9] == "active")]
             self.db.executemany(
-                """UPDATE outbox SET state = 'sending', lease_owner = ?, lease_until = ?
-                   WHERE id = ?""", [(owner, until, row[0]) for row in rows])
-        return [OutboxRow(*row) for row in rows]
+                f"""UPDATE outbox SET state = 'skipped', lease_owner = NULL, lease_until = NULL,
+                      next_attempt_at = NULL, last_text = ?
+                    WHERE id = ? AND state IN {_DUE_STATES}""",
+                [(_skip_reason(row[8], row[9], row[10]), row[0]) for row in stale])
+            self.db.executemany(
+                f"""UPDATE outbox SET state = 'sending', lease_owner = ?, lease_until = ?
+                   WHERE id = ? AND state IN {_DUE_STATES}""",
+                [(owner, until, row[0]) for row in sendable])
+        return Claimed([OutboxRow(*row[:8]) for row in sendable], len(stale))
 
-    def mark(self, row_id: int, state: str, *, code: int | None = None, text: str = "",
-             next_attempt_at: datetime | None = None, now: datetime | None = None,
-             attempted: bool = False, ambiguous: bool = False) -> None:
-        """Move one row to ``state`` and commit at once: the outbox is the record of what
-        was sent, so each outcome is durable before the next message goes."""
-        self.db.execute(
+    def renew(self, owner: str, now: datetime, lease: float) -> int:
+        """Extend the lease of every message ``owner`` holds; returns how many it holds."""
+        return self.db.execute(
+            f"""UPDATE outbox SET lease_until = ?
+                WHERE lease_owner = ? AND state IN {_LEASED}""",
+            (_ts(now + timedelta(seconds=lease)), owner)).rowcount
+
+    def mark(self, row_id: int, owner: str, expected: str, state: str, *,
+             code: int | None = None, text: str = "", next_attempt_at: datetime | None = None,
+             now: datetime | None = None, attempted: bool = False,
+             ambiguous: bool = False) -> bool:
+        """Move one row from ``expected`` to ``state`` if ``owner`` still holds its lease,
+        and commit at once: the outbox is the record of what was sent, so each outcome is
+        durable before the next message goes. False means the lease was lost (it ran out and
+        recovery took the row over): the caller must not send it."""
+        cursor = self.db.execute(
             f"""UPDATE outbox SET state = ?, last_code = COALESCE(?, last_code),
                   last_text = CASE WHEN ? != '' THEN ? ELSE last_text END,
                   next_attempt_at = ?, attempts = attempts + ?,
-                  ambiguous = MAX(ambiguous, ?),
+                  ambiguous = CASE WHEN ? = 1 THEN 1 ELSE ambiguous END,
                   sent_at = CASE WHEN ? = 'sent' THEN ? ELSE sent_at END,
-                  lease_owner = CASE WHEN ? IN {_LEASED} THEN lease_owner ELSE NULL END
-                WHERE id = ?""",
+                  lease_owner = CASE WHEN ? IN {_LEASED} THEN lease_owner ELSE NULL END,
+                  lease_until = CASE WHEN ? IN {_LEASED} THEN lease_until ELSE NULL END
+                WHERE id = ? AND lease_owner = ? AND state = ?""",
             (state, code, text, text[:500], _ts(next_attempt_at) if next_attempt_at else None,
              1 if attempted else 0, 1 if ambiguous else 0, state, _ts(now) if now else None,
-             state, row_id))
+             state, state, row_id, owner, expected))
+        return cursor.rowcount == 1
 
     def recover(self, now: datetime) -> tuple[int, int]:
-        """After a crash: rows claimed but never transmitted go back to pending; rows whose
-        data was on its way are retried and marked ambiguous (a duplicate is possible).
-        Only rows whose lease ran out are touched. Returns (requeued, ambiguous)."""
+        """Take over the messages whose owner's lease ran out (it crashed or froze: a live
+        owner renews its lease): those claimed but never transmitted go back to pending;
+        those whose data was on its way are retried and marked ambiguous (a duplicate is
+        possible). Returns (requeued, ambiguous)."""
         stamp = _ts(now)
         with self.transaction():
             requeued = self.db.execute(
-                """UPDATE outbox SET state = 'pending', lease_owner = NULL
+                """UPDATE outbox SET state = 'pending', lease_owner = NULL, lease_until = NULL
                    WHERE state = 'sending' AND lease_until <= ?""", (stamp,)).rowcount
             ambiguous = self.db.execute(
                 """UPDATE outbox SET state = 'retry', ambiguous = 1, lease_owner = NULL,
+                     lease_until = NULL, next_attempt_at = NULL,
                      last_text = 'outcome unknown: interrupted after the data was sent'
                    WHERE state = 'transmitting' AND lease_until <= ?""", (stamp,)).rowcount
         return requeued, ambiguous
 
     def release(self, owner: str) -> int:
         """Give back messages ``owner`` claimed but did not start (a clean stop)."""
-        with self.transaction():
-            return self.db.execute(
-                """UPDATE outbox SET state = 'pending', lease_owner = NULL
-                   WHERE state = 'sending' AND lease_owner = ?""", (owner,)).rowcount
+        return self.db.execute(
+            """UPDATE outbox SET state = 'pending', lease_owner = NULL, lease_until = NULL
+               WHERE state = 'sending' AND lease_owner = ?""", (owner,)).rowcount
 
-    def requeue_failed(self, issue_id: int | None = None) -> int:
-        sql = ("UPDATE outbox SET state = 'pending', attempts = 0, next_attempt_at = NULL "
-               "WHERE state = 'failed'")
-        params: tuple[object, ...] = ()
-        if issue_id is not None:
-            sql += " AND issue_id = ?"
-            params = (issue_id,)
+    def requeue(self, issue_id: int | None = None) -> Requeued:
+        """``newsletter retry``: messages waiting to retry become due now, and failed ones
+        go back to the queue, except permanent refusals (5xx but 552) and messages to an
+        address that is no longer active in the list (bounced, unsubscribed, suppressed)."""
+        scope, params = ("AND o.issue_id = ?", (issue_id,)) if issue_id is not None else ("", ())
+        active = """s.status = 'active' AND m.status = 'active'"""
+        joins = """FROM outbox o JOIN issues i ON i.id = o.issue_id
+                   LEFT JOIN subscribers s ON s.id = o.subscriber_id
+                   LEFT JOIN subscriptions m ON m.subscriber_id = o.subscriber_id
+                        AND m.list_name = i.list_name"""
+        permanent = "(o.last_code >= 500 AND o.last_code != 552)"
         with self.transaction():
-            return self.db.execute(sql, params).rowcount
+            due = self.db.execute(
+                f"""UPDATE outbox SET next_attempt_at = NULL WHERE id IN (
+                      SELECT o.id {joins} WHERE o.state = 'retry' AND {active} {scope})""",
+                params).rowcount
+            failed = self.db.execute(
+                f"""UPDATE outbox SET state = 'pending', attempts = 0, next_attempt_at = NULL
+                    WHERE id IN (SELECT o.id {joins} WHERE o.state = 'failed' AND {active}
+                                 AND NOT {permanent} {scope})""", params).rowcount
+            kept_permanent, kept_inactive = self.db.execute(
+                f"""SELECT COALESCE(SUM(CASE WHEN {permanent} THEN 1 ELSE 0 END), 0),
+                           COALESCE(SUM(CASE WHEN {permanent} THEN 0 ELSE 1 END), 0)
+                    {joins} WHERE o.state = 'failed' {scope}""", params).fetchone()
+        return Requeued(made_due=due, requeued=failed, permanent=int(kept_permanent),
+                        inactive=int(kept_inactive))
 
     def outbox_counts(self) -> dict[str, int]:
         return dict(self.db.execute(
             "SELECT state, count(*) FROM outbox GROUP BY state").fetchall())
 
+    def outbox_summary(self, now: datetime) -> OutboxSummary:
+        """What ``status`` and ``deliver --dry-run`` say about the outbox at ``now``."""
+        stamp = _ts(now)
+        due, waiting, ambiguous, next_retry = self.db.execute(
+            f"""SELECT
+                  COALESCE(SUM(CASE WHEN state IN {_DUE_STATES} AND (next_attempt_at IS NULL
+                                    OR next_attempt_at <= ?) THEN 1 ELSE 0 END), 0),
+                  COALESCE(SUM(CASE WHEN state = 'retry' AND next_attempt_at > ?
+                                    THEN 1 ELSE 0 END), 0),
+                  COALESCE(SUM(ambiguous), 0),
+                  MIN(CASE WHEN state = 'retry' AND next_attempt_at > ?
+                           THEN next_attempt_at END)
+                FROM outbox""", (stamp, stamp, stamp)).fetchone()
+        return OutboxSummary(
+            states=self.outbox_counts(), due=int(due), waiting=int(waiting),
+            ambiguous=int(ambiguous),
+            next_retry=datetime.fromisoformat(next_retry) if next_retry else None)
+
     def outbox_rows(self, issue_id: int | None = None) -> list[dict[str, Any]]:
-        sql = ("SELECT id, issue_id, subscriber_id, address, state, attempts, last_code, "
-               "last_text, ambiguous, message_id FROM outbox")
-        params: tuple[object, ...] = ()
+        """Every row of the outbox (or of one issue) as a dict, for tests and JSON output."""
+        return [dataclasses.asdict(entry) for entry in self.outbox_entries(issue_id=issue_id)]
+
+    def outbox_entries(
+        self, *, issue_id: int | None = None, states: Sequence[str] = (),
+        ambiguous: bool = False, limit: int | None = None,
+    ) -> list[OutboxEntry]:
+        """Rows of the outbox, oldest first, as an operator looks at them."""
+        clauses: list[str] = []
+        params: list[object] = []
         if issue_id is not None:
-            sql += " WHERE issue_id = ?"
-            params = (issue_id,)
-        columns = ("id", "issue_id", "subscriber_id", "address", "state", "attempts",
-                   "last_code", "last_text", "ambiguous", "message_id")
-        return [dict(zip(columns, row, strict=True)) for row in self.db.execute(sql, params)]
+            clauses.append("o.issue_id = ?")
+            params.append(issue_id)
+        if states:
+            clauses.append(f"o.state IN ({','.join('?' * len(states))})")
+            params.extend(states)
+        if ambiguous:
+            clauses.append("o.ambiguous = 1")
+        sql = f"""SELECT o.id, o.issue_id, i.list_name, o.subscriber_id, o.address, o.language,
+                         o.state, o.attempts, o.last_code, o.last_text, o.ambiguous,
+                         o.message_id, o.next_attempt_at, o.sent_at
+                  FROM outbox o JOIN issues i ON i.id = o.issue_id
+                  {"WHERE " + " AND ".join(clauses) if clauses else ""} ORDER BY o.id"""
+        if limit is not None:
+            sql += " LIMIT ?"
+            params.append(limit)
+        return [OutboxEntry(int(r[0]), int(r[1]), str(r[2]), int(r[3]), str(r[4]), str(r[5]),
+                            str(r[6]), int(r[7]), r[8], r[9], bool(r[10]), str(r[11]),
+                            datetime.fromisoformat(r[12]) if r[12] else None,
+                            datetime.fromisoformat(r[13]) if r[13] else None)
+                for r in self.db.execute(sql, params)]
 
     def last_errors(self, limit: int = 5) -> list[tuple[str, int | None, str]]:
         rows = self.db.execute(
@@ -1033,6 +1208,17 @@ def _stored_report(row: sqlite3.Row | tuple[object, ...]) -> StoredReport:
 
 
 _LEASED = "('sending', 'transmitting')"
+_DUE_STATES = "('pending', 'retry')"
+
+
+def _skip_reason(status: str | None, membership: str | None, list_name: str) -> str:
+    if status is None:
+        return "skipped: the subscriber no longer exists"
+    if status != "active":
+        return f"skipped: the address is {status}"
+    if membership is None:
+        return f"skipped: not a member of {list_name}"
+    return f"skipped: {membership} in {list_name}"
 _SUBSCRIBER = ", ".join(
     f"s.{c}" for c in
     "id email name language format status consent_source consent_at bounces".split()

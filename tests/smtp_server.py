@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import re
 import socket
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -35,6 +36,7 @@ class Sink:
     stall_seconds: float = 5.0
     data_delay: float = 0.0  # every reply to the data waits this long (a slow relay)
     attempts: dict[str, int] = field(default_factory=dict)
+    arrivals: list[float] = field(default_factory=list)  # monotonic time of each accepted one
 
     def _fault(self, address: str) -> str | None:
         plan = self.faults.get(address, [])
@@ -68,6 +70,7 @@ class Sink:
         if self.data_delay:
             await asyncio.sleep(self.data_delay)
         self.messages.append(Received(envelope.mail_from, list(envelope.rcpt_tos), data))
+        self.arrivals.append(time.monotonic())
         return "250 Message accepted"
 
     def message_ids(self) -> list[str]:

@@ -3,6 +3,7 @@ the outbox recorded as ambiguous; SIGTERM stops cleanly with no duplicate at all
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import signal
@@ -18,15 +19,15 @@ from newsletter.app import Instance, load_instance
 from newsletter.ingest import ingest_inbox
 from newsletter.pipeline import create_issue, summarise_pending
 from newsletter.subscribers import check_subscriber
-from tests.helpers import FIXED_NOW, SAMPLE_REPORT, drop
+from tests.helpers import FIXED_NOW, REPO, SAMPLE_REPORT, drop
 from tests.smtp_server import smtp_sink
 
 SECRET = "crash-test-secret-0123456789"
 MESSAGES = 150
+CROWD = 1_000  # readers of the test with three senders at once
 
 
-@pytest.fixture
-def queued(instance: Instance) -> Instance:
+def _queue(instance: Instance, readers: int) -> Instance:
     config = instance.config_path
     config.write_text(config.read_text() + '\n[lists.daily]\ntitle = "Daily"\n')
     office = load_instance(config, cwd=instance.root, environ={"NEWSLETTER_WEB_SECRET": SECRET})
@@ -34,12 +35,22 @@ def queued(instance: Instance) -> Instance:
     with office.open_store() as store:
         ingest_inbox(store, office.inbox, office.settings.ingest, now=FIXED_NOW)
         summarise_pending(store, office.settings.summary, now=FIXED_NOW)
-        store.import_subscribers([check_subscriber(f"r{i}@example.org") for i in range(MESSAGES)],
+        store.import_subscribers([check_subscriber(f"r{i}@example.org") for i in range(readers)],
                                  "daily", consent_source="test", now=FIXED_NOW)
         create_issue(store, office.renderer(), office.list_named(store, "daily"), [1], "alert",
                      base_url="https://u.example.org", domain="example.org",
                      now=datetime.now(UTC))
     return office
+
+
+@pytest.fixture
+def queued(instance: Instance) -> Instance:
+    return _queue(instance, MESSAGES)
+
+
+@pytest.fixture
+def crowded(instance: Instance) -> Instance:
+    return _queue(instance, CROWD)
 
 
 def _start(office: Instance, port: int) -> subprocess.Popen[bytes]:
@@ -107,3 +118,158 @@ def test_sigterm_finishes_in_flight_messages_and_stops_cleanly(queued: Instance)
         outcome = _check(queued, sink.message_ids())
     assert outcome == {"duplicates": 0, "ambiguous": 0}
 
+
+
+DYING_ISSUE = """
+import os, signal, sys
+from datetime import UTC, datetime
+from pathlib import Path
+from newsletter.app import load_instance
+from newsletter.pipeline import create_issue
+
+config, kill_at = Path(sys.argv[1]), int(sys.argv[2])
+office = load_instance(config, cwd=config.parent, environ={})
+with office.open_store() as store:
+    recipients = store.recipients
+
+    def dying(list_name):
+        for index, subscriber in enumerate(recipients(list_name)):
+            if index == kill_at:
+                os.kill(os.getpid(), signal.SIGKILL)
+            yield subscriber
+
+    store.recipients = dying
+    create_issue(store, office.renderer(), office.list_named(store, "daily"), [1], "alert",
+                 base_url="https://u.example.org", domain="example.org", now=datetime.now(UTC))
+"""
+
+
+@pytest.mark.slow
+def test_a_kill_while_an_issue_is_created_leaves_all_of_it_or_none(instance: Instance) -> None:
+    config = instance.config_path
+    config.write_text(config.read_text() + '\n[lists.daily]\ntitle = "Daily"\n')
+    office = load_instance(config, cwd=instance.root, environ={})
+    drop(office.inbox.folder, "sample.txt", SAMPLE_REPORT.read_bytes())
+    readers = 5_000
+    with office.open_store() as store:
+        ingest_inbox(store, office.inbox, office.settings.ingest, now=FIXED_NOW)
+        store.import_subscribers([check_subscriber(f"r{i}@example.org") for i in range(readers)],
+                                 "daily", consent_source="test", now=FIXED_NOW)
+    rng = random.Random(20261202)
+    # SIGKILL while the outbox rows stream in: before the first chunk, between chunks, at
+    # the very end of the stream (the commit not yet made).
+    for kill_at in (0, 999, 1000, rng.randrange(1, readers), rng.randrange(1, readers),
+                    readers - 1):
+        process = subprocess.run([sys.executable, "-c", DYING_ISSUE, str(config), str(kill_at)],
+                                 capture_output=True, timeout=120)
+        assert process.returncode == -signal.SIGKILL, process.stderr
+        with office.open_store() as store:
+            issues = store.db.execute("SELECT count(*) FROM issues").fetchone()[0]
+            claims = store.db.execute("SELECT count(*) FROM issue_reports").fetchone()[0]
+            rows = store.db.execute("SELECT count(*) FROM outbox").fetchone()[0]
+        assert (issues, claims, rows) == (0, 0, 0), kill_at
+    with office.open_store() as store:  # and the report can still be sent, to everyone
+        created = create_issue(store, office.renderer(), office.list_named(store, "daily"), [1],
+                               "alert", base_url="https://u.example.org", domain="example.org",
+                               now=datetime.now(UTC))
+    assert created.queued == readers
+
+
+def _service_env(port: int) -> dict[str, str]:
+    return {"NEWSLETTER_WEB_SECRET": SECRET, "NEWSLETTER_DELIVERY_TRANSPORT": "smtp",
+            "NEWSLETTER_SMTP_PORT": str(port), "NEWSLETTER_SMTP_HOST": "127.0.0.1",
+            "NEWSLETTER_SMTP_SECURITY": "none", "NEWSLETTER_SMTP_TIMEOUT": "3",
+            "NEWSLETTER_DELIVERY_LEASE": "1", "NEWSLETTER_DELIVERY_RATE": "25",
+            "NEWSLETTER_DELIVERY_CONNECTIONS": "2", "NEWSLETTER_DELIVERY_RETRY_BASE_SECONDS": "0.2",
+            "NEWSLETTER_DELIVERY_RETRY_CAP_SECONDS": "0.5", "NEWSLETTER_DELIVERY_MAX_ATTEMPTS": "20",
+            "NEWSLETTER_SCHEDULE_DELIVER_SECONDS": "0.5", "NEWSLETTER_SCHEDULE_POLL_SECONDS": "30",
+            "NEWSLETTER_SCHEDULE_LEASE_SECONDS": "2"}
+
+
+@pytest.mark.slow
+def test_two_delivers_and_a_service_killed_at_random_lose_nothing(crowded: Instance) -> None:
+    """The promise with three senders at once (two `deliver` processes and a `newsletter
+    run`) and a relay with faults, every sender killed with SIGKILL at random moments and
+    started again, at least 20 times: every reader has exactly one sent row or a recorded
+    permanent failure, the relay received every message that was due, and every duplicate
+    is one the outbox recorded as ambiguous. Its figures go to test-artifacts/kill-test.json."""
+    rng = random.Random(20261203)
+    addresses = [f"r{i}@example.org" for i in range(CROWD)]
+    faults: dict[str, list[str | None]] = {}
+    for address in rng.sample(addresses, 30):
+        faults[address] = [rng.choice(["451 4.3.0 try later", "421 4.3.2 closing",
+                                       "DATA:452 4.3.1 no room", "drop", None])
+                           for _ in range(rng.randint(1, 3))]
+    permanent = set(rng.sample([a for a in addresses if a not in faults], 5))
+    for address in permanent:
+        faults[address] = ["550 5.1.1 no such user"]
+    roles = {"deliver-a": ["deliver"], "deliver-b": ["deliver"], "run": ["run"]}
+    kills = interrupted = 0
+    with smtp_sink() as (sink, port):
+        sink.faults.update(faults)
+        sink.data_delay = 0.01
+        env = {**os.environ, **_service_env(port)}
+
+        def start(role: str) -> subprocess.Popen[bytes]:
+            return subprocess.Popen([sys.executable, "-m", "newsletter", "--config",
+                                     str(crowded.config_path), *roles[role]], env=env,
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+        running = {role: start(role) for role in roles}
+        deadline = time.monotonic() + 240
+        while kills < 24 and time.monotonic() < deadline:
+            time.sleep(rng.uniform(0.2, 0.9))
+            for role, process in running.items():  # a finished `deliver` starts again
+                if process.poll() is not None:
+                    running[role] = start(role)
+            victim = rng.choice(sorted(running))
+            if 0 < len(sink.messages) < CROWD - len(permanent):
+                interrupted += 1
+            running[victim].kill()
+            running[victim].wait(timeout=30)
+            kills += 1
+            running[victim] = start(victim)
+        for process in running.values():
+            process.kill()
+            process.wait(timeout=30)
+        received_while_killing = len(sink.messages)
+        time.sleep(1.2)  # every lease of the killed senders runs out
+        for _ in range(40):  # deliver until nothing is left to try
+            final = subprocess.run([sys.executable, "-m", "newsletter", "--config",
+                                    str(crowded.config_path), "deliver"], env=env,
+                                   capture_output=True, timeout=120)
+            assert final.returncode == 0, final.stderr
+            with crowded.open_store() as store:
+                states = Counter(row["state"] for row in store.outbox_rows())
+            if states["pending"] + states["retry"] == 0:
+                break
+            time.sleep(0.5)
+        with crowded.open_store() as store:
+            rows = store.outbox_rows()
+        received = Counter(sink.message_ids())
+    assert kills >= 20
+    assert interrupted >= 15  # most kills landed while messages were flowing
+    assert received_while_killing > 0
+    by_address = {row["address"]: row for row in rows}
+    assert len(rows) == CROWD
+    # Every reader: exactly one sent row, or a recorded permanent failure.
+    assert {a for a, r in by_address.items() if r["state"] == "failed"} == permanent
+    assert all(by_address[a]["last_code"] == 550 for a in permanent)
+    assert {a for a, r in by_address.items() if r["state"] == "sent"} == set(addresses) - permanent
+    # The relay received every message that was due, and nothing we did not queue.
+    sent_ids = {r["message_id"] for r in rows if r["state"] == "sent"}
+    assert set(received) == sent_ids
+    # Every duplicate is recorded as ambiguous.
+    duplicates = {mid for mid, n in received.items() if n > 1}
+    ambiguous = {r["message_id"] for r in rows if r["ambiguous"]}
+    assert duplicates <= ambiguous
+    figures = {"kills": kills, "mid_send": interrupted, "senders": len(roles),
+               "planned_faults": sum(len(plan) for plan in faults.values()),
+               "received": sum(received.values()),
+               "lost": len(set(addresses) - permanent) - len(set(received)),
+               "duplicates": len(duplicates), "ambiguous": len(ambiguous),
+               "unrecorded_duplicates": len(duplicates - ambiguous)}
+    artifacts = REPO / "test-artifacts"
+    artifacts.mkdir(exist_ok=True)
+    (artifacts / "kill-test.json").write_text(json.dumps(figures) + "\n")
+    assert figures["lost"] == 0

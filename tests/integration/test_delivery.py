@@ -146,7 +146,8 @@ def test_starttls_refused_is_retried_not_sent_in_clear(office: Instance, store: 
     _issue(office, store, ["a@example.org"])
     with smtp_sink() as (sink, port):
         run = _send(office, store, port, clock=lambda: datetime.now(UTC), security="starttls")
-    assert (run.sent, run.retried) == (0, 1)
+    assert (run.sent, run.deferred) == (0, 1)  # no connection: tried again, no attempt counted
+    assert run.unreachable is not None
     assert sink.messages == []
     [row] = store.outbox_rows()
     assert row["state"] == "retry"
@@ -184,7 +185,7 @@ def test_dkim_signs_the_list_unsubscribe_headers(office: Instance, store: Store,
     source = IssueMessages(store, lambda name: office.mail_settings(name, "Daily"), secret=SECRET,
                            base_url="https://u.example.org",
                            unsubscribe_address="unsubscribe@example.org", dkim=signer)
-    [row] = store.claim("test", 1, datetime.now(UTC), 30)
+    [row] = store.claim("test", 1, datetime.now(UTC), 30).rows
     signed = source.message(row)
     assert signed.startswith(b"DKIM-Signature:")
     header = signed.split(b"\r\n\r\n", 1)[0].replace(b"\r\n ", b" ").replace(b"\r\n\t", b" ")
@@ -238,7 +239,7 @@ def test_tls_certificates_are_verified(office: Instance, store: Store, tmp_path:
         untrusted = SmtpOptions("127.0.0.1", port, "tls", "", "", 5)
         run = asyncio.run(send_outbox(store, source, untrusted, options, owner="t",
                                       clock=lambda: datetime.now(UTC)))
-        assert (run.sent, run.retried) == (0, 1)  # a self-signed certificate is refused
+        assert (run.sent, run.deferred) == (0, 1)  # a self-signed certificate is refused
         assert "CERTIFICATE_VERIFY_FAILED" in store.outbox_rows()[0]["last_text"]
         trusted = SmtpOptions("127.0.0.1", port, "tls", "", "", 5, str(cert))
         later = datetime.now(UTC) + timedelta(hours=1)
