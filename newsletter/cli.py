@@ -629,7 +629,10 @@ def preview(obj: Context, report_id: int | None, digest: str | None, limit: int,
             if spec is not None:
                 title, policy = spec.title, Policy(spec.policy)
                 budget = (spec.summary_sentences, spec.summary_words)
-                due = Service(instance, store, clock=_now).due(spec)
+                due = Service(instance, store, clock=_now, looking=True).due(spec)
+                if not due:
+                    click.echo(f"Nothing is due for {spec.name} yet: previewing its latest "
+                               "matching reports instead", err=True)
                 recent = due or [r for r in recent if spec.matches(
                     r.report.title, r.report.body, r.report.source, r.report.kind)]
             ids = [r.id for r in recent[:limit]]
@@ -1245,7 +1248,7 @@ def digest(obj: Context, list_name: str, dry_run: bool) -> None:
     instance = obj.instance
     with instance.open_store() as store:
         spec = instance.list_named(store, list_name)
-        service = Service(instance, store, clock=_now)
+        service = Service(instance, store, clock=_now, looking=dry_run)
         if dry_run:
             _dry_run(store, spec, [r.id for r in service.due(spec)], "digest")
             return

@@ -68,14 +68,28 @@ class Service:
     """The service's steps for ``instance``; ``clock`` is injected so tests control time."""
 
     def __init__(self, instance: Instance, store: Store, *,
-                 clock: Callable[[], datetime]) -> None:
+                 clock: Callable[[], datetime], looking: bool = False) -> None:
         self.instance = instance
         self.store = store
         self.clock = clock
         self.settings = instance.settings
+        self.looking = looking
         # Every list gets the reports that arrive once the service knows it (recorded before
-        # anything is ingested), never the archive that was there before it.
-        self.starts = {name: store.list_start(name, clock()) for name in self.lists()}
+        # anything is ingested), never the archive that was there before it. Only a service
+        # that sends records it: a preview or a dry run (``looking``) writes nothing, and
+        # takes a list it has never seen as starting now.
+        self.starts: dict[str, datetime] = {}
+        for name in self.lists():
+            self._start(name)
+
+    def _start(self, name: str) -> datetime:
+        if name not in self.starts:
+            known = self.store.list_start(name)
+            if known is None:
+                known = (self.clock() if self.looking
+                         else self.store.record_list_start(name, self.clock()))
+            self.starts[name] = known
+        return self.starts[name]
 
     # Built once per service: the engine keeps its CTranslate2 models loaded between polls,
     # and the renderer its compiled catalogs and templates between issues.
@@ -101,9 +115,8 @@ class Service:
 
     def due(self, spec: ListSpec) -> list[StoredReport]:
         """Matching reports not yet sent to ``spec``, oldest first."""
-        if spec.name not in self.starts:  # a list added while running
-            self.starts[spec.name] = self.store.list_start(spec.name, self.clock())
-        return [r for r in self.store.unsent_reports(spec.name, self.starts[spec.name])
+        start = self._start(spec.name)  # a list added while running is seen from now on
+        return [r for r in self.store.unsent_reports(spec.name, start)
                 if spec.matches(r.report.title, r.report.body, r.report.source, r.report.kind)]
 
     def alerts(self) -> StepOutcome:
@@ -146,7 +159,7 @@ class Service:
         made = []
         for spec in self.lists().values():
             last = self.store.last_run(spec.name, "digest")
-            since = last[0] if last else self.store.list_start(spec.name, now)
+            since = last[0] if last else self._start(spec.name)
             missed = previous_fire(spec, now, since)
             if missed is not None:
                 log.info("catching up %s (missed %s)", spec.name, missed.isoformat(),

@@ -875,15 +875,21 @@ class Store:
                 ORDER BY r.id""", (_ts(since), list_name))
         return [_stored_report(row) for row in rows]
 
-    def list_start(self, list_name: str, now: datetime) -> datetime:
-        """When the service first saw ``list_name`` (recorded now if never): a new list gets
-        the reports that arrive from then on, not the whole archive."""
+    def list_start(self, list_name: str) -> datetime | None:
+        """When the service first saw ``list_name``, if it has: a list gets the reports that
+        arrive from then on, not the whole archive."""
+        row = self.db.execute(
+            "SELECT at FROM schedule_runs WHERE list_name = ? AND kind = 'start'",
+            (list_name,)).fetchone()
+        return datetime.fromisoformat(row[0]) if row is not None else None
+
+    def record_list_start(self, list_name: str, now: datetime) -> datetime:
+        """Record that the service sees ``list_name`` from ``now`` on (unless it already
+        did); returns the recorded start."""
         with self.transaction():
-            row = self.db.execute(
-                "SELECT at FROM schedule_runs WHERE list_name = ? AND kind = 'start'",
-                (list_name,)).fetchone()
-            if row is not None:
-                return datetime.fromisoformat(row[0])
+            known = self.list_start(list_name)
+            if known is not None:
+                return known
             self.db.execute(
                 """INSERT INTO schedule_runs (list_name, kind, at, outcome, issue_id)
                    VALUES (?, 'start', ?, 'list seen', NULL)""", (list_name, _ts(now)))

@@ -1,0 +1,90 @@
+"""Looking never writes: previews, dry runs, status and every list/show command leave the
+database byte for byte as it was."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from newsletter.app import load_instance
+from newsletter.cli import cli
+from newsletter.ingest import ingest_inbox
+from newsletter.pipeline import create_issue, summarise_pending
+from newsletter.subscribers import check_subscriber
+from tests.helpers import SAMPLE_REPORT, drop
+
+SECRET = "looking-test-secret-0123456789"
+ENV = {"NEWSLETTER_WEB_SECRET": SECRET}
+
+READ_ONLY = [
+    ["status"], ["status", "--json"], ["reports", "list"], ["reports", "list", "--json"],
+    ["reports", "show", "1"], ["reports", "show", "1", "--json"], ["lists", "show"],
+    ["subscribers", "list"], ["subscribers", "show", "reader0@example.org"],
+    ["subscribers", "export", "--list", "daily"], ["outbox", "list"],
+    ["outbox", "list", "--json", "--state", "pending"], ["deliver", "--dry-run"],
+    ["digest", "--list", "daily", "--dry-run"], ["digest", "--list", "fresh", "--dry-run"],
+    ["send", "--list", "daily", "--report", "2", "--dry-run"], ["preview", "--report", "1"],
+    ["preview", "--digest", "daily"], ["preview", "--digest", "fresh"], ["config"],
+    ["models", "list"],
+]
+
+
+@pytest.fixture
+def office(cli_office: Path) -> Path:
+    """An instance with reports, two lists (one the service has seen, one it has not),
+    subscribers and a queued issue."""
+    config = cli_office / "newsletter.toml"
+    config.write_text(config.read_text() + '\n[lists.daily]\ntitle = "Daily"\n'
+                      '\n[lists.fresh]\ntitle = "Fresh"\n')
+    loaded = load_instance(config, cwd=cli_office, environ=ENV)
+    now = datetime.now(UTC) - timedelta(hours=1)
+    with loaded.open_store() as store:
+        store.record_list_start("daily", now - timedelta(days=1))  # the service saw it
+        drop(loaded.inbox.folder, "a.txt", SAMPLE_REPORT.read_bytes())
+        drop(loaded.inbox.folder, "b.txt", SAMPLE_REPORT.read_text().replace(
+            "Kazakhstan", "Kyrgyzstan"))
+        ingest_inbox(store, loaded.inbox, loaded.settings.ingest, now=now)
+        summarise_pending(store, loaded.settings.summary, now=now)
+        store.import_subscribers([check_subscriber(f"reader{i}@example.org") for i in range(3)],
+                                 "daily", consent_source="test", now=now)
+        create_issue(store, loaded.renderer(), loaded.list_named(store, "daily"), [1], "alert",
+                     base_url="https://u.example.org", domain="example.org", now=now)
+        assert store.list_start("fresh") is None
+    return cli_office
+
+
+def _snapshot(database: Path) -> tuple[bytes, list[str]]:
+    """The database file's bytes, with the write-ahead log folded in first, and its dump."""
+    connection = sqlite3.connect(database)
+    try:
+        connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        dump = list(connection.iterdump())
+    finally:
+        connection.close()
+    return database.read_bytes(), dump
+
+
+@pytest.mark.parametrize("command", READ_ONLY, ids=" ".join)
+def test_a_read_only_command_leaves_the_database_unchanged(office: Path,
+                                                           command: list[str]) -> None:
+    database = office / "var" / "newsletter.db"
+    before = _snapshot(database)
+    result = CliRunner().invoke(cli, command, env=ENV)
+    assert result.exit_code == 0, result.output
+    after = _snapshot(database)
+    assert after[1] == before[1]  # the same rows
+    assert after[0] == before[0]  # and the same bytes
+
+
+def test_a_preview_does_not_change_what_the_next_digest_carries(office: Path) -> None:
+    runner = CliRunner()
+    first = runner.invoke(cli, ["digest", "--list", "fresh", "--dry-run"], env=ENV)
+    preview = runner.invoke(cli, ["preview", "--digest", "fresh"], env=ENV)
+    assert preview.exit_code == 0, preview.output
+    assert "Nothing is due for fresh yet" in preview.output
+    again = runner.invoke(cli, ["digest", "--list", "fresh", "--dry-run"], env=ENV)
+    assert first.output == again.output
