@@ -35,6 +35,10 @@ _import_lock = threading.Lock()
 class ModelError(NewsletterError):
     """A translation model is missing, malformed or fails to load."""
 
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint or "build the package again or take it from a "
+                         "source you trust; `newsletter models list` shows what is installed")
+
 
 @dataclass(frozen=True)
 class InstalledModel:

@@ -14,6 +14,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import sys
 import traceback
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -132,6 +133,8 @@ def _handle_errors(command: F) -> F:
             return command(*args, **kwargs)
         except NewsletterError as exc:
             _fail(exc.message, exc.hint)
+        except BrokenPipeError:
+            raise  # the reader went away (`| head`): click exits quietly, as Unix tools do
         except OSError as exc:
             where = f" ({exc.filename})" if exc.filename else ""
             _fail(f"{exc.strerror or exc}{where}",
@@ -145,8 +148,8 @@ def _fail(message: str, hint: str | None) -> NoReturn:
     if isinstance(ctx.obj, Context) and ctx.obj.debug:
         traceback.print_exc()
     click.echo(f"Error: {message}", err=True)
-    if hint:
-        click.echo(f"Hint: {hint}", err=True)
+    command = ctx.command_path.replace("newsletter", "newsletter --debug", 1)
+    click.echo(f"Hint: {hint or f'`{command}` shows the details'}", err=True)
     ctx.exit(1)
 
 
@@ -681,9 +684,17 @@ def serve(obj: Context, host: str | None, port: int | None) -> None:
 
     instance = obj.instance
     web = instance.settings.web
+    host, port = host or web.host, port or web.port
+    try:  # uvicorn reports a busy port with a traceback line and exit status 3
+        with socket.create_server((host, port)):
+            pass
+    except OSError as exc:
+        raise NewsletterError(f"cannot listen on {host}:{port}: {exc.strerror or exc}",
+                              hint="another program (perhaps another `newsletter serve`) uses "
+                                   "that port: stop it, or pick another with --port") from exc
     app = create_app(instance)
-    click.echo(f"Serving on http://{host or web.host}:{port or web.port}/ (Ctrl+C stops)")
-    uvicorn.run(app, host=host or web.host, port=port or web.port, log_level="warning")
+    click.echo(f"Serving on http://{host}:{port}/ (Ctrl+C stops)")
+    uvicorn.run(app, host=host, port=port, log_level="warning")
 
 
 # -- subscribers and lists -----------------------------------------------------------------
@@ -1350,7 +1361,7 @@ def status(obj: Context, as_json: bool) -> None:
     if inbox.folder.is_dir():
         for path in scan(inbox, instance.settings.ingest):
             seen = known.get(path.relative_to(inbox.folder).as_posix())
-            stat = path.stat()
+            stat = path.lstat()  # a link is judged by itself, never followed
             if seen is None or (seen.size, seen.mtime_ns) != (stat.st_size, stat.st_mtime_ns):
                 waiting += 1
     figures = {

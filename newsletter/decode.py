@@ -45,7 +45,9 @@ class Decoded:
 def decode_report(data: bytes) -> Decoded:
     """Decode report bytes; raise :class:`ReportError` (empty, binary, undecodable) otherwise."""
     if not data.strip(b" \t\r\n\x00\xef\xbb\xbf\xff\xfe"):
-        raise ReportError("empty", "the file is empty")
+        raise ReportError("empty", "the file is empty",
+                          hint="save the report again with its text (an export or download may "
+                               "have failed)")
     for magic, what in _MAGIC:
         if data.startswith(magic):
             raise ReportError(
@@ -67,7 +69,8 @@ def _decode(data: bytes) -> Decoded:
     if utf16 is not None:
         return Decoded(_strict(data, utf16), utf16)
     if b"\x00" in data:
-        raise ReportError("binary", "the file contains NUL bytes: it is not a text report")
+        raise ReportError("binary", "the file contains NUL bytes: it is not a text report",
+                          hint="save the report as plain text (.txt) and drop it in again")
     try:
         return Decoded(data.decode("utf-8"), "utf-8")
     except UnicodeDecodeError:

@@ -14,6 +14,7 @@ import errno
 import logging
 import os
 import shutil
+import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -42,23 +43,54 @@ class Inbox:
 
 
 def scan(inbox: Inbox, options: IngestSettings) -> Iterator[Path]:
-    """Report files in the inbox, in a stable order, leaving out hidden and temporary files."""
+    """Report files in the inbox, in a stable order, leaving out hidden and temporary files.
+
+    Folders are walked without following links, so a linked folder is never entered (it is
+    yielded itself, and refused by :func:`ingest_inbox`); links and other entries that are not
+    regular files are yielded too, to be refused with a reason, never read."""
     extensions = tuple(ext.lower() for ext in options.extensions)
     quarantine = inbox.quarantine.resolve()
     # Only a quarantine folder inside the inbox needs each path checked against it.
     nested = quarantine.is_relative_to(inbox.folder.resolve())
-    pattern = "**/*" if options.recursive else "*"
-    for path in sorted(inbox.folder.glob(pattern)):
-        relative = path.relative_to(inbox.folder)
-        if any(part.startswith((".", "~$")) for part in relative.parts):
+    found: list[Path] = []
+    for folder, subfolders, files in os.walk(inbox.folder, followlinks=False):
+        here = Path(folder)
+        if nested and here.resolve().is_relative_to(quarantine):
+            subfolders[:] = []
             continue
-        if path.name.lower().endswith(_TEMPORARY_SUFFIXES):
-            continue
-        if not path.name.lower().endswith(extensions) or not path.is_file():
-            continue
-        if nested and path.resolve().is_relative_to(quarantine):
-            continue
-        yield path
+        linked = [name for name in subfolders if (here / name).is_symlink()]
+        subfolders[:] = sorted(name for name in subfolders
+                               if name not in linked and options.recursive)
+        for name in [*files, *linked]:
+            path = here / name
+            relative = path.relative_to(inbox.folder)
+            if any(part.startswith((".", "~$")) for part in relative.parts):
+                continue
+            if name.lower().endswith(_TEMPORARY_SUFFIXES):
+                continue
+            if name in linked or name.lower().endswith(extensions):
+                found.append(path)
+    yield from sorted(found)
+
+
+def _unsafe(path: Path, inbox: Inbox) -> ReportError | None:
+    """Why ``path`` must not be read, or None: only regular files that resolve inside the
+    inbox are read (a link could make ingest read, or later move, a file elsewhere)."""
+    mode = path.lstat().st_mode
+    if stat.S_ISLNK(mode):
+        target = path.resolve()
+        if (target.is_relative_to(inbox.folder.resolve()) and target.is_file()
+                and not target.is_symlink()):
+            return None
+        return ReportError(
+            "outside_inbox", f"a link to {target}, outside the inbox or not a regular file: "
+            "it was not followed",
+            hint="copy the report itself into the inbox instead of linking to it")
+    if not stat.S_ISREG(mode):
+        return ReportError(
+            "not_a_file", "not a regular file (a pipe, socket or device): it was not read",
+            hint="copy the report into the inbox as an ordinary file")
+    return None
 
 
 def ingest_inbox(
@@ -105,6 +137,13 @@ def _ingest_file(
     now: datetime,
 ) -> IngestOutcome | None:
     relative = path.relative_to(inbox.folder).as_posix()
+    refusal = _unsafe(path, inbox)
+    if refusal is not None:
+        entry = path.lstat()
+        seen = known.get(relative)
+        if seen and (seen.size, seen.mtime_ns) == (entry.st_size, entry.st_mtime_ns):
+            return None  # refused before, and unchanged
+        return _quarantine(store, inbox, path, relative, entry, refusal, now, move=False)
     before = path.stat()
     seen = known.get(relative)
     if seen and (seen.size, seen.mtime_ns) == (before.st_size, before.st_mtime_ns):
@@ -174,8 +213,12 @@ def _quarantine(
     stat: os.stat_result,
     error: ReportError,
     now: datetime,
+    *,
+    move: bool = True,
 ) -> IngestOutcome:
-    """Move ``path`` to the quarantine folder beside a reason file, and record it."""
+    """Move ``path`` to the quarantine folder beside a reason file, and record it. With
+    ``move`` False (a link, a pipe), nothing is read or moved: a link is copied as a link,
+    anything else left in place, and the reason file says so."""
     inbox.quarantine.mkdir(parents=True, exist_ok=True)
     target = _free_name(inbox.quarantine / path.name)
     reason_file = target.with_name(target.name + ".reason.txt")
@@ -185,11 +228,18 @@ def _quarantine(
         f"original: {path}",
         f"quarantined_at: {now.isoformat(timespec='seconds')}",
     ]
-    if error.hint:
-        lines.append(f"what to do: {error.hint}, then put the file back in the inbox")
+    lines.append(f"what to do: {error.hint or 'fix the file'}, then put the file back in "
+                 "the inbox")
     # The reason is written before the move, so a crash never leaves a file without its reason.
     reason_file.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    if _move_or_copy(path, target):
+    if not move:
+        if path.is_symlink():
+            os.symlink(os.readlink(path), target)
+        with reason_file.open("a", encoding="utf-8") as handle:
+            handle.write("note: left in place and not read" +
+                         (" (the link is copied here as a link)" if path.is_symlink() else "")
+                         + "\n")
+    elif _move_or_copy(path, target):
         with reason_file.open("a", encoding="utf-8") as handle:
             handle.write("note: the original could not be moved, so it was copied; "
                          "it stays in place\n")

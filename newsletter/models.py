@@ -19,6 +19,7 @@ import tempfile
 import time
 import urllib.request
 import zipfile
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -125,10 +126,31 @@ def install(
         raise ModelError(f"no such file: {archive_path}",
                          hint="give the path of an .argosmodel file")
     if archive_path.stat().st_size > limits.max_bytes:
-        raise ModelError(f"{name} is larger than {limits.max_bytes:,} bytes")
+        raise ModelError(f"{name} is larger than {limits.max_bytes:,} bytes",
+                         hint="raise [models] max_bytes if this package is genuine")
     if not zipfile.is_zipfile(archive_path):
-        raise ModelError(f"{name} is not an Argos package (not a zip archive)")
+        raise ModelError(f"{name} is not an Argos package (not a zip archive)",
+                         hint=_DAMAGED_HINT)
     packages_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        return _install(archive_path, packages_dir, limits=limits, replace=replace, now=now)
+    except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError) as exc:
+        raise ModelError(f"{name} is damaged: {exc}", hint=_DAMAGED_HINT) from exc
+    except RuntimeError as exc:  # zipfile's word for an encrypted member
+        if "encrypted" not in str(exc):
+            raise
+        raise ModelError(f"{name} has encrypted members: {exc}",
+                         hint="Argos packages are never encrypted; build or download it "
+                              "again") from exc
+
+
+_DAMAGED_HINT = ("download or build the package again (`newsletter models build`) and check "
+                 "its size or checksum; nothing was installed")
+
+
+def _install(archive_path: Path, packages_dir: Path, *, limits: Limits, replace: bool,
+             now: datetime | None) -> InstalledModel:
+    name = archive_path.name
     with zipfile.ZipFile(archive_path) as archive:
         folder = _package_folder(archive, limits, name)
         final = packages_dir / folder

@@ -180,11 +180,43 @@ def test_a_file_that_cannot_be_moved_is_copied_and_not_quarantined_twice(
     assert run(store, instance) == []
 
 
-def test_folders_and_dangling_links_named_like_reports_are_ignored(
+def test_folders_named_like_reports_are_ignored_and_dangling_links_refused(
     instance: Instance, store: Store
 ) -> None:
     inbox = instance.inbox.folder
     drop(inbox, "flood.txt", FLOOD)
     (inbox / "archive.txt").mkdir()
     (inbox / "dangling.txt").symlink_to(inbox / "missing-target.txt")
-    assert statuses(run(store, instance)) == {"flood.txt": IngestStatus.INGESTED}
+    assert statuses(run(store, instance)) == {"flood.txt": IngestStatus.INGESTED,
+                                              "dangling.txt": IngestStatus.QUARANTINED}
+
+
+def test_links_out_of_the_inbox_and_pipes_are_refused_never_read(
+    instance: Instance, store: Store, tmp_path: Path
+) -> None:
+    inbox = instance.inbox.folder
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    secret = drop(outside, "secret.txt", FLOOD)
+    drop(outside / "deep", "other.txt", FLOOD.replace("Kazakhstan", "Tajikistan"))
+    (inbox / "secret.txt").symlink_to(secret)
+    (inbox / "linked-folder").symlink_to(outside / "deep", target_is_directory=True)
+    os.mkfifo(inbox / "pipe.txt")  # reading it would block ingest for ever
+    drop(inbox, "inside.txt", FLOOD.replace("Kazakhstan", "Kyrgyzstan"))
+    (inbox / "alias.txt").symlink_to(inbox / "inside.txt")  # resolves inside: read
+    outcomes = run(store, instance)
+    found = statuses(outcomes)
+    assert found == {"secret.txt": IngestStatus.QUARANTINED,
+                     "linked-folder": IngestStatus.QUARANTINED,
+                     "pipe.txt": IngestStatus.QUARANTINED,
+                     "alias.txt": IngestStatus.INGESTED, "inside.txt": IngestStatus.DUPLICATE}
+    reasons = {Path(o.path).name: o.reason for o in outcomes}
+    assert (reasons["secret.txt"], reasons["linked-folder"], reasons["pipe.txt"]) == (
+        "outside_inbox", "outside_inbox", "not_a_file")
+    assert secret.read_bytes() == FLOOD.encode()  # the target is untouched
+    assert (inbox / "secret.txt").is_symlink()  # and the link left where it was
+    assert len(store.list_reports()) == 1  # nothing from outside was read
+    reason_files = list(instance.inbox.quarantine.glob("*.reason.txt"))
+    assert len(reason_files) == 3
+    assert all("what to do: " in f.read_text() for f in reason_files)
+    assert run(store, instance) == []  # refused once, not again on every run

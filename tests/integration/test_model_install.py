@@ -141,3 +141,46 @@ def test_an_installed_package_is_never_overwritten_unless_asked(
     assert [m.name for m in installed_models(packages)] == ["translate-en_kk"]
     remove("translate-en_kk", packages)
     assert installed_models(packages) == []
+
+
+def _damaged(package: TinyPackage, tmp_path: Path, how: str) -> Path:
+    """The package's archive damaged in one of the ways a download or a disk can."""
+    data = bytearray(package.archive.read_bytes())
+    with zipfile.ZipFile(package.archive) as archive:
+        member = max(archive.infolist(), key=lambda info: info.compress_size)
+    if how == "crc":  # flip bytes inside the largest member's compressed data
+        start = member.header_offset + 30 + len(member.filename.encode()) + len(member.extra)
+        for offset in range(start + 100, start + 110):
+            data[offset] ^= 0xFF
+    elif how == "encrypted":  # set the encryption bit in every local and central header
+        for signature, flag_at in ((b"PK\x03\x04", 6), (b"PK\x01\x02", 8)):
+            found = data.find(signature)
+            while found != -1:
+                data[found + flag_at] |= 0x01
+                found = data.find(signature, found + 4)
+    else:  # truncated: the end of the download is missing
+        data = data[: len(data) // 2] + data[-22:]
+    path = tmp_path / f"{how}.argosmodel"
+    path.write_bytes(bytes(data))
+    return path
+
+
+@pytest.mark.parametrize("how", ["crc", "encrypted", "truncated"])
+def test_a_damaged_archive_is_a_clear_error_and_installs_nothing(
+        tiny_models: dict[str, TinyPackage], tmp_path: Path, how: str) -> None:
+    from click.testing import CliRunner
+
+    from newsletter.cli import cli
+
+    office = tmp_path / "office"
+    assert CliRunner().invoke(cli, ["init", str(office)]).exit_code == 0
+    archive = _damaged(tiny_models["en_ru"], tmp_path, how)
+    result = CliRunner().invoke(cli, ["--config", str(office), "models", "install",
+                                      str(archive)])
+    assert result.exit_code == 1, result.output
+    assert "Error: " in result.output
+    assert "Hint: " in result.output
+    assert "Traceback" not in result.output
+    assert not isinstance(result.exception, zipfile.BadZipFile | RuntimeError)
+    packages = office / "var" / "argos" / "packages"
+    assert _nothing_installed(packages)
