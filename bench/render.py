@@ -23,9 +23,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from newsletter.compose import MailSettings, Recipient, build_template  # noqa: E402
-from newsletter.decode import decode_report  # noqa: E402
-from newsletter.render import (  # noqa: E402
+from newsletter.mail.compose import MailSettings, Recipient, build_template
+from newsletter.mail.render import (
     GREETING_TOKEN,
     UNSUBSCRIBE_TOKEN,
     MailIssue,
@@ -33,8 +32,9 @@ from newsletter.render import (  # noqa: E402
     Renderer,
     load_translations,
 )
-from newsletter.reports import parse_report  # noqa: E402
-from newsletter.summarise import summarise  # noqa: E402
+from newsletter.reports.decode import decode_report
+from newsletter.reports.parse import parse_report
+from newsletter.summarise.core import summarise
 
 
 def digest(items: int, language: str) -> MailIssue:

@@ -34,12 +34,17 @@ import aiosmtplib
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from newsletter.app import init_instance, load_instance  # noqa: E402
-from newsletter.delivery import SendOptions, SmtpOptions, send_outbox  # noqa: E402
-from newsletter.ingest import ingest_inbox  # noqa: E402
-from newsletter.pipeline import IssueMessages, create_issue, summarise_pending  # noqa: E402
-from newsletter.store import OutboxRow  # noqa: E402
-from newsletter.subscribers import SubscriberRow  # noqa: E402
+from newsletter.app import init_instance, load_instance
+from newsletter.delivery.sender import SendOptions, send_outbox
+from newsletter.delivery.smtp import SmtpOptions
+from newsletter.issues.create import create_issue
+from newsletter.issues.messages import IssueMessages
+from newsletter.mail.links import Links
+from newsletter.mail.messages import MessageBuilder
+from newsletter.reports.ingest import ingest_inbox
+from newsletter.store.database import OutboxRow
+from newsletter.subscribers.core import SubscriberRow
+from newsletter.summarise.pending import summarise_pending
 
 SINK = """
 import asyncio, socket, sys
@@ -105,9 +110,9 @@ def run(work: Path, port: int, args: argparse.Namespace) -> dict[str, object]:
     ids = [r.id for r in store.list_reports()]
     create_issue(store, office.renderer(), spec, ids, "digest",
                  base_url="https://updates.example.org", domain="example.org", now=now)
-    source = IssueMessages(store, lambda n: office.mail_settings(n, spec.title), secret=SECRET,
-                           base_url="https://updates.example.org",
-                           unsubscribe_address="unsubscribe@example.org")
+    links = Links("https://updates.example.org", "unsubscribe@example.org", "example.org", SECRET)
+    source = IssueMessages(store, MessageBuilder(lambda n: office.mail_settings(n, spec.title),
+                                                 links))
     smtp = SmtpOptions("127.0.0.1", port, "none", "", "", 60)
     options = SendOptions(sender="updates@example.org", connections=args.connections, lease=600)
 

@@ -23,7 +23,7 @@ from typing import Any
 
 from rouge_score import rouge_scorer
 
-from newsletter.summarise import SummaryOptions, summarise
+from newsletter.summarise.core import SummaryOptions, summarise
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "eval" / "cnn_corpus_dev.jsonl"
 METRICS = ("rouge1", "rouge2", "rougeL")

@@ -2,7 +2,7 @@
 
 Builds a small real Argos package (tests/tiny_argos.py; or takes --model FILE.argosmodel),
 installs it into a temporary instance, and translates the same sentences twice in one run:
-once through ``newsletter.pipeline.translate_pending`` (all sentences of all reports in one
+once through ``newsletter.translate.pending.translate_pending`` (all sentences of all reports in one
 CTranslate2 batch call per chunk, with masking, flags and the cache), once with one
 ``argostranslate.translate.translate()`` call per sentence on the same model. Both use one
 CTranslate2 thread and the same beam. Last line: one JSON object with the figures.
@@ -42,11 +42,12 @@ def main() -> None:
     })
 
     from newsletter.app import init_instance, load_instance
-    from newsletter.ingest import ingest_inbox
-    from newsletter.models import install
-    from newsletter.pipeline import summarise_pending, translate_pending
-    from newsletter.summarise import split_sentences
-    from newsletter.translate import Glossary
+    from newsletter.reports.ingest import ingest_inbox
+    from newsletter.summarise.core import split_sentences
+    from newsletter.summarise.pending import summarise_pending
+    from newsletter.translate.core import Glossary
+    from newsletter.translate.packages import install
+    from newsletter.translate.pending import translate_pending
     from tests.tiny_argos import build_package
 
     archive = args.model or build_package(work / "pkg", "en", "ru", splitter=True).archive

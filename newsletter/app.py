@@ -1,23 +1,37 @@
-"""Composition root: build an instance's adapters from its settings (I/O)."""
+"""The composition root: an instance's settings, and the adapters and use cases built from
+them (I/O). Only the driving edges (``cli``, ``web``) import it; what it builds takes its
+parts as parameters."""
 
 from __future__ import annotations
 
+import functools
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from newsletter.argos import ArgosEngine
-from newsletter.compose import DkimSigner, MailSettings, Recipient
 from newsletter.config import CONFIG_NAME, Settings, example_config, find_config, load_settings
-from newsletter.delivery import FileTransport, SmtpOptions, SmtpTransport, Transport
-from newsletter.errors import ConfigError
-from newsletter.ingest import Inbox
-from newsletter.render import Renderer, load_translations
-from newsletter.store import Store, open_store
-from newsletter.subscribers import ListError, ListSpec, parse_list
-from newsletter.translate import LANGUAGE_NAMES, Glossary, GlossaryFormatError, parse_glossary
+from newsletter.delivery.files import FileTransport
+from newsletter.delivery.rules import RetryPolicy
+from newsletter.delivery.sender import Sender, SendOptions
+from newsletter.delivery.smtp import SmtpOptions, SmtpTransport
+from newsletter.delivery.transport import Transport
+from newsletter.errors import ConfigError, GlossaryFormatError, ListError
+from newsletter.issues.messages import IssueMessages
+from newsletter.languages import LANGUAGES
+from newsletter.mail.compose import MailSettings
+from newsletter.mail.dkim import DkimSigner
+from newsletter.mail.links import Links
+from newsletter.mail.messages import MessageBuilder
+from newsletter.mail.render import Renderer, load_translations
+from newsletter.reports.ingest import Inbox
+from newsletter.service.steps import Service
+from newsletter.store.database import Store, open_store
+from newsletter.subscribers.core import ListSpec, parse_list
+from newsletter.translate.core import Glossary, parse_glossary
+from newsletter.translate.engine import ArgosEngine
 
 log = logging.getLogger(__name__)
 # The source tree this package runs from: its templates/ and translations/ are the defaults
@@ -74,16 +88,22 @@ class Instance:
                             list_id=f"{list_name}.{domain}",
                             list_name=list_title or mail.list_title)
 
-    def preview_recipient(self, name: str) -> Recipient:
-        """The made-up reader of previews; its unsubscribe link changes nothing."""
+    def links(self, *, signed: bool = True) -> Links:
+        """Where links point; ``signed`` needs the signing key (an error when none is set)."""
         settings = self.settings
-        domain = settings.mail.from_address.rpartition("@")[2]
-        return Recipient(
-            address=f"preview@{domain}", name="Preview Reader",
-            message_id=f"{name}.preview@{domain}",
-            unsubscribe_url=f"{settings.web.base_url.rstrip('/')}/unsubscribe/preview",
-            unsubscribe_mailto=f"{settings.mail.unsubscribe_address}?subject=unsubscribe",
-        )
+        return Links(settings.web.base_url, settings.mail.unsubscribe_address,
+                     settings.mail.from_address.rpartition("@")[2],
+                     self.signing_secrets()[0] if signed else "")
+
+    def message_builder(self, store: Store | None = None, *, signed: bool = True,
+                        mail: Callable[[str], MailSettings] | None = None) -> MessageBuilder:
+        """The one message builder; ``mail`` gives each list's From and List-Id (by default
+        the list's title from ``store``)."""
+        if mail is None:
+            assert store is not None
+            mail = functools.partial(self.list_mail_settings, store)
+        return MessageBuilder(mail, self.links(signed=signed),
+                              self.dkim_signer() if signed else None)
 
     def lists(self, store: Store) -> dict[str, ListSpec]:
         """Every list: those of newsletter.toml, then those added with `newsletter lists add`."""
@@ -147,6 +167,42 @@ class Instance:
         domain = dkim.domain or self.settings.mail.from_address.rpartition("@")[2]
         return DkimSigner(dkim.selector, domain, key)
 
+    # -- the use cases, built from the settings ------------------------------------------
+
+    def service(self, store: Store, *, clock: Callable[[], datetime],
+                looking: bool = False) -> Service:
+        """The service's steps; ``looking`` for previews and dry runs, which write nothing."""
+        return Service(store, self.settings, inbox=self.inbox, lists=lambda: self.lists(store),
+                       engine=self.engine, renderer=self.renderer, glossary=self.glossary,
+                       clock=clock, looking=looking)
+
+    def issue_messages(self, store: Store) -> IssueMessages:
+        """The bytes of each outbox row: its issue's template, filled in per recipient."""
+        return IssueMessages(store, self.message_builder(store))
+
+    def list_mail_settings(self, store: Store, name: str) -> MailSettings:
+        lists = self.lists(store)
+        return self.mail_settings(name, lists[name].title if name in lists else name)
+
+    def send_options(self) -> SendOptions:
+        settings = self.settings
+        delivery = settings.delivery
+        return SendOptions(
+            sender=settings.mail.from_address, connections=delivery.connections,
+            rate=delivery.rate, lease=delivery.lease, bounce_threshold=delivery.bounce_threshold,
+            breaker_failures=delivery.breaker_failures,
+            policy=RetryPolicy(max_attempts=delivery.max_attempts,
+                               base=timedelta(seconds=delivery.retry_base_seconds),
+                               cap=timedelta(seconds=delivery.retry_cap_seconds)))
+
+    def sender(self, store: Store, *, owner: str, clock: Callable[[], datetime]) -> Sender:
+        """This process's sending: one sweep at a time, one rate limit for the relay."""
+        settings = self.settings
+        return Sender(
+            store, self.issue_messages(store), self.send_options(), smtp=self.smtp_options(),
+            files=self.file_transport() if settings.delivery.transport == "file" else None,
+            owner=owner, clock=clock, first_backoff=settings.schedule.deliver_seconds / 2)
+
     def glossary(self) -> Glossary:
         """The instance's glossary; an absent file is an empty glossary (and a warning)."""
         path = self.settings.resolve(self.settings.translate.glossary)
@@ -155,7 +211,7 @@ class Instance:
             return Glossary()
         try:
             return parse_glossary(path.read_text(encoding="utf-8-sig"),
-                                  tuple(LANGUAGE_NAMES))
+                                  LANGUAGES)
         except GlossaryFormatError as exc:
             raise ConfigError(
                 f"the glossary {path} is malformed: {exc}",
@@ -202,7 +258,8 @@ def init_instance(folder: Path) -> Path:
     glossary.parent.mkdir(exist_ok=True)
     if not glossary.exists():
         glossary.write_text(
-            "# Fixed translations of names and terms; see the newsletter README.\nen,ru,kk,note\n",
+            "# Fixed translations of names and terms; see the newsletter README.\n"
+            + ",".join(LANGUAGES) + ",note\n",
             encoding="utf-8",
         )
     return config

@@ -19,8 +19,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from newsletter.errors import ConfigError, InstanceNotFound
-from newsletter.subscribers import ListError, ListSpec, parse_list
+from newsletter.errors import ConfigError, InstanceNotFound, ListError
+from newsletter.languages import LANGUAGES
+from newsletter.subscribers.core import ListSpec, parse_list
 
 CONFIG_NAME = "newsletter.toml"
 ENV_PREFIX = "NEWSLETTER_"
@@ -81,7 +82,7 @@ class TranslateSettings:
     """Offline machine translation of titles, summaries and bodies."""
 
     languages: list[str] = setting(
-        ["en", "ru", "kk"], "Editions to produce; a report in one of them is its own original."
+        list(LANGUAGES), "Editions to produce; a report in one of them is its own original."
     )
     policy: str = setting(
         "fallback",
@@ -546,7 +547,7 @@ def example_config(sections: Mapping[str, type] = SECTIONS) -> str:
         '# mode = "daily"',
         '# schedule = "0 9 * * *"',
         '# timezone = "Asia/Almaty"',
-        '# languages = ["en", "ru", "kk"]',
+        "# languages = " + toml_value(list(LANGUAGES)),
         '# countries = ["Kazakhstan", "Kyrgyzstan"]',
     ]
     return "\n".join(lines) + "\n"

@@ -1,15 +1,23 @@
-"""The exception tree of the package (pure; no I/O).
+"""The exception tree of the package: every error a user can meet is defined here (pure).
 
-Every error a user can meet derives from :class:`NewsletterError`, carries the fields that locate
-it, and may carry a ``hint``: the next thing to do. ``cli`` prints ``Error: <message>`` and the
-hint, and exits 1.
+Each derives from :class:`NewsletterError`, carries the fields that locate it, and may carry a
+``hint``: the next thing to do. ``cli`` prints ``Error: <message>`` and the hint, and exits 1.
 
     NewsletterError
-    ├── ConfigError          a setting is unknown, malformed, or a secret sits in a file
-    │   └── InstanceNotFound no newsletter.toml in the current folder or its parents
-    ├── StoreError           the database cannot be opened or migrated
-    ├── ReportError          a report file cannot become a report (quarantine reason)
-    └── NotFound             an ID or name that does not exist
+    ├── ConfigError           a setting is unknown, malformed, or a secret sits in a file
+    │   └── InstanceNotFound  no newsletter.toml in the current folder or its parents
+    ├── StoreError            the database cannot be opened or migrated
+    ├── ReportError           a report file cannot become a report (quarantine reason)
+    ├── NotFound              an ID or name that does not exist
+    ├── GlossaryFormatError   the glossary CSV is malformed
+    ├── ModelError            a translation model is missing, malformed or fails to load
+    ├── AddressError          an address that cannot be a subscriber's
+    ├── TokenError            an unsubscribe or confirmation link that is not valid
+    ├── ListError             a list declaration that makes no sense, or no such list
+    ├── ComposeError          a value that cannot go into a message safely
+    ├── DeliveryError         a transport could not deliver (no connection, cannot write)
+    │   └── RelayUnreachable  the relay failed several connections in a row
+    └── AlreadyRunning        another ``newsletter run`` holds the sending lease
 """
 
 from __future__ import annotations
@@ -70,3 +78,44 @@ class ReportError(NewsletterError):
 
 class NotFound(NewsletterError):
     """A report, list or subscriber that does not exist was asked for."""
+
+
+class GlossaryFormatError(NewsletterError):
+    """The glossary CSV lacks a language column or has a malformed row."""
+
+
+class ModelError(NewsletterError):
+    """A translation model is missing, malformed or fails to load."""
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint or "build the package again or take it from a "
+                         "source you trust; `newsletter models list` shows what is installed")
+
+
+class AddressError(NewsletterError):
+    """An address that cannot be a subscriber's."""
+
+
+class TokenError(NewsletterError):
+    """An unsubscribe token that is malformed, forged, signed with an unknown key, or too old."""
+
+
+class ListError(NewsletterError):
+    """A list declaration that does not make sense, or a list that does not exist."""
+
+
+class ComposeError(NewsletterError):
+    """A value cannot be put into a message header safely."""
+
+
+class DeliveryError(NewsletterError):
+    """The transport could not deliver: no connection, refused, or the folder is unwritable."""
+
+
+class RelayUnreachable(DeliveryError, ConnectionError):
+    """The relay could not be reached for several messages in a row: the sweep stopped and
+    left the rest of the outbox queued."""
+
+
+class AlreadyRunning(NewsletterError):
+    """Another ``newsletter run`` holds the sending lease."""

@@ -16,12 +16,13 @@ from starlette.responses import HTMLResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from newsletter.app import Instance
-from newsletter.compose import body_parts, build_template
-from newsletter.errors import NotFound
-from newsletter.pipeline import PlannedIssue, plan_issue
-from newsletter.store import Store
-from newsletter.subscribers import CONFIRM, UNSUBSCRIBE, TokenError, verify_token
-from newsletter.translate import Policy, language_status
+from newsletter.errors import NotFound, TokenError
+from newsletter.issues.plan import PlannedIssue, plan_issue
+from newsletter.mail.compose import body_parts
+from newsletter.reports.model import StoredReport
+from newsletter.store.database import Store
+from newsletter.subscribers.core import CONFIRM, UNSUBSCRIBE, verify_token
+from newsletter.translate.editions import EditionStatus, Policy, edition_view
 
 
 def create_app(instance: Instance) -> Starlette:
@@ -30,6 +31,7 @@ def create_app(instance: Instance) -> Starlette:
     renderer = instance.renderer()
     languages = list(settings.translate.languages)
     policy = Policy(settings.translate.policy)
+    builder = instance.message_builder(signed=False, mail=instance.mail_settings)
 
     def language_of(request: Request) -> str:
         wanted = request.query_params.get("lang", languages[0])
@@ -53,9 +55,8 @@ def create_app(instance: Instance) -> Starlette:
                                       "email_html": "", "email_text": "", "subject": ""}
         if mail is not None:
             rendered = renderer.render(mail)
-            raw = build_template(rendered, instance.mail_settings("preview"),
-                                 date=datetime.now(UTC)).personalise(
-                                     instance.preview_recipient("preview"))
+            raw = builder.preview(builder.template(rendered, "preview", date=datetime.now(UTC)),
+                                  "preview")
             text, html = body_parts(raw)
             context.update(subject=rendered.subject, email_html=html, email_text=text)
         return page("web/preview.html", language, **context)
@@ -66,8 +67,7 @@ def create_app(instance: Instance) -> Starlette:
         with instance.open_store() as store:
             stored = store.get_report(report_id)
             planned = _plan(instance, store, [report_id], "alert", language, policy)
-            notes = [_note(store, report_id, stored.report.title, stored.report.language,
-                           language, policy)]
+            notes = [_note(store, stored, language, policy)]
         return preview(request, planned, language, f"Alert {report_id}", notes)
 
     async def preview_digest(request: Request) -> Response:
@@ -75,8 +75,7 @@ def create_app(instance: Instance) -> Starlette:
         with instance.open_store() as store:
             reports = store.list_reports(limit=10)
             planned = _plan(instance, store, [r.id for r in reports], "digest", language, policy)
-            notes = [_note(store, r.id, r.report.title, r.report.language, language, policy)
-                     for r in reports]
+            notes = [_note(store, r, language, policy) for r in reports]
         if not reports:
             return PlainTextResponse("no reports yet", status_code=404)
         return preview(request, planned, language, "Digest of the latest reports", notes)
@@ -88,18 +87,17 @@ def create_app(instance: Instance) -> Starlette:
             stored = store.get_report(report_id)
             edition = store.editions_of(report_id).get(language)
         report = stored.report
-        title, body, notice = report.title, report.body, None
-        if language != report.language:
-            usable = edition is not None and edition.title is not None and edition.body
-            if usable and edition is not None and not edition.body_flags and not edition.flags:
-                title, body = edition.title or title, edition.body or body
-            else:
-                notice = renderer.gettext(language)(
-                    "The machine translation of this item did not pass our checks, so it is "
-                    "shown in the original language.")
+        view = edition_view(report_id, report.language, report.title, (), report.body, edition,
+                            language, policy)
+        notice = None
+        if view.status is not EditionStatus.ORIGINAL and not view.body_translated:
+            notice = renderer.gettext(language)(
+                "The machine translation of this item did not pass our checks, so it is "
+                "shown in the original language.")
+        title = view.title if view.body_translated else report.title
         return page("web/report.html", language, page_title=title, title=title,
                     source=report.source, published=report.published,
-                    paragraphs=body.split("\n\n"), notice=notice)
+                    paragraphs=view.body.split("\n\n"), notice=notice)
 
     def subscription_page(request: Request, purpose: str) -> Response:
         """GET shows the question; POST (a form, or RFC 8058's one-click
@@ -168,13 +166,15 @@ def _plan(instance: Instance, store: Store, ids: list[int], kind: str, language:
                       issue_date=datetime.now(UTC).date())
 
 
-def _note(store: Store, report_id: int, title: str, source_language: str, language: str,
-          policy: Policy) -> dict[str, object]:
-    """One report's status in ``language``, with its flags, for the preview page."""
-    edition = None if language == source_language else store.editions_of(report_id).get(language)
-    return {"title": title, "status": language_status(source_language, language, edition, policy),
-            "model": edition.model if edition else None,
-            "flags": [f.as_dict() for f in edition.flags] if edition else []}
+def _note(store: Store, stored: StoredReport, language: str, policy: Policy) -> dict[str, object]:
+    """One report's status in ``language`` (:func:`edition_view`), with its flags, for the
+    preview page."""
+    report = stored.report
+    view = edition_view(stored.id, report.language, report.title, (), report.body,
+                        store.editions_of(stored.id).get(language), language, policy)
+    return {"title": report.title, "status": view.status.value,
+            "model": view.edition.model if view.edition else None,
+            "flags": [f.as_dict() for f in view.flags]}
 
 
 def _accepted_language(request: Request, languages: list[str]) -> str:

@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from email.header import decode_header, make_header
 
-from newsletter.compose import MailSettings, Recipient, build_template
-from newsletter.render import MailIssue, MailItem, Rendered, Renderer, load_translations
+from newsletter.mail.compose import MailSettings, Recipient, build_template
+from newsletter.mail.render import MailIssue, MailItem, Rendered, Renderer, load_translations
 from tests.helpers import REPO
 
 RENDERER = Renderer(REPO / "templates", load_translations(REPO / "translations"))

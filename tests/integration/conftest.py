@@ -9,8 +9,8 @@ import pytest
 from click.testing import CliRunner
 
 from newsletter.app import Instance, init_instance, load_instance
-from newsletter.cli import cli
-from newsletter.store import Store
+from newsletter.cli.main import cli
+from newsletter.store.database import Store
 from tests.tiny_argos import TinyPackage, build_package
 
 

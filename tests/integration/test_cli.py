@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
-from newsletter.cli import cli
+from newsletter.cli.main import cli
 from tests.helpers import REPO, SAMPLE_REPORT, drop
 
 

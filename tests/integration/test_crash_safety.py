@@ -16,9 +16,10 @@ from datetime import UTC, datetime
 import pytest
 
 from newsletter.app import Instance, load_instance
-from newsletter.ingest import ingest_inbox
-from newsletter.pipeline import create_issue, summarise_pending
-from newsletter.subscribers import check_subscriber
+from newsletter.issues.create import create_issue
+from newsletter.reports.ingest import ingest_inbox
+from newsletter.subscribers.core import check_subscriber
+from newsletter.summarise.pending import summarise_pending
 from tests.helpers import FIXED_NOW, REPO, SAMPLE_REPORT, drop
 from tests.smtp_server import smtp_sink
 
@@ -125,7 +126,7 @@ import os, signal, sys
 from datetime import UTC, datetime
 from pathlib import Path
 from newsletter.app import load_instance
-from newsletter.pipeline import create_issue
+from newsletter.issues.create import create_issue
 
 config, kill_at = Path(sys.argv[1]), int(sys.argv[2])
 office = load_instance(config, cwd=config.parent, environ={})

@@ -17,13 +17,19 @@ import pytest
 from aiosmtpd.controller import Controller
 
 from newsletter.app import Instance, load_instance
-from newsletter.compose import DkimSigner
-from newsletter.delivery import DeliveryRun, FileTransport, SendOptions, SmtpOptions, send_outbox
-from newsletter.ingest import ingest_inbox
-from newsletter.outbox import RetryPolicy
-from newsletter.pipeline import IssueMessages, create_issue, summarise_pending
-from newsletter.store import Store
-from newsletter.subscribers import check_subscriber
+from newsletter.delivery.files import FileTransport
+from newsletter.delivery.rules import RetryPolicy
+from newsletter.delivery.sender import DeliveryRun, SendOptions, send_outbox
+from newsletter.delivery.smtp import SmtpOptions
+from newsletter.issues.create import create_issue
+from newsletter.issues.messages import IssueMessages
+from newsletter.mail.dkim import DkimSigner
+from newsletter.mail.links import Links
+from newsletter.mail.messages import MessageBuilder
+from newsletter.reports.ingest import ingest_inbox
+from newsletter.store.database import Store
+from newsletter.subscribers.core import check_subscriber
+from newsletter.summarise.pending import summarise_pending
 from tests.helpers import FIXED_NOW, SAMPLE_REPORT, drop
 from tests.smtp_server import Sink, free_port, smtp_sink
 
@@ -55,12 +61,17 @@ def _issue(office: Instance, store: Store, addresses: list[str]) -> int:
     return created.issue_id
 
 
+def _messages(office: Instance, store: Store, title: str, base_url: str,
+              dkim: DkimSigner | None = None) -> IssueMessages:
+    links = Links(base_url, "unsubscribe@example.org", "example.org", SECRET)
+    return IssueMessages(store, MessageBuilder(lambda name: office.mail_settings(name, title),
+                                               links, dkim))
+
+
 def _send(office: Instance, store: Store, port: int, *, clock: Callable[[], datetime],
           timeout: float = 5.0, connections: int = 2, max_attempts: int = 4,
           security: str = "none") -> DeliveryRun:
-    source = IssueMessages(store, lambda name: office.mail_settings(name, "Central Asia daily"),
-                           secret=SECRET, base_url="https://updates.example.org",
-                           unsubscribe_address="unsubscribe@example.org")
+    source = _messages(office, store, "Central Asia daily", "https://updates.example.org")
     options = SendOptions(sender="updates@example.org", connections=connections, lease=30,
                           policy=RetryPolicy(max_attempts=max_attempts,
                                              base=timedelta(seconds=10)),
@@ -182,9 +193,7 @@ def test_dkim_signs_the_list_unsubscribe_headers(office: Instance, store: Store,
     record = "".join(public.read_text().splitlines()[1:-1])
     _issue(office, store, ["signed@example.org"])
     signer = DkimSigner("news", "example.org", key.read_bytes())
-    source = IssueMessages(store, lambda name: office.mail_settings(name, "Daily"), secret=SECRET,
-                           base_url="https://u.example.org",
-                           unsubscribe_address="unsubscribe@example.org", dkim=signer)
+    source = _messages(office, store, "Daily", "https://u.example.org", dkim=signer)
     [row] = store.claim("test", 1, datetime.now(UTC), 30).rows
     signed = source.message(row)
     assert signed.startswith(b"DKIM-Signature:")
@@ -206,9 +215,7 @@ def test_dkim_signs_the_list_unsubscribe_headers(office: Instance, store: Store,
 def test_the_file_transport_writes_eml_files_or_an_mbox(office: Instance, store: Store,
                                                          tmp_path: Path) -> None:
     _issue(office, store, ["a@example.org", "b@example.org"])
-    source = IssueMessages(store, lambda name: office.mail_settings(name, "Daily"), secret=SECRET,
-                           base_url="https://u.example.org",
-                           unsubscribe_address="unsubscribe@example.org")
+    source = _messages(office, store, "Daily", "https://u.example.org")
     options = SendOptions(sender="updates@example.org")
     files = FileTransport(tmp_path / "mbox", "mbox")
     run = asyncio.run(send_outbox(store, source, None, options, owner="t",
@@ -232,9 +239,7 @@ def test_tls_certificates_are_verified(office: Instance, store: Store, tmp_path:
     controller = Controller(sink, hostname="127.0.0.1", port=port, ssl_context=context)
     controller.start()
     try:
-        source = IssueMessages(store, lambda name: office.mail_settings(name, "Daily"),
-                               secret=SECRET, base_url="https://u.example.org",
-                               unsubscribe_address="unsubscribe@example.org")
+        source = _messages(office, store, "Daily", "https://u.example.org")
         options = SendOptions(sender="updates@example.org")
         untrusted = SmtpOptions("127.0.0.1", port, "tls", "", "", 5)
         run = asyncio.run(send_outbox(store, source, untrusted, options, owner="t",
@@ -249,3 +254,24 @@ def test_tls_certificates_are_verified(office: Instance, store: Store, tmp_path:
     finally:
         controller.stop()
     assert [m.recipients for m in sink.messages] == [["tls@example.org"]]
+
+
+def test_a_text_subscriber_gets_one_text_plain_part(office: Instance, store: Store) -> None:
+    store.import_subscribers([check_subscriber("plain@example.org", language="ru", fmt="text"),
+                              check_subscriber("rich@example.org", language="ru")],
+                             "daily", consent_source="test", now=FIXED_NOW)
+    spec = office.list_named(store, "daily")
+    create_issue(store, office.renderer(), spec, [1], "alert",
+                 base_url="https://updates.example.org", domain="example.org",
+                 now=datetime.now(UTC))
+    with smtp_sink() as (sink, port):
+        run = _send(office, store, port, clock=lambda: datetime.now(UTC))
+    assert run.sent == 2
+    got = {m.recipients[0]: email.message_from_bytes(m.data, policy=email.policy.default)
+           for m in sink.messages}
+    plain, rich = got["plain@example.org"], got["rich@example.org"]
+    assert plain.get_content_type() == "text/plain"
+    assert not plain.is_multipart()
+    assert "/unsubscribe/" in plain.get_content()
+    assert rich.get_content_type() == "multipart/alternative"
+    assert plain["Subject"] == rich["Subject"]

@@ -14,7 +14,7 @@ import click
 import pytest
 from click.testing import CliRunner
 
-from newsletter.cli import cli
+from newsletter.cli.main import cli
 
 SECRET = "errors-test-secret-0123456789"
 

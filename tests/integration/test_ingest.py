@@ -11,9 +11,9 @@ import pytest
 
 from newsletter.app import Instance
 from newsletter.config import IngestSettings
-from newsletter.ingest import ingest_inbox
-from newsletter.model import IngestOutcome, IngestStatus
-from newsletter.store import Store
+from newsletter.reports.ingest import ingest_inbox
+from newsletter.reports.model import IngestOutcome, IngestStatus
+from newsletter.store.database import Store
 from tests.helpers import FIXED_NOW, SAMPLE_REPORT, drop
 
 FLOOD = """\

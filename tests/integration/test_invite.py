@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from newsletter.app import load_instance
-from newsletter.cli import cli
+from newsletter.cli.main import cli
 from newsletter.web import create_app
 from tests.browser import serving
 from tests.smtp_server import smtp_sink

@@ -9,8 +9,8 @@ import smtplib
 
 import pytest
 
-from newsletter.compose import body_parts, header_text, longest_line
-from newsletter.render import GREETING_TOKEN, UNSUBSCRIBE_TOKEN
+from newsletter.mail.compose import body_parts, header_text, longest_line
+from newsletter.mail.render import GREETING_TOKEN, UNSUBSCRIBE_TOKEN
 from tests.long_mail import LongMail, decoded, long_message
 from tests.smtp_server import smtp_sink
 

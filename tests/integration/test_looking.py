@@ -11,10 +11,11 @@ import pytest
 from click.testing import CliRunner
 
 from newsletter.app import load_instance
-from newsletter.cli import cli
-from newsletter.ingest import ingest_inbox
-from newsletter.pipeline import create_issue, summarise_pending
-from newsletter.subscribers import check_subscriber
+from newsletter.cli.main import cli
+from newsletter.issues.create import create_issue
+from newsletter.reports.ingest import ingest_inbox
+from newsletter.subscribers.core import check_subscriber
+from newsletter.summarise.pending import summarise_pending
 from tests.helpers import SAMPLE_REPORT, drop
 
 SECRET = "looking-test-secret-0123456789"

@@ -11,9 +11,10 @@ import pytest
 import sentencepiece
 from click.testing import CliRunner
 
-from newsletter.argos import ArgosEngine, ModelError
-from newsletter.cli import cli
-from newsletter.models import build, install, plan_build
+from newsletter.cli.main import cli
+from newsletter.errors import ModelError
+from newsletter.translate.engine import ArgosEngine
+from newsletter.translate.packages import build, install, plan_build
 from tests.tiny_checkpoints import marian_checkpoint, nllb_checkpoint
 
 SENTENCES = ["Floods damaged 701 roads and schools.", "The Red Crescent released relief."]

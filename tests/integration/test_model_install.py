@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from newsletter.argos import ModelError, installed_models
-from newsletter.models import Limits, install, remove
+from newsletter.errors import ModelError
+from newsletter.translate.engine import installed_models
+from newsletter.translate.packages import Limits, install, remove
 from tests.tiny_argos import TinyPackage
 
 
@@ -170,7 +171,7 @@ def test_a_damaged_archive_is_a_clear_error_and_installs_nothing(
         tiny_models: dict[str, TinyPackage], tmp_path: Path, how: str) -> None:
     from click.testing import CliRunner
 
-    from newsletter.cli import cli
+    from newsletter.cli.main import cli
 
     office = tmp_path / "office"
     assert CliRunner().invoke(cli, ["init", str(office)]).exit_code == 0

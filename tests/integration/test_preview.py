@@ -14,13 +14,15 @@ import pytest
 from click.testing import CliRunner
 
 from newsletter.app import Instance
-from newsletter.cli import cli
-from newsletter.compose import Recipient, build_template, longest_line
-from newsletter.ingest import ingest_inbox
-from newsletter.models import install
-from newsletter.pipeline import plan_issue, summarise_pending, translate_pending
-from newsletter.store import Store
-from newsletter.translate import Policy
+from newsletter.cli.main import cli
+from newsletter.issues.plan import plan_issue
+from newsletter.mail.compose import Recipient, build_template, longest_line
+from newsletter.reports.ingest import ingest_inbox
+from newsletter.store.database import Store
+from newsletter.summarise.pending import summarise_pending
+from newsletter.translate.editions import Policy
+from newsletter.translate.packages import install
+from newsletter.translate.pending import translate_pending
 from tests.helpers import FIXED_NOW, REPO, SAMPLE_REPORT, drop
 from tests.tiny_argos import TinyPackage
 
@@ -84,9 +86,13 @@ def test_preview_writes_html_text_and_eml_for_every_language(
     assert result.exit_code == 0, result.output
     files = [json.loads(line) for line in result.stdout.splitlines()]
     assert {(f["lang"], f["kind"]) for f in files} == {
-        (lang, kind) for lang in ("en", "ru", "kk") for kind in ("html", "text", "eml")}
+        (lang, kind) for lang in ("en", "ru", "kk")
+        for kind in ("html", "text", "eml", "text-eml")}
     for entry in files:
         assert Path(entry["path"]).is_file()
+    text_only = email.message_from_bytes((cli_office / "out" / "report-1.ru.text.eml").read_bytes(),
+                                         policy=email.policy.default)
+    assert (text_only.get_content_type(), text_only.is_multipart()) == ("text/plain", False)
     ru_html = (cli_office / "out" / "report-1.ru.html").read_text(encoding="utf-8")
     assert "Читать полностью" in ru_html
     assert "Машинный перевод" in ru_html

@@ -19,13 +19,13 @@ import pytest
 from click.testing import CliRunner
 
 from newsletter.app import Instance, load_instance
-from newsletter.cli import cli
-from newsletter.ingest import ingest_inbox
-from newsletter.outbox import State
-from newsletter.pipeline import create_issue, summarise_pending
-from newsletter.schedule import Sender
-from newsletter.store import Store
-from newsletter.subscribers import check_subscriber
+from newsletter.cli.main import cli
+from newsletter.delivery.rules import State
+from newsletter.issues.create import create_issue
+from newsletter.reports.ingest import ingest_inbox
+from newsletter.store.database import Store
+from newsletter.subscribers.core import check_subscriber
+from newsletter.summarise.pending import summarise_pending
 from tests.helpers import FIXED_NOW, SAMPLE_REPORT, drop
 from tests.smtp_server import free_port, smtp_sink
 
@@ -107,7 +107,7 @@ def test_sweeps_asked_for_at_once_in_one_process_run_one_at_a_time(
     with smtp_sink() as (sink, port):
         sink.data_delay = 0.01
         configured = _configured(office, _smtp_env(port, NEWSLETTER_DELIVERY_CONNECTIONS="2"))
-        sender = Sender(configured, store, owner="one-process", clock=lambda: datetime.now(UTC))
+        sender = configured.sender(store, owner="one-process", clock=lambda: datetime.now(UTC))
 
         async def three_jobs() -> list[object]:
             stop = asyncio.Event()
@@ -186,7 +186,7 @@ def test_an_address_that_leaves_after_queueing_is_skipped_with_the_reason(
                                 FIXED_NOW)
     with smtp_sink() as (sink, port):
         configured = _configured(office, _smtp_env(port))
-        run = asyncio.run(Sender(configured, store, owner="t",
+        run = asyncio.run(configured.sender(store, owner="t",
                                  clock=lambda: datetime.now(UTC)).sweep(asyncio.Event()))
     assert run is not None
     assert (run.sent, run.skipped) == (2, 2)
@@ -213,7 +213,7 @@ def test_retry_requeues_temporary_failures_only(office: Instance, store: Store) 
         sink.faults.update(plan)
         env = _smtp_env(port, NEWSLETTER_DELIVERY_MAX_ATTEMPTS="1")
         configured = _configured(office, env)
-        asyncio.run(Sender(configured, store, owner="t", clock=lambda: now).sweep(
+        asyncio.run(configured.sender(store, owner="t", clock=lambda: now).sweep(
             asyncio.Event()))
         states = {r["address"]: r["state"] for r in store.outbox_rows()}
         assert states == {a: "failed" for a in plan}
@@ -231,7 +231,7 @@ def test_retry_requeues_temporary_failures_only(office: Instance, store: Store) 
             result.output)
         assert "1 permanently refused message(s) left" in result.output
         assert "1 failed message(s) to addresses no longer active" in result.output
-        asyncio.run(Sender(_configured(office, _smtp_env(port)), store, owner="t",
+        asyncio.run(_configured(office, _smtp_env(port)).sender(store, owner="t",
                            clock=lambda: now).sweep(asyncio.Event()))
     states = {r["address"]: r["state"] for r in store.outbox_rows()}
     assert states == {"perm@example.org": "failed", "busy@example.org": "sent",
@@ -268,7 +268,7 @@ def test_the_service_backs_off_from_a_relay_that_is_down(office: Instance,
     _queue(office, store)
     port = free_port()
     clock_now = [datetime.now(UTC)]
-    sender = Sender(_configured(office, _smtp_env(port)), store, owner="svc",
+    sender = _configured(office, _smtp_env(port)).sender(store, owner="svc",
                     clock=lambda: clock_now[0])
     first = asyncio.run(sender.sweep(asyncio.Event()))
     assert first is not None

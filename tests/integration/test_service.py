@@ -18,12 +18,13 @@ import pytest
 from click.testing import CliRunner
 
 from newsletter.app import Instance, load_instance
-from newsletter.cli import cli
-from newsletter.ingest import ingest_inbox
-from newsletter.schedule import LEASE, AlreadyRunning, wait_for_lease
-from newsletter.service import Service, next_fire, previous_fire
-from newsletter.store import Store
-from newsletter.subscribers import check_subscriber, parse_list
+from newsletter.cli.main import cli
+from newsletter.errors import AlreadyRunning
+from newsletter.reports.ingest import ingest_inbox
+from newsletter.service.cron import next_fire, previous_fire
+from newsletter.service.scheduler import LEASE, wait_for_lease
+from newsletter.store.database import Store
+from newsletter.subscribers.core import check_subscriber, parse_list
 from tests.helpers import drop
 from tests.smtp_server import smtp_sink
 
@@ -86,13 +87,13 @@ def test_each_report_goes_once_and_empty_issues_are_not_made(office: Instance,
                                                             store: Store) -> None:
     clock = Clock(datetime(2026, 5, 4, 4, 0, tzinfo=UTC))
     _arrive(office, "one.txt", report_text("Floods one", clock.now.date()), clock)
-    service = Service(office, store, clock=clock)
+    service = office.service(store, clock=clock)
     service.prepare()
     daily = service.lists()["daily"]
     first = service.digest(daily)
     assert first is not None
     assert first.queued == 1
-    restarted = Service(office, store, clock=clock)  # a restart repeats nothing
+    restarted = office.service(store, clock=clock)  # a restart repeats nothing
     assert restarted.digest(daily) is None
     assert store.last_run("daily", "digest")[1] == "empty"  # type: ignore[index]
     clock.now += timedelta(days=1)
@@ -106,7 +107,7 @@ def test_each_report_goes_once_and_empty_issues_are_not_made(office: Instance,
 
 def test_one_catch_up_digest_after_an_outage(office: Instance, store: Store) -> None:
     clock = Clock(datetime(2026, 5, 4, 4, 0, tzinfo=UTC))  # Monday 09:00 in Almaty
-    service = Service(office, store, clock=clock)
+    service = office.service(store, clock=clock)
     store.record_run("daily", "digest", clock.now, "empty", None)
     store.record_run("alerts", "digest", clock.now, "empty", None)
     clock.now = datetime(2026, 5, 7, 7, 0, tzinfo=UTC)  # Thursday: three runs were missed
@@ -123,7 +124,7 @@ def test_old_alerts_are_demoted_to_the_next_digest(office: Instance, store: Stor
     _arrive(office, "old.txt", report_text("Old floods", date(2026, 4, 1)), clock)
     _arrive(office, "elsewhere.txt",
             report_text("Kyrgyz floods", clock.now.date(), country="Kyrgyzstan"), clock)
-    service = Service(office, store, clock=clock)
+    service = office.service(store, clock=clock)
     service.prepare()
     alerts = service.alerts()
     assert [store.issue(i.issue_id)[2] for i in alerts.issues] == [[2]]  # fresh.txt only
@@ -140,7 +141,7 @@ def test_two_schedulers_on_one_database(office: Instance, store: Store) -> None:
     assert store.take_lease(LEASE, "host:2", clock.now, 30) == "host:1"
 
     async def second(standby: bool) -> bool:
-        return await wait_for_lease(store, office, "host:2", standby=standby, clock=clock,
+        return await wait_for_lease(store, office.settings.schedule.lease_seconds, "host:2", standby=standby, clock=clock,
                                     stop=asyncio.Event())
 
     with pytest.raises(AlreadyRunning, match="host:1"):
@@ -154,7 +155,7 @@ def test_a_one_off_send_and_the_scheduler_never_double_send(office: Instance,
                                                             store: Store) -> None:
     clock = Clock(datetime(2026, 5, 4, 10, 0, tzinfo=UTC))
     _arrive(office, "one.txt", report_text("Floods one", clock.now.date()), clock)
-    service = Service(office, store, clock=clock)
+    service = office.service(store, clock=clock)
     service.prepare()
     result = CliRunner().invoke(cli, ["--config", str(office.config_path), "send", "--list",
                                       "daily", "--report", "1"],
@@ -220,7 +221,7 @@ def test_a_list_can_have_shorter_summaries(office: Instance, store: Store) -> No
                              now=datetime.now(UTC))
     clock = Clock(datetime(2026, 5, 4, 10, 0, tzinfo=UTC))
     _arrive(office, "one.txt", report_text("Floods one", clock.now.date()), clock)
-    service = Service(brief_office, store, clock=clock)
+    service = brief_office.service(store, clock=clock)
     service.prepare()
     assert len(store.summary_of(1) or ()) > 1
     brief = service.digest(service.lists()["brief"])
@@ -241,7 +242,7 @@ def test_a_new_list_gets_new_reports_not_the_archive(office: Instance, store: St
     config = office.config_path
     config.write_text(config.read_text() + '\n[lists.newcomer]\ntitle = "New"\n')
     newer = load_instance(config, cwd=office.root, environ={"NEWSLETTER_WEB_SECRET": SECRET})
-    service = Service(newer, store, clock=clock)
+    service = newer.service(store, clock=clock)
     assert service.due(service.lists()["newcomer"]) == []
     assert service.catch_up() == []  # nothing was missed by a list that did not exist
     clock.now += timedelta(hours=1)

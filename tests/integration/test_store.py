@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from newsletter.errors import StoreError
-from newsletter.store import MIGRATIONS, open_store
+from newsletter.store.database import MIGRATIONS, open_store
 
 
 def test_a_new_database_is_migrated_in_wal_mode(tmp_path: Path) -> None:

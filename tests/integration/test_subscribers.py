@@ -12,10 +12,10 @@ import pytest
 from click.testing import CliRunner
 
 from newsletter.app import load_instance
-from newsletter.cli import cli
+from newsletter.cli.main import cli
 from newsletter.errors import ConfigError
-from newsletter.store import Store
-from newsletter.subscribers import check_subscriber
+from newsletter.store.database import Store
+from newsletter.subscribers.core import check_subscriber
 from tests.helpers import FIXED_NOW
 
 CSV = (

@@ -9,11 +9,11 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from newsletter.app import Instance
-from newsletter.cli import cli
+from newsletter.cli.main import cli
 from newsletter.config import SummarySettings
-from newsletter.ingest import ingest_inbox
-from newsletter.pipeline import summarise_pending
-from newsletter.store import Store
+from newsletter.reports.ingest import ingest_inbox
+from newsletter.store.database import Store
+from newsletter.summarise.pending import summarise_pending
 from tests.helpers import FIXED_NOW, SAMPLE_REPORT, drop
 
 

@@ -13,12 +13,13 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from newsletter.app import Instance
-from newsletter.cli import cli
-from newsletter.ingest import ingest_inbox
-from newsletter.models import install
-from newsletter.pipeline import summarise_pending, translate_pending
-from newsletter.store import Store
-from newsletter.translate import Glossary
+from newsletter.cli.main import cli
+from newsletter.reports.ingest import ingest_inbox
+from newsletter.store.database import Store
+from newsletter.summarise.pending import summarise_pending
+from newsletter.translate.core import Glossary
+from newsletter.translate.packages import install
+from newsletter.translate.pending import translate_pending
 from tests.helpers import FIXED_NOW, REPO, SAMPLE_REPORT, drop
 from tests.tiny_argos import TinyPackage
 
@@ -209,7 +210,7 @@ NO_NETWORK = textwrap.dedent(
     socket.socket.connect_ex = refuse
     socket.create_connection = refuse
     socket.getaddrinfo = refuse
-    from newsletter.cli import main
+    from newsletter.cli.main import main
     sys.argv = ["newsletter"] + sys.argv[1:]
     main()
     """

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from newsletter.app import Instance, load_instance
-from newsletter.store import Store
-from newsletter.subscribers import CONFIRM, check_subscriber, sign_token
+from newsletter.store.database import Store
+from newsletter.subscribers.core import CONFIRM, check_subscriber, sign_token
 from newsletter.web import create_app
 from tests.browser import chromium, serving
 from tests.helpers import REPO

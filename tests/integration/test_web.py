@@ -9,10 +9,11 @@ from pathlib import Path
 import pytest
 
 from newsletter.app import Instance
-from newsletter.ingest import ingest_inbox
-from newsletter.models import install
-from newsletter.pipeline import summarise_pending, translate_pending
-from newsletter.store import Store
+from newsletter.reports.ingest import ingest_inbox
+from newsletter.store.database import Store
+from newsletter.summarise.pending import summarise_pending
+from newsletter.translate.packages import install
+from newsletter.translate.pending import translate_pending
 from newsletter.web import create_app
 from tests.browser import chromium, serving
 from tests.helpers import FIXED_NOW, REPO, SAMPLE_REPORT, drop

@@ -1,36 +1,65 @@
-"""The core stays pure: no database, SMTP, translation engine or scheduler imports."""
+"""The shape of the package holds: a pure core, one composition root, one home for storage."""
 
 from __future__ import annotations
 
 import ast
+from pathlib import Path
 
 import pytest
 
 from tests.helpers import REPO
 
-CORE = ["model", "errors", "config", "decode", "language", "reports", "summarise", "translate",
-        "render", "compose", "subscribers", "outbox"]
-EDGE_LIBRARIES = {"sqlite3", "aiosmtplib", "smtplib", "argostranslate", "ctranslate2",
-                  "apscheduler", "click", "urllib", "socket"}
+PACKAGE = REPO / "newsletter"
+CORE = ["errors", "config", "languages", "reports/model", "reports/decode", "reports/language",
+        "reports/parse", "summarise/core", "translate/core", "translate/editions", "mail/render",
+        "mail/compose", "mail/links", "subscribers/core", "delivery/rules",
+        "delivery/transport"]
+EDGE_LIBRARIES = {"sqlite3", "psycopg", "aiosmtplib", "smtplib", "argostranslate",
+                  "ctranslate2", "apscheduler", "click", "urllib", "socket", "starlette"}
+MODULES = sorted(PACKAGE.rglob("*.py"))
+
+
+def _imports(path: Path) -> set[str]:
+    """Every module ``path`` imports, by its full dotted name."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            found.add(node.module)
+            found |= {f"{node.module}.{alias.name}" for alias in node.names}
+    return found
+
+
+def _name(path: Path) -> str:
+    return path.relative_to(PACKAGE).with_suffix("").as_posix()
 
 
 @pytest.mark.parametrize("module", CORE)
 def test_core_module_imports_no_edge_library(module: str) -> None:
-    tree = ast.parse((REPO / "newsletter" / f"{module}.py").read_text(encoding="utf-8"))
-    imported = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            imported |= {alias.name.split(".")[0] for alias in node.names}
-        elif isinstance(node, ast.ImportFrom) and node.module:
-            imported.add(node.module.split(".")[0])
+    imported = {name.split(".")[0] for name in _imports(PACKAGE / f"{module}.py")}
     assert not imported & EDGE_LIBRARIES
 
 
-def test_only_the_cli_prints() -> None:
-    for path in (REPO / "newsletter").glob("*.py"):
-        if path.name == "cli.py":
-            continue
-        tree = ast.parse(path.read_text(encoding="utf-8"))
-        calls = [node for node in ast.walk(tree) if isinstance(node, ast.Call)
-                 and isinstance(node.func, ast.Name) and node.func.id in {"print", "exit"}]
-        assert not calls, f"{path.name} prints or exits"
+@pytest.mark.parametrize("path", MODULES, ids=_name)
+def test_only_the_cli_prints(path: Path) -> None:
+    if _name(path).startswith("cli/"):
+        return
+    calls = [node for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+             if isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+             and node.func.id in {"print", "exit"}]
+    assert not calls, f"{_name(path)} prints or exits"
+
+
+@pytest.mark.parametrize("path", MODULES, ids=_name)
+def test_only_the_driving_edges_import_the_composition_root(path: Path) -> None:
+    if _name(path).startswith("cli/") or _name(path) in {"web", "app"}:
+        return
+    assert "newsletter.app" not in _imports(path)
+
+
+@pytest.mark.parametrize("path", MODULES, ids=_name)
+def test_only_the_store_speaks_sql(path: Path) -> None:
+    if _name(path).startswith("store/"):
+        return
+    assert not {name.split(".")[0] for name in _imports(path)} & {"sqlite3", "psycopg"}

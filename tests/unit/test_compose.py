@@ -8,8 +8,8 @@ from datetime import UTC, date, datetime
 
 import pytest
 
-from newsletter.compose import (
-    ComposeError,
+from newsletter.errors import ComposeError
+from newsletter.mail.compose import (
     MailSettings,
     Recipient,
     address_header,
@@ -18,7 +18,7 @@ from newsletter.compose import (
     header_text,
     longest_line,
 )
-from newsletter.render import (
+from newsletter.mail.render import (
     GREETING_TOKEN,
     MAX_HTML_BYTES,
     UNSUBSCRIBE_TOKEN,

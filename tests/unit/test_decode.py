@@ -6,8 +6,8 @@ import codecs
 
 import pytest
 
-from newsletter.decode import decode_report
 from newsletter.errors import ReportError
+from newsletter.reports.decode import decode_report
 
 RUSSIAN = "Наводнения повредили дороги, школы и больницы в северном регионе."
 KAZAKH = "Су тасқыны солтүстік өңірдегі жолдарды, мектептер мен ауруханаларды зақымдады."

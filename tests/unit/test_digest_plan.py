@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from newsletter.decode import decode_report
-from newsletter.reports import parse_report
-from newsletter.summarise import (
+from newsletter.reports.decode import decode_report
+from newsletter.reports.parse import parse_report
+from newsletter.summarise.core import (
     DigestEntry,
     containment,
     key_figures,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from newsletter.language import detect_language
+from newsletter.reports.language import detect_language
 
 
 @pytest.mark.parametrize(

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from newsletter.outbox import Attempt, RetryPolicy, Verdict, classify, is_bounce
+from newsletter.delivery.rules import Attempt, RetryPolicy, Verdict, classify, is_bounce
 
 
 @pytest.mark.parametrize(

@@ -5,10 +5,10 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from newsletter.decode import decode_report
 from newsletter.errors import ReportError
-from newsletter.model import Report
-from newsletter.reports import parse_report
+from newsletter.reports.decode import decode_report
+from newsletter.reports.model import Report
+from newsletter.reports.parse import parse_report
 from tests.helpers import SAMPLE_REPORT
 
 SAMPLE = SAMPLE_REPORT.read_bytes()

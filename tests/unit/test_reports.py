@@ -7,9 +7,9 @@ from datetime import date
 
 import pytest
 
-from newsletter.decode import decode_report
 from newsletter.errors import ReportError
-from newsletter.reports import content_hash, identity_key, parse_date, parse_report
+from newsletter.reports.decode import decode_report
+from newsletter.reports.parse import content_hash, identity_key, parse_date, parse_report
 from tests.helpers import SAMPLE_REPORT
 
 ORIGINALLY_PUBLISHED = """\

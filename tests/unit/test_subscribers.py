@@ -6,15 +6,13 @@ from datetime import date, timedelta
 
 import pytest
 
-from newsletter.subscribers import (
+from newsletter.errors import AddressError, ListError, TokenError
+from newsletter.subscribers.core import (
     CONFIRM,
     MAX_NAME,
     TOKEN_LIFETIME,
-    AddressError,
-    ListError,
     Mode,
     SubscriberRow,
-    TokenError,
     check_subscriber,
     export_csv,
     normalise_address,

@@ -6,9 +6,9 @@ from dataclasses import replace
 
 import pytest
 
-from newsletter.decode import decode_report
-from newsletter.reports import parse_report
-from newsletter.summarise import SummaryOptions, split_sentences, summarise
+from newsletter.reports.decode import decode_report
+from newsletter.reports.parse import parse_report
+from newsletter.summarise.core import SummaryOptions, split_sentences, summarise
 from tests.helpers import REPO, SAMPLE_REPORT
 
 

@@ -4,14 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from newsletter.translate import (
-    EditionStatus,
+from newsletter.errors import GlossaryFormatError
+from newsletter.translate.core import (
     Flag,
-    GlossaryFormatError,
     ModelRef,
-    Policy,
     SpanKind,
-    edition_status,
     mask,
     parse_glossary,
     plan_route,
@@ -19,6 +16,7 @@ from newsletter.translate import (
     render_number,
     unmask,
 )
+from newsletter.translate.editions import EditionStatus, Policy, edition_status
 from tests.helpers import REPO
 
 GLOSSARY = parse_glossary(

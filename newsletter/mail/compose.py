@@ -39,10 +39,10 @@ from email.header import Header
 from email.message import EmailMessage
 from email.utils import format_datetime, formataddr
 
-from newsletter.errors import NewsletterError
-from newsletter.render import GREETING_TOKEN, UNSUBSCRIBE_TOKEN, Rendered
+from newsletter.errors import ComposeError
+from newsletter.mail.render import GREETING_TOKEN, UNSUBSCRIBE_TOKEN, Rendered
 
-CRLF = b"\r\n"
+_PLAIN = 'Content-Type: text/plain; charset="utf-8"\r\nContent-Transfer-Encoding: 8bit\r\n'
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _ADDRESS = re.compile(r"^[^\s<>()\[\]\\,;:\"@]+@[A-Za-z0-9.-]+\.[A-Za-z0-9-]{2,}$")
 _MESSAGE_ID = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+@[A-Za-z0-9.-]+$")
@@ -56,10 +56,6 @@ ADDRESS_OCTETS = 254  # RFC 5321 4.5.3.1.3: a path is 256 octets with its angle 
 GREETING_NAME_CHARS = 200  # the name in the greeting is cut after this many characters…
 GREETING_NAME_OCTETS = 400  # …or octets as the HTML part has it (escaped); "…" marks the cut
 _WORD_OCTETS = 45  # text in one encoded-word of a name: 72 characters in base64
-
-
-class ComposeError(NewsletterError):
-    """A value cannot be put into a message header safely."""
 
 
 def header_text(value: str) -> str:
@@ -249,10 +245,13 @@ class MessageTemplate:
         return b"".join(s if isinstance(s, bytes) else encoded[s] for s in self.segments)
 
 
-def build_template(rendered: Rendered, mail: MailSettings, *, date: datetime) -> MessageTemplate:
-    """Headers and both body parts of ``rendered``, assembled once, every line within
-    :data:`MAX_LINE_OCTETS` whatever the holes are filled with (body lines wrapped, see the
-    module docstring); a template that cannot be, e.g. for an overlong List-Id, is refused."""
+def build_template(rendered: Rendered, mail: MailSettings, *, date: datetime,
+                   text_only: bool = False) -> MessageTemplate:
+    """Headers and both body parts of ``rendered`` (``multipart/alternative``), or with
+    ``text_only`` the plain text alone as a single ``text/plain`` body (for subscribers whose
+    format is ``text``), assembled once, every line within :data:`MAX_LINE_OCTETS` whatever the
+    holes are filled with (body lines wrapped, see the module docstring); a template that
+    cannot be, e.g. for an overlong List-Id, is refused."""
     greetings = (rendered.greetings["named"], rendered.greetings["anonymous"])
     reserve = _reserve(greetings)
     text = _crlf(rendered.text.replace("\x00", ""))
@@ -272,20 +271,26 @@ def build_template(rendered: Rendered, mail: MailSettings, *, date: datetime) ->
         # RFC 2369 and RFC 8058: a one-click HTTPS link and a mailto fallback.
         "List-Unsubscribe: <\x00unsubscribe_http\x00>,\r\n <mailto:\x00unsubscribe_mailto\x00>",
         "List-Unsubscribe-Post: List-Unsubscribe=One-Click",
-        f'Content-Type: multipart/alternative;\r\n boundary="{boundary}"',
     ]
-    parts = [
-        "\r\n".join(headers), "\r\n\r\n",
-        f"--{boundary}\r\n",
-        'Content-Type: text/plain; charset="utf-8"\r\nContent-Transfer-Encoding: 8bit\r\n\r\n',
-        _wrap(text.replace(GREETING_TOKEN, "\x00greeting_text\x00")
-              .replace(UNSUBSCRIBE_TOKEN, "\x00unsubscribe_url_text\x00"), reserve, markup=False),
-        f"\r\n--{boundary}\r\n",
-        'Content-Type: text/html; charset="utf-8"\r\nContent-Transfer-Encoding: 8bit\r\n\r\n',
-        _wrap(body_html.replace(GREETING_TOKEN, "\x00greeting_html\x00")
-              .replace(UNSUBSCRIBE_TOKEN, "\x00unsubscribe_url_html\x00"), reserve, markup=True),
-        f"\r\n--{boundary}--\r\n",
-    ]
+    plain_part = _wrap(text.replace(GREETING_TOKEN, "\x00greeting_text\x00")
+                       .replace(UNSUBSCRIBE_TOKEN, "\x00unsubscribe_url_text\x00"), reserve,
+                       markup=False)
+    if text_only:
+        parts = ["\r\n".join(headers), "\r\n", _PLAIN, "\r\n", plain_part]
+        if not plain_part.endswith("\r\n"):
+            parts.append("\r\n")
+    else:
+        parts = [
+            "\r\n".join(headers), "\r\n",
+            f'Content-Type: multipart/alternative;\r\n boundary="{boundary}"\r\n\r\n',
+            f"--{boundary}\r\n", _PLAIN, "\r\n", plain_part,
+            f"\r\n--{boundary}\r\n",
+            'Content-Type: text/html; charset="utf-8"\r\nContent-Transfer-Encoding: 8bit\r\n\r\n',
+            _wrap(body_html.replace(GREETING_TOKEN, "\x00greeting_html\x00")
+                  .replace(UNSUBSCRIBE_TOKEN, "\x00unsubscribe_url_html\x00"), reserve,
+                  markup=True),
+            f"\r\n--{boundary}--\r\n",
+        ]
     message = "".join(parts)
     for line in message.split("\r\n"):
         if _width(line, reserve) > MAX_LINE_OCTETS:
@@ -293,30 +298,6 @@ def build_template(rendered: Rendered, mail: MailSettings, *, date: datetime) ->
                                f"octets: {line[:60]!r}…")
     return MessageTemplate(segments=tuple(_segments(message)), language=rendered.language,
                            greetings=greetings)
-
-
-# Headers a DKIM signature covers; RFC 8058 asks that List-Unsubscribe and
-# List-Unsubscribe-Post be signed, which dkimpy does not do unless told.
-DKIM_HEADERS = (b"from", b"to", b"subject", b"date", b"message-id", b"mime-version",
-                b"content-type", b"content-language", b"list-id", b"list-unsubscribe",
-                b"list-unsubscribe-post")
-
-
-@dataclass(frozen=True)
-class DkimSigner:
-    """Signs finished messages (rsa-sha256, relaxed/relaxed) for ``domain`` with ``selector``."""
-
-    selector: str
-    domain: str
-    private_key: bytes  # PEM
-
-    def sign(self, message: bytes) -> bytes:
-        import dkim
-
-        header = dkim.sign(message, self.selector.encode(), self.domain.encode(),
-                           self.private_key, canonicalize=(b"relaxed", b"relaxed"),
-                           include_headers=list(DKIM_HEADERS))
-        return bytes(header).replace(b"\r\n", b"\n").replace(b"\n", CRLF) + message
 
 
 def body_parts(message: bytes) -> tuple[str, str]:

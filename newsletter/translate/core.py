@@ -27,25 +27,12 @@ from enum import StrEnum
 from babel.dates import format_date, format_skeleton
 from babel.numbers import format_decimal
 
-from newsletter.language import KAZAKH_LETTERS
-from newsletter.reports import MONTH_NUMBERS
+from newsletter.errors import GlossaryFormatError
+from newsletter.languages import LANGUAGES
+from newsletter.reports.language import KAZAKH_LETTERS
+from newsletter.reports.parse import MONTH_NUMBERS
 
-LANGUAGE_NAMES = {"en": "English", "ru": "Russian", "kk": "Kazakh"}
 _PLACEHOLDER_BASE = 700
-
-
-class Policy(StrEnum):
-    """What to do with a language whose translation is missing or flagged."""
-
-    HOLD = "hold"  # do not send that language; say why
-    FALLBACK = "fallback"  # send the original text with a clear notice
-
-
-class EditionStatus(StrEnum):
-    TRANSLATED = "translated"
-    FALLBACK = "fallback"
-    HELD = "held"
-    ORIGINAL = "original"
 
 
 # -- routes -----------------------------------------------------------------------------------
@@ -108,11 +95,7 @@ class Glossary:
         return sorted(found, key=lambda pair: (-len(pair[0]), pair[0]))
 
 
-class GlossaryFormatError(ValueError):
-    """The glossary CSV lacks a language column or has a malformed row."""
-
-
-def parse_glossary(text: str, languages: Sequence[str] = ("en", "ru", "kk")) -> Glossary:
+def parse_glossary(text: str, languages: Sequence[str] = LANGUAGES) -> Glossary:
     """Read glossary CSV text: a header row naming language columns (others, such as ``note``,
     are ignored), then one term per row; ``#`` starts a comment line."""
     lines = [line for line in text.splitlines()
@@ -376,40 +359,6 @@ def quality_flags(masked: Masked, output: str, target: str) -> list[Flag]:
     if target == "kk" and output_letters and not any(ch in KAZAKH_LETTERS for ch in output):
         flags.append(Flag("kazakh_letters", "no Kazakh-specific letter (ә ғ қ ң ө ұ ү һ і)"))
     return flags
-
-
-@dataclass(frozen=True)
-class Edition:
-    """A report in one target language: its translated title, summary and body, the model
-    route that made them, and the quality flags of the mailed parts and of the body."""
-
-    language: str
-    title: str | None
-    summary: tuple[str, ...] | None
-    body: str | None
-    model: str | None
-    flags: tuple[Flag, ...] = ()
-    body_flags: tuple[Flag, ...] = ()
-
-
-def edition_status(flags: Sequence[Flag], policy: Policy) -> EditionStatus:
-    """Translated when clean; otherwise what the policy says."""
-    if not flags:
-        return EditionStatus.TRANSLATED
-    return EditionStatus.HELD if policy is Policy.HOLD else EditionStatus.FALLBACK
-
-
-PENDING = "pending"  # no translation run has produced this edition yet
-
-
-def language_status(source: str, language: str, edition: Edition | None,
-                    policy: Policy) -> str:
-    """A report's state in ``language``: original, pending, or its edition's status."""
-    if language == source:
-        return EditionStatus.ORIGINAL.value
-    if edition is None:
-        return PENDING
-    return edition_status(edition.flags, policy).value
 
 
 def missing_model_flag(source: str, target: str) -> Flag:

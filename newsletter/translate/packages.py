@@ -25,12 +25,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 
-from newsletter.argos import (
+from newsletter.errors import ModelError
+from newsletter.languages import NAMES
+from newsletter.translate.engine import (
     INSTALL_RECORD,
     TARGET_TOKENIZER,
     ArgosEngine,
     InstalledModel,
-    ModelError,
     installed_models,
     read_model,
 )
@@ -276,7 +277,6 @@ def install_from_index(
 # -- building packages --------------------------------------------------------------------------
 
 NLLB_CODES = {"en": "eng_Latn", "ru": "rus_Cyrl", "kk": "kaz_Cyrl"}
-LANGUAGE_NAMES = {"en": "English", "ru": "Russian", "kk": "Kazakh"}
 
 
 @dataclass(frozen=True)
@@ -348,8 +348,8 @@ def build(plan: BuildPlan, out_dir: Path) -> Path:
         metadata: dict[str, object] = {
             "package_version": plan.version, "argos_version": "1.9", "type": "translate",
             "code": name, "from_code": plan.from_code, "to_code": plan.to_code,
-            "from_name": LANGUAGE_NAMES.get(plan.from_code, plan.from_code),
-            "to_name": LANGUAGE_NAMES.get(plan.to_code, plan.to_code), "links": [],
+            "from_name": NAMES.get(plan.from_code, plan.from_code),
+            "to_name": NAMES.get(plan.to_code, plan.to_code), "links": [],
         }
         if plan.target_prefix:
             metadata["target_prefix"] = plan.target_prefix

@@ -26,9 +26,10 @@ from babel.dates import format_date as babel_format_date
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 
+from newsletter.languages import LANGUAGES
+
 GREETING_TOKEN = "@@GREETING@@"
 UNSUBSCRIBE_TOKEN = "@@UNSUBSCRIBE_URL@@"
-LOCALES = ("en", "ru", "kk")
 MAX_HTML_BYTES = 100_000  # Gmail clips larger messages
 _SAFE_SCHEMES = ("http://", "https://", "mailto:")
 # Styles are inlined for clients that drop <style>; the block stays for its @media rules.
@@ -101,7 +102,7 @@ Catalogs = dict[str, gettext.NullTranslations]
 
 
 def load_translations(folders: Path | Sequence[Path],
-                      locales: Sequence[str] = LOCALES) -> Catalogs:
+                      locales: Sequence[str] = LANGUAGES) -> Catalogs:
     """The catalogs ``<folder>/<locale>/LC_MESSAGES/messages.po`` of the first folder that has
     one for each locale, compiled in memory (a ``messages.mo`` beside it, as
     ``pybabel compile`` writes it, is used instead when newer)."""

@@ -20,7 +20,7 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from newsletter.reports import MONTH_NAMES, split_dateline
+from newsletter.reports.parse import MONTH_NAMES, split_dateline
 
 METHOD = "pacsum-tfidf-1"
 

@@ -24,39 +24,28 @@ from typing import Any, NoReturn, TypeVar
 
 import click
 
-from newsletter import __version__, schedule
+from newsletter import __version__
 from newsletter.app import Instance, init_instance, load_instance
-from newsletter.argos import InstalledModel, installed_models
-from newsletter.compose import Recipient, body_parts, build_template
 from newsletter.config import settings_table
-from newsletter.delivery import DeliveryRun, RelayUnreachable
-from newsletter.errors import NewsletterError
-from newsletter.ingest import ingest_inbox, scan
+from newsletter.delivery.rules import State
+from newsletter.delivery.sender import DeliveryRun
+from newsletter.errors import ListError, NewsletterError, RelayUnreachable
+from newsletter.issues.create import CreatedIssue, create_issue
+from newsletter.issues.plan import plan_issue
+from newsletter.languages import LANGUAGES
 from newsletter.logs import configure_logging
-from newsletter.model import IngestOutcome, IngestStatus, StoredReport
-from newsletter.models import Limits, install_from_index, plan_build
-from newsletter.models import build as build_package
-from newsletter.models import check as check_models
-from newsletter.models import install as install_model
-from newsletter.models import remove as remove_model
-from newsletter.outbox import State
-from newsletter.pipeline import (
-    CreatedIssue,
-    create_issue,
-    plan_issue,
-    summarise_pending,
-    translate_pending,
-)
-from newsletter.service import Service, next_fire
-from newsletter.store import OutboxSummary, Store, Subscriber
-from newsletter.subscribers import (
-    CONFIRM,
+from newsletter.mail.compose import body_parts
+from newsletter.mail.messages import Addressee
+from newsletter.reports.ingest import ingest_inbox, scan
+from newsletter.reports.model import IngestOutcome, IngestStatus, StoredReport
+from newsletter.service import scheduler as schedule
+from newsletter.service.cron import next_fire
+from newsletter.store.database import OutboxSummary, Store, Subscriber
+from newsletter.subscribers.core import (
     DEFAULT_FORMAT,
     DEFAULT_LANGUAGE,
     FORMATS,
-    LANGUAGES,
     MAX_NAME,
-    ListError,
     ListSpec,
     Mode,
     Status,
@@ -66,9 +55,17 @@ from newsletter.subscribers import (
     normalise_address,
     parse_list,
     parse_subscriber_csv,
-    sign_token,
 )
-from newsletter.translate import Edition, EditionStatus, Policy, language_status, plan_route
+from newsletter.summarise.pending import summarise_pending
+from newsletter.translate.core import plan_route
+from newsletter.translate.editions import Edition, Policy, edition_view
+from newsletter.translate.engine import InstalledModel, installed_models
+from newsletter.translate.packages import Limits, install_from_index, plan_build
+from newsletter.translate.packages import build as build_package
+from newsletter.translate.packages import check as check_models
+from newsletter.translate.packages import install as install_model
+from newsletter.translate.packages import remove as remove_model
+from newsletter.translate.pending import translate_pending
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -240,30 +237,26 @@ def _edition_views(
     stored: StoredReport, summary: tuple[str, ...] | None, editions: dict[str, Edition],
     languages: Sequence[str], policy: Policy,
 ) -> list[dict[str, Any]]:
-    """Each configured language's edition as it would be sent: translated, the original with
-    a notice (fallback), nothing (held), or the report's own language (original)."""
+    """Each configured language's edition as it would be sent (:func:`edition_view`), with
+    the machine's output for review whatever the decision."""
     report = stored.report
-    original_summary = " ".join(summary or ())
     views = []
     for language in languages:
-        edition = None if language == report.language else editions.get(language)
-        status = language_status(report.language, language, edition, policy)
-        view: dict[str, Any] = {"language": language, "status": status, "model": None,
-                                "flags": [], "title": None, "summary": None}
-        if status == EditionStatus.ORIGINAL:
-            view.update(title=report.title, summary=original_summary)
-        elif edition is not None:
-            if status == EditionStatus.TRANSLATED:
-                view.update(title=edition.title, summary=" ".join(edition.summary or ()))
-            elif status == EditionStatus.FALLBACK:
-                view.update(title=report.title, summary=original_summary)
-            view.update(
-                model=edition.model, flags=[f.as_dict() for f in edition.flags],
+        view = edition_view(stored.id, report.language, report.title, summary or (),
+                            report.body, editions.get(language), language, policy)
+        edition = view.edition
+        shown: dict[str, Any] = {
+            "language": language, "status": view.status.value,
+            "model": edition.model if edition is not None else None,
+            "flags": [f.as_dict() for f in view.flags],
+            "title": None if view.held else view.title,
+            "summary": None if view.held else " ".join(view.summary)}
+        if edition is not None:
+            shown.update(
                 body_flags=[f.as_dict() for f in edition.body_flags],
                 machine_title=edition.title,
-                machine_summary=None if edition.summary is None else " ".join(edition.summary),
-            )
-        views.append(view)
+                machine_summary=None if edition.summary is None else " ".join(edition.summary))
+        views.append(shown)
     return views
 
 
@@ -604,7 +597,7 @@ def models_check(obj: Context, as_json: bool) -> None:
                    "reports); a name that is no list previews the latest reports.")
 @click.option("--limit", type=click.IntRange(min=1), default=10, show_default=True,
               help="Most reports in a digest preview.")
-@click.option("--lang", "language", type=click.Choice(["en", "ru", "kk", "all"]), default="all",
+@click.option("--lang", "language", type=click.Choice([*LANGUAGES, "all"]), default="all",
               show_default=True)
 @click.option("--out", "out_dir", type=click.Path(path_type=Path),
               help="Folder for the files (default: [paths] outbox/preview).")
@@ -613,7 +606,8 @@ def models_check(obj: Context, as_json: bool) -> None:
 @_handle_errors
 def preview(obj: Context, report_id: int | None, digest: str | None, limit: int, language: str,
             out_dir: Path | None, as_json: bool) -> None:
-    """Write the .html, .txt and .eml of an alert or digest in each language, and print where."""
+    """Write the .html, .txt and .eml of an alert or digest in each language (and the
+    .text.eml a subscriber whose format is text gets), and print where."""
     if (report_id is None) == (digest is None):
         raise click.UsageError("give --report ID or --digest LIST")
     instance = obj.instance
@@ -632,7 +626,7 @@ def preview(obj: Context, report_id: int | None, digest: str | None, limit: int,
             if spec is not None:
                 title, policy = spec.title, Policy(spec.policy)
                 budget = (spec.summary_sentences, spec.summary_words)
-                due = Service(instance, store, clock=_now, looking=True).due(spec)
+                due = instance.service(store, clock=_now, looking=True).due(spec)
                 if not due:
                     click.echo(f"Nothing is due for {spec.name} yet: previewing its latest "
                                "matching reports instead", err=True)
@@ -648,15 +642,19 @@ def preview(obj: Context, report_id: int | None, digest: str | None, limit: int,
     folder = out_dir or settings.resolve(settings.paths.outbox) / "preview"
     folder.mkdir(parents=True, exist_ok=True)
     mail = instance.mail_settings(digest or "alerts", title)
+    builder = instance.message_builder(signed=False, mail=lambda _: mail)
     written = []
     for lang, issue in planned.mails.items():
         rendered = renderer.render(issue)
-        template = build_template(rendered, mail, date=_now())
-        message = template.personalise(instance.preview_recipient(f"{name}.{lang}"))
+        message = builder.preview(builder.template(rendered, digest or "alerts", date=_now()),
+                                  f"{name}.{lang}")
+        text_only = builder.preview(builder.template(rendered, digest or "alerts", date=_now(),
+                                                     format="text"), f"{name}.{lang}")
         plain, html_text = body_parts(message)
         for kind_of_file, suffix, data in (("html", "html", html_text.encode("utf-8")),
                                            ("text", "txt", plain.encode("utf-8")),
-                                           ("eml", "eml", message)):
+                                           ("eml", "eml", message),
+                                           ("text-eml", "text.eml", text_only)):
             path = folder / f"{name}.{lang}.{suffix}"
             path.write_bytes(data)
             written.append({"lang": lang, "kind": kind_of_file, "path": str(path)})
@@ -787,7 +785,7 @@ def subscribers_invite(obj: Context, email: str, list_name: str, name: str | Non
     language it ends up with."""
     instance = obj.instance
     settings = instance.settings
-    secrets = instance.signing_secrets()
+    instance.signing_secrets()  # fail now, before anything is stored, when no key is set
     row = check_subscriber(email, name, language, fmt)
     with instance.open_store() as store:
         spec = instance.list_named(store, list_name)
@@ -800,18 +798,16 @@ def subscribers_invite(obj: Context, email: str, list_name: str, name: str | Non
             click.echo(f"{row.email} is already subscribed to {list_name}")
             return
     today = _now().date()
-    base = settings.web.base_url.rstrip("/")
-    confirm = sign_token(subscriber.id, list_name, today, secrets[0], purpose=CONFIRM)
-    decline = sign_token(subscriber.id, list_name, today, secrets[0])
-    rendered = instance.renderer().render_confirmation(subscriber.language, spec.title,
-                                                       f"{base}/confirm/{confirm}", today)
-    domain = settings.mail.from_address.rpartition("@")[2]
-    message = build_template(rendered, instance.mail_settings(list_name, spec.title),
-                             date=_now()).personalise(Recipient(
-        address=row.email, name=subscriber.name,
-        message_id=f"confirm.{subscriber.id}.{today:%Y%m%d}"
-        f".{list_name}@{domain}", unsubscribe_url=f"{base}/unsubscribe/{decline}",
-        unsubscribe_mailto=f"{settings.mail.unsubscribe_address}?subject=unsubscribe"))
+    builder = instance.message_builder(mail=lambda _: instance.mail_settings(list_name,
+                                                                             spec.title))
+    rendered = instance.renderer().render_confirmation(
+        subscriber.language, spec.title, builder.links.confirm(subscriber.id, list_name, today),
+        today)
+    message = builder.message(
+        builder.template(rendered, list_name, date=_now(), format=subscriber.format),
+        Addressee(row.email, subscriber.name,
+                  builder.links.message_id(f"confirm.{subscriber.id}.{today:%Y%m%d}.{list_name}"),
+                  subscriber_id=subscriber.id, list_name=list_name, issued=today))
     outcome = instance.transport().deliver(settings.mail.from_address, row.email, message,
                                            f"confirm-{subscriber.id}-{list_name}")
     if not outcome.accepted:
@@ -989,7 +985,7 @@ def lists_show(obj: Context, as_json: bool) -> None:
               show_default=True)
 @click.option("--schedule", help="Cron: minute hour day month weekday (default by mode).")
 @click.option("--timezone", default="Asia/Almaty", show_default=True)
-@click.option("--languages", default="en,ru,kk", show_default=True)
+@click.option("--languages", default=",".join(LANGUAGES), show_default=True)
 @click.option("--countries", default="")
 @click.option("--keywords", default="")
 @click.option("--sources", default="")
@@ -1094,7 +1090,7 @@ def _stop_on_signals() -> asyncio.Event:
 
 
 async def _deliver(instance: Instance, store: Store) -> DeliveryRun:
-    sender = schedule.Sender(instance, store, owner=schedule.owner_name(), clock=_now)
+    sender = instance.sender(store, owner=schedule.owner_name(), clock=_now)
     return await sender.sweep(_stop_on_signals()) or DeliveryRun()
 
 
@@ -1182,12 +1178,15 @@ def run(obj: Context, once: bool, exit_if_running: bool) -> None:
 
 
 async def _run_once(instance: Instance, store: Store) -> schedule.RunSummary:
-    return await schedule.run_once(instance, store, clock=_now, stop=_stop_on_signals())
+    sender = instance.sender(store, owner=schedule.owner_name(), clock=_now)
+    return await schedule.run_once(instance.service(store, clock=_now), sender, clock=_now,
+                                   stop=_stop_on_signals())
 
 
 async def _run_forever(instance: Instance, store: Store, *, standby: bool) -> None:
-    await schedule.run_forever(instance, store, standby=standby, clock=_now,
-                               stop=_stop_on_signals())
+    sender = instance.sender(store, owner=schedule.owner_name(), clock=_now)
+    await schedule.run_forever(instance.service(store, clock=_now), sender, standby=standby,
+                               clock=_now, stop=_stop_on_signals())
 
 
 def _print_run(instance: Instance, summary: schedule.RunSummary) -> None:
@@ -1211,7 +1210,7 @@ def _print_run(instance: Instance, summary: schedule.RunSummary) -> None:
 @cli.command()
 @click.option("--list", "list_name", required=True)
 @click.option("--report", "report_id", type=int, required=True, metavar="ID")
-@click.option("--lang", "languages", multiple=True, type=click.Choice(["en", "ru", "kk"]),
+@click.option("--lang", "languages", multiple=True, type=click.Choice(LANGUAGES),
               help="Only subscribers reading these languages (repeatable).")
 @click.option("--test-to", "test_to", metavar="ADDRESS",
               help="Send one test message to ADDRESS instead; nothing is recorded as sent.")
@@ -1259,7 +1258,7 @@ def digest(obj: Context, list_name: str, dry_run: bool) -> None:
     instance = obj.instance
     with instance.open_store() as store:
         spec = instance.list_named(store, list_name)
-        service = Service(instance, store, clock=_now, looking=dry_run)
+        service = instance.service(store, clock=_now, looking=dry_run)
         if dry_run:
             _dry_run(store, spec, [r.id for r in service.due(spec)], "digest")
             return
@@ -1313,18 +1312,19 @@ def _send_test(instance: Instance, store: Store, spec: ListSpec, report_id: int,
         raise NewsletterError(f"nothing to send in {language}: "
                               + "; ".join(planned.held.get(language, [])))
     rendered = instance.renderer().render(planned.mails[language])
-    recipient = dataclasses.replace(instance.preview_recipient(f"test.{report_id}.{language}"),
-                                    address=normalise_address(address), name=None)
-    message = build_template(rendered, instance.mail_settings(spec.name, spec.title),
-                             date=_now()).personalise(recipient)
+    builder = instance.message_builder(store)
+    address = normalise_address(address)
+    message = builder.message(
+        builder.template(rendered, spec.name, date=_now()),
+        Addressee(address, None, builder.links.message_id(f"test.{report_id}.{language}")))
     if dry_run:
-        click.echo(f"--dry-run: a {len(message):,}-byte test message to {recipient.address}")
+        click.echo(f"--dry-run: a {len(message):,}-byte test message to {address}")
         return
-    outcome = instance.transport().deliver(instance.settings.mail.from_address,
-                                           recipient.address, message, f"test-{report_id}")
+    outcome = instance.transport().deliver(instance.settings.mail.from_address, address,
+                                           message, f"test-{report_id}")
     if not outcome.accepted:
         raise NewsletterError(f"the test message was refused: {outcome.code} {outcome.text}")
-    click.echo(f"Test message sent to {recipient.address} ({language}); nothing recorded")
+    click.echo(f"Test message sent to {address} ({language}); nothing recorded")
 
 
 # -- status and config --------------------------------------------------------------------

@@ -1,150 +1,31 @@
-"""Transports that hand finished messages over: an SMTP relay (aiosmtplib) or a folder of
-``.eml`` files for previews and air-gapped offices (I/O).
+"""Sending the outbox: a sweep through a pool of SMTP connections (or into a file transport),
+recording each outcome before the next message, under fenced leases (I/O).
 
-Each transport sends one message at a time and reports the outcome as a value
-(:class:`Outcome`); it raises only for faults of the transport itself (cannot connect, cannot
-write), converted once here into :class:`DeliveryError`.
+The rules (what an outcome means, when to retry) are :mod:`newsletter.delivery.rules`; the SMTP
+conversation is :mod:`newsletter.delivery.smtp`; :class:`Sender` is one process's sending.
 """
 
 from __future__ import annotations
 
 import asyncio
-import mailbox
-import os
+import logging
 import random
 import secrets
-import ssl
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
-from pathlib import Path
+from datetime import datetime, timedelta
 from typing import Protocol
 
 import aiosmtplib
 
-from newsletter.errors import NewsletterError
-from newsletter.outbox import Attempt, RetryPolicy, State, Verdict, classify, is_bounce
-from newsletter.store import OutboxRow, Store
+from newsletter.delivery import smtp as smtp_link
+from newsletter.delivery.files import FileTransport
+from newsletter.delivery.rules import Attempt, RetryPolicy, State, Verdict, classify, is_bounce
+from newsletter.delivery.smtp import SmtpOptions
+from newsletter.errors import DeliveryError
+from newsletter.store.database import OutboxRow, Store
 
-
-class DeliveryError(NewsletterError):
-    """The transport could not deliver: no connection, refused, or the folder is unwritable."""
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """What happened to one message."""
-
-    accepted: bool
-    code: int | None = None
-    text: str = ""
-
-
-class Transport(Protocol):
-    def deliver(self, sender: str, recipient: str, message: bytes, name: str) -> Outcome: ...
-
-
-class FileTransport:
-    """Writes each message as ``NAME.eml`` in a folder, atomically (a reader never sees half a
-    message), or appends it to ``outbox.mbox``: for previews and for offices that carry the
-    outbox to a connected machine."""
-
-    def __init__(self, folder: Path, file_format: str = "eml") -> None:
-        self.folder = folder
-        self.file_format = file_format
-
-    def deliver(self, sender: str, recipient: str, message: bytes, name: str) -> Outcome:
-        if self.file_format == "mbox":
-            return self._append_mbox(sender, message)
-        safe = "".join(ch if ch.isalnum() or ch in "-._@" else "_" for ch in name)[:150]
-        target = self.folder / f"{safe}.eml"
-        try:
-            self.folder.mkdir(parents=True, exist_ok=True)
-            partial = target.with_suffix(".eml.part")
-            with partial.open("wb") as handle:
-                handle.write(message)
-                handle.flush()
-                os.fsync(handle.fileno())
-            partial.replace(target)
-        except OSError as exc:
-            raise DeliveryError(f"cannot write {target}: {exc.strerror}",
-                                hint="check [delivery] folder and its permissions") from exc
-        return Outcome(True, None, str(target))
-
-    def _append_mbox(self, sender: str, message: bytes) -> Outcome:
-        path = self.folder / "outbox.mbox"
-        try:
-            self.folder.mkdir(parents=True, exist_ok=True)
-            box = mailbox.mbox(str(path))
-            box.lock()
-            try:
-                entry = mailbox.mboxMessage(message)
-                entry.set_from(sender)
-                box.add(entry)
-                box.flush()
-            finally:
-                box.unlock()
-                box.close()
-        except (OSError, mailbox.Error) as exc:
-            raise DeliveryError(f"cannot append to {path}: {exc}",
-                                hint="check [delivery] folder and its permissions") from exc
-        return Outcome(True, None, str(path))
-
-
-@dataclass(frozen=True)
-class SmtpOptions:
-    host: str
-    port: int
-    security: str  # "starttls", "tls" (implicit) or "none" (plaintext, only when configured)
-    username: str
-    password: str
-    timeout: float
-    ca_file: str = ""
-
-
-class SmtpTransport:
-    """One message per connection through aiosmtplib; certificate verification on by default.
-    (Pooled, rate-limited sending of whole issues builds on this in the outbox.)"""
-
-    def __init__(self, options: SmtpOptions) -> None:
-        self.options = options
-
-    def deliver(self, sender: str, recipient: str, message: bytes, name: str) -> Outcome:
-        return asyncio.run(self._send(sender, recipient, message))
-
-    async def _send(self, sender: str, recipient: str, message: bytes) -> Outcome:
-        options = self.options
-        context = _tls_context(options)
-        try:
-            errors, response = await aiosmtplib.send(
-                message, sender=sender, recipients=[recipient], hostname=options.host,
-                port=options.port, use_tls=options.security == "tls",
-                start_tls=True if options.security == "starttls" else False,
-                username=options.username or None, password=options.password or None,
-                timeout=options.timeout, tls_context=context,
-            )
-        except aiosmtplib.SMTPRecipientsRefused as exc:
-            refusal = exc.recipients[0]
-            return Outcome(False, refusal.code, refusal.message)
-        except aiosmtplib.SMTPResponseException as exc:
-            return Outcome(False, exc.code, exc.message)
-        except (aiosmtplib.SMTPException, OSError) as exc:
-            raise DeliveryError(
-                f"cannot send through {options.host}:{options.port}: {exc}",
-                hint="check [smtp] host, port and security, and that the relay is running",
-            ) from exc
-        if recipient in errors:
-            code, text = errors[recipient]
-            return Outcome(False, code, text)
-        return Outcome(True, 250, response)
-
-
-# -- sending the outbox -----------------------------------------------------------------------
-
-
-class RelayUnreachable(DeliveryError, ConnectionError):
-    """The relay could not be reached for several messages in a row: the sweep stopped and
-    left the rest of the outbox queued."""
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -283,11 +164,7 @@ async def send_outbox(
                     await limiter.wait()
                     connection = await _one(connection, row)
         finally:
-            if connection is not None and connection.is_connected:
-                try:
-                    await connection.quit()
-                except (aiosmtplib.SMTPException, OSError):
-                    connection.close()
+            await smtp_link.close(connection)
 
     async def _one(connection: aiosmtplib.SMTP | None,
                    row: OutboxRow) -> aiosmtplib.SMTP | None:
@@ -307,15 +184,17 @@ async def send_outbox(
         assert smtp is not None
         if connection is None or not connection.is_connected:
             try:
-                connection = await _connect(smtp)
+                connection = await smtp_link.connect(smtp)
             except (TimeoutError, aiosmtplib.SMTPException, OSError) as exc:
                 error = f"{type(exc).__name__}: {exc}"
                 breaker.failure(error)
                 _defer(store, claimant, row, error, options, clock(), run)
                 return None
             breaker.success()
-        connection, attempt = await _attempt(connection, options, store, claimant, row,
-                                             message)
+        # From the data on, a lost reply means "unknown"; and only the lease holder may go on.
+        connection, attempt = await smtp_link.transmit(
+            connection, options.sender, row.address, message,
+            before_data=lambda: store.mark(row.id, claimant, State.SENDING, State.TRANSMITTING))
         if attempt is None:
             run.lost += 1
         else:
@@ -335,71 +214,6 @@ async def send_outbox(
         run.unreachable = (f"{breaker.failures} connection attempt(s) to {smtp.host}:"
                            f"{smtp.port} failed in a row; the last: {breaker.last_error}")
     return run
-
-
-async def _attempt(
-    connection: aiosmtplib.SMTP, options: SendOptions, store: Store, owner: str,
-    row: OutboxRow, message: bytes,
-) -> tuple[aiosmtplib.SMTP | None, Attempt | None]:
-    """One message over an open ``connection``; no attempt (None) when the row's lease was
-    lost before the data went."""
-    in_data = False
-    try:
-        await connection.mail(options.sender)
-        await connection.rcpt(row.address)
-        # From here on, a lost reply means "unknown"; and only the lease holder may go on.
-        if not store.mark(row.id, owner, State.SENDING, State.TRANSMITTING):
-            await _reset(connection)
-            return connection, None
-        in_data = True
-        response = await connection.data(message)
-        return connection, Attempt(response.code, response.message)
-    except aiosmtplib.SMTPRecipientRefused as exc:
-        await _reset(connection)
-        return connection, Attempt(exc.code, exc.message)
-    except aiosmtplib.SMTPResponseException as exc:
-        if exc.code in (421,):  # the server is closing the connection
-            _drop(connection)
-            return None, Attempt(exc.code, exc.message, during_data=False)
-        await _reset(connection)
-        return connection, Attempt(exc.code, exc.message, during_data=False)
-    except (TimeoutError, aiosmtplib.SMTPException, OSError) as exc:
-        _drop(connection)
-        return None, Attempt(None, f"{type(exc).__name__}: {exc}", during_data=in_data)
-
-
-def _tls_context(smtp: SmtpOptions) -> ssl.SSLContext:
-    """Certificates are always verified: the system's authorities, plus ``ca_file``."""
-    context = ssl.create_default_context()
-    if smtp.ca_file:
-        context.load_verify_locations(cafile=smtp.ca_file)
-    return context
-
-
-async def _connect(smtp: SmtpOptions) -> aiosmtplib.SMTP:
-    context = _tls_context(smtp)
-    connection = aiosmtplib.SMTP(
-        hostname=smtp.host, port=smtp.port, use_tls=smtp.security == "tls",
-        start_tls=True if smtp.security == "starttls" else False, tls_context=context,
-        timeout=smtp.timeout,
-    )
-    await connection.connect()
-    if smtp.username:
-        await connection.login(smtp.username, smtp.password)
-    return connection
-
-
-async def _reset(connection: aiosmtplib.SMTP | None) -> None:
-    if connection is not None and connection.is_connected:
-        try:
-            await connection.rset()
-        except (aiosmtplib.SMTPException, OSError):
-            _drop(connection)
-
-
-def _drop(connection: aiosmtplib.SMTP | None) -> None:
-    if connection is not None:
-        connection.close()
 
 
 def _defer(store: Store, owner: str, row: OutboxRow, error: str, options: SendOptions,
@@ -444,3 +258,81 @@ def _record(store: Store, owner: str, row: OutboxRow, attempt: Attempt, options:
     if is_bounce(attempt) and store.record_bounce(row.subscriber_id, options.bounce_threshold,
                                                   now):
         run.bounced += 1
+
+
+class Sender:
+    """This process's sending. One sweep runs at a time: a sweep asked for while one runs
+    makes the running one go round once more instead. One rate limit per relay, shared by
+    every sweep. After the relay was unreachable, sweeps wait before trying it again
+    (doubling from ``first_backoff`` up to :data:`MAX_BACKOFF`)."""
+
+    def __init__(self, store: Store, source: MessageSource, options: SendOptions, *,
+                 smtp: SmtpOptions, files: FileTransport | None, owner: str,
+                 clock: Callable[[], datetime], first_backoff: float) -> None:
+        self.store = store
+        self.source = source
+        self.options = options
+        self.smtp = smtp
+        self.files = files
+        self.owner = owner
+        self.clock = clock
+        self.limiter = RateLimiter(options.rate)
+        self.first_backoff = max(1.0, first_backoff)
+        self.backoff = 0.0
+        self.resume_at: datetime | None = None
+        self._running = False
+        self._again = False
+
+    @property
+    def relay(self) -> str:
+        if self.files is not None:
+            return str(self.files.folder)
+        return f"{self.smtp.host}:{self.smtp.port}"
+
+    async def sweep(self, stop: asyncio.Event) -> DeliveryRun | None:
+        """Send what is due; None when this call joined a running sweep or waits out a
+        backoff."""
+        if self._running:
+            self._again = True
+            return None
+        if self.resume_at is not None and self.clock() < self.resume_at:
+            log.debug("relay %s: waiting until %s", self.relay, self.resume_at.isoformat())
+            return None
+        self._running = True
+        total = DeliveryRun()
+        try:
+            while True:
+                self._again = False
+                run = await send_outbox(
+                    self.store, self.source, None if self.files is not None else self.smtp,
+                    self.options,
+                    owner=self.owner, clock=self.clock, stop=stop, files=self.files,
+                    limiter=self.limiter)
+                total.add(run)
+                if run.unreachable or stop.is_set() or not self._again:
+                    break
+        finally:
+            self._running = False
+        self._after(total)
+        return total
+
+    def _after(self, run: DeliveryRun) -> None:
+        if run.unreachable is None:
+            self.backoff, self.resume_at = 0.0, None
+            if any(run.figures().values()):
+                log.info("outbox swept: %s", _figures_text(run),
+                         extra={"event": "deliver", **run.figures()})
+            return
+        self.backoff = min(MAX_BACKOFF, max(self.first_backoff, self.backoff * 2))
+        self.resume_at = self.clock() + timedelta(seconds=self.backoff)
+        log.error("the relay %s is unreachable (%s); trying again in %.0f s", self.relay,
+                  run.unreachable, self.backoff,
+                  extra={"event": "relay_unreachable", "relay": self.relay,
+                         "retry_in": self.backoff, **run.figures()})
+
+
+MAX_BACKOFF = 900.0  # seconds: a relay that is down is tried again at least every 15 minutes
+
+
+def _figures_text(run: DeliveryRun) -> str:
+    return ", ".join(f"{n} {name}" for name, n in run.figures().items() if n)

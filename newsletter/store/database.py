@@ -18,9 +18,10 @@ from pathlib import Path
 from typing import Any
 
 from newsletter.errors import NotFound, StoreError
-from newsletter.model import Report, StoredReport
-from newsletter.subscribers import SubscriberRow
-from newsletter.translate import Edition, as_flags
+from newsletter.reports.model import Report, StoredReport
+from newsletter.subscribers.core import SubscriberRow
+from newsletter.translate.core import as_flags
+from newsletter.translate.editions import Edition
 
 MIGRATIONS: tuple[tuple[str, str], ...] = (
     (
@@ -250,6 +251,14 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
             WHERE state IN ('sending', 'transmitting');
         """,
     ),
+    (
+        "0008_outbox_format",
+        """
+        -- The subscriber's format when the issue was queued: html (multipart/alternative) or
+        -- text (a single text/plain body).
+        ALTER TABLE outbox ADD COLUMN format TEXT NOT NULL DEFAULT 'html';
+        """,
+    ),
 )
 
 
@@ -265,6 +274,7 @@ class OutboxRow:
     language: str
     message_id: str
     attempts: int
+    format: str = "html"
 
 
 @dataclass(frozen=True)
@@ -276,6 +286,7 @@ class QueuedMessage:
     name: str | None
     language: str
     message_id: str
+    format: str = "html"
 
 
 @dataclass(frozen=True)
@@ -846,7 +857,7 @@ class Store:
             chunk: list[tuple[object, ...]] = []
             for message in recipients(issue_id):
                 chunk.append((issue_id, message.subscriber_id, message.address, message.name,
-                              message.language, message.message_id))
+                              message.language, message.message_id, message.format))
                 if len(chunk) >= 1000:
                     added += self._insert_outbox(chunk)
                     chunk = []
@@ -943,7 +954,7 @@ class Store:
         before = self.db.total_changes
         self.db.executemany(
             """INSERT INTO outbox (issue_id, subscriber_id, address, name, language,
-                 message_id, state) VALUES (?, ?, ?, ?, ?, ?, 'pending')
+                 message_id, format, state) VALUES (?, ?, ?, ?, ?, ?, ?, 'pending')
                ON CONFLICT DO NOTHING""", chunk)
         return self.db.total_changes - before
 
@@ -961,7 +972,8 @@ class Store:
                       SELECT id FROM outbox WHERE state IN {_DUE_STATES}
                         AND (next_attempt_at IS NULL OR next_attempt_at <= ?) LIMIT ?)
                     SELECT o.id, o.issue_id, o.subscriber_id, o.address, o.name, o.language,
-                           o.message_id, o.attempts, s.status, m.status, i.list_name
+                           o.message_id, o.attempts, s.status, m.status, i.list_name,
+                           o.format
                     FROM due JOIN outbox o ON o.id = due.id
                     JOIN issues i ON i.id = o.issue_id
                     LEFT JOIN subscribers s ON s.id = o.subscriber_id
@@ -979,7 +991,9 @@ class Store:
                 f"""UPDATE outbox SET state = 'sending', lease_owner = ?, lease_until = ?
                    WHERE id = ? AND state IN {_DUE_STATES}""",
                 [(owner, until, row[0]) for row in sendable])
-        return Claimed([OutboxRow(*row[:8]) for row in sendable], len(stale))
+        return Claimed([OutboxRow(int(row[0]), int(row[1]), int(row[2]), str(row[3]), row[4],
+                                  str(row[5]), str(row[6]), int(row[7]), str(row[11]))
+                        for row in sendable], len(stale))
 
     def renew(self, owner: str, now: datetime, lease: float) -> int:
         """Extend the lease of every message ``owner`` holds; returns how many it holds."""

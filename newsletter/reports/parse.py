@@ -22,8 +22,8 @@ import unicodedata
 from datetime import date
 
 from newsletter.errors import ReportError
-from newsletter.language import detect_language
-from newsletter.model import Report
+from newsletter.reports.language import detect_language
+from newsletter.reports.model import Report
 
 MAX_TITLE_CHARS = 300
 

@@ -4,7 +4,7 @@
 send alerts, make each list's digest, catch up after downtime, and sweep the outbox. Every
 issue carries exactly the matching reports not yet sent to its list (the ``issue_reports``
 table is the record), so a restart repeats nothing and skips nothing, and an empty issue is not
-made. :mod:`newsletter.schedule` only decides *when* these steps run.
+made. :mod:`newsletter.service.scheduler` only decides *when* these steps run.
 """
 
 from __future__ import annotations
@@ -12,44 +12,22 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from functools import cached_property
-from zoneinfo import ZoneInfo
 
-from apscheduler.triggers.cron import CronTrigger
-
-from newsletter.app import Instance
-from newsletter.argos import ArgosEngine
-from newsletter.ingest import ingest_inbox
-from newsletter.model import StoredReport
-from newsletter.pipeline import CreatedIssue, create_issue, summarise_pending, translate_pending
-from newsletter.render import Renderer
-from newsletter.store import Store
-from newsletter.subscribers import ListSpec, Mode
+from newsletter.config import Settings
+from newsletter.issues.create import CreatedIssue, create_issue
+from newsletter.mail.render import Renderer
+from newsletter.reports.ingest import Inbox, ingest_inbox
+from newsletter.reports.model import StoredReport
+from newsletter.service.cron import previous_fire
+from newsletter.store.database import Store
+from newsletter.subscribers.core import ListSpec, Mode
+from newsletter.summarise.pending import summarise_pending
+from newsletter.translate.core import Glossary
+from newsletter.translate.pending import Engine, translate_pending
 
 log = logging.getLogger(__name__)
-
-
-def cron_trigger(spec: ListSpec) -> CronTrigger:
-    """The list's schedule in its own timezone (never the machine's)."""
-    return CronTrigger.from_crontab(spec.schedule, timezone=ZoneInfo(spec.timezone))
-
-
-def next_fire(spec: ListSpec, after: datetime) -> datetime:
-    fire: datetime | None = cron_trigger(spec).get_next_fire_time(None, after)
-    assert fire is not None  # a valid five-field cron always fires again
-    return fire.astimezone(UTC)
-
-
-def previous_fire(spec: ListSpec, before: datetime, since: datetime) -> datetime | None:
-    """The last scheduled time in (since, before], or None."""
-    trigger = cron_trigger(spec)
-    fire: datetime | None = trigger.get_next_fire_time(None, since + timedelta(seconds=1))
-    last: datetime | None = None
-    while fire is not None and fire <= before:
-        last = fire
-        fire = trigger.get_next_fire_time(fire, fire + timedelta(seconds=1))
-    return last.astimezone(UTC) if last else None
 
 
 def report_date(stored: StoredReport) -> date:
@@ -65,14 +43,21 @@ class StepOutcome:
 
 
 class Service:
-    """The service's steps for ``instance``; ``clock`` is injected so tests control time."""
+    """The service's steps over ``store``, with the adapters it needs as parameters (built by
+    :meth:`newsletter.app.Instance.service`); ``clock`` is injected so tests control time."""
 
-    def __init__(self, instance: Instance, store: Store, *,
+    def __init__(self, store: Store, settings: Settings, *, inbox: Inbox,
+                 lists: Callable[[], dict[str, ListSpec]], engine: Callable[[], Engine],
+                 renderer: Callable[[], Renderer], glossary: Callable[[], Glossary],
                  clock: Callable[[], datetime], looking: bool = False) -> None:
-        self.instance = instance
         self.store = store
+        self.settings = settings
+        self.inbox = inbox
+        self._lists = lists
+        self._engine = engine
+        self._renderer = renderer
+        self._glossary = glossary
         self.clock = clock
-        self.settings = instance.settings
         self.looking = looking
         # Every list gets the reports that arrive once the service knows it (recorded before
         # anything is ingested), never the archive that was there before it. Only a service
@@ -94,22 +79,22 @@ class Service:
     # Built once per service: the engine keeps its CTranslate2 models loaded between polls,
     # and the renderer its compiled catalogs and templates between issues.
     @cached_property
-    def engine(self) -> ArgosEngine:
-        return self.instance.engine()
+    def engine(self) -> Engine:
+        return self._engine()
 
     @cached_property
     def renderer(self) -> Renderer:
-        return self.instance.renderer()
+        return self._renderer()
 
     def lists(self) -> dict[str, ListSpec]:
-        return self.instance.lists(self.store)
+        return self._lists()
 
     def prepare(self) -> int:
         """Ingest new reports, summarise and translate them; returns how many arrived."""
         now = self.clock()
-        outcomes = ingest_inbox(self.store, self.instance.inbox, self.settings.ingest, now=now)
+        outcomes = ingest_inbox(self.store, self.inbox, self.settings.ingest, now=now)
         summarise_pending(self.store, self.settings.summary, now=now)
-        translate_pending(self.store, self.engine, self.instance.glossary(),
+        translate_pending(self.store, self.engine, self._glossary(),
                           self.settings.translate, now=now)
         return sum(1 for o in outcomes if o.status.value in ("ingested", "updated"))
 

@@ -31,11 +31,11 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from enum import StrEnum
 
-from newsletter.errors import NewsletterError
+from newsletter.errors import AddressError, ListError, TokenError
+from newsletter.languages import DEFAULT, LANGUAGES
 
-LANGUAGES = ("en", "ru", "kk")
 FORMATS = ("html", "text")
-DEFAULT_LANGUAGE = "en"  # what a new subscriber reads when no language is given
+DEFAULT_LANGUAGE = DEFAULT
 DEFAULT_FORMAT = "html"
 MAX_NAME = 200  # characters in a display name, after white space is collapsed
 TOKEN_LIFETIME = timedelta(days=400)  # a mail may be read, and acted on, for a year and more
@@ -50,10 +50,6 @@ class Status(StrEnum):
     BOUNCED = "bounced"
     SUPPRESSED = "suppressed"  # never to be sent to again, whatever list or path
 
-
-
-class AddressError(NewsletterError):
-    """An address that cannot be a subscriber's."""
 
 
 def normalise_address(raw: str) -> str:
@@ -270,10 +266,6 @@ def export_csv(rows: Iterable[Sequence[str]], header: Sequence[str]) -> Iterator
 # -- unsubscribe tokens -------------------------------------------------------------------------
 
 
-class TokenError(NewsletterError):
-    """An unsubscribe token that is malformed, forged, signed with an unknown key, or too old."""
-
-
 def key_id(secret: str) -> str:
     return hashlib.sha256(secret.encode("utf-8")).hexdigest()[:8]
 
@@ -447,10 +439,6 @@ def parse_list(name: str, table: Mapping[str, object], *, origin: str = "config"
         kinds=words("kinds"), summary_sentences=number("summary_sentences", 3),
         summary_words=number("summary_words", 120), policy=policy, origin=origin,
     )
-
-
-class ListError(NewsletterError):
-    """A list declaration that does not make sense, or a list that does not exist."""
 
 
 _CRON_FIELD = re.compile(r"^(\*|\d+(-\d+)?|[a-z]{3}(-[a-z]{3})?)(/\d+)?(,(\d+(-\d+)?|[a-z]{3}))*$")

@@ -21,11 +21,11 @@ from datetime import datetime
 from pathlib import Path
 
 from newsletter.config import IngestSettings
-from newsletter.decode import decode_report
 from newsletter.errors import ConfigError, ReportError
-from newsletter.model import IngestOutcome, IngestStatus
-from newsletter.reports import content_hash, identity_key, parse_report
-from newsletter.store import InboxFile, Store
+from newsletter.reports.decode import decode_report
+from newsletter.reports.model import IngestOutcome, IngestStatus
+from newsletter.reports.parse import content_hash, identity_key, parse_report
+from newsletter.store.database import InboxFile, Store
 
 log = logging.getLogger(__name__)
 

@@ -22,22 +22,14 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from newsletter.errors import NewsletterError
-from newsletter.translate import ModelRef
+from newsletter.errors import ModelError
+from newsletter.translate.core import ModelRef
 
 INSTALL_RECORD = ".install.json"
 # Marian models tokenise source and target with different SentencePiece models; Argos
 # packages hold one, so a converted Marian package keeps the target's under this name.
 TARGET_TOKENIZER = "target_sentencepiece.model"
 _import_lock = threading.Lock()
-
-
-class ModelError(NewsletterError):
-    """A translation model is missing, malformed or fails to load."""
-
-    def __init__(self, message: str, *, hint: str | None = None) -> None:
-        super().__init__(message, hint=hint or "build the package again or take it from a "
-                         "source you trust; `newsletter models list` shows what is installed")
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,1 @@
+"""Delivery: the outbox's rules, the sender, SMTP and file transports."""

@@ -1,0 +1,42 @@
+"""The bytes of each queued message: its issue's template, filled in per recipient (reads the
+store)."""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import date
+
+from newsletter.mail.compose import MessageTemplate
+from newsletter.mail.messages import Addressee, MessageBuilder
+from newsletter.mail.render import Rendered
+from newsletter.store.database import OutboxRow, Store
+
+log = logging.getLogger(__name__)
+
+
+class IssueMessages:
+    """The bytes of each outbox row: its issue's template for its language and format, filled
+    in by the one :class:`MessageBuilder`. Templates are built once per (issue, language,
+    format) and kept for the life of the sender, so later sweeps reuse them."""
+
+    def __init__(self, store: Store, builder: MessageBuilder) -> None:
+        self.store = store
+        self.builder = builder
+        self._templates: dict[tuple[int, str, str], tuple[MessageTemplate, str, date]] = {}
+
+    def template(self, issue_id: int, language: str,
+                 format: str = "html") -> tuple[MessageTemplate, str, date]:
+        key = (issue_id, language, format)
+        if key not in self._templates:
+            list_name, _, _, created = self.store.issue(issue_id)
+            rendered = Rendered(**json.loads(self.store.issue_bodies(issue_id)[language]))
+            template = self.builder.template(rendered, list_name, date=created, format=format)
+            self._templates[key] = (template, list_name, created.date())
+        return self._templates[key]
+
+    def message(self, row: OutboxRow) -> bytes:
+        template, list_name, sent_on = self.template(row.issue_id, row.language, row.format)
+        return self.builder.message(template, Addressee(
+            row.address, row.name, row.message_id, subscriber_id=row.subscriber_id,
+            list_name=list_name, issued=sent_on))

@@ -1,0 +1,111 @@
+"""Plan an issue: what each language's mail of an alert or digest says, from stored reports,
+summaries and editions (reads the store only)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date
+
+from newsletter.mail.render import MailIssue, MailItem
+from newsletter.reports.model import StoredReport
+from newsletter.store.database import Store
+from newsletter.summarise.core import (
+    DigestEntry,
+    DigestItem,
+    plan_digest,
+)
+from newsletter.translate.editions import Edition, EditionStatus, Policy, edition_view
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class PlannedIssue:
+    """An issue's mail per language, and why any language or item was held back."""
+
+    mails: dict[str, MailIssue] = field(default_factory=dict)
+    held: dict[str, list[str]] = field(default_factory=dict)
+
+
+def plan_issue(
+    store: Store,
+    report_ids: Sequence[int],
+    *,
+    kind: str,
+    languages: Sequence[str],
+    policy: Policy,
+    list_title: str,
+    base_url: str,
+    issue_date: date,
+    summary_budget: tuple[int, int] | None = None,
+) -> PlannedIssue:
+    """What each language's mail of an alert or digest says, from the stored editions.
+
+    A digest merges near-duplicate reports into one item crediting every source; per language,
+    an item whose translation is flagged or missing follows ``policy``: the original text with
+    a notice (fallback) or left out with the reason recorded (hold). ``summary_budget``
+    (sentences, words) is a list's own summary length: the stored summary, which is the
+    longest any list gets, is cut to it (its translations stay sentence for sentence).
+    """
+    stored = {rid: store.get_report(rid) for rid in report_ids}
+    summaries = {rid: _within(store.summary_of(rid) or (), summary_budget) for rid in report_ids}
+    entries = [DigestEntry(rid, s.report.title, s.report.source, s.report.body, summaries[rid])
+               for rid, s in stored.items()]
+    if kind == "digest":
+        planned = plan_digest(entries)
+    else:
+        planned = [DigestItem((e.report_id,), e.title, (e.source,) if e.source else (), e.summary,
+                              tuple(range(len(e.summary)))) for e in entries]
+    editions = {rid: store.editions_of(rid) for rid in report_ids}
+    result = PlannedIssue()
+    for language in languages:
+        items = []
+        for plan in planned:
+            leader = stored[plan.report_ids[0]]
+            item = _mail_item(leader, plan, editions[leader.id].get(language), language, policy,
+                              base_url)
+            if isinstance(item, str):
+                result.held.setdefault(language, []).append(item)
+            else:
+                items.append(item)
+        if items:
+            result.mails[language] = MailIssue(kind, language, list_title, issue_date,
+                                               tuple(items))
+        else:
+            result.held.setdefault(language, []).append("nothing left to send in this language")
+    return result
+
+
+def _within(summary: tuple[str, ...], budget: tuple[int, int] | None) -> tuple[str, ...]:
+    """The leading sentences of ``summary`` that fit ``budget`` (at least one)."""
+    if budget is None or not summary:
+        return summary
+    sentences, words = budget
+    kept: list[str] = []
+    for sentence in summary[:sentences]:
+        if kept and sum(len(s.split()) for s in kept) + len(sentence.split()) > words:
+            break
+        kept.append(sentence)
+    return tuple(kept)
+
+
+def _mail_item(
+    leader: StoredReport, plan: DigestItem, edition: Edition | None, language: str,
+    policy: Policy, base_url: str,
+) -> MailItem | str:
+    """The item in ``language`` as :func:`edition_view` decides it, or the reason it is held
+    back."""
+    report = leader.report
+    view = edition_view(leader.id, report.language, report.title, plan.summary, report.body,
+                        edition, language, policy, indices=plan.summary_indices)
+    if view.held:
+        return view.held_reason(leader.id)
+    return MailItem(
+        report_id=leader.id, title=view.title, summary=view.summary, sources=plan.sources,
+        kind=report.kind, published=report.published,
+        link=f"{base_url.rstrip('/')}/reports/{leader.id}?lang={language}",
+        original_language=report.language, model=view.model,
+        fallback=view.status is EditionStatus.FALLBACK,
+    )

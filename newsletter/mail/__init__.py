@@ -1,0 +1,1 @@
+"""Mail: rendering templates, composing messages, links and DKIM."""

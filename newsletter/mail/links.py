@@ -1,0 +1,54 @@
+"""The links and identifiers a message carries (pure).
+
+Unsubscribe and confirmation links are signed (:func:`newsletter.subscribers.core.sign_token`):
+the HTTPS one-click link of ``List-Unsubscribe`` and the body, and the ``mailto:`` fallback whose
+subject carries the same token. Previews carry a link that changes nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+from newsletter.subscribers.core import CONFIRM, UNSUBSCRIBE, sign_token
+
+PREVIEW_TOKEN = "preview"  # the web app answers /unsubscribe/preview without changing anything
+
+
+@dataclass(frozen=True)
+class Links:
+    """Where links point, and the key that signs them."""
+
+    base_url: str  # [web] base_url
+    unsubscribe_address: str  # [mail] unsubscribe_address
+    domain: str  # the right-hand side of Message-IDs: the sender's domain
+    secret: str = ""  # the current signing key; only previews need none
+
+    def report(self, report_id: int, language: str) -> str:
+        return f"{self.base_url.rstrip('/')}/reports/{report_id}?lang={language}"
+
+    def unsubscribe(self, subscriber_id: int, list_name: str, issued: date) -> tuple[str, str]:
+        """The signed one-click link and the ``mailto:`` fallback (without the scheme)."""
+        token = sign_token(subscriber_id, list_name, issued, self._key(), purpose=UNSUBSCRIBE)
+        return self._unsubscribe(token, f"unsubscribe%20{token}")
+
+    def confirm(self, subscriber_id: int, list_name: str, issued: date) -> str:
+        token = sign_token(subscriber_id, list_name, issued, self._key(), purpose=CONFIRM)
+        return f"{self.base_url.rstrip('/')}/confirm/{token}"
+
+    def preview(self) -> tuple[str, str]:
+        """A preview's unsubscribe links: they lead to a page that changes nothing."""
+        return self._unsubscribe(PREVIEW_TOKEN, "unsubscribe")
+
+    def message_id(self, local: str) -> str:
+        """A Message-ID (without angle brackets) on our domain."""
+        return f"{local}@{self.domain}"
+
+    def _unsubscribe(self, token: str, subject: str) -> tuple[str, str]:
+        return (f"{self.base_url.rstrip('/')}/unsubscribe/{token}",
+                f"{self.unsubscribe_address}?subject={subject}")
+
+    def _key(self) -> str:
+        if not self.secret:
+            raise ValueError("signed links need a signing key")  # the composition root checks
+        return self.secret

@@ -1,0 +1,69 @@
+"""The one message builder: every message that leaves newsletter (an issue's, a test send, an
+invitation) or is shown before it does (previews on disk and on the web) is built here (pure,
+given a DKIM signer).
+
+A message is a :class:`~newsletter.mail.compose.MessageTemplate` of a rendered mail, built once
+per (list, language, format), filled in for one recipient with a Message-ID and signed
+unsubscribe links (:class:`~newsletter.mail.links.Links`), and DKIM-signed when signing is on.
+Previews get a made-up reader whose unsubscribe link changes nothing, and are not signed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from newsletter.mail.compose import MailSettings, MessageTemplate, Recipient, build_template
+from newsletter.mail.dkim import DkimSigner
+from newsletter.mail.links import Links
+from newsletter.mail.render import Rendered
+
+TEXT = "text"  # the subscriber format that gets a single text/plain body
+PREVIEW_NAME = "Preview Reader"
+
+
+@dataclass(frozen=True)
+class Addressee:
+    """Who one message goes to, and what its links are signed for."""
+
+    address: str
+    name: str | None
+    message_id: str  # without angle brackets (:meth:`Links.message_id` makes one)
+    subscriber_id: int | None = None  # None: the links are a preview's and change nothing
+    list_name: str = ""
+    issued: date | None = None  # the day the links are signed for
+
+
+class MessageBuilder:
+    """Builds templates and fills them in; ``mail`` gives a list's From, List-Id and title."""
+
+    def __init__(self, mail: Callable[[str], MailSettings], links: Links,
+                 dkim: DkimSigner | None = None) -> None:
+        self.mail = mail
+        self.links = links
+        self.dkim = dkim
+
+    def template(self, rendered: Rendered, list_name: str, *, date: datetime,
+                 format: str = "html") -> MessageTemplate:
+        return build_template(rendered, self.mail(list_name), date=date,
+                              text_only=format == TEXT)
+
+    def message(self, template: MessageTemplate, to: Addressee) -> bytes:
+        """The finished message for ``to``, signed with DKIM when signing is on."""
+        if to.subscriber_id is None or to.issued is None:
+            url, mailto = self.links.preview()
+        else:
+            url, mailto = self.links.unsubscribe(to.subscriber_id, to.list_name, to.issued)
+        raw = template.personalise(Recipient(
+            address=to.address, name=to.name, message_id=to.message_id,
+            unsubscribe_url=url, unsubscribe_mailto=mailto))
+        return self.dkim.sign(raw) if self.dkim is not None else raw
+
+    def preview(self, template: MessageTemplate, name: str) -> bytes:
+        """``template`` as the made-up preview reader gets it (never signed)."""
+        url, mailto = self.links.preview()
+        return template.personalise(Recipient(
+            address=f"preview@{self.links.domain}", name=PREVIEW_NAME,
+            message_id=self.links.message_id(f"{name}.preview"), unsubscribe_url=url,
+            unsubscribe_mailto=mailto))

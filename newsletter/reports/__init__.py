@@ -1,0 +1,1 @@
+"""Reports: decoding, parsing and ingesting situation report files."""

@@ -1,0 +1,1 @@
+"""The running service: its steps, and the scheduler that runs them."""

@@ -1,0 +1,33 @@
+"""A list's schedule as times: its cron expression in its own timezone, never the machine's
+(pure, over APScheduler's trigger arithmetic)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from apscheduler.triggers.cron import CronTrigger
+
+from newsletter.subscribers.core import ListSpec
+
+
+def cron_trigger(spec: ListSpec) -> CronTrigger:
+    """The list's schedule in its own timezone (never the machine's)."""
+    return CronTrigger.from_crontab(spec.schedule, timezone=ZoneInfo(spec.timezone))
+
+
+def next_fire(spec: ListSpec, after: datetime) -> datetime:
+    fire: datetime | None = cron_trigger(spec).get_next_fire_time(None, after)
+    assert fire is not None  # a valid five-field cron always fires again
+    return fire.astimezone(UTC)
+
+
+def previous_fire(spec: ListSpec, before: datetime, since: datetime) -> datetime | None:
+    """The last scheduled time in (since, before], or None."""
+    trigger = cron_trigger(spec)
+    fire: datetime | None = trigger.get_next_fire_time(None, since + timedelta(seconds=1))
+    last: datetime | None = None
+    while fire is not None and fire <= before:
+        last = fire
+        fire = trigger.get_next_fire_time(fire, fire + timedelta(seconds=1))
+    return last.astimezone(UTC) if last else None

@@ -1,0 +1,1 @@
+"""Summaries: the extractive summariser and the step that stores summaries."""

@@ -1,0 +1,1 @@
+"""Translation: the pure core, the Argos engine, model packages, the pending step."""

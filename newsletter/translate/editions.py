@@ -1,0 +1,117 @@
+"""What a reader of language L gets for a report: the one place that decides (pure).
+
+A report has its own language and one :class:`Edition` per other language (the machine
+translation, with quality flags). :func:`edition_view` decides, for one language and a list's
+:class:`Policy`, whether the reader gets the translation, the original with a notice
+(fallback), nothing (held), or the original because it is their language. The mail
+(:mod:`newsletter.issues.plan`), ``reports show``, the web archive and the previews all ask it,
+so they cannot disagree.
+
+An edition that does not exist yet, or one made without a model, counts as flagged (``pending``,
+``no_model``): the policy decides what the reader gets meanwhile. The body (web archive only)
+is translated only when the edition is, its body was translated, and the body has no flags of
+its own; otherwise the original body is shown with a notice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+
+from newsletter.translate.core import Flag, missing_model_flag
+
+
+class Policy(StrEnum):
+    """What to do with a language whose translation is missing or flagged."""
+
+    HOLD = "hold"  # do not send that language; say why
+    FALLBACK = "fallback"  # send the original text with a clear notice
+
+
+class EditionStatus(StrEnum):
+    TRANSLATED = "translated"
+    FALLBACK = "fallback"
+    HELD = "held"
+    ORIGINAL = "original"
+
+
+@dataclass(frozen=True)
+class Edition:
+    """A report in one target language: its translated title, summary and body, the model
+    route that made them, and the quality flags of the mailed parts and of the body."""
+
+    language: str
+    title: str | None
+    summary: tuple[str, ...] | None
+    body: str | None
+    model: str | None
+    flags: tuple[Flag, ...] = ()
+    body_flags: tuple[Flag, ...] = ()
+
+
+def edition_status(flags: Sequence[Flag], policy: Policy) -> EditionStatus:
+    """Translated when clean; otherwise what the policy says."""
+    if not flags:
+        return EditionStatus.TRANSLATED
+    return EditionStatus.HELD if policy is Policy.HOLD else EditionStatus.FALLBACK
+
+
+@dataclass(frozen=True)
+class EditionView:
+    """One report as a reader of ``language`` gets it."""
+
+    language: str
+    status: EditionStatus
+    title: str  # what the reader sees (the original's when not translated)
+    summary: tuple[str, ...]
+    body: str
+    body_translated: bool
+    flags: tuple[Flag, ...]  # why it is not translated, when it is not
+    edition: Edition | None  # the machine's output, shown to reviewers whatever the status
+
+    @property
+    def held(self) -> bool:
+        return self.status is EditionStatus.HELD
+
+    @property
+    def model(self) -> str | None:
+        """The model route, when the reader gets machine-translated text."""
+        translated = self.status is EditionStatus.TRANSLATED
+        return self.edition.model if translated and self.edition is not None else None
+
+    def held_reason(self, report_id: int) -> str:
+        return (f"report {report_id} held in {self.language}: "
+                + "; ".join(flag.detail for flag in self.flags))
+
+
+def edition_view(
+    report_id: int, source_language: str, title: str, summary: Sequence[str], body: str,
+    edition: Edition | None, language: str, policy: Policy,
+    indices: Sequence[int] | None = None,
+) -> EditionView:
+    """What a reader of ``language`` gets for the report whose original is ``title``,
+    ``summary`` and ``body`` in ``source_language``, under ``policy``. ``indices`` picks the
+    translated summary sentences that stand for ``summary`` (a list's shorter summary, or a
+    digest item's), all of them by default."""
+    original = tuple(summary)
+    if language == source_language:
+        return EditionView(language, EditionStatus.ORIGINAL, title, original, body, False, (),
+                           None)
+    if edition is None:
+        flags: tuple[Flag, ...] = (
+            Flag("pending", f"report {report_id} has no {language} translation yet"),)
+    elif edition.title is None and not edition.flags:
+        flags = (missing_model_flag(source_language, language),)
+    else:
+        flags = edition.flags
+    status = edition_status(flags, policy)
+    if status is not EditionStatus.TRANSLATED or edition is None or edition.title is None:
+        return EditionView(language, status, title, original, body, False, flags, edition)
+    translated = edition.summary or ()
+    picked = range(len(translated)) if indices is None else indices
+    body_ok = bool(edition.body) and not edition.body_flags
+    return EditionView(
+        language, status, edition.title,
+        tuple(translated[i] for i in picked if i < len(translated)),
+        edition.body if body_ok and edition.body else body, body_ok, (), edition)
