@@ -1073,9 +1073,8 @@ def _check_relay(instance: Instance, run: DeliveryRun) -> None:
     """Exit 1 with the reason when the sweep gave up on an unreachable relay."""
     if run.unreachable is None:
         return
-    smtp = instance.settings.smtp
     raise RelayUnreachable(
-        f"the relay {smtp.host}:{smtp.port} is unreachable: {run.unreachable}",
+        f"the relay {instance.smtp_options().relay} is unreachable: {run.unreachable}",
         hint="check that the relay is running and [smtp] host, port and security; the "
              "messages stay queued: run `newsletter deliver` again once it is up")
 

@@ -211,8 +211,8 @@ async def send_outbox(
         run.released = store.release(claimant)
     if smtp is not None and files is None and (
             breaker.tripped or (breaker.failures and not breaker.connected)):
-        run.unreachable = (f"{breaker.failures} connection attempt(s) to {smtp.host}:"
-                           f"{smtp.port} failed in a row; the last: {breaker.last_error}")
+        run.unreachable = (f"{breaker.failures} connection attempt(s) to {smtp.relay} failed "
+                           f"in a row; the last: {breaker.last_error}")
     return run
 
 
@@ -287,7 +287,7 @@ class Sender:
     def relay(self) -> str:
         if self.files is not None:
             return str(self.files.folder)
-        return f"{self.smtp.host}:{self.smtp.port}"
+        return self.smtp.relay
 
     async def sweep(self, stop: asyncio.Event) -> DeliveryRun | None:
         """Send what is due; None when this call joined a running sweep or waits out a

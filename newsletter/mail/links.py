@@ -24,9 +24,6 @@ class Links:
     domain: str  # the right-hand side of Message-IDs: the sender's domain
     secret: str = ""  # the current signing key; only previews need none
 
-    def report(self, report_id: int, language: str) -> str:
-        return f"{self.base_url.rstrip('/')}/reports/{report_id}?lang={language}"
-
     def unsubscribe(self, subscriber_id: int, list_name: str, issued: date) -> tuple[str, str]:
         """The signed one-click link and the ``mailto:`` fallback (without the scheme)."""
         token = sign_token(subscriber_id, list_name, issued, self._key(), purpose=UNSUBSCRIBE)
