@@ -86,3 +86,22 @@ def test_switching_language_in_chromium(site: Instance, tmp_path: Path) -> None:
         assert "no_model" in kazakh  # no en→kk model: the flag says so on the page
         page.screenshot(ARTIFACTS / "preview-kk.png")
     assert (ARTIFACTS / "preview-ru.png").stat().st_size > 10_000
+
+
+def test_the_archive_page_follows_the_mails_decision(site: Instance, store: Store) -> None:
+    from newsletter.issues.plan import plan_issue
+    from newsletter.translate.editions import Policy
+
+    planned = plan_issue(store, [1], kind="alert", languages=["ru", "kk"],
+                         policy=Policy(site.settings.translate.policy), list_title="Daily",
+                         base_url=site.settings.web.base_url, issue_date=FIXED_NOW.date())
+    with serving(create_app(site)) as base:
+        for language in ("ru", "kk"):
+            [item] = planned.mails[language].items
+            status, page = _get(f"{base}/reports/1?lang={language}")
+            assert status == 200
+            assert item.title in page
+            notice = site.renderer().gettext(language)(
+                "The machine translation of this item did not pass our checks, so it is shown in "
+                "the original language.")
+            assert (notice in page) == item.fallback  # ru is translated, kk has no model
