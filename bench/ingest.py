@@ -21,7 +21,7 @@ from pathlib import Path
 
 from newsletter.config import IngestSettings
 from newsletter.reports.ingest import Inbox, ingest_inbox, scan
-from newsletter.store.database import open_store
+from newsletter.store import open_store
 
 EN = ("Floods damaged {n} houses in the {place} region, the Red Crescent Society of Kazakhstan "
       "said. About {m} people were evacuated and {k} families received food parcels.")

@@ -35,6 +35,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from newsletter.app import init_instance, load_instance
+from newsletter.delivery.rules import OutboxRow
 from newsletter.delivery.sender import SendOptions, send_outbox
 from newsletter.delivery.smtp import SmtpOptions
 from newsletter.issues.create import create_issue
@@ -42,7 +43,6 @@ from newsletter.issues.messages import IssueMessages
 from newsletter.mail.links import Links
 from newsletter.mail.messages import MessageBuilder
 from newsletter.reports.ingest import ingest_inbox
-from newsletter.store.database import OutboxRow
 from newsletter.subscribers.core import SubscriberRow
 from newsletter.summarise.pending import summarise_pending
 
@@ -103,11 +103,11 @@ def run(work: Path, port: int, args: argparse.Namespace) -> dict[str, object]:
     store = office.open_store()
     ingest_inbox(store, office.inbox, office.settings.ingest, now=now)
     summarise_pending(store, office.settings.summary, now=now)
-    store.import_subscribers(
+    store.subscribers.import_rows(
         [SubscriberRow(f"reader{i}@example.org", f"Reader {i}", ("en", "ru", "kk")[i % 3])
          for i in range(args.messages)], "bench", consent_source="bench", now=now)
     spec = office.list_named(store, "bench")
-    ids = [r.id for r in store.list_reports()]
+    ids = [r.id for r in store.reports.newest()]
     create_issue(store, office.renderer(), spec, ids, "digest",
                  base_url="https://updates.example.org", domain="example.org", now=now)
     links = Links("https://updates.example.org", "unsubscribe@example.org", "example.org", SECRET)
@@ -123,7 +123,7 @@ def run(work: Path, port: int, args: argparse.Namespace) -> dict[str, object]:
     assert result.sent == args.messages, result
 
     rows = [OutboxRow(r["id"], r["issue_id"], r["subscriber_id"], r["address"], None, "ru",
-                      r["message_id"], 0) for r in store.outbox_rows()]
+                      r["message_id"], 0) for r in store.outbox.rows()]
     prebuilt = [source.message(row) for row in rows]
     size = sum(map(len, prebuilt)) // len(prebuilt)
 

@@ -20,7 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from newsletter.store.database import open_store
+from newsletter.store import open_store
 from newsletter.subscribers.core import parse_subscriber_csv
 
 NAMES = ["Aigul", "Айгүл", "Борис", "Chen", "Дана", "Ерлан", "Fatima", "Гүлнар"]
@@ -47,15 +47,15 @@ def main() -> None:
         parse_s = time.perf_counter() - started
 
         started = time.perf_counter()
-        first = store.import_subscribers(parse_subscriber_csv(text).rows, "daily",
+        first = store.subscribers.import_rows(parse_subscriber_csv(text).rows, "daily",
                                          consent_source="bench", now=now)
         import_s = time.perf_counter() - started
 
         started = time.perf_counter()
-        again = store.import_subscribers(parse_subscriber_csv(text).rows, "daily",
+        again = store.subscribers.import_rows(parse_subscriber_csv(text).rows, "daily",
                                          consent_source="bench", now=now)
         reimport_s = time.perf_counter() - started
-        recipients = sum(1 for _ in store.recipients("daily"))
+        recipients = sum(1 for _ in store.subscribers.recipients("daily"))
     print(f"{args.rows:,} rows, {len(parsed.problems)} refused")
     print(f"import (parse, validate, insert, subscribe) {args.rows / import_s:10,.0f} rows/s "
           f"({import_s:.2f} s; {first.added:,} added)")

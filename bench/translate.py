@@ -74,9 +74,9 @@ def main() -> None:
         ingest_inbox(store, instance.inbox, instance.settings.ingest, now=now)
         summarise_pending(store, instance.settings.summary, now=now)
         texts: list[str] = []
-        for stored in store.list_reports():
+        for stored in store.reports.newest():
             texts.append(stored.report.title)
-            texts += list(store.summary_of(stored.id) or ())
+            texts += list(store.summaries.of(stored.id) or ())
             for paragraph in stored.report.paragraphs:
                 texts += split_sentences(paragraph)
         engine = instance.engine()

@@ -28,7 +28,7 @@ from newsletter.mail.messages import MessageBuilder
 from newsletter.mail.render import Renderer, load_translations
 from newsletter.reports.ingest import Inbox
 from newsletter.service.steps import Service
-from newsletter.store.database import Store, open_store
+from newsletter.store import Store, open_store
 from newsletter.subscribers.core import ListSpec, parse_list
 from newsletter.translate.core import Glossary, parse_glossary
 from newsletter.translate.engine import ArgosEngine
@@ -108,7 +108,7 @@ class Instance:
     def lists(self, store: Store) -> dict[str, ListSpec]:
         """Every list: those of newsletter.toml, then those added with `newsletter lists add`."""
         found = {spec.name: spec for spec in self.settings.lists}
-        for name, table in store.stored_lists().items():
+        for name, table in store.lists.stored().items():
             if name in found:
                 log.warning("list %s is in newsletter.toml and in the database; the file wins",
                             name)

@@ -20,7 +20,7 @@ from newsletter.errors import NotFound, TokenError
 from newsletter.issues.plan import PlannedIssue, plan_issue
 from newsletter.mail.compose import body_parts
 from newsletter.reports.model import StoredReport
-from newsletter.store.database import Store
+from newsletter.store import Store
 from newsletter.subscribers.core import CONFIRM, UNSUBSCRIBE, verify_token
 from newsletter.translate.editions import EditionStatus, Policy, edition_view
 
@@ -44,7 +44,7 @@ def create_app(instance: Instance) -> Starlette:
 
     async def index(request: Request) -> Response:
         with instance.open_store() as store:
-            reports = store.list_reports(limit=50)
+            reports = store.reports.newest(limit=50)
         return page("web/index.html", "en", page_title="Recent issues", reports=reports)
 
     def preview(request: Request, planned: PlannedIssue, language: str, title: str,
@@ -65,7 +65,7 @@ def create_app(instance: Instance) -> Starlette:
         language = language_of(request)
         report_id = int(request.path_params["report_id"])
         with instance.open_store() as store:
-            stored = store.get_report(report_id)
+            stored = store.reports.get(report_id)
             planned = _plan(instance, store, [report_id], "alert", language, policy)
             notes = [_note(store, stored, language, policy)]
         return preview(request, planned, language, f"Alert {report_id}", notes)
@@ -73,7 +73,7 @@ def create_app(instance: Instance) -> Starlette:
     async def preview_digest(request: Request) -> Response:
         language = language_of(request)
         with instance.open_store() as store:
-            reports = store.list_reports(limit=10)
+            reports = store.reports.newest(limit=10)
             planned = _plan(instance, store, [r.id for r in reports], "digest", language, policy)
             notes = [_note(store, r, language, policy) for r in reports]
         if not reports:
@@ -84,8 +84,8 @@ def create_app(instance: Instance) -> Starlette:
         language = language_of(request)
         report_id = int(request.path_params["report_id"])
         with instance.open_store() as store:
-            stored = store.get_report(report_id)
-            edition = store.editions_of(report_id).get(language)
+            stored = store.reports.get(report_id)
+            edition = store.editions.of(report_id).get(language)
         report = stored.report
         view = edition_view(report_id, report.language, report.title, (), report.body, edition,
                             language, policy)
@@ -111,18 +111,18 @@ def create_app(instance: Instance) -> Starlette:
             claim = verify_token(token, instance.signing_secrets(), datetime.now(UTC).date(),
                                  purpose=purpose)
             with instance.open_store() as store:
-                subscriber = store.subscriber_by_id(claim.subscriber_id)
+                subscriber = store.subscribers.by_id(claim.subscriber_id)
                 lists = instance.lists(store)
                 spec = lists.get(claim.list_name)
                 title = spec.title if spec else claim.list_name
                 language = subscriber.language if subscriber.language in languages else language
                 if request.method == "POST":
                     if purpose == UNSUBSCRIBE:
-                        store.unsubscribe(subscriber.id, claim.list_name, _method(request),
-                                          datetime.now(UTC))
+                        store.subscribers.unsubscribe(subscriber.id, claim.list_name,
+                                                      _method(request), datetime.now(UTC))
                         state = "unsubscribed"
                     else:
-                        store.confirm(subscriber.id, claim.list_name, datetime.now(UTC))
+                        store.subscribers.confirm(subscriber.id, claim.list_name, datetime.now(UTC))
                         state = "subscribed"
                 else:
                     state = ("confirm-unsubscribe" if purpose == UNSUBSCRIBE
@@ -171,7 +171,7 @@ def _note(store: Store, stored: StoredReport, language: str, policy: Policy) -> 
     preview page."""
     report = stored.report
     view = edition_view(stored.id, report.language, report.title, (), report.body,
-                        store.editions_of(stored.id).get(language), language, policy)
+                        store.editions.of(stored.id).get(language), language, policy)
     return {"title": report.title, "status": view.status.value,
             "model": view.edition.model if view.edition else None,
             "flags": [f.as_dict() for f in view.flags]}

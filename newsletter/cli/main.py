@@ -27,7 +27,7 @@ import click
 from newsletter import __version__
 from newsletter.app import Instance, init_instance, load_instance
 from newsletter.config import settings_table
-from newsletter.delivery.rules import State
+from newsletter.delivery.rules import OutboxSummary, State
 from newsletter.delivery.sender import DeliveryRun
 from newsletter.errors import ListError, NewsletterError, RelayUnreachable
 from newsletter.issues.create import CreatedIssue, create_issue
@@ -40,7 +40,7 @@ from newsletter.reports.ingest import ingest_inbox, scan
 from newsletter.reports.model import IngestOutcome, IngestStatus, StoredReport
 from newsletter.service import scheduler as schedule
 from newsletter.service.cron import next_fire
-from newsletter.store.database import OutboxSummary, Store, Subscriber
+from newsletter.store import Store
 from newsletter.subscribers.core import (
     DEFAULT_FORMAT,
     DEFAULT_LANGUAGE,
@@ -49,6 +49,7 @@ from newsletter.subscribers.core import (
     ListSpec,
     Mode,
     Status,
+    Subscriber,
     check_subscriber,
     export_csv,
     list_to_table,
@@ -300,8 +301,8 @@ def reports() -> None:
 def reports_list(obj: Context, as_json: bool, limit: int | None) -> None:
     """List stored reports, newest publication first."""
     with obj.instance.open_store() as store:
-        found = store.list_reports(limit=limit)
-        summaries = {stored.id: store.summary_of(stored.id) for stored in found}
+        found = store.reports.newest(limit=limit)
+        summaries = {stored.id: store.summaries.of(stored.id) for stored in found}
     if as_json:
         _emit_json([_report_dict(stored, summaries[stored.id]) for stored in found])
         return
@@ -331,9 +332,9 @@ def reports_show(obj: Context, report_id: int, as_json: bool) -> None:
     """Show one stored report in full."""
     settings = obj.instance.settings.translate
     with obj.instance.open_store() as store:
-        stored = store.get_report(report_id)
-        summary = store.summary_of(report_id)
-        editions = _edition_views(stored, summary, store.editions_of(report_id),
+        stored = store.reports.get(report_id)
+        summary = store.summaries.of(report_id)
+        editions = _edition_views(stored, summary, store.editions.of(report_id),
                                   settings.languages, Policy(settings.policy))
     if as_json:
         _emit_json({**_report_dict(stored, summary), "editions": editions})
@@ -619,10 +620,10 @@ def preview(obj: Context, report_id: int | None, digest: str | None, limit: int,
         title, policy = settings.mail.list_title, Policy(settings.translate.policy)
         budget = None
         if report_id is not None:
-            ids, kind, name = [store.get_report(report_id).id], "alert", f"report-{report_id}"
+            ids, kind, name = [store.reports.get(report_id).id], "alert", f"report-{report_id}"
         else:
             kind, name = "digest", f"digest-{digest}"
-            recent = store.list_reports()
+            recent = store.reports.newest()
             if spec is not None:
                 title, policy = spec.title, Policy(spec.policy)
                 budget = (spec.summary_sentences, spec.summary_words)
@@ -754,9 +755,9 @@ def subscribers_add(obj: Context, email: str, name: str | None, language: str | 
     with obj.instance.open_store() as store:
         if list_name is not None:
             obj.instance.list_named(store, list_name)
-        before = store.find_subscriber(row.email)
-        counts = store.import_subscribers([row], list_name, consent_source=consent, now=_now())
-        after = store.subscriber(row.email)
+        before = store.subscribers.find(row.email)
+        counts = store.subscribers.import_rows([row], list_name, consent_source=consent, now=_now())
+        after = store.subscribers.get(row.email)
     if counts.not_resubscribed:
         raise NewsletterError(f"{row.email} has unsubscribed or is suppressed: not resubscribed",
                               hint="only the subscriber can subscribe again")
@@ -789,12 +790,12 @@ def subscribers_invite(obj: Context, email: str, list_name: str, name: str | Non
     row = check_subscriber(email, name, language, fmt)
     with instance.open_store() as store:
         spec = instance.list_named(store, list_name)
-        counts = store.import_subscribers([row], list_name, consent_source="invitation",
+        counts = store.subscribers.import_rows([row], list_name, consent_source="invitation",
                                           now=_now(), status="pending")
         if counts.not_resubscribed:
             raise NewsletterError(f"{row.email} has unsubscribed or is suppressed: not invited")
-        subscriber = store.subscriber(row.email)
-        if store.subscriptions_of(subscriber.id).get(list_name) == "active":
+        subscriber = store.subscribers.get(row.email)
+        if store.subscribers.memberships(subscriber.id).get(list_name) == "active":
             click.echo(f"{row.email} is already subscribed to {list_name}")
             return
     today = _now().date()
@@ -828,14 +829,15 @@ def subscribers_remove(obj: Context, email: str, list_name: str | None, suppress
     """Unsubscribe EMAIL from a list, from every list, or suppress it for good."""
     address = normalise_address(email)
     with obj.instance.open_store() as store:
-        subscriber = store.subscriber(address)
+        subscriber = store.subscribers.get(address)
         if list_name is not None and not suppress:
-            changed = store.unsubscribe(subscriber.id, list_name, "command line", _now())
+            changed = store.subscribers.unsubscribe(subscriber.id, list_name, "command line",
+                                                    _now())
             click.echo(f"{address} unsubscribed from {list_name}" if changed
                        else f"{address} was not subscribed to {list_name}")
             return
         status = "suppressed" if suppress else "unsubscribed"
-        store.set_subscriber_status(subscriber.id, status, "command line", _now())
+        store.subscribers.set_status(subscriber.id, status, "command line", _now())
     click.echo(f"{address} is now {status}: nothing will be sent to it")
 
 
@@ -847,8 +849,8 @@ def subscribers_remove(obj: Context, email: str, list_name: str | None, suppress
 def subscribers_show(obj: Context, email: str, as_json: bool) -> None:
     """Show one subscriber and their lists."""
     with obj.instance.open_store() as store:
-        subscriber = store.subscriber(normalise_address(email))
-        lists = store.subscriptions_of(subscriber.id)
+        subscriber = store.subscribers.get(normalise_address(email))
+        lists = store.subscribers.memberships(subscriber.id)
     data = _subscriber_dict(subscriber, lists)
     if as_json:
         _emit_json(data)
@@ -867,7 +869,7 @@ def subscribers_list(obj: Context, list_name: str | None, status: str | None,
                      as_json: bool) -> None:
     """List subscribers."""
     with obj.instance.open_store() as store:
-        found = list(store.list_subscribers(list_name=list_name, status=status))
+        found = list(store.subscribers.listing(list_name=list_name, status=status))
     if as_json:
         for subscriber, membership in found:
             data = _subscriber_dict(subscriber, {list_name: membership} if list_name and membership
@@ -902,7 +904,7 @@ def subscribers_import(obj: Context, csv_file: Path, list_name: str, consent: st
     parsed = parse_subscriber_csv(text)
     with obj.instance.open_store() as store:
         obj.instance.list_named(store, list_name)
-        counts = store.import_subscribers(parsed.rows, list_name,
+        counts = store.subscribers.import_rows(parsed.rows, list_name,
                                           consent_source=consent or f"import of {csv_file.name}",
                                           now=_now())
     figures = {"added": counts.added, "updated": counts.updated, "unchanged": counts.unchanged,
@@ -937,7 +939,7 @@ def subscribers_export(obj: Context, list_name: str, out_file: Path | None) -> N
         obj.instance.list_named(store, list_name)
         rows = ((s.email, s.name or "", s.language, s.format, s.status, m or "",
                  s.consent_source, s.consent_at.isoformat())
-                for s, m in store.list_subscribers(list_name=list_name))
+                for s, m in store.subscribers.listing(list_name=list_name))
         lines = export_csv(rows, header)
         if out_file is None:
             for line in lines:
@@ -960,7 +962,7 @@ def lists_show(obj: Context, as_json: bool) -> None:
     """Every list, where it is declared, and how many subscribers it has."""
     with obj.instance.open_store() as store:
         lists = obj.instance.lists(store)
-        counts = store.list_counts()
+        counts = store.subscribers.counts_by_list()
     data = [{"name": spec.name, **list_to_table(spec), "origin": spec.origin,
              "subscribers": counts.get(spec.name, {})} for spec in lists.values()]
     if as_json:
@@ -1008,7 +1010,7 @@ def lists_add(obj: Context, name: str, title: str | None, description: str, mode
     if any(s.name == name for s in obj.instance.settings.lists):
         raise ListError(f"{name} is declared in newsletter.toml", hint="change it there")
     with obj.instance.open_store() as store:
-        store.save_list(name, list_to_table(spec), _now())
+        store.lists.save(name, list_to_table(spec), _now())
     click.echo(f"Saved list {name} ({spec.mode.value}"
                + (f", {spec.schedule} {spec.timezone}" if spec.schedule else "") + ")")
 
@@ -1020,7 +1022,7 @@ def lists_add(obj: Context, name: str, title: str | None, description: str, mode
 def lists_remove(obj: Context, name: str) -> None:
     """Delete a list kept in the database (memberships are kept, for the record)."""
     with obj.instance.open_store() as store:
-        if not store.delete_list(name):
+        if not store.lists.delete(name):
             raise ListError(f"no database list called {name!r}",
                             hint="lists of newsletter.toml are removed by editing the file")
     click.echo(f"Removed list {name}")
@@ -1040,7 +1042,7 @@ def deliver(obj: Context, dry_run: bool, as_json: bool) -> None:
     instance = obj.instance
     with instance.open_store() as store:
         if dry_run:
-            summary = store.outbox_summary(_now())
+            summary = store.outbox.summary(_now())
             if as_json:
                 _emit_json({"due": summary.due, "waiting": summary.waiting,
                             "next_retry": summary.next_retry})
@@ -1049,7 +1051,7 @@ def deliver(obj: Context, dry_run: bool, as_json: bool) -> None:
                        f"(--dry-run){_waiting_text(summary)}")
             return
         run = asyncio.run(_deliver(instance, store))
-        summary = store.outbox_summary(_now())
+        summary = store.outbox.summary(_now())
     if as_json:
         _emit_json({**run.figures(), "unreachable": run.unreachable, "waiting": summary.waiting,
                     "next_retry": summary.next_retry})
@@ -1103,8 +1105,8 @@ def retry(obj: Context, issue_id: int | None) -> None:
     are left as they are."""
     with obj.instance.open_store() as store:
         if issue_id is not None:
-            store.issue(issue_id)  # a clear error for an unknown issue
-        done = store.requeue(issue_id)
+            store.issues.get(issue_id)  # a clear error for an unknown issue
+        done = store.outbox.requeue(issue_id)
     click.echo(f"{done.made_due} message(s) waiting to retry are due now; {done.requeued} "
                "failed message(s) queued again; `newsletter deliver` sends them")
     if done.permanent:
@@ -1135,7 +1137,7 @@ def outbox_list(obj: Context, states: tuple[str, ...], ambiguous: bool, issue_id
                 limit: int | None, as_json: bool) -> None:
     """List outbox rows: failed ones with the relay's reply, ambiguous ones, skipped ones."""
     with obj.instance.open_store() as store:
-        entries = store.outbox_entries(issue_id=issue_id, states=states, ambiguous=ambiguous,
+        entries = store.outbox.entries(issue_id=issue_id, states=states, ambiguous=ambiguous,
                                        limit=limit)
     if as_json:
         for entry in entries:
@@ -1226,11 +1228,11 @@ def send(obj: Context, list_name: str, report_id: int, languages: tuple[str, ...
         if languages:
             spec = dataclasses.replace(spec, languages=tuple(
                 lang for lang in spec.languages if lang in languages) or tuple(languages))
-        stored = store.get_report(report_id)
+        stored = store.reports.get(report_id)
         if test_to is not None:
             _send_test(instance, store, spec, stored.id, test_to, dry_run)
             return
-        already = store.sent_in(list_name, report_id)
+        already = store.issues.sent_in(list_name, report_id)
         if already is not None:
             raise NewsletterError(f"report {report_id} was already sent to {list_name} "
                                   f"(issue {already})",
@@ -1272,7 +1274,7 @@ def digest(obj: Context, list_name: str, dry_run: bool) -> None:
 
 def _dry_run(store: Store, spec: ListSpec, report_ids: list[int], kind: str) -> None:
     by_language: dict[str, int] = {}
-    for subscriber in store.recipients(spec.name):
+    for subscriber in store.subscribers.recipients(spec.name):
         language = (subscriber.language if subscriber.language in spec.languages
                     else spec.languages[0])
         by_language[language] = by_language.get(language, 0) + 1
@@ -1337,23 +1339,27 @@ def status(obj: Context, as_json: bool) -> None:
     """Show what is stored, waiting in the inbox and quarantined."""
     instance = obj.instance
     with instance.open_store() as store:
-        counts = store.counts()
-        known = store.known_files()
+        by_language = store.reports.by_language()
+        revisions = store.reports.revisions()
+        quarantined = store.inbox.quarantined()
+        unsummarised = store.summaries.missing()
+        last_ingest = store.inbox.last_seen()
+        known = store.inbox.known()
         schema = store.schema_version
-        editions, cached = store.translation_counts()
-        outbox_now = store.outbox_summary(_now())
+        translations = store.editions.totals()
+        outbox_now = store.outbox.summary(_now())
         outbox = outbox_now.states
-        errors = store.last_errors()
+        errors = store.outbox.last_errors()
         schedules: list[dict[str, Any]] = []
         for spec in instance.lists(store).values():
-            previous = store.last_run(spec.name, "digest")
+            previous = store.runs.last(spec.name, "digest")
             schedules.append({
                 "list": spec.name, "mode": spec.mode.value, "schedule": spec.schedule,
                 "timezone": spec.timezone,
                 "next_digest": next_fire(spec, _now()).isoformat(),
                 "last_digest": None if previous is None else {
-                    "at": previous[0].isoformat(), "outcome": previous[1],
-                    "issue_id": previous[2]}})
+                    "at": previous.at.isoformat(), "outcome": previous.outcome,
+                    "issue_id": previous.issue_id}})
     model_names = [m.name for m in installed_models(instance.settings.packages_dir)]
     inbox = instance.inbox
     waiting = 0
@@ -1367,15 +1373,15 @@ def status(obj: Context, as_json: bool) -> None:
         "instance": str(instance.root),
         "database": str(instance.settings.database_path),
         "schema_version": schema,
-        "reports": counts.reports,
-        "reports_by_language": counts.by_language,
-        "revisions": counts.revisions,
+        "reports": sum(by_language.values()),
+        "reports_by_language": by_language,
+        "revisions": revisions,
         "inbox": str(inbox.folder),
         "inbox_waiting": waiting,
-        "quarantined": counts.quarantined,
-        "unsummarised": counts.unsummarised,
-        "editions": editions,
-        "cached_translations": cached,
+        "quarantined": quarantined,
+        "unsummarised": unsummarised,
+        "editions": translations.editions,
+        "cached_translations": translations.cached,
         "models": model_names,
         "outbox": outbox,
         "outbox_due": outbox_now.due,
@@ -1383,24 +1389,25 @@ def status(obj: Context, as_json: bool) -> None:
         "outbox_next_retry": outbox_now.next_retry,
         "outbox_ambiguous": outbox_now.ambiguous,
         "lists": schedules,
-        "last_errors": [{"address": a, "code": c, "text": t} for a, c, t in errors],
+        "last_errors": [{"address": e.address, "code": e.code, "text": e.text} for e in errors],
         "quarantine": str(inbox.quarantine),
-        "last_ingest": counts.last_ingest.isoformat() if counts.last_ingest else None,
+        "last_ingest": last_ingest.isoformat() if last_ingest else None,
     }
     if as_json:
         _emit_json(figures)
         return
-    languages = ", ".join(f"{lang} {n}" for lang, n in counts.by_language.items())
+    languages = ", ".join(f"{lang} {n}" for lang, n in by_language.items())
     click.echo(f"Instance     {_display_path(instance.root) or '.'}")
     click.echo(f"Database     {_display_path(instance.settings.database_path)} (schema {schema})")
-    click.echo(f"Reports      {counts.reports}" + (f" ({languages})" if languages else "")
-               + f", {counts.revisions} revisions")
+    click.echo(f"Reports      {sum(by_language.values())}"
+               + (f" ({languages})" if languages else "") + f", {revisions} revisions")
     click.echo(f"Inbox        {_display_path(inbox.folder)}/: {waiting} new or changed file(s)"
                + (" waiting; run `newsletter ingest`" if waiting else ""))
-    if counts.unsummarised:
-        click.echo(f"Summaries    {counts.unsummarised} report(s) without a current summary; "
+    if unsummarised:
+        click.echo(f"Summaries    {unsummarised} report(s) without a current summary; "
                    "run `newsletter summarise`")
-    click.echo(f"Editions     {editions} translated edition(s); {cached} cached sentence(s); "
+    click.echo(f"Editions     {translations.editions} translated edition(s); "
+               f"{translations.cached} cached sentence(s); "
                f"models: {', '.join(model_names) or 'none (see `newsletter models`)'}")
     click.echo("Outbox       " + (", ".join(f"{n} {state}" for state, n in sorted(outbox.items()))
                                   or "empty"))
@@ -1412,8 +1419,8 @@ def status(obj: Context, as_json: bool) -> None:
     if outbox.get(State.SKIPPED):
         click.echo(f"             {outbox[State.SKIPPED]} skipped: the address left the list "
                    "after queueing (`newsletter outbox list --state skipped`)")
-    for address, code, text in errors:
-        click.echo(f"  last error: {address}: {code or '-'} {text}")
+    for error in errors:
+        click.echo(f"  last error: {error.address}: {error.code or '-'} {error.text}")
     if errors:
         click.echo("  (`newsletter outbox list --state failed --state retry` shows them all)")
     for entry in schedules:
@@ -1421,8 +1428,8 @@ def status(obj: Context, as_json: bool) -> None:
         click.echo(f"List         {entry['list']} ({entry['mode']}): next digest "
                    f"{entry['next_digest']}; last "
                    + (f"{done['at']} {done['outcome']}" if done else "never"))
-    click.echo(f"Quarantine   {counts.quarantined} file(s) in {_display_path(inbox.quarantine)}/")
-    last = counts.last_ingest.isoformat() if counts.last_ingest else "never"
+    click.echo(f"Quarantine   {quarantined} file(s) in {_display_path(inbox.quarantine)}/")
+    last = last_ingest.isoformat() if last_ingest else "never"
     click.echo(f"Last ingest  {last}")
 
 

@@ -83,3 +83,96 @@ class RetryPolicy:
         ceiling = min(self.cap, self.base * (2 ** (attempts - 1)))
         delay = timedelta(seconds=rng.uniform(0.5, 1.0) * ceiling.total_seconds())
         return now + delay
+
+
+@dataclass(frozen=True)
+class OutboxRow:
+    """A message waiting to be sent, as a sender claims it."""
+
+    id: int
+    issue_id: int
+    subscriber_id: int
+    address: str
+    name: str | None
+    language: str
+    message_id: str
+    attempts: int
+    format: str = "html"  # or "text": a single text/plain part
+
+
+@dataclass(frozen=True)
+class QueuedMessage:
+    """One message of an issue as it is queued: who gets it, in which language."""
+
+    subscriber_id: int
+    address: str
+    name: str | None
+    language: str
+    message_id: str
+    format: str = "html"  # or "text": a single text/plain part
+
+
+@dataclass(frozen=True)
+class Claimed:
+    """What one claim took: the rows now leased, and how many due rows it skipped."""
+
+    rows: list[OutboxRow]
+    skipped: int
+
+
+@dataclass(frozen=True)
+class Requeued:
+    """What ``newsletter retry`` did, and what it left alone."""
+
+    made_due: int  # waiting to retry: due now
+    requeued: int  # failed after temporary refusals: back in the queue
+    permanent: int  # failed for good (5xx): left as they are
+    inactive: int  # failed, to an address no longer active in the list: left
+
+
+@dataclass(frozen=True)
+class OutboxSummary:
+    """The outbox at a moment: rows per state, what is due, what waits for a retry."""
+
+    states: dict[str, int]
+    due: int
+    waiting: int
+    ambiguous: int
+    next_retry: datetime | None
+
+
+@dataclass(frozen=True)
+class OutboxEntry:
+    """One outbox row, as ``newsletter outbox list`` shows it."""
+
+    id: int
+    issue_id: int
+    list_name: str
+    subscriber_id: int
+    address: str
+    language: str
+    state: str
+    attempts: int
+    last_code: int | None
+    last_text: str | None
+    ambiguous: bool
+    message_id: str
+    next_attempt_at: datetime | None
+    sent_at: datetime | None
+
+
+@dataclass(frozen=True)
+class Recovered:
+    """What one recovery sweep took over from owners whose lease ran out."""
+
+    requeued: int  # claimed, never transmitted: pending again
+    ambiguous: int  # the data was on its way: retried, and marked ambiguous
+
+
+@dataclass(frozen=True)
+class LastError:
+    """The latest refusal of a message waiting to retry or failed, for ``status``."""
+
+    address: str
+    code: int | None
+    text: str

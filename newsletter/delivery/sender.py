@@ -20,10 +20,18 @@ import aiosmtplib
 
 from newsletter.delivery import smtp as smtp_link
 from newsletter.delivery.files import FileTransport
-from newsletter.delivery.rules import Attempt, RetryPolicy, State, Verdict, classify, is_bounce
+from newsletter.delivery.rules import (
+    Attempt,
+    OutboxRow,
+    RetryPolicy,
+    State,
+    Verdict,
+    classify,
+    is_bounce,
+)
 from newsletter.delivery.smtp import SmtpOptions
 from newsletter.errors import DeliveryError
-from newsletter.store.database import OutboxRow, Store
+from newsletter.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -138,7 +146,8 @@ async def send_outbox(
     limiter = limiter or RateLimiter(options.rate)
     claimant = f"{owner}/{secrets.token_hex(6)}"
     run = DeliveryRun()
-    run.requeued, run.ambiguous = store.recover(clock())
+    recovered = store.outbox.recover(clock())
+    run.requeued, run.ambiguous = recovered.requeued, recovered.ambiguous
     breaker = _Breaker(options.breaker_failures)
     done = asyncio.Event()
 
@@ -148,13 +157,13 @@ async def send_outbox(
             try:
                 await asyncio.wait_for(done.wait(), timeout=every)
             except TimeoutError:
-                store.renew(claimant, clock(), options.lease)
+                store.outbox.renew(claimant, clock(), options.lease)
 
     async def worker() -> None:
         connection: aiosmtplib.SMTP | None = None
         try:
             while not (stop.is_set() or breaker.tripped):
-                claimed = store.claim(claimant, options.claim_batch, clock(), options.lease)
+                claimed = store.outbox.claim(claimant, options.claim_batch, clock(), options.lease)
                 run.skipped += claimed.skipped
                 if not claimed.rows and not claimed.skipped:
                     break
@@ -170,13 +179,13 @@ async def send_outbox(
                    row: OutboxRow) -> aiosmtplib.SMTP | None:
         message = source.message(row)
         if files is not None:
-            if not store.mark(row.id, claimant, State.SENDING, State.TRANSMITTING):
+            if not store.outbox.mark(row.id, claimant, State.SENDING, State.TRANSMITTING):
                 run.lost += 1
                 return None
             try:
                 files.deliver(options.sender, row.address, message, row.message_id)
             except DeliveryError:  # nothing was written (files appear whole or not at all)
-                store.mark(row.id, claimant, State.TRANSMITTING, State.PENDING)
+                store.outbox.mark(row.id, claimant, State.TRANSMITTING, State.PENDING)
                 raise
             _record(store, claimant, row, Attempt(250, "written to the file outbox"), options,
                     clock(), rng, run)
@@ -194,7 +203,8 @@ async def send_outbox(
         # From the data on, a lost reply means "unknown"; and only the lease holder may go on.
         connection, attempt = await smtp_link.transmit(
             connection, options.sender, row.address, message,
-            before_data=lambda: store.mark(row.id, claimant, State.SENDING, State.TRANSMITTING))
+            before_data=lambda: store.outbox.mark(row.id, claimant, State.SENDING,
+                                                  State.TRANSMITTING))
         if attempt is None:
             run.lost += 1
         else:
@@ -208,7 +218,7 @@ async def send_outbox(
     finally:
         done.set()
         await renewing
-        run.released = store.release(claimant)
+        run.released = store.outbox.release(claimant)
     if smtp is not None and files is None and (
             breaker.tripped or (breaker.failures and not breaker.connected)):
         run.unreachable = (f"{breaker.failures} connection attempt(s) to {smtp.relay} failed "
@@ -220,7 +230,7 @@ def _defer(store: Store, owner: str, row: OutboxRow, error: str, options: SendOp
            now: datetime, run: DeliveryRun) -> None:
     """No connection could be made: the message is not at fault, so no attempt is counted;
     it waits one retry delay and is tried again."""
-    store.mark(row.id, owner, State.SENDING, State.RETRY, text=error,
+    store.outbox.mark(row.id, owner, State.SENDING, State.RETRY, text=error,
                next_attempt_at=now + options.policy.base)
     run.deferred += 1
 
@@ -230,7 +240,7 @@ def _record(store: Store, owner: str, row: OutboxRow, attempt: Attempt, options:
     """Record the outcome of an attempt made on a transmitting row."""
     verdict = classify(attempt)
     if verdict is Verdict.SENT:
-        if store.mark(row.id, owner, State.TRANSMITTING, State.SENT, code=attempt.code,
+        if store.outbox.mark(row.id, owner, State.TRANSMITTING, State.SENT, code=attempt.code,
                       text=attempt.text, now=now, attempted=True):
             run.sent += 1
             run.sent_by_issue[row.issue_id] = run.sent_by_issue.get(row.issue_id, 0) + 1
@@ -244,7 +254,7 @@ def _record(store: Store, owner: str, row: OutboxRow, attempt: Attempt, options:
     text = attempt.text or state.value
     # A refusal before the data leaves the row in ``sending``; one after it in
     # ``transmitting``: whichever it is in now, only its owner may move it.
-    marked = any(store.mark(row.id, owner, before, state, code=attempt.code, text=text,
+    marked = any(store.outbox.mark(row.id, owner, before, state, code=attempt.code, text=text,
                             next_attempt_at=when if state is State.RETRY else None,
                             attempted=True, ambiguous=attempt.during_data)
                  for before in (State.TRANSMITTING, State.SENDING))
@@ -255,8 +265,8 @@ def _record(store: Store, owner: str, row: OutboxRow, attempt: Attempt, options:
         run.retried += 1
         return
     run.failed += 1
-    if is_bounce(attempt) and store.record_bounce(row.subscriber_id, options.bounce_threshold,
-                                                  now):
+    if is_bounce(attempt) and store.subscribers.record_bounce(
+            row.subscriber_id, options.bounce_threshold, now):
         run.bounced += 1
 
 

@@ -9,9 +9,10 @@ from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime
 
+from newsletter.delivery.rules import QueuedMessage
 from newsletter.issues.plan import plan_issue
 from newsletter.mail.render import Renderer
-from newsletter.store.database import QueuedMessage, Store
+from newsletter.store import Store
 from newsletter.subscribers.core import ListSpec
 from newsletter.translate.editions import Policy
 
@@ -50,7 +51,7 @@ def create_issue(
 
     def recipients(issue_id: int) -> Iterator[QueuedMessage]:
         nonlocal skipped
-        for subscriber in store.recipients(spec.name):
+        for subscriber in store.subscribers.recipients(spec.name):
             if only_languages and subscriber.language not in only_languages:
                 continue
             language = (subscriber.language if subscriber.language in spec.languages
@@ -63,7 +64,7 @@ def create_issue(
                                 subscriber.format)
 
     # The issue, its reports' claim and every outbox row commit together, or none of them.
-    issue_id, queued = store.create_issue(spec.name, kind, report_ids, bodies, now,
+    issue_id, queued = store.issues.create(spec.name, kind, report_ids, bodies, now,
                                           recipients=recipients, claim=claim_reports)
     log.info("issue %s of %s: %d messages queued", issue_id, spec.name, queued,
              extra={"event": "issue", "issue_id": issue_id, "list": spec.name, "kind": kind,

@@ -7,10 +7,11 @@ import json
 import logging
 from datetime import date
 
+from newsletter.delivery.rules import OutboxRow
 from newsletter.mail.compose import MessageTemplate
 from newsletter.mail.messages import Addressee, MessageBuilder
 from newsletter.mail.render import Rendered
-from newsletter.store.database import OutboxRow, Store
+from newsletter.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -29,10 +30,11 @@ class IssueMessages:
                  format: str = "html") -> tuple[MessageTemplate, str, date]:
         key = (issue_id, language, format)
         if key not in self._templates:
-            list_name, _, _, created = self.store.issue(issue_id)
-            rendered = Rendered(**json.loads(self.store.issue_bodies(issue_id)[language]))
-            template = self.builder.template(rendered, list_name, date=created, format=format)
-            self._templates[key] = (template, list_name, created.date())
+            issue = self.store.issues.get(issue_id)
+            rendered = Rendered(**json.loads(self.store.issues.bodies(issue_id)[language]))
+            template = self.builder.template(rendered, issue.list_name, date=issue.created_at,
+                                             format=format)
+            self._templates[key] = (template, issue.list_name, issue.created_at.date())
         return self._templates[key]
 
     def message(self, row: OutboxRow) -> bytes:

@@ -23,9 +23,9 @@ from pathlib import Path
 from newsletter.config import IngestSettings
 from newsletter.errors import ConfigError, ReportError
 from newsletter.reports.decode import decode_report
-from newsletter.reports.model import IngestOutcome, IngestStatus
+from newsletter.reports.model import InboxFile, IngestOutcome, IngestStatus
 from newsletter.reports.parse import content_hash, identity_key, parse_report
-from newsletter.store.database import InboxFile, Store
+from newsletter.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -102,7 +102,7 @@ def ingest_inbox(
             f"the inbox folder {inbox.folder} does not exist",
             hint="create it, or point [paths] seeds at the folder where reports arrive",
         )
-    known = store.known_files()
+    known = store.inbox.known()
     outcomes = []
     paths = list(scan(inbox, options))
     # One transaction per batch: a crash loses only the batch's records, and its files are still
@@ -176,9 +176,9 @@ def _ingest_file(
 
     digest = content_hash(report)
     key = identity_key(report)
-    duplicate_of = store.report_id_by_hash(digest)
+    duplicate_of = store.reports.id_by_hash(digest)
     if duplicate_of is not None:
-        store.remember_file(relative, size=before.st_size, mtime_ns=before.st_mtime_ns,
+        store.inbox.remember(relative, size=before.st_size, mtime_ns=before.st_mtime_ns,
                             status="duplicate", report_id=duplicate_of, now=now)
         if seen is not None and seen.report_id == duplicate_of:
             return None  # the same file saved again without a change
@@ -186,21 +186,21 @@ def _ingest_file(
             path=str(path), status=IngestStatus.DUPLICATE, report_id=duplicate_of,
             reason="same_content", detail=f"same content as report {duplicate_of}",
         )
-    target = seen.report_id if seen and seen.report_id else store.report_id_by_identity(key)
+    target = seen.report_id if seen and seen.report_id else store.reports.id_by_identity(key)
     if target is not None:
-        revision = store.update_report(
+        revision = store.reports.update(
             target, report, content_hash=digest, identity_key=key, path=relative,
             encoding=decoded.encoding, now=now,
         )
         status, report_id = IngestStatus.UPDATED, target
         detail: str | None = f"revision {revision}"
     else:
-        report_id = store.add_report(
+        report_id = store.reports.add(
             report, content_hash=digest, identity_key=key, path=relative,
             encoding=decoded.encoding, now=now,
         )
         status, detail = IngestStatus.INGESTED, None
-    store.remember_file(relative, size=before.st_size, mtime_ns=before.st_mtime_ns,
+    store.inbox.remember(relative, size=before.st_size, mtime_ns=before.st_mtime_ns,
                         status=status.value, report_id=report_id, now=now)
     return IngestOutcome(path=str(path), status=status, report_id=report_id, detail=detail)
 
@@ -243,9 +243,9 @@ def _quarantine(
         with reason_file.open("a", encoding="utf-8") as handle:
             handle.write("note: the original could not be moved, so it was copied; "
                          "it stays in place\n")
-    store.record_quarantine(relative, str(target), error.reason, error.message, now)
+    store.inbox.quarantine(relative, str(target), error.reason, error.message, now)
     # Remembered so that a copy left in a read-only inbox is not quarantined again.
-    store.remember_file(relative, size=stat.st_size, mtime_ns=stat.st_mtime_ns,
+    store.inbox.remember(relative, size=stat.st_size, mtime_ns=stat.st_mtime_ns,
                         status="quarantined", report_id=None, now=now)
     log.warning(
         "quarantined %s: %s", path, error.message,

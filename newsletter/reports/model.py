@@ -62,3 +62,14 @@ class IngestOutcome:
     reason: str | None = None
     detail: str | None = None
     quarantined_to: str | None = None
+
+
+@dataclass(frozen=True)
+class InboxFile:
+    """What the inbox table remembers of one file."""
+
+    path: str
+    size: int
+    mtime_ns: int
+    status: str
+    report_id: int | None

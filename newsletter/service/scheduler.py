@@ -28,7 +28,7 @@ from newsletter.delivery.sender import DeliveryRun, Sender
 from newsletter.errors import AlreadyRunning
 from newsletter.service.cron import cron_trigger
 from newsletter.service.steps import Service
-from newsletter.store.database import Store
+from newsletter.store import Store
 
 log = logging.getLogger(__name__)
 LEASE = "scheduler"
@@ -54,7 +54,7 @@ async def wait_for_lease(store: Store, seconds: float, owner: str, *, standby: b
     stop was asked for while waiting."""
     announced = False
     while not stop.is_set():
-        holder = store.take_lease(LEASE, owner, clock(), seconds)
+        holder = store.leases.take(LEASE, owner, clock(), seconds)
         if holder is None:
             return True
         if not standby:
@@ -91,7 +91,7 @@ async def run_once(service: Service, sender: Sender, *, clock: Callable[[], date
                 summary.issues += 1
         summary.delivered = await sender.sweep(stop) or DeliveryRun()
     finally:
-        store.drop_lease(LEASE, owner)
+        store.leases.drop(LEASE, owner)
     return summary
 
 
@@ -140,7 +140,7 @@ async def run_forever(service: Service, sender: Sender, *, standby: bool,
         return step
 
     async def renew() -> object:
-        holder = store.take_lease(LEASE, owner, clock(), settings.lease_seconds)
+        holder = store.leases.take(LEASE, owner, clock(), settings.lease_seconds)
         if holder is not None:
             log.error("lost the sending lease to %s; stopping", holder)
             stop.set()
@@ -169,5 +169,5 @@ async def run_forever(service: Service, sender: Sender, *, standby: bool,
             await asyncio.gather(*running, return_exceptions=True)  # in-flight sends finish
         if scheduler.running:
             scheduler.shutdown(wait=False)
-        store.drop_lease(LEASE, owner)
+        store.leases.drop(LEASE, owner)
         log.info("service stopped", extra={"event": "stopped"})

@@ -21,7 +21,7 @@ from newsletter.mail.render import Renderer
 from newsletter.reports.ingest import Inbox, ingest_inbox
 from newsletter.reports.model import StoredReport
 from newsletter.service.cron import previous_fire
-from newsletter.store.database import Store
+from newsletter.store import Store
 from newsletter.subscribers.core import ListSpec, Mode
 from newsletter.summarise.pending import summarise_pending
 from newsletter.translate.core import Glossary
@@ -69,10 +69,10 @@ class Service:
 
     def _start(self, name: str) -> datetime:
         if name not in self.starts:
-            known = self.store.list_start(name)
+            known = self.store.runs.list_start(name)
             if known is None:
                 known = (self.clock() if self.looking
-                         else self.store.record_list_start(name, self.clock()))
+                         else self.store.runs.record_list_start(name, self.clock()))
             self.starts[name] = known
         return self.starts[name]
 
@@ -101,7 +101,7 @@ class Service:
     def due(self, spec: ListSpec) -> list[StoredReport]:
         """Matching reports not yet sent to ``spec``, oldest first."""
         start = self._start(spec.name)  # a list added while running is seen from now on
-        return [r for r in self.store.unsent_reports(spec.name, start)
+        return [r for r in self.store.issues.unsent_reports(spec.name, start)
                 if spec.matches(r.report.title, r.report.body, r.report.source, r.report.kind)]
 
     def alerts(self) -> StepOutcome:
@@ -126,12 +126,12 @@ class Service:
         now = self.clock()
         due = self.due(spec)
         if not due:
-            self.store.record_run(spec.name, "digest", now, "empty", None)
+            self.store.runs.record(spec.name, "digest", now, "empty", None)
             log.info("digest of %s: nothing new", spec.name,
                      extra={"event": "digest", "list": spec.name, "outcome": "empty"})
             return None
         created = self._issue(spec, [r.id for r in due], "digest", now)
-        self.store.record_run(spec.name, "digest", now, f"{created.queued} queued",
+        self.store.runs.record(spec.name, "digest", now, f"{created.queued} queued",
                               created.issue_id)
         return created
 
@@ -143,8 +143,8 @@ class Service:
         now = self.clock()
         made = []
         for spec in self.lists().values():
-            last = self.store.last_run(spec.name, "digest")
-            since = last[0] if last else self._start(spec.name)
+            last = self.store.runs.last(spec.name, "digest")
+            since = last.at if last else self._start(spec.name)
             missed = previous_fire(spec, now, since)
             if missed is not None:
                 log.info("catching up %s (missed %s)", spec.name, missed.isoformat(),

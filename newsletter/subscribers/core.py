@@ -27,8 +27,8 @@ import hmac
 import io
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
-from datetime import date, timedelta
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
 from enum import StrEnum
 
 from newsletter.errors import AddressError, ListError, TokenError
@@ -50,6 +50,30 @@ class Status(StrEnum):
     BOUNCED = "bounced"
     SUPPRESSED = "suppressed"  # never to be sent to again, whatever list or path
 
+
+
+@dataclass(frozen=True)
+class Subscriber:
+    """A subscriber as stored."""
+
+    id: int
+    email: str
+    name: str | None
+    language: str
+    format: str
+    status: str
+    consent_source: str
+    consent_at: datetime
+    bounces: int = 0
+
+
+@dataclass(frozen=True)
+class ImportCounts:
+    added: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    subscribed: int = 0  # new memberships in the list
+    not_resubscribed: list[str] = field(default_factory=list)  # unsubscribed/suppressed/bounced
 
 
 def normalise_address(raw: str) -> str:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from newsletter.config import SummarySettings
-from newsletter.store.database import Store
+from newsletter.store import Store
 from newsletter.summarise.core import (
     METHOD,
     SummaryOptions,
@@ -33,9 +33,10 @@ def summarise_pending(
     ``force``), store the summaries, and return them."""
     options = SummaryOptions(sentences=settings.sentences, words=settings.words)
     if force or report_id is not None:
-        reports = [store.get_report(report_id)] if report_id is not None else store.list_reports()
+        reports = ([store.reports.get(report_id)] if report_id is not None
+                   else store.reports.newest())
     else:
-        reports = store.reports_needing_summary(
+        reports = store.summaries.needed(
             method=METHOD, max_sentences=options.sentences, max_words=options.words
         )
     done = []
@@ -43,7 +44,7 @@ def summarise_pending(
         for stored in reports:
             report = stored.report
             summary = summarise(report.title, report.body, options, dateline=report.dateline)
-            store.save_summary(
+            store.summaries.save(
                 stored.id, stored.revision, method=summary.method,
                 max_sentences=options.sentences, max_words=options.words,
                 sentences=summary.sentences, now=now,

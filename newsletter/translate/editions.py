@@ -115,3 +115,23 @@ def edition_view(
         language, status, edition.title,
         tuple(translated[i] for i in picked if i < len(translated)),
         edition.body if body_ok and edition.body else body, body_ok, (), edition)
+
+
+@dataclass(frozen=True)
+class TranslationState:
+    """What deciding whether a report needs translating takes, without its body: its language,
+    content hash and summary, and the key each stored edition was made under."""
+
+    report_id: int
+    language: str
+    content_hash: str
+    summary: tuple[str, ...]
+    keys: dict[str, str]
+
+
+@dataclass(frozen=True)
+class TranslationTotals:
+    """Editions stored and sentence translations cached, for ``newsletter status``."""
+
+    editions: int
+    cached: int

@@ -12,7 +12,7 @@ from typing import Protocol
 
 from newsletter.config import TranslateSettings
 from newsletter.reports.model import StoredReport
-from newsletter.store.database import Store
+from newsletter.store import Store
 from newsletter.summarise.core import (
     split_sentences,
 )
@@ -88,34 +88,35 @@ def translate_pending(
     by_key = {m.key: m for m in models}
     refs = [m.ref for m in models]
     if report_id is not None:
-        store.get_report(report_id)  # a clear error for an unknown ID
+        store.reports.get(report_id)  # a clear error for an unknown ID
     glossary_id = glossary.fingerprint
     jobs: list[_Job] = []
-    for rid, source, content_hash, summary, current in store.translation_state(report_id):
+    for state in store.editions.state(report_id):
+        rid, source, summary = state.report_id, state.language, state.summary
         stored: StoredReport | None = None  # loaded (body and all) only when needed
         for target in settings.languages:
             if target == source:
                 continue
             route_refs = plan_route(refs, source, target)
             route = tuple(by_key[r.key] for r in route_refs) if route_refs is not None else None
-            key = _edition_key(content_hash, summary, target, route, glossary_id,
+            key = _edition_key(state.content_hash, summary, target, route, glossary_id,
                                settings.bodies)
-            if current.get(target) == key and not force:
+            if state.keys.get(target) == key and not force:
                 continue
             if route is None:
                 flag = missing_model_flag(source, target)
-                store.save_edition(rid, Edition(target, None, None, None, None, (flag,)), key,
+                store.editions.save(rid, Edition(target, None, None, None, None, (flag,)), key,
                                    now)
                 run.missing.append((rid, target, flag.detail))
                 run.editions += 1
                 continue
-            stored = stored or store.get_report(rid)
+            stored = stored or store.reports.get(rid)
             units, sizes = _units(stored, summary, source, glossary, settings.bodies)
             jobs.append(_Job(stored, target, key, route, units, len(summary), sizes))
     _translate_jobs(store, engine, jobs, settings, run, now, progress)
     with store.transaction():
         for job in jobs:
-            store.save_edition(job.report.id, _assemble(job), job.key, now)
+            store.editions.save(job.report.id, _assemble(job), job.key, now)
             run.editions += 1
     return run
 
@@ -160,7 +161,7 @@ def _translate_jobs(
             model = model_jobs[0].route[leg]
             texts = sorted({text for job in model_jobs for text in job.outputs})
             hashes = {text: _text_hash(text) for text in texts}
-            cached = store.cached_translations(key, model.to_code, list(hashes.values()))
+            cached = store.editions.cached(key, model.to_code, list(hashes.values()))
             missing = [text for text in texts if hashes[text] not in cached]
             run.sentences += len(texts)
             run.from_cache += len(texts) - len(missing)
@@ -177,7 +178,7 @@ def _translate_jobs(
                 run.translated += len(batch)
                 results = dict(zip(batch, outputs, strict=True))
                 with store.transaction():
-                    store.cache_translations(
+                    store.editions.cache(
                         key, model.to_code, {hashes[t]: o for t, o in results.items()}, now
                     )
                 done.update(results)

@@ -10,7 +10,7 @@ from click.testing import CliRunner
 
 from newsletter.app import Instance, init_instance, load_instance
 from newsletter.cli.main import cli
-from newsletter.store.database import Store
+from newsletter.store import Store
 from tests.tiny_argos import TinyPackage, build_package
 
 

@@ -11,16 +11,19 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from datetime import UTC, datetime
 
 import pytest
 
-from newsletter.app import Instance, load_instance
-from newsletter.issues.create import create_issue
-from newsletter.reports.ingest import ingest_inbox
-from newsletter.subscribers.core import check_subscriber
-from newsletter.summarise.pending import summarise_pending
-from tests.helpers import FIXED_NOW, REPO, SAMPLE_REPORT, drop
+from newsletter.app import Instance
+from tests.helpers import REPO
+from tests.office import (
+    DAILY,
+    ingest_sample,
+    queue_alert,
+    readers,
+    subscribe,
+    with_config,
+)
 from tests.smtp_server import smtp_sink
 
 SECRET = "crash-test-secret-0123456789"
@@ -28,19 +31,12 @@ MESSAGES = 150
 CROWD = 1_000  # readers of the test with three senders at once
 
 
-def _queue(instance: Instance, readers: int) -> Instance:
-    config = instance.config_path
-    config.write_text(config.read_text() + '\n[lists.daily]\ntitle = "Daily"\n')
-    office = load_instance(config, cwd=instance.root, environ={"NEWSLETTER_WEB_SECRET": SECRET})
-    drop(office.inbox.folder, "sample.txt", SAMPLE_REPORT.read_bytes())
+def _queue(instance: Instance, count: int) -> Instance:
+    office = with_config(instance, DAILY, {"NEWSLETTER_WEB_SECRET": SECRET})
+    ingest_sample(office)
     with office.open_store() as store:
-        ingest_inbox(store, office.inbox, office.settings.ingest, now=FIXED_NOW)
-        summarise_pending(store, office.settings.summary, now=FIXED_NOW)
-        store.import_subscribers([check_subscriber(f"r{i}@example.org") for i in range(readers)],
-                                 "daily", consent_source="test", now=FIXED_NOW)
-        create_issue(store, office.renderer(), office.list_named(store, "daily"), [1], "alert",
-                     base_url="https://u.example.org", domain="example.org",
-                     now=datetime.now(UTC))
+        subscribe(store, "daily", readers(count))
+        queue_alert(office, store)
     return office
 
 
@@ -66,7 +62,7 @@ def _start(office: Instance, port: int) -> subprocess.Popen[bytes]:
 
 def _check(office: Instance, received: list[str]) -> dict[str, int]:
     with office.open_store() as store:
-        rows = store.outbox_rows()
+        rows = store.outbox.rows()
     assert len(rows) == MESSAGES
     assert {row["state"] for row in rows} == {"sent"}  # every subscriber: exactly one sent row
     ids = {row["message_id"] for row in rows}
@@ -111,7 +107,7 @@ def test_sigterm_finishes_in_flight_messages_and_stops_cleanly(queued: Instance)
         _, err = process.communicate(timeout=60)
         assert process.returncode == 0, err
         with queued.open_store() as store:
-            states = Counter(row["state"] for row in store.outbox_rows())
+            states = Counter(row["state"] for row in store.outbox.rows())
         assert set(states) <= {"sent", "pending"}  # nothing left claimed or in doubt
         assert 0 < states["sent"] < MESSAGES
         final = _start(queued, port)
@@ -131,7 +127,7 @@ from newsletter.issues.create import create_issue
 config, kill_at = Path(sys.argv[1]), int(sys.argv[2])
 office = load_instance(config, cwd=config.parent, environ={})
 with office.open_store() as store:
-    recipients = store.recipients
+    recipients = store.subscribers.recipients
 
     def dying(list_name):
         for index, subscriber in enumerate(recipients(list_name)):
@@ -139,7 +135,7 @@ with office.open_store() as store:
                 os.kill(os.getpid(), signal.SIGKILL)
             yield subscriber
 
-    store.recipients = dying
+    store.subscribers.recipients = dying
     create_issue(store, office.renderer(), office.list_named(store, "daily"), [1], "alert",
                  base_url="https://u.example.org", domain="example.org", now=datetime.now(UTC))
 """
@@ -147,20 +143,17 @@ with office.open_store() as store:
 
 @pytest.mark.slow
 def test_a_kill_while_an_issue_is_created_leaves_all_of_it_or_none(instance: Instance) -> None:
-    config = instance.config_path
-    config.write_text(config.read_text() + '\n[lists.daily]\ntitle = "Daily"\n')
-    office = load_instance(config, cwd=instance.root, environ={})
-    drop(office.inbox.folder, "sample.txt", SAMPLE_REPORT.read_bytes())
-    readers = 5_000
+    office = with_config(instance, DAILY, {})
+    config = office.config_path
+    ingest_sample(office)
+    count = 5_000
     with office.open_store() as store:
-        ingest_inbox(store, office.inbox, office.settings.ingest, now=FIXED_NOW)
-        store.import_subscribers([check_subscriber(f"r{i}@example.org") for i in range(readers)],
-                                 "daily", consent_source="test", now=FIXED_NOW)
+        subscribe(store, "daily", readers(count))
     rng = random.Random(20261202)
     # SIGKILL while the outbox rows stream in: before the first chunk, between chunks, at
     # the very end of the stream (the commit not yet made).
-    for kill_at in (0, 999, 1000, rng.randrange(1, readers), rng.randrange(1, readers),
-                    readers - 1):
+    for kill_at in (0, 999, 1000, rng.randrange(1, count), rng.randrange(1, count),
+                    count - 1):
         process = subprocess.run([sys.executable, "-c", DYING_ISSUE, str(config), str(kill_at)],
                                  capture_output=True, timeout=120)
         assert process.returncode == -signal.SIGKILL, process.stderr
@@ -170,10 +163,8 @@ def test_a_kill_while_an_issue_is_created_leaves_all_of_it_or_none(instance: Ins
             rows = store.db.execute("SELECT count(*) FROM outbox").fetchone()[0]
         assert (issues, claims, rows) == (0, 0, 0), kill_at
     with office.open_store() as store:  # and the report can still be sent, to everyone
-        created = create_issue(store, office.renderer(), office.list_named(store, "daily"), [1],
-                               "alert", base_url="https://u.example.org", domain="example.org",
-                               now=datetime.now(UTC))
-    assert created.queued == readers
+        created = queue_alert(office, store)
+    assert created.queued == count
 
 
 def _service_env(port: int) -> dict[str, str]:
@@ -241,12 +232,12 @@ def test_two_delivers_and_a_service_killed_at_random_lose_nothing(crowded: Insta
                                    capture_output=True, timeout=120)
             assert final.returncode == 0, final.stderr
             with crowded.open_store() as store:
-                states = Counter(row["state"] for row in store.outbox_rows())
+                states = Counter(row["state"] for row in store.outbox.rows())
             if states["pending"] + states["retry"] == 0:
                 break
             time.sleep(0.5)
         with crowded.open_store() as store:
-            rows = store.outbox_rows()
+            rows = store.outbox.rows()
         received = Counter(sink.message_ids())
     assert kills >= 20
     assert interrupted >= 15  # most kills landed while messages were flowing

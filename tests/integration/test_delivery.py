@@ -16,21 +16,25 @@ import dkim
 import pytest
 from aiosmtpd.controller import Controller
 
-from newsletter.app import Instance, load_instance
+from newsletter.app import Instance
 from newsletter.delivery.files import FileTransport
 from newsletter.delivery.rules import RetryPolicy
 from newsletter.delivery.sender import DeliveryRun, SendOptions, send_outbox
 from newsletter.delivery.smtp import SmtpOptions
-from newsletter.issues.create import create_issue
 from newsletter.issues.messages import IssueMessages
 from newsletter.mail.dkim import DkimSigner
 from newsletter.mail.links import Links
 from newsletter.mail.messages import MessageBuilder
-from newsletter.reports.ingest import ingest_inbox
-from newsletter.store.database import Store
+from newsletter.store import Store
 from newsletter.subscribers.core import check_subscriber
-from newsletter.summarise.pending import summarise_pending
-from tests.helpers import FIXED_NOW, SAMPLE_REPORT, drop
+from tests.helpers import FIXED_NOW
+from tests.office import (
+    ingest_sample,
+    queue_alert,
+    readers,
+    subscribe,
+    with_config,
+)
 from tests.smtp_server import Sink, free_port, smtp_sink
 
 SECRET = "delivery-test-secret-0123456789"
@@ -38,25 +42,17 @@ SECRET = "delivery-test-secret-0123456789"
 
 @pytest.fixture
 def office(instance: Instance) -> Instance:
-    config = instance.config_path
-    config.write_text(config.read_text() + '\n[lists.daily]\ntitle = "Central Asia daily"\n'
-                      'languages = ["en", "ru"]\n')
-    loaded = load_instance(config, cwd=instance.root, environ={"NEWSLETTER_WEB_SECRET": SECRET})
-    drop(loaded.inbox.folder, "sample.txt", SAMPLE_REPORT.read_bytes())
-    with loaded.open_store() as store:
-        ingest_inbox(store, loaded.inbox, loaded.settings.ingest, now=FIXED_NOW)
-        summarise_pending(store, loaded.settings.summary, now=FIXED_NOW)
+    loaded = with_config(instance, '[lists.daily]\ntitle = "Central Asia daily"\n'
+                         'languages = ["en", "ru"]\n', {"NEWSLETTER_WEB_SECRET": SECRET})
+    ingest_sample(loaded)
     return loaded
 
 
 def _issue(office: Instance, store: Store, addresses: list[str]) -> int:
     rows = [check_subscriber(a, language="ru" if i % 2 else "en")
             for i, a in enumerate(addresses)]
-    store.import_subscribers(rows, "daily", consent_source="test", now=FIXED_NOW)
-    spec = office.list_named(store, "daily")
-    created = create_issue(store, office.renderer(), spec, [1], "alert",
-                           base_url="https://updates.example.org", domain="example.org",
-                           now=datetime.now(UTC))
+    store.subscribers.import_rows(rows, "daily", consent_source="test", now=FIXED_NOW)
+    created = queue_alert(office, store, base_url="https://updates.example.org")
     assert created.queued == len(addresses)
     return created.issue_id
 
@@ -81,7 +77,7 @@ def _send(office: Instance, store: Store, port: int, *, clock: Callable[[], date
 
 
 def _states(store: Store) -> dict[str, str]:
-    return {row["address"]: row["state"] for row in store.outbox_rows()}
+    return {row["address"]: row["state"] for row in store.outbox.rows()}
 
 
 def test_every_message_arrives_once_personalised(office: Instance, store: Store) -> None:
@@ -95,7 +91,7 @@ def test_every_message_arrives_once_personalised(office: Instance, store: Store)
     first = email.message_from_bytes(sink.messages[0].data, policy=email.policy.default)
     assert first["List-Unsubscribe"].startswith("<https://updates.example.org/unsubscribe/")
     assert set(_states(store).values()) == {"sent"}
-    assert {r["message_id"] for r in store.outbox_rows(issue)} == set(sink.message_ids())
+    assert {r["message_id"] for r in store.outbox.rows(issue)} == set(sink.message_ids())
     again = _send(office, store, port=1, clock=lambda: datetime.now(UTC))  # nothing is due
     assert again.sent == 0
 
@@ -125,11 +121,11 @@ def test_temporary_failures_are_retried_and_permanent_ones_fail(office: Instance
                       "t452@example.org": "sent", "t552@example.org": "sent",
                       "t550@example.org": "failed", "always451@example.org": "failed",
                       "fine@example.org": "sent"}
-    rows = {r["address"]: r for r in store.outbox_rows()}
+    rows = {r["address"]: r for r in store.outbox.rows()}
     assert (rows["t550@example.org"]["last_code"], rows["always451@example.org"]["attempts"]) == (
         550, 4)
     assert "no such user" in rows["t550@example.org"]["last_text"]
-    assert store.subscriber("t550@example.org").status == "bounced"
+    assert store.subscribers.get("t550@example.org").status == "bounced"
     received = [m.recipients[0] for m in sink.messages]
     assert sorted(received) == sorted(a for a, s in states.items() if s == "sent")
 
@@ -144,7 +140,7 @@ def test_a_connection_lost_after_the_data_is_recorded_as_ambiguous(office: Insta
         run = _send(office, store, port, clock=lambda: now, timeout=1, connections=1)
         assert run.ambiguous == 2
         _send(office, store, port, clock=lambda: now + timedelta(hours=1), timeout=1)
-    rows = {r["address"]: r for r in store.outbox_rows()}
+    rows = {r["address"]: r for r in store.outbox.rows()}
     assert {a: r["state"] for a, r in rows.items()} == {
         "drop@example.org": "sent", "stall@example.org": "sent", "ok@example.org": "sent"}
     assert (rows["drop@example.org"]["ambiguous"], rows["stall@example.org"]["ambiguous"],
@@ -160,21 +156,18 @@ def test_starttls_refused_is_retried_not_sent_in_clear(office: Instance, store: 
     assert (run.sent, run.deferred) == (0, 1)  # no connection: tried again, no attempt counted
     assert run.unreachable is not None
     assert sink.messages == []
-    [row] = store.outbox_rows()
+    [row] = store.outbox.rows()
     assert row["state"] == "retry"
     assert "STARTTLS" in row["last_text"] or "starttls" in row["last_text"].lower()
 
 
 def test_unsubscribed_and_suppressed_addresses_get_nothing(office: Instance,
                                                             store: Store) -> None:
-    rows = [check_subscriber(f"s{i}@example.org") for i in range(4)]
-    store.import_subscribers(rows, "daily", consent_source="test", now=FIXED_NOW)
-    store.unsubscribe(store.subscriber("s0@example.org").id, "daily", "web", FIXED_NOW)
-    store.set_subscriber_status(store.subscriber("s1@example.org").id, "suppressed", "cli",
+    subscribe(store, "daily", readers(4, "s"))
+    store.subscribers.unsubscribe(store.subscribers.get("s0@example.org").id, "daily", "web", FIXED_NOW)
+    store.subscribers.set_status(store.subscribers.get("s1@example.org").id, "suppressed", "cli",
                                 FIXED_NOW)
-    spec = office.list_named(store, "daily")
-    create_issue(store, office.renderer(), spec, [1], "alert",
-                 base_url="https://u.example.org", domain="example.org", now=datetime.now(UTC))
+    queue_alert(office, store)
     with smtp_sink() as (sink, port):
         _send(office, store, port, clock=lambda: datetime.now(UTC))
     assert sorted(m.recipients[0] for m in sink.messages) == ["s2@example.org",
@@ -194,7 +187,7 @@ def test_dkim_signs_the_list_unsubscribe_headers(office: Instance, store: Store,
     _issue(office, store, ["signed@example.org"])
     signer = DkimSigner("news", "example.org", key.read_bytes())
     source = _messages(office, store, "Daily", "https://u.example.org", dkim=signer)
-    [row] = store.claim("test", 1, datetime.now(UTC), 30).rows
+    [row] = store.outbox.claim("test", 1, datetime.now(UTC), 30).rows
     signed = source.message(row)
     assert signed.startswith(b"DKIM-Signature:")
     header = signed.split(b"\r\n\r\n", 1)[0].replace(b"\r\n ", b" ").replace(b"\r\n\t", b" ")
@@ -245,7 +238,7 @@ def test_tls_certificates_are_verified(office: Instance, store: Store, tmp_path:
         run = asyncio.run(send_outbox(store, source, untrusted, options, owner="t",
                                       clock=lambda: datetime.now(UTC)))
         assert (run.sent, run.deferred) == (0, 1)  # a self-signed certificate is refused
-        assert "CERTIFICATE_VERIFY_FAILED" in store.outbox_rows()[0]["last_text"]
+        assert "CERTIFICATE_VERIFY_FAILED" in store.outbox.rows()[0]["last_text"]
         trusted = SmtpOptions("127.0.0.1", port, "tls", "", "", 5, str(cert))
         later = datetime.now(UTC) + timedelta(hours=1)
         run = asyncio.run(send_outbox(store, source, trusted, options, owner="t",
@@ -257,13 +250,10 @@ def test_tls_certificates_are_verified(office: Instance, store: Store, tmp_path:
 
 
 def test_a_text_subscriber_gets_one_text_plain_part(office: Instance, store: Store) -> None:
-    store.import_subscribers([check_subscriber("plain@example.org", language="ru", fmt="text"),
+    store.subscribers.import_rows([check_subscriber("plain@example.org", language="ru", fmt="text"),
                               check_subscriber("rich@example.org", language="ru")],
                              "daily", consent_source="test", now=FIXED_NOW)
-    spec = office.list_named(store, "daily")
-    create_issue(store, office.renderer(), spec, [1], "alert",
-                 base_url="https://updates.example.org", domain="example.org",
-                 now=datetime.now(UTC))
+    queue_alert(office, store, base_url="https://updates.example.org")
     with smtp_sink() as (sink, port):
         run = _send(office, store, port, clock=lambda: datetime.now(UTC))
     assert run.sent == 2

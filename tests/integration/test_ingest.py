@@ -13,7 +13,7 @@ from newsletter.app import Instance
 from newsletter.config import IngestSettings
 from newsletter.reports.ingest import ingest_inbox
 from newsletter.reports.model import IngestOutcome, IngestStatus
-from newsletter.store.database import Store
+from newsletter.store import Store
 from tests.helpers import FIXED_NOW, SAMPLE_REPORT, drop
 
 FLOOD = """\
@@ -51,7 +51,7 @@ def test_new_reports_are_ingested_once(instance: Instance, store: Store) -> None
     assert statuses(first) == {"flood.txt": IngestStatus.INGESTED,
                                "sample.txt": IngestStatus.INGESTED}
     assert run(store, instance) == []  # unchanged files are not read again
-    stored = store.list_reports()
+    stored = store.reports.newest()
     assert [s.report.published.isoformat() for s in stored if s.report.published] == [
         "2019-06-12", "2013-01-31"]
     assert (inbox / "sample.txt").exists()
@@ -69,7 +69,7 @@ def test_the_same_report_under_another_name_or_encoding_is_a_duplicate(
     outcomes = run(store, instance)
     assert {o.status for o in outcomes} == {IngestStatus.DUPLICATE}
     assert {o.report_id for o in outcomes} == {first.report_id}
-    assert len(store.list_reports()) == 1
+    assert len(store.reports.newest()) == 1
 
 
 def test_a_changed_body_is_an_update_of_the_same_report(instance: Instance, store: Store) -> None:
@@ -85,14 +85,14 @@ def test_a_changed_body_is_an_update_of_the_same_report(instance: Instance, stor
     drop(inbox, "flood-v3.txt", FLOOD.replace("340 houses", "415 houses"))
     [renamed] = run(store, instance)
     assert (renamed.status, renamed.report_id) == (IngestStatus.UPDATED, first.report_id)
-    stored = store.get_report(first.report_id or 0)
+    stored = store.reports.get(first.report_id or 0)
     assert stored.revision == 3
     assert "415 houses" in stored.report.body
     # an old version seen again is a duplicate, not a rollback
     drop(inbox, "flood-old.txt", FLOOD)
     [old] = run(store, instance)
     assert old.status is IngestStatus.DUPLICATE
-    assert store.get_report(first.report_id or 0).revision == 3
+    assert store.reports.get(first.report_id or 0).revision == 3
     assert path.exists()
 
 
@@ -108,7 +108,7 @@ def test_files_still_being_written_are_left_for_the_next_run(
     [outcome] = run(store, instance)
     assert (Path(outcome.path).name, outcome.status, outcome.reason) == (
         "fresh.txt", IngestStatus.SKIPPED, "still_being_written")
-    assert store.list_reports() == []
+    assert store.reports.newest() == []
     drop(inbox, "fresh.txt", FLOOD)  # now settled
     assert statuses(run(store, instance)) == {"fresh.txt": IngestStatus.INGESTED}
     assert (inbox / "download.txt.part").exists()
@@ -144,7 +144,7 @@ def test_bad_input_is_quarantined_with_a_reason_and_the_batch_proceeds(
         reason_text = (quarantine / f"{name}.reason.txt").read_text(encoding="utf-8")
         assert f"reason: {reason}" in reason_text
         assert f"original: {inbox / name}" in reason_text
-    assert store.counts().quarantined == len(BAD_INPUTS)
+    assert store.inbox.quarantined() == len(BAD_INPUTS)
     assert run(store, instance) == []
 
 
@@ -215,7 +215,7 @@ def test_links_out_of_the_inbox_and_pipes_are_refused_never_read(
         "outside_inbox", "outside_inbox", "not_a_file")
     assert secret.read_bytes() == FLOOD.encode()  # the target is untouched
     assert (inbox / "secret.txt").is_symlink()  # and the link left where it was
-    assert len(store.list_reports()) == 1  # nothing from outside was read
+    assert len(store.reports.newest()) == 1  # nothing from outside was read
     reason_files = list(instance.inbox.quarantine.glob("*.reason.txt"))
     assert len(reason_files) == 3
     assert all("what to do: " in f.read_text() for f in reason_files)

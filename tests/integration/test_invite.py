@@ -15,6 +15,9 @@ from newsletter.app import load_instance
 from newsletter.cli.main import cli
 from newsletter.web import create_app
 from tests.browser import serving
+from tests.office import (
+    add_config,
+)
 from tests.smtp_server import smtp_sink
 
 
@@ -22,8 +25,7 @@ from tests.smtp_server import smtp_sink
 def office(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     folder = tmp_path / "office"
     CliRunner().invoke(cli, ["init", str(folder)])
-    config = folder / "newsletter.toml"
-    config.write_text(config.read_text() + '\n[lists.daily]\ntitle = "Central Asia daily"\n')
+    add_config(folder / "newsletter.toml", '[lists.daily]\ntitle = "Central Asia daily"\n')
     monkeypatch.chdir(folder)
     monkeypatch.setenv("NEWSLETTER_WEB_SECRET", "invite-test-secret-0123456789")
     return folder
@@ -57,13 +59,13 @@ def test_an_invitation_over_smtp_then_confirmed_in_the_web_app(office: Path,
     instance = load_instance(office, cwd=office, environ={
         "NEWSLETTER_WEB_SECRET": "invite-test-secret-0123456789"})
     with instance.open_store() as store:
-        assert list(store.recipients("daily")) == []  # nothing is sent before confirmation
+        assert list(store.subscribers.recipients("daily")) == []  # nothing is sent before confirmation
     with serving(create_app(instance)) as base:
         request = urllib.request.Request(base + confirm_url.group(1), data=b"", method="POST")
         with urllib.request.urlopen(request, timeout=10) as reply:
             assert "жазылуыңыз расталды" in reply.read().decode("utf-8")
     with instance.open_store() as store:
-        assert [s.email for s in store.recipients("daily")] == ["asel@example.org"]
+        assert [s.email for s in store.subscribers.recipients("daily")] == ["asel@example.org"]
 
 
 def test_an_invitation_to_the_file_outbox_and_refusals(office: Path) -> None:

@@ -12,11 +12,15 @@ from click.testing import CliRunner
 
 from newsletter.app import load_instance
 from newsletter.cli.main import cli
-from newsletter.issues.create import create_issue
-from newsletter.reports.ingest import ingest_inbox
-from newsletter.subscribers.core import check_subscriber
-from newsletter.summarise.pending import summarise_pending
-from tests.helpers import SAMPLE_REPORT, drop
+from tests.helpers import SAMPLE_REPORT
+from tests.office import (
+    DAILY,
+    add_config,
+    ingest_sample,
+    queue_alert,
+    readers,
+    subscribe,
+)
 
 SECRET = "looking-test-secret-0123456789"
 ENV = {"NEWSLETTER_WEB_SECRET": SECRET}
@@ -39,22 +43,18 @@ def office(cli_office: Path) -> Path:
     """An instance with reports, two lists (one the service has seen, one it has not),
     subscribers and a queued issue."""
     config = cli_office / "newsletter.toml"
-    config.write_text(config.read_text() + '\n[lists.daily]\ntitle = "Daily"\n'
-                      '\n[lists.fresh]\ntitle = "Fresh"\n')
+    add_config(config, DAILY + '\n[lists.fresh]\ntitle = "Fresh"\n')
     loaded = load_instance(config, cwd=cli_office, environ=ENV)
     now = datetime.now(UTC) - timedelta(hours=1)
     with loaded.open_store() as store:
-        store.record_list_start("daily", now - timedelta(days=1))  # the service saw it
-        drop(loaded.inbox.folder, "a.txt", SAMPLE_REPORT.read_bytes())
-        drop(loaded.inbox.folder, "b.txt", SAMPLE_REPORT.read_text().replace(
-            "Kazakhstan", "Kyrgyzstan"))
-        ingest_inbox(store, loaded.inbox, loaded.settings.ingest, now=now)
-        summarise_pending(store, loaded.settings.summary, now=now)
-        store.import_subscribers([check_subscriber(f"reader{i}@example.org") for i in range(3)],
-                                 "daily", consent_source="test", now=now)
-        create_issue(store, loaded.renderer(), loaded.list_named(store, "daily"), [1], "alert",
-                     base_url="https://u.example.org", domain="example.org", now=now)
-        assert store.list_start("fresh") is None
+        store.runs.record_list_start("daily", now - timedelta(days=1))  # the service saw it
+    ingest_sample(loaded, now=now, reports={
+        "a.txt": SAMPLE_REPORT.read_bytes(),
+        "b.txt": SAMPLE_REPORT.read_text().replace("Kazakhstan", "Kyrgyzstan")})
+    with loaded.open_store() as store:
+        subscribe(store, "daily", readers(3, "reader"), now=now)
+        queue_alert(loaded, store, now=now)
+        assert store.runs.list_start("fresh") is None
     return cli_office
 
 

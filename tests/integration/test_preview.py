@@ -18,7 +18,7 @@ from newsletter.cli.main import cli
 from newsletter.issues.plan import plan_issue
 from newsletter.mail.compose import Recipient, build_template, longest_line
 from newsletter.reports.ingest import ingest_inbox
-from newsletter.store.database import Store
+from newsletter.store import Store
 from newsletter.summarise.pending import summarise_pending
 from newsletter.translate.editions import Policy
 from newsletter.translate.packages import install

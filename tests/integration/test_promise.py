@@ -20,13 +20,19 @@ from click.testing import CliRunner
 
 from newsletter.app import Instance, load_instance
 from newsletter.cli.main import cli
-from newsletter.delivery.rules import State
-from newsletter.issues.create import create_issue
+from newsletter.delivery.rules import Recovered, State
 from newsletter.reports.ingest import ingest_inbox
-from newsletter.store.database import Store
+from newsletter.store import Store
 from newsletter.subscribers.core import check_subscriber
-from newsletter.summarise.pending import summarise_pending
 from tests.helpers import FIXED_NOW, SAMPLE_REPORT, drop
+from tests.office import (
+    DAILY,
+    ingest_sample,
+    queue_alert,
+    readers,
+    subscribe,
+    with_config,
+)
 from tests.smtp_server import free_port, smtp_sink
 
 SECRET = "promise-test-secret-0123456789"
@@ -40,28 +46,17 @@ def _smtp_env(port: int, **extra: str) -> dict[str, str]:
 
 @pytest.fixture
 def office(instance: Instance) -> Instance:
-    config = instance.config_path
-    config.write_text(config.read_text() + '\n[lists.daily]\ntitle = "Daily"\n')
-    loaded = load_instance(config, cwd=instance.root, environ={"NEWSLETTER_WEB_SECRET": SECRET})
-    drop(loaded.inbox.folder, "sample.txt", SAMPLE_REPORT.read_bytes())
-    with loaded.open_store() as store:
-        ingest_inbox(store, loaded.inbox, loaded.settings.ingest, now=FIXED_NOW)
-        summarise_pending(store, loaded.settings.summary, now=FIXED_NOW)
+    loaded = with_config(instance, DAILY, {"NEWSLETTER_WEB_SECRET": SECRET})
+    ingest_sample(loaded)
     return loaded
 
 
 def _subscribe(store: Store, count: int, prefix: str = "r") -> list[str]:
-    addresses = [f"{prefix}{i}@example.org" for i in range(count)]
-    store.import_subscribers([check_subscriber(a) for a in addresses], "daily",
-                             consent_source="test", now=FIXED_NOW)
-    return addresses
+    return subscribe(store, "daily", readers(count, prefix))
 
 
 def _queue(office: Instance, store: Store) -> int:
-    created = create_issue(store, office.renderer(), office.list_named(store, "daily"), [1],
-                           "alert", base_url="https://u.example.org", domain="example.org",
-                           now=datetime.now(UTC))
-    return created.issue_id
+    return queue_alert(office, store).issue_id
 
 
 def _configured(office: Instance, environ: dict[str, str]) -> Instance:
@@ -82,21 +77,21 @@ def test_a_lost_lease_cannot_be_written_and_a_renewed_one_is_not_taken(
     _subscribe(store, 2)
     _queue(office, store)
     start = datetime.now(UTC)
-    first = store.claim("a/1", 1, start, lease=10).rows[0]
-    second = store.claim("a/1", 1, start, lease=10).rows[0]
+    first = store.outbox.claim("a/1", 1, start, lease=10).rows[0]
+    second = store.outbox.claim("a/1", 1, start, lease=10).rows[0]
     later = start + timedelta(seconds=8)
-    assert store.renew("a/1", later, lease=10) == 2  # a live owner keeps what it holds
-    assert store.recover(start + timedelta(seconds=12)) == (0, 0)  # renewed: not expired
-    assert store.mark(second.id, "a/1", State.SENDING, State.TRANSMITTING)
+    assert store.outbox.renew("a/1", later, lease=10) == 2  # a live owner keeps what it holds
+    assert store.outbox.recover(start + timedelta(seconds=12)) == Recovered(0, 0)  # renewed: not expired
+    assert store.outbox.mark(second.id, "a/1", State.SENDING, State.TRANSMITTING)
     expired = start + timedelta(seconds=30)
-    assert store.recover(expired) == (1, 1)  # only now, after the lease ran out
-    assert not store.mark(first.id, "a/1", State.SENDING, State.TRANSMITTING)  # fenced
-    assert not store.mark(second.id, "a/1", State.TRANSMITTING, State.SENT)
-    taken = store.claim("b/2", 5, expired, lease=10).rows
+    assert store.outbox.recover(expired) == Recovered(1, 1)  # only now, after the lease ran out
+    assert not store.outbox.mark(first.id, "a/1", State.SENDING, State.TRANSMITTING)  # fenced
+    assert not store.outbox.mark(second.id, "a/1", State.TRANSMITTING, State.SENT)
+    taken = store.outbox.claim("b/2", 5, expired, lease=10).rows
     assert {row.id for row in taken} == {first.id, second.id}
-    assert not store.mark(first.id, "a/1", State.SENDING, State.TRANSMITTING)
-    assert store.mark(first.id, "b/2", State.SENDING, State.TRANSMITTING)
-    rows = {r["id"]: r for r in store.outbox_rows()}
+    assert not store.outbox.mark(first.id, "a/1", State.SENDING, State.TRANSMITTING)
+    assert store.outbox.mark(first.id, "b/2", State.SENDING, State.TRANSMITTING)
+    rows = {r["id"]: r for r in store.outbox.rows()}
     assert (rows[first.id]["ambiguous"], rows[second.id]["ambiguous"]) == (False, True)
 
 
@@ -137,7 +132,7 @@ def test_a_second_sender_beside_a_slow_one_sends_nothing_twice(office: Instance,
         for process in (other, slow):
             _, err = process.communicate(timeout=120)
             assert process.returncode == 0, err
-    rows = store.outbox_rows()
+    rows = store.outbox.rows()
     assert {r["state"] for r in rows} == {"sent"}
     assert not any(r["ambiguous"] for r in rows)
     copies = Counter(sink.message_ids())
@@ -169,7 +164,7 @@ def test_the_service_keeps_its_rate_and_sends_each_message_once(office: Instance
     copies = Counter(sink.message_ids())
     assert len(copies) == 60
     assert set(copies.values()) == {1}
-    assert not any(r["ambiguous"] for r in store.outbox_rows())
+    assert not any(r["ambiguous"] for r in store.outbox.rows())
     # Never faster than the configured rate: 60 starts at 15/s take at least 59/15 s.
     assert arrivals[-1] - arrivals[0] >= (len(arrivals) - 1) / rate * 0.9
 
@@ -181,8 +176,8 @@ def test_an_address_that_leaves_after_queueing_is_skipped_with_the_reason(
         office: Instance, store: Store) -> None:
     _subscribe(store, 4, prefix="s")
     _queue(office, store)
-    store.unsubscribe(store.subscriber("s0@example.org").id, "daily", "web", FIXED_NOW)
-    store.set_subscriber_status(store.subscriber("s1@example.org").id, "suppressed", "cli",
+    store.subscribers.unsubscribe(store.subscribers.get("s0@example.org").id, "daily", "web", FIXED_NOW)
+    store.subscribers.set_status(store.subscribers.get("s1@example.org").id, "suppressed", "cli",
                                 FIXED_NOW)
     with smtp_sink() as (sink, port):
         configured = _configured(office, _smtp_env(port))
@@ -192,7 +187,7 @@ def test_an_address_that_leaves_after_queueing_is_skipped_with_the_reason(
     assert (run.sent, run.skipped) == (2, 2)
     assert sorted(m.recipients[0] for m in sink.messages) == ["s2@example.org",
                                                               "s3@example.org"]
-    rows = {r["address"]: r for r in store.outbox_rows()}
+    rows = {r["address"]: r for r in store.outbox.rows()}
     assert rows["s0@example.org"]["state"] == "skipped"
     assert rows["s0@example.org"]["last_text"] == "skipped: unsubscribed in daily"
     assert rows["s1@example.org"]["last_text"] == "skipped: the address is suppressed"
@@ -205,7 +200,7 @@ def test_retry_requeues_temporary_failures_only(office: Instance, store: Store) 
         "wait@example.org": ["451 4.3.0 later"],
         "gone@example.org": ["451 4.3.0 busy"],
     }
-    store.import_subscribers([check_subscriber(a) for a in plan], "daily",
+    store.subscribers.import_rows([check_subscriber(a) for a in plan], "daily",
                              consent_source="test", now=FIXED_NOW)
     _queue(office, store)
     now = datetime.now(UTC)
@@ -215,9 +210,9 @@ def test_retry_requeues_temporary_failures_only(office: Instance, store: Store) 
         configured = _configured(office, env)
         asyncio.run(configured.sender(store, owner="t", clock=lambda: now).sweep(
             asyncio.Event()))
-        states = {r["address"]: r["state"] for r in store.outbox_rows()}
+        states = {r["address"]: r["state"] for r in store.outbox.rows()}
         assert states == {a: "failed" for a in plan}
-        store.set_subscriber_status(store.subscriber("gone@example.org").id, "unsubscribed",
+        store.subscribers.set_status(store.subscribers.get("gone@example.org").id, "unsubscribed",
                                     "web", now)
         # One more temporary failure: retry state, waiting an hour.
         with store.transaction():
@@ -233,10 +228,10 @@ def test_retry_requeues_temporary_failures_only(office: Instance, store: Store) 
         assert "1 failed message(s) to addresses no longer active" in result.output
         asyncio.run(_configured(office, _smtp_env(port)).sender(store, owner="t",
                            clock=lambda: now).sweep(asyncio.Event()))
-    states = {r["address"]: r["state"] for r in store.outbox_rows()}
+    states = {r["address"]: r["state"] for r in store.outbox.rows()}
     assert states == {"perm@example.org": "failed", "busy@example.org": "sent",
                       "wait@example.org": "sent", "gone@example.org": "failed"}
-    assert store.subscriber("perm@example.org").status == "active"  # one bounce of three
+    assert store.subscribers.get("perm@example.org").status == "active"  # one bounce of three
 
 
 # -- a relay that is down ----------------------------------------------------------------------
@@ -255,10 +250,10 @@ def test_a_relay_that_is_down_stops_the_sweep_with_an_error(office: Instance,
     assert f"Error: the relay 127.0.0.1:{port} is unreachable" in result.output
     assert "Hint: " in result.output
     assert "ConnectionRefused" in result.output or "Connect call failed" in result.output
-    counts = Counter(r["state"] for r in store.outbox_rows())
+    counts = Counter(r["state"] for r in store.outbox.rows())
     assert counts["pending"] >= 190  # the rest stayed queued, untouched
     assert counts["pending"] + counts["retry"] == 200
-    assert {r["attempts"] for r in store.outbox_rows()} == {0}  # not the messages' fault
+    assert {r["attempts"] for r in store.outbox.rows()} == {0}  # not the messages' fault
     assert elapsed < 60  # it gave up, rather than trying 200 times
 
 

@@ -23,9 +23,13 @@ from newsletter.errors import AlreadyRunning
 from newsletter.reports.ingest import ingest_inbox
 from newsletter.service.cron import next_fire, previous_fire
 from newsletter.service.scheduler import LEASE, wait_for_lease
-from newsletter.store.database import Store
+from newsletter.store import Store
 from newsletter.subscribers.core import check_subscriber, parse_list
 from tests.helpers import drop
+from tests.office import (
+    subscribe,
+    with_config,
+)
 from tests.smtp_server import smtp_sink
 
 SECRET = "service-test-secret-0123456789"
@@ -40,16 +44,13 @@ def report_text(title: str, day: date, country: str = "Kazakhstan") -> str:
 
 @pytest.fixture
 def office(instance: Instance) -> Instance:
-    config = instance.config_path
-    config.write_text(config.read_text() + (
-        '\n[lists.daily]\ntitle = "Daily"\nschedule = "0 9 * * *"\ntimezone = "Asia/Almaty"\n'
-        '\n[lists.alerts]\ntitle = "Alerts"\nmode = "alerts"\ncountries = ["Kazakhstan"]\n'))
-    loaded = load_instance(config, cwd=instance.root, environ={"NEWSLETTER_WEB_SECRET": SECRET})
+    loaded = with_config(instance, (
+        '[lists.daily]\ntitle = "Daily"\nschedule = "0 9 * * *"\ntimezone = "Asia/Almaty"\n'
+        '\n[lists.alerts]\ntitle = "Alerts"\nmode = "alerts"\ncountries = ["Kazakhstan"]\n'),
+        {"NEWSLETTER_WEB_SECRET": SECRET})
     with loaded.open_store() as store:
-        store.import_subscribers([check_subscriber("d@example.org")], "daily",
-                                 consent_source="t", now=datetime.now(UTC))
-        store.import_subscribers([check_subscriber("a@example.org")], "alerts",
-                                 consent_source="t", now=datetime.now(UTC))
+        subscribe(store, "daily", ["d@example.org"], now=datetime.now(UTC))
+        subscribe(store, "alerts", ["a@example.org"], now=datetime.now(UTC))
     return loaded
 
 
@@ -95,26 +96,28 @@ def test_each_report_goes_once_and_empty_issues_are_not_made(office: Instance,
     assert first.queued == 1
     restarted = office.service(store, clock=clock)  # a restart repeats nothing
     assert restarted.digest(daily) is None
-    assert store.last_run("daily", "digest")[1] == "empty"  # type: ignore[index]
+    last = store.runs.last("daily", "digest")
+    assert last is not None
+    assert last.outcome == "empty"
     clock.now += timedelta(days=1)
     _arrive(office, "two.txt", report_text("Floods two", clock.now.date()), clock)
     restarted.prepare()
     second = restarted.digest(daily)
     assert second is not None
-    _, _, reports, _ = store.issue(second.issue_id)
-    assert reports == [2]  # only what was not sent before
+    reports = store.issues.get(second.issue_id).report_ids
+    assert reports == (2,)  # only what was not sent before
 
 
 def test_one_catch_up_digest_after_an_outage(office: Instance, store: Store) -> None:
     clock = Clock(datetime(2026, 5, 4, 4, 0, tzinfo=UTC))  # Monday 09:00 in Almaty
     service = office.service(store, clock=clock)
-    store.record_run("daily", "digest", clock.now, "empty", None)
-    store.record_run("alerts", "digest", clock.now, "empty", None)
+    store.runs.record("daily", "digest", clock.now, "empty", None)
+    store.runs.record("alerts", "digest", clock.now, "empty", None)
     clock.now = datetime(2026, 5, 7, 7, 0, tzinfo=UTC)  # Thursday: three runs were missed
     _arrive(office, "late.txt", report_text("Floods late", date(2026, 5, 1)), clock)
     service.prepare()
     made = service.catch_up()
-    assert [store.issue(c.issue_id)[0] for c in made] == ["daily", "alerts"]
+    assert [store.issues.get(c.issue_id).list_name for c in made] == ["daily", "alerts"]
     assert service.catch_up() == []  # one digest, not one per missed run
 
 
@@ -127,18 +130,18 @@ def test_old_alerts_are_demoted_to_the_next_digest(office: Instance, store: Stor
     service = office.service(store, clock=clock)
     service.prepare()
     alerts = service.alerts()
-    assert [store.issue(i.issue_id)[2] for i in alerts.issues] == [[2]]  # fresh.txt only
+    assert [store.issues.get(i.issue_id).report_ids for i in alerts.issues] == [(2,)]  # fresh.txt only
     assert any("too old" in note for note in alerts.notes)
     assert service.alerts().issues == []  # not alerted twice
     digest = service.digest(service.lists()["alerts"])
     assert digest is not None
-    assert store.issue(digest.issue_id)[2] == [3]  # the old one; Kyrgyzstan does not match
+    assert store.issues.get(digest.issue_id).report_ids == (3,)  # the old one; Kyrgyzstan does not match
 
 
 def test_two_schedulers_on_one_database(office: Instance, store: Store) -> None:
     clock = Clock(datetime(2026, 5, 4, 10, 0, tzinfo=UTC))
-    assert store.take_lease(LEASE, "host:1", clock.now, 30) is None
-    assert store.take_lease(LEASE, "host:2", clock.now, 30) == "host:1"
+    assert store.leases.take(LEASE, "host:1", clock.now, 30) is None
+    assert store.leases.take(LEASE, "host:2", clock.now, 30) == "host:1"
 
     async def second(standby: bool) -> bool:
         return await wait_for_lease(store, office.settings.schedule.lease_seconds, "host:2", standby=standby, clock=clock,
@@ -148,7 +151,7 @@ def test_two_schedulers_on_one_database(office: Instance, store: Store) -> None:
         asyncio.run(second(standby=False))
     clock.now += timedelta(seconds=31)  # the first one died: its lease runs out
     assert asyncio.run(second(standby=True)) is True
-    assert store.take_lease(LEASE, "host:1", clock.now, 30) == "host:2"
+    assert store.leases.take(LEASE, "host:1", clock.now, 30) == "host:2"
 
 
 def test_a_one_off_send_and_the_scheduler_never_double_send(office: Instance,
@@ -176,7 +179,7 @@ def test_the_real_service_runs_sends_and_stops_on_sigterm(office: Instance) -> N
     a later run sends the rest, with no duplicate."""
     readers = ["a@example.org", *(f"a{i}@example.org" for i in range(1, 40))]
     with office.open_store() as store:
-        store.import_subscribers([check_subscriber(a) for a in readers[1:]], "alerts",
+        store.subscribers.import_rows([check_subscriber(a) for a in readers[1:]], "alerts",
                                  consent_source="t", now=datetime.now(UTC))
     _arrive(office, "fresh.txt", report_text("Fresh floods", datetime.now(UTC).date()),
             Clock(datetime.now(UTC)))
@@ -200,7 +203,7 @@ def test_the_real_service_runs_sends_and_stops_on_sigterm(office: Instance) -> N
         _, err = service.communicate(timeout=60)
         assert service.returncode == 0, err
         with office.open_store() as store:
-            states = Counter(row["state"] for row in store.outbox_rows())
+            states = Counter(row["state"] for row in store.outbox.rows())
         assert set(states) == {"sent", "pending"}, err  # nothing left claimed or in doubt
         finish = subprocess.run([*command, "--once"], env={**env, "NEWSLETTER_DELIVERY_RATE": "0"},
                                 capture_output=True, text=True, timeout=120)
@@ -217,19 +220,19 @@ def test_a_list_can_have_shorter_summaries(office: Instance, store: Store) -> No
                       "summary_sentences = 1\n")
     brief_office = load_instance(config, cwd=office.root,
                                  environ={"NEWSLETTER_WEB_SECRET": SECRET})
-    store.import_subscribers([check_subscriber("b@example.org")], "brief", consent_source="t",
+    store.subscribers.import_rows([check_subscriber("b@example.org")], "brief", consent_source="t",
                              now=datetime.now(UTC))
     clock = Clock(datetime(2026, 5, 4, 10, 0, tzinfo=UTC))
     _arrive(office, "one.txt", report_text("Floods one", clock.now.date()), clock)
     service = brief_office.service(store, clock=clock)
     service.prepare()
-    assert len(store.summary_of(1) or ()) > 1
+    assert len(store.summaries.of(1) or ()) > 1
     brief = service.digest(service.lists()["brief"])
     daily = service.digest(service.lists()["daily"])
     assert brief is not None
     assert daily is not None
-    brief_text = store.issue_bodies(brief.issue_id)["en"]
-    daily_text = store.issue_bodies(daily.issue_id)["en"]
+    brief_text = store.issues.bodies(brief.issue_id)["en"]
+    daily_text = store.issues.bodies(daily.issue_id)["en"]
     assert "Relief teams delivered food" in daily_text
     assert "Relief teams delivered food" not in brief_text
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from newsletter.errors import StoreError
-from newsletter.store.database import MIGRATIONS, open_store
+from newsletter.store import MIGRATIONS, Migration, open_store
 
 
 def test_a_new_database_is_migrated_in_wal_mode(tmp_path: Path) -> None:
@@ -19,13 +19,13 @@ def test_a_new_database_is_migrated_in_wal_mode(tmp_path: Path) -> None:
         assert mode == "wal"
     with open_store(path) as again:  # migrations are applied once
         rows = again.db.execute("SELECT version, name FROM schema_migrations").fetchall()
-        assert rows == [(i, name) for i, (name, _) in enumerate(MIGRATIONS, start=1)]
+        assert rows == [(i, m.name) for i, m in enumerate(MIGRATIONS, start=1)]
 
 
 def test_a_failing_migration_leaves_the_database_as_it_was(tmp_path: Path) -> None:
     path = tmp_path / "n.db"
-    failing = "CREATE TABLE extra (x); INSERT INTO nowhere VALUES (1);"
-    broken = (*MIGRATIONS, ("0099_broken", failing))
+    failing = "CREATE TABLE extra (x);\nINSERT INTO nowhere VALUES (1);"
+    broken = (*MIGRATIONS, Migration("0099_broken", failing))
     with pytest.raises(StoreError):
         open_store(path, migrations=broken)
     with open_store(path) as store:

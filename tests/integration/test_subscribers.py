@@ -14,9 +14,12 @@ from click.testing import CliRunner
 from newsletter.app import load_instance
 from newsletter.cli.main import cli
 from newsletter.errors import ConfigError
-from newsletter.store.database import Store
+from newsletter.store import Store
 from newsletter.subscribers.core import check_subscriber
 from tests.helpers import FIXED_NOW
+from tests.office import (
+    add_config,
+)
 
 CSV = (
     "email,name,language,format,department\n"
@@ -31,9 +34,8 @@ CSV = (
 def office(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     folder = tmp_path / "office"
     CliRunner().invoke(cli, ["init", str(folder)])
-    config = folder / "newsletter.toml"
-    config.write_text(config.read_text() + '\n[lists.daily]\ntitle = "Central Asia daily"\n'
-                      'countries = ["Kazakhstan"]\n')
+    add_config(folder / "newsletter.toml", '[lists.daily]\ntitle = "Central Asia daily"\n'
+               'countries = ["Kazakhstan"]\n')
     monkeypatch.chdir(folder)
     (folder / "subscribers.csv").write_text(CSV, encoding="utf-8")
     return folder
@@ -79,21 +81,21 @@ def test_export_round_trips_and_is_safe_in_a_spreadsheet(office: Path) -> None:
 
 def test_an_unsubscribed_or_suppressed_address_is_never_sent_to(store: Store) -> None:
     rows = [check_subscriber(f"reader{i}@example.org") for i in range(5)]
-    store.import_subscribers(rows, "daily", consent_source="test", now=FIXED_NOW)
-    ids = [store.subscriber(r.email).id for r in rows]
-    store.unsubscribe(ids[0], "daily", "web", FIXED_NOW)
-    store.set_subscriber_status(ids[1], "suppressed", "command line", FIXED_NOW)
-    store.set_subscriber_status(ids[2], "bounced", "smtp 550", FIXED_NOW)
-    store.import_subscribers([check_subscriber("pending@example.org")], "daily",
+    store.subscribers.import_rows(rows, "daily", consent_source="test", now=FIXED_NOW)
+    ids = [store.subscribers.get(r.email).id for r in rows]
+    store.subscribers.unsubscribe(ids[0], "daily", "web", FIXED_NOW)
+    store.subscribers.set_status(ids[1], "suppressed", "command line", FIXED_NOW)
+    store.subscribers.set_status(ids[2], "bounced", "smtp 550", FIXED_NOW)
+    store.subscribers.import_rows([check_subscriber("pending@example.org")], "daily",
                              consent_source="invite", now=FIXED_NOW, status="pending")
-    assert [s.email for s in store.recipients("daily")] == ["reader3@example.org",
+    assert [s.email for s in store.subscribers.recipients("daily")] == ["reader3@example.org",
                                                             "reader4@example.org"]
     # importing them again resubscribes nobody
-    counts = store.import_subscribers(rows, "daily", consent_source="again", now=FIXED_NOW)
+    counts = store.subscribers.import_rows(rows, "daily", consent_source="again", now=FIXED_NOW)
     assert sorted(counts.not_resubscribed) == ["reader1@example.org", "reader2@example.org"]
-    assert [s.email for s in store.recipients("daily")] == ["reader3@example.org",
+    assert [s.email for s in store.subscribers.recipients("daily")] == ["reader3@example.org",
                                                             "reader4@example.org"]
-    assert list(store.recipients("weekly")) == []
+    assert list(store.subscribers.recipients("weekly")) == []
 
 
 def test_cli_add_show_remove_and_errors(office: Path) -> None:
@@ -213,17 +215,17 @@ def test_importing_a_csv_changes_only_the_columns_it_gives(office: Path) -> None
 
 
 def test_the_store_keeps_fields_a_row_does_not_give(store: Store) -> None:
-    store.import_subscribers([check_subscriber("a@example.org", "Ann", "kk", "text")], "daily",
+    store.subscribers.import_rows([check_subscriber("a@example.org", "Ann", "kk", "text")], "daily",
                              consent_source="test", now=FIXED_NOW)
-    counts = store.import_subscribers([check_subscriber("a@example.org")], "weekly",
+    counts = store.subscribers.import_rows([check_subscriber("a@example.org")], "weekly",
                                       consent_source="test", now=FIXED_NOW)
     assert (counts.added, counts.updated, counts.unchanged, counts.subscribed) == (0, 0, 1, 1)
-    kept = store.subscriber("a@example.org")
+    kept = store.subscribers.get("a@example.org")
     assert (kept.name, kept.language, kept.format) == ("Ann", "kk", "text")
-    counts = store.import_subscribers([check_subscriber("a@example.org", fmt="html")], None,
+    counts = store.subscribers.import_rows([check_subscriber("a@example.org", fmt="html")], None,
                                       consent_source="test", now=FIXED_NOW)
     assert counts.updated == 1
-    changed = store.subscriber("a@example.org")
+    changed = store.subscribers.get("a@example.org")
     assert (changed.name, changed.language, changed.format) == ("Ann", "kk", "html")
 
 

@@ -12,7 +12,7 @@ from newsletter.app import Instance
 from newsletter.cli.main import cli
 from newsletter.config import SummarySettings
 from newsletter.reports.ingest import ingest_inbox
-from newsletter.store.database import Store
+from newsletter.store import Store
 from newsletter.summarise.pending import summarise_pending
 from tests.helpers import FIXED_NOW, SAMPLE_REPORT, drop
 
@@ -26,7 +26,7 @@ def test_pending_reports_are_summarised_once(instance: Instance, store: Store) -
     _ingest(store, instance)
     [done] = summarise_pending(store, SummarySettings(), now=FIXED_NOW)
     assert "550 individuals were charged" in " ".join(done.sentences)
-    assert store.summary_of(done.report_id) == done.sentences
+    assert store.summaries.of(done.report_id) == done.sentences
     assert summarise_pending(store, SummarySettings(), now=FIXED_NOW) == []
 
 

@@ -15,7 +15,7 @@ from click.testing import CliRunner
 from newsletter.app import Instance
 from newsletter.cli.main import cli
 from newsletter.reports.ingest import ingest_inbox
-from newsletter.store.database import Store
+from newsletter.store import Store
 from newsletter.summarise.pending import summarise_pending
 from newsletter.translate.core import Glossary
 from newsletter.translate.packages import install
@@ -48,7 +48,7 @@ def test_english_reports_get_russian_and_kazakh_editions_with_facts_intact(
     _ready(instance, store, SAMPLE_REPORT)
     run = translate_pending(store, instance.engine(), instance.glossary(),
                             instance.settings.translate, now=FIXED_NOW)
-    editions = store.editions_of(1)
+    editions = store.editions.of(1)
     assert set(editions) == {"ru", "kk"}
     ru, kk = editions["ru"], editions["kk"]
     summary = " ".join(ru.summary or ())
@@ -109,7 +109,7 @@ def test_a_pivot_through_russian_when_no_direct_pair_exists(
     _ready(instance, store, SAMPLE_REPORT)
     translate_pending(store, instance.engine(), instance.glossary(),
                       instance.settings.translate, now=FIXED_NOW)
-    kk = store.editions_of(1)["kk"]
+    kk = store.editions.of(1)["kk"]
     assert kk.model == "en→ru translate-en_ru@1.0 + ru→kk translate-ru_kk@1.0"
     assert "1000" in " ".join(kk.summary or ())
     assert "Нұр-Сұлтан" in " ".join(kk.summary or ())
@@ -122,7 +122,7 @@ def test_a_russian_report_goes_to_kazakh_and_english(
     _ready(instance, store, RUSSIAN)
     run = translate_pending(store, instance.engine(), instance.glossary(),
                             instance.settings.translate, now=FIXED_NOW)
-    editions = store.editions_of(1)
+    editions = store.editions.of(1)
     assert set(editions) == {"kk", "en"}  # ru is the original
     assert editions["kk"].model == "ru→kk translate-ru_kk@1.0"
     assert "44" in " ".join(editions["kk"].summary or ())

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from newsletter.app import Instance, load_instance
-from newsletter.store.database import Store
+from newsletter.store import Store
 from newsletter.subscribers.core import CONFIRM, check_subscriber, sign_token
 from newsletter.web import create_app
 from tests.browser import chromium, serving
@@ -30,9 +30,9 @@ def web_instance(instance: Instance) -> Instance:
 
 
 def _subscribe(store: Store, email: str, language: str, *, status: str = "active") -> int:
-    store.import_subscribers([check_subscriber(email, language=language)], "daily",
+    store.subscribers.import_rows([check_subscriber(email, language=language)], "daily",
                              consent_source="test", now=datetime.now(UTC), status=status)
-    return store.subscriber(email).id
+    return store.subscribers.get(email).id
 
 
 def _post(url: str, body: bytes) -> tuple[int, str]:
@@ -57,8 +57,8 @@ def test_one_click_post_unsubscribes_at_once(web_instance: Instance) -> None:
         status, _ = _post(f"{base}/unsubscribe/{token}x", b"List-Unsubscribe=One-Click")
         assert status == 400
     with web_instance.open_store() as store:
-        assert store.subscriptions_of(subscriber) == {"daily": "unsubscribed"}
-        assert [s.id for s in store.recipients("daily")] == [other]
+        assert store.subscribers.memberships(subscriber) == {"daily": "unsubscribed"}
+        assert [s.id for s in store.subscribers.recipients("daily")] == [other]
         method = store.db.execute("SELECT method FROM unsubscribe_events").fetchone()[0]
         assert method == "web (MailClient/1.0)"
 
@@ -94,23 +94,23 @@ def test_the_confirm_page_in_chromium(web_instance: Instance, tmp_path: Path, la
         page.click("#confirm")
         assert done in page.evaluate("document.querySelector('h1').innerText")
     with web_instance.open_store() as store:
-        assert store.subscriptions_of(subscriber) == {"daily": "unsubscribed"}
+        assert store.subscribers.memberships(subscriber) == {"daily": "unsubscribed"}
 
 
 def test_double_opt_in_is_confirmed_through_the_web_app(web_instance: Instance) -> None:
     with web_instance.open_store() as store:
         subscriber = _subscribe(store, "new@example.org", "kk", status="pending")
-        assert list(store.recipients("daily")) == []
+        assert list(store.subscribers.recipients("daily")) == []
     token = sign_token(subscriber, "daily", datetime.now(UTC).date(), SECRET, purpose=CONFIRM)
     with serving(create_app(web_instance)) as base:
         with urllib.request.urlopen(f"{base}/confirm/{token}", timeout=10) as reply:
             assert "Иә, жазылу" in reply.read().decode("utf-8")
         with web_instance.open_store() as store:
-            assert store.subscriber_by_id(subscriber).status == "pending"  # GET changes nothing
+            assert store.subscribers.by_id(subscriber).status == "pending"  # GET changes nothing
         status, page = _post(f"{base}/confirm/{token}", b"")
         assert status == 200
         assert "жазылуыңыз расталды" in page
         unsubscribe = sign_token(subscriber, "daily", datetime.now(UTC).date(), SECRET)
         assert _post(f"{base}/confirm/{unsubscribe}", b"")[0] == 400  # wrong purpose
     with web_instance.open_store() as store:
-        assert [s.email for s in store.recipients("daily")] == ["new@example.org"]
+        assert [s.email for s in store.subscribers.recipients("daily")] == ["new@example.org"]

@@ -10,7 +10,7 @@ import pytest
 
 from newsletter.app import Instance
 from newsletter.reports.ingest import ingest_inbox
-from newsletter.store.database import Store
+from newsletter.store import Store
 from newsletter.summarise.pending import summarise_pending
 from newsletter.translate.packages import install
 from newsletter.translate.pending import translate_pending

@@ -1,0 +1,97 @@
+"""Issues, the mail each renders per language, and which report went out in which issue of a
+list (queries)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import datetime
+
+from newsletter.delivery.rules import QueuedMessage, State
+from newsletter.errors import NotFound
+from newsletter.issues.model import StoredIssue
+from newsletter.reports.model import StoredReport
+from newsletter.store.database import Database, stamp
+from newsletter.store.reports import COLUMNS, stored_report
+
+_CHUNK = 1000  # outbox rows written per statement batch while an issue is queued
+
+
+class Issues:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def create(
+        self, list_name: str, kind: str, report_ids: Sequence[int], bodies: Mapping[str, str],
+        now: datetime, *, recipients: Callable[[int], Iterable[QueuedMessage]],
+        claim: bool = True,
+    ) -> tuple[int, int]:
+        """Record an issue, its rendered bodies (JSON per language) and one outbox row per
+        message that ``recipients(issue_id)`` yields, all in one transaction: a crash leaves
+        the whole issue or none of it. With ``claim``, its reports are recorded as sent to the
+        list in the same transaction. The rows are streamed in chunks, so 100,000 recipients
+        do not sit in memory. Returns (issue ID, rows added)."""
+        with self.db.transaction():
+            issue_id = int(self.db.scalar(
+                """INSERT INTO issues (list_name, kind, report_ids, created_at)
+                   VALUES (?, ?, ?, ?) RETURNING id""",
+                (list_name, kind, json.dumps(list(report_ids)), stamp(now))))
+            if claim:
+                self.claim_reports(list_name, report_ids, issue_id)
+            self.db.executemany(
+                "INSERT INTO issue_bodies (issue_id, language, rendered) VALUES (?, ?, ?)",
+                [(issue_id, language, body) for language, body in bodies.items()])
+            added = 0
+            chunk: list[tuple[object, ...]] = []
+            for message in recipients(issue_id):
+                chunk.append((issue_id, message.subscriber_id, message.address, message.name,
+                              message.language, message.message_id, message.format))
+                if len(chunk) >= _CHUNK:
+                    added += self._queue(chunk)
+                    chunk = []
+            added += self._queue(chunk)
+        return issue_id, added
+
+    def _queue(self, chunk: list[tuple[object, ...]]) -> int:
+        return self.db.executemany(
+            f"""INSERT INTO outbox (issue_id, subscriber_id, address, name, language,
+                  message_id, format, state) VALUES (?, ?, ?, ?, ?, ?, ?, '{State.PENDING}')
+                ON CONFLICT DO NOTHING""", chunk)
+
+    def claim_reports(self, list_name: str, report_ids: Sequence[int], issue_id: int) -> None:
+        """Record that ``report_ids`` went out in ``issue_id`` (refused if one already did)."""
+        self.db.executemany(
+            "INSERT INTO issue_reports (list_name, report_id, issue_id) VALUES (?, ?, ?)",
+            [(list_name, rid, issue_id) for rid in report_ids])
+
+    def sent_in(self, list_name: str, report_id: int) -> int | None:
+        """The issue that took ``report_id`` to ``list_name``, if one did."""
+        found = self.db.scalar(
+            "SELECT issue_id FROM issue_reports WHERE list_name = ? AND report_id = ?",
+            (list_name, report_id))
+        return None if found is None else int(found)
+
+    def unsent_reports(self, list_name: str, since: datetime) -> list[StoredReport]:
+        """Reports that arrived (or changed) at or after ``since`` and were not yet sent to
+        ``list_name``, oldest first."""
+        rows = self.db.all(
+            f"""SELECT {COLUMNS} FROM reports r
+                WHERE r.updated_at >= ? AND NOT EXISTS (
+                    SELECT 1 FROM issue_reports i WHERE i.list_name = ? AND i.report_id = r.id)
+                ORDER BY r.id""", (stamp(since), list_name))
+        return [stored_report(row) for row in rows]
+
+    def get(self, issue_id: int) -> StoredIssue:
+        row = self.db.one(
+            "SELECT id, list_name, kind, report_ids, created_at FROM issues WHERE id = ?",
+            (issue_id,))
+        if row is None:
+            raise NotFound(f"no issue {issue_id}",
+                           hint="`newsletter outbox list` shows the issues in the outbox")
+        return StoredIssue(int(row[0]), str(row[1]), str(row[2]), tuple(json.loads(row[3])),
+                           datetime.fromisoformat(row[4]))
+
+    def bodies(self, issue_id: int) -> dict[str, str]:
+        """The rendered mail (JSON) of each language of an issue."""
+        return {str(language): str(rendered) for language, rendered in self.db.all(
+            "SELECT language, rendered FROM issue_bodies WHERE issue_id = ?", (issue_id,))}

@@ -1,0 +1,313 @@
+"""The schema, as named migrations applied in order (I/O).
+
+Each migration runs in its own transaction and is recorded in ``schema_migrations`` by number
+and name; opening a database applies the missing ones and refuses a database whose schema is
+newer than this program, or whose recorded names differ (another program or branch wrote it).
+The DDL is written once for every dialect: ``{id}`` is the dialect's integer key
+(:mod:`newsletter.store.dialect`); statements end with ``;`` at the end of a line.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from newsletter.errors import StoreError
+from newsletter.store.database import Database, stamp
+
+
+@dataclass(frozen=True)
+class Migration:
+    name: str
+    sql: str
+
+    def statements(self) -> Iterator[str]:
+        """The migration's statements, one by one (a script runner would commit on its own)."""
+        buffer: list[str] = []
+        for line in self.sql.splitlines():
+            buffer.append(line)
+            if line.rstrip().endswith(";"):
+                statement = "\n".join(buffer).strip()
+                if statement.rstrip(";").strip():
+                    yield statement
+                buffer = []
+        rest = "\n".join(buffer).strip()
+        if rest and any(not part.strip().startswith("--") for part in rest.splitlines()
+                        if part.strip()):
+            yield rest
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(
+        "0001_reports",
+        """
+        CREATE TABLE reports (
+            id            {id},
+            identity_key  TEXT NOT NULL,
+            content_hash  TEXT NOT NULL,
+            revision      INTEGER NOT NULL DEFAULT 1,
+            title         TEXT NOT NULL,
+            source        TEXT,
+            kind          TEXT,
+            published     TEXT,
+            posted        TEXT,
+            language      TEXT NOT NULL,
+            dateline      TEXT,
+            body          TEXT NOT NULL,
+            path          TEXT NOT NULL,
+            encoding      TEXT NOT NULL,
+            ingested_at   TEXT NOT NULL,
+            updated_at    TEXT NOT NULL
+        );
+        CREATE INDEX reports_identity ON reports(identity_key);
+        CREATE INDEX reports_published ON reports(published);
+
+        -- Every content hash a report has had, so an old version seen again is a duplicate.
+        CREATE TABLE report_revisions (
+            report_id     INTEGER NOT NULL REFERENCES reports(id) ON DELETE CASCADE,
+            revision      INTEGER NOT NULL,
+            content_hash  TEXT NOT NULL UNIQUE,
+            path          TEXT NOT NULL,
+            ingested_at   TEXT NOT NULL,
+            PRIMARY KEY (report_id, revision)
+        );
+
+        -- Files seen in the inbox, so unchanged files are not read again.
+        CREATE TABLE inbox_files (
+            path          TEXT PRIMARY KEY,
+            size          INTEGER NOT NULL,
+            mtime_ns      INTEGER NOT NULL,
+            status        TEXT NOT NULL,
+            report_id     INTEGER REFERENCES reports(id) ON DELETE SET NULL,
+            seen_at       TEXT NOT NULL
+        );
+
+        CREATE TABLE quarantine (
+            id            {id},
+            original_path TEXT NOT NULL,
+            stored_path   TEXT NOT NULL,
+            reason        TEXT NOT NULL,
+            detail        TEXT NOT NULL,
+            at            TEXT NOT NULL
+        );
+        """,
+    ),
+    Migration(
+        "0002_summaries",
+        """
+        -- The current summary of each report; recomputed when the report gets a new revision,
+        -- the summariser's method changes or the instance's summary length changes.
+        CREATE TABLE summaries (
+            report_id     INTEGER PRIMARY KEY REFERENCES reports(id) ON DELETE CASCADE,
+            revision      INTEGER NOT NULL,
+            method        TEXT NOT NULL,
+            max_sentences INTEGER NOT NULL,
+            max_words     INTEGER NOT NULL,
+            sentences     TEXT NOT NULL,
+            created_at    TEXT NOT NULL
+        );
+        """,
+    ),
+    Migration(
+        "0003_translations",
+        """
+        -- Sentence translations by (source text hash, model key, target language).
+        CREATE TABLE translation_cache (
+            source_hash   TEXT NOT NULL,
+            model         TEXT NOT NULL,
+            target        TEXT NOT NULL,
+            output        TEXT NOT NULL,
+            created_at    TEXT NOT NULL,
+            PRIMARY KEY (source_hash, model, target)
+        );
+
+        -- One edition per report and language other than the report's own.
+        CREATE TABLE editions (
+            report_id     INTEGER NOT NULL REFERENCES reports(id) ON DELETE CASCADE,
+            language      TEXT NOT NULL,
+            key           TEXT NOT NULL,
+            title         TEXT,
+            summary       TEXT,
+            body          TEXT,
+            model         TEXT,
+            flags         TEXT NOT NULL,
+            body_flags    TEXT NOT NULL,
+            created_at    TEXT NOT NULL,
+            PRIMARY KEY (report_id, language)
+        );
+        """,
+    ),
+    Migration(
+        "0004_subscribers",
+        """
+        CREATE TABLE subscribers (
+            id             {id},
+            email          TEXT NOT NULL UNIQUE,
+            name           TEXT,
+            language       TEXT NOT NULL,
+            format         TEXT NOT NULL,
+            status         TEXT NOT NULL,
+            consent_source TEXT NOT NULL,
+            consent_at     TEXT NOT NULL,
+            bounces        INTEGER NOT NULL DEFAULT 0,
+            created_at     TEXT NOT NULL,
+            updated_at     TEXT NOT NULL
+        );
+
+        -- Membership of a subscriber in a list (lists are named in newsletter.toml or in the
+        -- lists table below).
+        CREATE TABLE subscriptions (
+            subscriber_id  INTEGER NOT NULL REFERENCES subscribers(id) ON DELETE CASCADE,
+            list_name      TEXT NOT NULL,
+            status         TEXT NOT NULL,
+            created_at     TEXT NOT NULL,
+            updated_at     TEXT NOT NULL,
+            PRIMARY KEY (subscriber_id, list_name)
+        );
+        CREATE INDEX subscriptions_by_list ON subscriptions(list_name, status, subscriber_id);
+
+        -- Lists managed from the command line (those in newsletter.toml are not stored).
+        CREATE TABLE lists (
+            name           TEXT PRIMARY KEY,
+            spec           TEXT NOT NULL,
+            created_at     TEXT NOT NULL
+        );
+
+        -- Every unsubscription, with how it was asked for.
+        CREATE TABLE unsubscribe_events (
+            id             {id},
+            subscriber_id  INTEGER NOT NULL,
+            list_name      TEXT,
+            method         TEXT NOT NULL,
+            at             TEXT NOT NULL
+        );
+        """,
+    ),
+    Migration(
+        "0005_outbox",
+        """
+        -- An issue is one mailing of a list: an alert, a digest or a one-off send.
+        CREATE TABLE issues (
+            id             {id},
+            list_name      TEXT NOT NULL,
+            kind           TEXT NOT NULL,
+            report_ids     TEXT NOT NULL,
+            created_at     TEXT NOT NULL
+        );
+
+        -- Each language's mail of an issue, rendered once; messages are filled in from it.
+        CREATE TABLE issue_bodies (
+            issue_id       INTEGER NOT NULL REFERENCES issues(id) ON DELETE CASCADE,
+            language       TEXT NOT NULL,
+            rendered       TEXT NOT NULL,
+            PRIMARY KEY (issue_id, language)
+        );
+
+        -- One row per (issue, subscriber), created before anything is sent.
+        CREATE TABLE outbox (
+            id              {id},
+            issue_id        INTEGER NOT NULL REFERENCES issues(id),
+            subscriber_id   INTEGER NOT NULL,
+            address         TEXT NOT NULL,
+            name            TEXT,
+            language        TEXT NOT NULL,
+            message_id      TEXT NOT NULL UNIQUE,
+            state           TEXT NOT NULL,
+            attempts        INTEGER NOT NULL DEFAULT 0,
+            next_attempt_at TEXT,
+            lease_owner     TEXT,
+            lease_until     TEXT,
+            last_code       INTEGER,
+            last_text       TEXT,
+            ambiguous       INTEGER NOT NULL DEFAULT 0,
+            sent_at         TEXT,
+            UNIQUE (issue_id, subscriber_id)
+        );
+        CREATE INDEX outbox_due ON outbox(state, next_attempt_at);
+        """,
+    ),
+    Migration(
+        "0006_schedule",
+        """
+        -- Which report went out in which issue of a list: a report is sent to a list once.
+        CREATE TABLE issue_reports (
+            list_name      TEXT NOT NULL,
+            report_id      INTEGER NOT NULL REFERENCES reports(id) ON DELETE CASCADE,
+            issue_id       INTEGER NOT NULL REFERENCES issues(id),
+            PRIMARY KEY (list_name, report_id)
+        );
+
+        -- What each scheduled job did, for status and for catching up after downtime.
+        CREATE TABLE schedule_runs (
+            id             {id},
+            list_name      TEXT NOT NULL,
+            kind           TEXT NOT NULL,
+            at             TEXT NOT NULL,
+            outcome        TEXT NOT NULL,
+            issue_id       INTEGER
+        );
+        CREATE INDEX schedule_runs_by_list ON schedule_runs(list_name, kind, at);
+
+        -- Who may send: one scheduler at a time holds this lease.
+        CREATE TABLE leases (
+            name           TEXT PRIMARY KEY,
+            owner          TEXT NOT NULL,
+            expires_at     TEXT NOT NULL
+        );
+        """,
+    ),
+    Migration(
+        "0007_outbox_leases",
+        """
+        -- A sender renews the leases it holds by owner; recovery finds expired ones by time.
+        CREATE INDEX outbox_lease_owner ON outbox(lease_owner) WHERE lease_owner IS NOT NULL;
+        CREATE INDEX outbox_leased ON outbox(state, lease_until)
+            WHERE state IN ('sending', 'transmitting');
+        """,
+    ),
+    Migration(
+        "0008_outbox_format",
+        """
+        -- The subscriber's format when the issue was queued: html (multipart/alternative) or
+        -- text (a single text/plain body).
+        ALTER TABLE outbox ADD COLUMN format TEXT NOT NULL DEFAULT 'html';
+        """,
+    ),
+)
+
+
+def migrate(db: Database, migrations: Sequence[Migration] = MIGRATIONS) -> list[str]:
+    """Apply the migrations not yet recorded, in order, each in one transaction; returns the
+    names of those applied."""
+    db.execute(
+        """CREATE TABLE IF NOT EXISTS schema_migrations (
+               version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)"""
+    )
+    applied = {int(version): str(name)
+               for version, name in db.all("SELECT version, name FROM schema_migrations")}
+    if applied and max(applied) > len(migrations):
+        raise StoreError(
+            f"the database schema is at version {max(applied)}, newer than this program's "
+            f"{len(migrations)}",
+            hint="upgrade newsletter to the version that wrote this database",
+        )
+    done = []
+    for version, migration in enumerate(migrations, start=1):
+        if version in applied:
+            if applied[version] != migration.name:
+                raise StoreError(
+                    f"migration {version} is recorded as {applied[version]!r}, "
+                    f"expected {migration.name!r}",
+                    hint="this database was written by a different program or branch",
+                )
+            continue
+        with db.transaction():
+            for statement in migration.statements():
+                db.execute(db.dialect.ddl(statement))
+            db.execute(
+                "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
+                (version, migration.name, stamp(datetime.now(UTC))),
+            )
+        done.append(migration.name)
+    return done

@@ -1,0 +1,226 @@
+"""The outbox: one row per message, claimed under a lease and moved through its states by
+fenced writes (queries). The states and what they mean: :mod:`newsletter.delivery.rules`."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from newsletter.delivery.rules import (
+    Claimed,
+    LastError,
+    OutboxEntry,
+    OutboxRow,
+    OutboxSummary,
+    Recovered,
+    Requeued,
+    State,
+)
+from newsletter.store.database import Database, literals, moment, stamp
+from newsletter.subscribers.core import Status
+
+_LEASED = literals(State.SENDING, State.TRANSMITTING)
+_DUE = literals(State.PENDING, State.RETRY)
+_ACTIVE = f"s.status = '{Status.ACTIVE}' AND m.status = '{Status.ACTIVE}'"
+# A message and what decides whether it may still go: its subscriber and their membership
+# of the issue's list.
+_WITH_MEMBERSHIP = """JOIN issues i ON i.id = o.issue_id
+    LEFT JOIN subscribers s ON s.id = o.subscriber_id
+    LEFT JOIN subscriptions m ON m.subscriber_id = o.subscriber_id
+         AND m.list_name = i.list_name"""
+
+
+class Outbox:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def claim(self, owner: str, limit: int, now: datetime, lease: float) -> Claimed:
+        """Take up to ``limit`` due messages for ``owner`` under a lease that runs out at
+        ``now + lease`` unless renewed (:meth:`renew`). A due message whose subscriber is no
+        longer active, or no longer a member of the issue's list, is not claimed but marked
+        skipped, with the reason: an unsubscription after queueing is honoured."""
+        until = stamp(now + timedelta(seconds=lease))
+        with self.db.transaction():
+            # The due rows come straight off the (state, next_attempt_at) index, pending ones
+            # in ID order, then retries by due time: no sort of the whole queue per claim.
+            found = self.db.all(
+                f"""WITH due AS (
+                      SELECT id FROM outbox WHERE state IN {_DUE}
+                        AND (next_attempt_at IS NULL OR next_attempt_at <= ?) LIMIT ?
+                        {self.db.dialect.skip_locked})
+                    SELECT o.id, o.issue_id, o.subscriber_id, o.address, o.name, o.language,
+                           o.message_id, o.attempts, o.format, s.status, m.status, i.list_name
+                    FROM due JOIN outbox o ON o.id = due.id {_WITH_MEMBERSHIP}
+                    ORDER BY o.id""", (stamp(now), limit))
+            sendable = [row for row in found if row[9] == Status.ACTIVE == row[10]]
+            stale = [row for row in found if not row[9] == Status.ACTIVE == row[10]]
+            self.db.executemany(
+                f"""UPDATE outbox SET state = '{State.SKIPPED}', lease_owner = NULL,
+                      lease_until = NULL, next_attempt_at = NULL, last_text = ?
+                    WHERE id = ? AND state IN {_DUE}""",
+                [(_skip_reason(row[9], row[10], row[11]), row[0]) for row in stale])
+            self.db.executemany(
+                f"""UPDATE outbox SET state = '{State.SENDING}', lease_owner = ?,
+                      lease_until = ?
+                    WHERE id = ? AND state IN {_DUE}""",
+                [(owner, until, row[0]) for row in sendable])
+        return Claimed([OutboxRow(int(row[0]), int(row[1]), int(row[2]), str(row[3]), row[4],
+                                  str(row[5]), str(row[6]), int(row[7]), str(row[8]))
+                        for row in sendable], len(stale))
+
+    def renew(self, owner: str, now: datetime, lease: float) -> int:
+        """Extend the lease of every message ``owner`` holds; returns how many it holds."""
+        return self.db.execute(
+            f"""UPDATE outbox SET lease_until = ?
+                WHERE lease_owner = ? AND state IN {_LEASED}""",
+            (stamp(now + timedelta(seconds=lease)), owner)).rowcount
+
+    def mark(self, row_id: int, owner: str, expected: str, state: str, *,
+             code: int | None = None, text: str = "", next_attempt_at: datetime | None = None,
+             now: datetime | None = None, attempted: bool = False,
+             ambiguous: bool = False) -> bool:
+        """Move one row from ``expected`` to ``state`` if ``owner`` still holds its lease,
+        and commit at once: the outbox is the record of what was sent, so each outcome is
+        durable before the next message goes. False means the lease was lost (it ran out and
+        recovery took the row over): the caller must not send it."""
+        leased = state in (State.SENDING, State.TRANSMITTING)
+        return self.db.execute(
+            """UPDATE outbox SET state = ?, last_code = COALESCE(?, last_code),
+                  last_text = COALESCE(?, last_text),
+                  next_attempt_at = ?, attempts = attempts + ?,
+                  ambiguous = CASE WHEN ? = 1 THEN 1 ELSE ambiguous END,
+                  sent_at = COALESCE(?, sent_at),
+                  lease_owner = CASE WHEN ? = 1 THEN lease_owner ELSE NULL END,
+                  lease_until = CASE WHEN ? = 1 THEN lease_until ELSE NULL END
+                WHERE id = ? AND lease_owner = ? AND state = ?""",
+            (state, code, text[:500] or None,
+             stamp(next_attempt_at) if next_attempt_at else None,
+             1 if attempted else 0, 1 if ambiguous else 0,
+             stamp(now) if now and state == State.SENT else None,
+             1 if leased else 0, 1 if leased else 0, row_id, owner, expected)).rowcount == 1
+
+    def recover(self, now: datetime) -> Recovered:
+        """Take over the messages whose owner's lease ran out (it crashed or froze: a live
+        owner renews its lease): those claimed but never transmitted go back to pending;
+        those whose data was on its way are retried and marked ambiguous (a duplicate is
+        possible)."""
+        with self.db.transaction():
+            requeued = self.db.execute(
+                f"""UPDATE outbox SET state = '{State.PENDING}', lease_owner = NULL,
+                      lease_until = NULL
+                    WHERE state = '{State.SENDING}' AND lease_until <= ?""",
+                (stamp(now),)).rowcount
+            ambiguous = self.db.execute(
+                f"""UPDATE outbox SET state = '{State.RETRY}', ambiguous = 1,
+                      lease_owner = NULL, lease_until = NULL, next_attempt_at = NULL,
+                      last_text = 'outcome unknown: interrupted after the data was sent'
+                    WHERE state = '{State.TRANSMITTING}' AND lease_until <= ?""",
+                (stamp(now),)).rowcount
+        return Recovered(requeued, ambiguous)
+
+    def release(self, owner: str) -> int:
+        """Give back messages ``owner`` claimed but did not start (a clean stop)."""
+        return self.db.execute(
+            f"""UPDATE outbox SET state = '{State.PENDING}', lease_owner = NULL,
+                  lease_until = NULL
+                WHERE state = '{State.SENDING}' AND lease_owner = ?""", (owner,)).rowcount
+
+    def requeue(self, issue_id: int | None = None) -> Requeued:
+        """``newsletter retry``: messages waiting to retry become due now, and failed ones
+        go back to the queue, except permanent refusals (5xx but 552) and messages to an
+        address that is no longer active in the list (bounced, unsubscribed, suppressed)."""
+        scope, params = ("AND o.issue_id = ?", (issue_id,)) if issue_id is not None else ("", ())
+        permanent = "(o.last_code >= 500 AND o.last_code != 552)"
+        with self.db.transaction():
+            due = self.db.execute(
+                f"""UPDATE outbox SET next_attempt_at = NULL WHERE id IN (
+                      SELECT o.id FROM outbox o {_WITH_MEMBERSHIP}
+                      WHERE o.state = '{State.RETRY}' AND {_ACTIVE} {scope})""",
+                params).rowcount
+            failed = self.db.execute(
+                f"""UPDATE outbox SET state = '{State.PENDING}', attempts = 0,
+                      next_attempt_at = NULL
+                    WHERE id IN (SELECT o.id FROM outbox o {_WITH_MEMBERSHIP}
+                                 WHERE o.state = '{State.FAILED}' AND {_ACTIVE}
+                                   AND NOT {permanent} {scope})""", params).rowcount
+            kept = self.db.one(
+                f"""SELECT COALESCE(SUM(CASE WHEN {permanent} THEN 1 ELSE 0 END), 0),
+                           COALESCE(SUM(CASE WHEN {permanent} THEN 0 ELSE 1 END), 0)
+                    FROM outbox o {_WITH_MEMBERSHIP}
+                    WHERE o.state = '{State.FAILED}' {scope}""", params) or (0, 0)
+        return Requeued(made_due=due, requeued=failed, permanent=int(kept[0]),
+                        inactive=int(kept[1]))
+
+    def counts(self) -> dict[str, int]:
+        """Rows per state."""
+        return {str(state): int(n) for state, n in self.db.all(
+            "SELECT state, count(*) FROM outbox GROUP BY state")}
+
+    def summary(self, now: datetime) -> OutboxSummary:
+        """What ``status`` and ``deliver --dry-run`` say about the outbox at ``now``."""
+        at = stamp(now)
+        due, waiting, ambiguous, next_retry = self.db.one(
+            f"""SELECT
+                  COALESCE(SUM(CASE WHEN state IN {_DUE} AND (next_attempt_at IS NULL
+                                    OR next_attempt_at <= ?) THEN 1 ELSE 0 END), 0),
+                  COALESCE(SUM(CASE WHEN state = '{State.RETRY}' AND next_attempt_at > ?
+                                    THEN 1 ELSE 0 END), 0),
+                  COALESCE(SUM(ambiguous), 0),
+                  MIN(CASE WHEN state = '{State.RETRY}' AND next_attempt_at > ?
+                           THEN next_attempt_at END)
+                FROM outbox""", (at, at, at)) or (0, 0, 0, None)
+        return OutboxSummary(states=self.counts(), due=int(due), waiting=int(waiting),
+                             ambiguous=int(ambiguous), next_retry=moment(next_retry))
+
+    def rows(self, issue_id: int | None = None) -> list[dict[str, Any]]:
+        """Every row of the outbox (or of one issue) as a dict, for JSON output."""
+        return [dataclasses.asdict(entry) for entry in self.entries(issue_id=issue_id)]
+
+    def entries(
+        self, *, issue_id: int | None = None, states: Sequence[str] = (),
+        ambiguous: bool = False, limit: int | None = None,
+    ) -> list[OutboxEntry]:
+        """Rows of the outbox, oldest first, as an operator looks at them."""
+        clauses: list[str] = []
+        params: list[object] = []
+        if issue_id is not None:
+            clauses.append("o.issue_id = ?")
+            params.append(issue_id)
+        if states:
+            clauses.append(f"o.state IN ({','.join('?' * len(states))})")
+            params.extend(states)
+        if ambiguous:
+            clauses.append("o.ambiguous = 1")
+        sql = f"""SELECT o.id, o.issue_id, i.list_name, o.subscriber_id, o.address, o.language,
+                         o.state, o.attempts, o.last_code, o.last_text, o.ambiguous,
+                         o.message_id, o.next_attempt_at, o.sent_at
+                  FROM outbox o JOIN issues i ON i.id = o.issue_id
+                  {"WHERE " + " AND ".join(clauses) if clauses else ""} ORDER BY o.id"""
+        if limit is not None:
+            sql += " LIMIT ?"
+            params.append(limit)
+        return [OutboxEntry(int(r[0]), int(r[1]), str(r[2]), int(r[3]), str(r[4]), str(r[5]),
+                            str(r[6]), int(r[7]), r[8], r[9], bool(r[10]), str(r[11]),
+                            moment(r[12]), moment(r[13]))
+                for r in self.db.all(sql, params)]
+
+    def last_errors(self, limit: int = 5) -> list[LastError]:
+        """The latest refusals of messages waiting to retry or failed, newest first."""
+        rows = self.db.all(
+            f"""SELECT address, last_code, last_text FROM outbox
+                WHERE state IN {literals(State.RETRY, State.FAILED)}
+                ORDER BY id DESC LIMIT ?""", (limit,))
+        return [LastError(str(a), None if c is None else int(c), str(t or ""))
+                for a, c, t in rows]
+
+
+def _skip_reason(status: str | None, membership: str | None, list_name: str) -> str:
+    if status is None:
+        return "skipped: the subscriber no longer exists"
+    if status != Status.ACTIVE:
+        return f"skipped: the address is {status}"
+    if membership is None:
+        return f"skipped: not a member of {list_name}"
+    return f"skipped: {membership} in {list_name}"

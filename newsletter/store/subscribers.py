@@ -1,0 +1,201 @@
+"""Subscribers, their memberships of lists, unsubscriptions and bounces (queries)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from datetime import datetime
+
+from newsletter.errors import NotFound
+from newsletter.store.database import Database, Row, chunks, literals, stamp
+from newsletter.subscribers.core import ImportCounts, Status, Subscriber, SubscriberRow
+
+COLUMNS = ", ".join(
+    f"s.{c}" for c in
+    "id email name language format status consent_source consent_at bounces".split()
+)
+# An address in one of these states is never subscribed again by an import or an addition.
+_CLOSED = literals(Status.UNSUBSCRIBED, Status.BOUNCED, Status.SUPPRESSED)
+
+
+class Subscribers:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def get(self, email: str) -> Subscriber:
+        found = self.find(email)
+        if found is None:
+            raise NotFound(f"no subscriber {email}",
+                           hint="`newsletter subscribers list` shows who is subscribed")
+        return found
+
+    def find(self, email: str) -> Subscriber | None:
+        """The subscriber with this (normalised) address, or None if there is none."""
+        row = self.db.one(f"SELECT {COLUMNS} FROM subscribers s WHERE email = ?", (email,))
+        return None if row is None else subscriber(row)
+
+    def by_id(self, subscriber_id: int) -> Subscriber:
+        row = self.db.one(f"SELECT {COLUMNS} FROM subscribers s WHERE id = ?",
+                          (subscriber_id,))
+        if row is None:
+            raise NotFound(f"no subscriber with ID {subscriber_id}")
+        return subscriber(row)
+
+    def import_rows(
+        self, rows: Sequence[SubscriberRow], list_name: str | None, *, consent_source: str,
+        now: datetime, status: str = Status.ACTIVE,
+    ) -> ImportCounts:
+        """Add new subscribers, update changed ones, and subscribe all to ``list_name``.
+        Only the fields a row gives are written: one it leaves ``None`` keeps the stored value
+        (a new subscriber gets the default; :meth:`SubscriberRow.applied_to`), so adding an
+        address to another list, or importing a CSV of addresses only, changes nobody.
+        Unsubscribed, bounced and suppressed addresses are left as they are: an import never
+        resubscribes anyone. Runs as one transaction."""
+        at = stamp(now)
+        with self.db.transaction():
+            existing: dict[str, Row] = {}
+            emails = [row.email for row in rows]
+            for chunk in chunks(emails):
+                marks = ",".join("?" * len(chunk))
+                for record in self.db.all(
+                    f"SELECT email, id, name, language, format, status FROM subscribers "
+                    f"WHERE email IN ({marks})", chunk,
+                ):
+                    existing[str(record[0])] = record
+            new = [(row.email, *row.applied_to(None)) for row in rows
+                   if row.email not in existing]
+            changed: list[tuple[str, str | None, str, str]] = []
+            for row in rows:
+                if row.email in existing:
+                    record = existing[row.email]
+                    stored = (record[2], str(record[3]), str(record[4]))
+                    taken = row.applied_to(stored)
+                    if taken != stored:
+                        changed.append((row.email, *taken))
+            blocked = [row.email for row in rows if row.email in existing
+                       and existing[row.email][5] in (Status.UNSUBSCRIBED, Status.BOUNCED,
+                                                      Status.SUPPRESSED)]
+            self.db.executemany(
+                """INSERT INTO subscribers (email, name, language, format, status,
+                     consent_source, consent_at, created_at, updated_at)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                [(email, name, language, fmt, status, consent_source, at, at, at)
+                 for email, name, language, fmt in new],
+            )
+            self.db.executemany(
+                """UPDATE subscribers SET name = ?, language = ?, format = ?, updated_at = ?
+                   WHERE email = ?""",
+                [(name, language, fmt, at, email) for email, name, language, fmt in changed],
+            )
+            subscribed = 0
+            if list_name is not None:
+                subscribed = self.db.executemany(
+                    f"""INSERT INTO subscriptions
+                          (subscriber_id, list_name, status, created_at, updated_at)
+                        SELECT id, ?, CASE WHEN status = '{Status.PENDING}' THEN
+                               '{Status.PENDING}' ELSE '{Status.ACTIVE}' END, ?, ?
+                        FROM subscribers WHERE email = ? AND status NOT IN {_CLOSED}
+                        ON CONFLICT (subscriber_id, list_name) DO NOTHING""",
+                    [(list_name, at, at, email) for email in emails],
+                )
+        return ImportCounts(added=len(new), updated=len(changed),
+                            unchanged=len(rows) - len(new) - len(changed), subscribed=subscribed,
+                            not_resubscribed=blocked)
+
+    def memberships(self, subscriber_id: int) -> dict[str, str]:
+        """The lists a subscriber is in, with the membership's status."""
+        return {str(name): str(status) for name, status in self.db.all(
+            "SELECT list_name, status FROM subscriptions WHERE subscriber_id = ? ORDER BY 1",
+            (subscriber_id,))}
+
+    def set_status(self, subscriber_id: int, status: str, method: str, now: datetime) -> None:
+        """Change a subscriber's status everywhere (unsubscribed, suppressed, bounced, active)."""
+        with self.db.transaction():
+            self.db.execute("UPDATE subscribers SET status = ?, updated_at = ? WHERE id = ?",
+                            (status, stamp(now), subscriber_id))
+            if status in (Status.UNSUBSCRIBED, Status.SUPPRESSED):
+                self.db.execute(
+                    """INSERT INTO unsubscribe_events (subscriber_id, list_name, method, at)
+                       VALUES (?, NULL, ?, ?)""", (subscriber_id, method, stamp(now)))
+
+    def unsubscribe(self, subscriber_id: int, list_name: str, method: str, now: datetime) -> bool:
+        """End one membership; True if it was active. Recorded with how it was asked for."""
+        with self.db.transaction():
+            ended = self.db.execute(
+                f"""UPDATE subscriptions SET status = '{Status.UNSUBSCRIBED}', updated_at = ?
+                    WHERE subscriber_id = ? AND list_name = ?
+                      AND status != '{Status.UNSUBSCRIBED}'""",
+                (stamp(now), subscriber_id, list_name)).rowcount
+            if ended:
+                self.db.execute(
+                    """INSERT INTO unsubscribe_events (subscriber_id, list_name, method, at)
+                       VALUES (?, ?, ?, ?)""", (subscriber_id, list_name, method, stamp(now)))
+        return ended > 0
+
+    def confirm(self, subscriber_id: int, list_name: str, now: datetime) -> bool:
+        """Double opt-in: a pending subscriber and membership become active."""
+        with self.db.transaction():
+            self.db.execute(
+                f"""UPDATE subscribers SET status = '{Status.ACTIVE}', consent_at = ?,
+                      updated_at = ?
+                    WHERE id = ? AND status = '{Status.PENDING}'""",
+                (stamp(now), stamp(now), subscriber_id))
+            confirmed = self.db.execute(
+                f"""UPDATE subscriptions SET status = '{Status.ACTIVE}', updated_at = ?
+                    WHERE subscriber_id = ? AND list_name = ? AND status = '{Status.PENDING}'""",
+                (stamp(now), subscriber_id, list_name)).rowcount
+        return confirmed > 0
+
+    def listing(
+        self, *, list_name: str | None = None, status: str | None = None,
+    ) -> Iterator[tuple[Subscriber, str | None]]:
+        """Subscribers (with their membership status in ``list_name``), streamed in ID order."""
+        sql = f"SELECT {COLUMNS}, NULL FROM subscribers s"
+        params: list[object] = []
+        if list_name is not None:
+            sql = (f"SELECT {COLUMNS}, m.status FROM subscribers s JOIN subscriptions m "
+                   "ON m.subscriber_id = s.id AND m.list_name = ?")
+            params.append(list_name)
+        if status is not None:
+            sql += " WHERE s.status = ?"
+            params.append(status)
+        for row in self.db.execute(sql + " ORDER BY s.id", params):
+            yield subscriber(row[:-1]), row[-1]
+
+    def recipients(self, list_name: str) -> Iterator[Subscriber]:
+        """Who a mail to ``list_name`` goes to: active subscribers with an active membership.
+        Every sending path asks this, so an unsubscribed, bounced, pending or suppressed
+        address is never sent to. Streamed, so memory stays flat on large lists."""
+        rows = self.db.execute(
+            f"""SELECT {COLUMNS} FROM subscribers s JOIN subscriptions m
+                ON m.subscriber_id = s.id
+                WHERE m.list_name = ? AND m.status = '{Status.ACTIVE}'
+                  AND s.status = '{Status.ACTIVE}'
+                ORDER BY s.id""", (list_name,))
+        for row in rows:
+            yield subscriber(row)
+
+    def counts_by_list(self) -> dict[str, dict[str, int]]:
+        """Memberships per list and status."""
+        counts: dict[str, dict[str, int]] = {}
+        for name, status, n in self.db.all(
+            "SELECT list_name, status, count(*) FROM subscriptions GROUP BY 1, 2"
+        ):
+            counts.setdefault(str(name), {})[str(status)] = int(n)
+        return counts
+
+    def record_bounce(self, subscriber_id: int, threshold: int, now: datetime) -> bool:
+        """Count a permanent refusal; True when the address is now marked bounced."""
+        with self.db.transaction():
+            self.db.execute("UPDATE subscribers SET bounces = bounces + 1 WHERE id = ?",
+                            (subscriber_id,))
+            bounced = self.db.execute(
+                f"""UPDATE subscribers SET status = '{Status.BOUNCED}', updated_at = ?
+                    WHERE id = ? AND bounces >= ? AND status = '{Status.ACTIVE}'""",
+                (stamp(now), subscriber_id, threshold)).rowcount
+        return bounced > 0
+
+
+def subscriber(row: Row) -> Subscriber:
+    (id_, email, name, language, fmt, status, consent_source, consent_at, bounces) = row
+    return Subscriber(int(id_), str(email), name, str(language), str(fmt), str(status),
+                      str(consent_source), datetime.fromisoformat(str(consent_at)), int(bounces))

@@ -1,0 +1,68 @@
+"""Builders for the offices the integration tests work in: lists added to the configuration,
+the sample report ingested and summarised, readers subscribed, an alert queued.
+
+Each builder does one step as the program itself would, so a test composes the office it
+needs and says only what is particular to it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+from newsletter.app import Instance, load_instance
+from newsletter.issues.create import CreatedIssue, create_issue
+from newsletter.reports.ingest import ingest_inbox
+from newsletter.store import Store
+from newsletter.subscribers.core import check_subscriber
+from newsletter.summarise.pending import summarise_pending
+from tests.helpers import FIXED_NOW, SAMPLE_REPORT, drop
+
+DAILY = '[lists.daily]\ntitle = "Daily"\n'
+
+
+def add_config(config: Path, text: str) -> None:
+    """Append TOML (e.g. a ``[lists.NAME]`` table) to an instance's configuration."""
+    config.write_text(config.read_text() + "\n" + text)
+
+
+def with_config(instance: Instance, text: str, environ: Mapping[str, str]) -> Instance:
+    """``instance`` with ``text`` appended to its configuration, loaded again with
+    ``environ``."""
+    add_config(instance.config_path, text)
+    return load_instance(instance.config_path, cwd=instance.root, environ=dict(environ))
+
+
+def ingest_sample(office: Instance, *, now: datetime = FIXED_NOW,
+                  reports: Mapping[str, str | bytes] | None = None) -> None:
+    """Drop ``reports`` (file name → content; by default the sample report) in the inbox,
+    ingest and summarise them."""
+    for name, content in (reports or {"sample.txt": SAMPLE_REPORT.read_bytes()}).items():
+        drop(office.inbox.folder, name, content)
+    with office.open_store() as store:
+        ingest_inbox(store, office.inbox, office.settings.ingest, now=now)
+        summarise_pending(store, office.settings.summary, now=now)
+
+
+def subscribe(store: Store, list_name: str, addresses: Sequence[str], *,
+              now: datetime = FIXED_NOW, language: str | None = None) -> list[str]:
+    """Subscribe ``addresses`` (active, with consent) to ``list_name``."""
+    store.subscribers.import_rows(
+        [check_subscriber(address, language=language) for address in addresses], list_name,
+        consent_source="test", now=now)
+    return list(addresses)
+
+
+def readers(count: int, prefix: str = "r") -> list[str]:
+    """``count`` distinct reader addresses: r0@example.org, r1@example.org, …"""
+    return [f"{prefix}{i}@example.org" for i in range(count)]
+
+
+def queue_alert(office: Instance, store: Store, list_name: str = "daily",
+                report_ids: Sequence[int] = (1,), *, now: datetime | None = None,
+                base_url: str = "https://u.example.org") -> CreatedIssue:
+    """Create an alert of ``report_ids`` for ``list_name``: one outbox row per reader."""
+    return create_issue(store, office.renderer(), office.list_named(store, list_name),
+                        list(report_ids), "alert", base_url=base_url, domain="example.org",
+                        now=now or datetime.now(UTC))
