@@ -10,7 +10,7 @@ from datetime import date
 
 from newsletter.mail.render import MailIssue, MailItem
 from newsletter.reports.model import StoredReport
-from newsletter.store.database import Store
+from newsletter.store import Store
 from newsletter.summarise.core import (
     DigestEntry,
     DigestItem,
@@ -49,8 +49,10 @@ def plan_issue(
     (sentences, words) is a list's own summary length: the stored summary, which is the
     longest any list gets, is cut to it (its translations stay sentence for sentence).
     """
-    stored = {rid: store.get_report(rid) for rid in report_ids}
-    summaries = {rid: _within(store.summary_of(rid) or (), summary_budget) for rid in report_ids}
+    # Three queries whatever the number of reports: reports, summaries, editions.
+    stored = store.reports.get_many(report_ids)
+    found = store.summaries.of_many(report_ids)
+    summaries = {rid: _within(found.get(rid, ()), summary_budget) for rid in report_ids}
     entries = [DigestEntry(rid, s.report.title, s.report.source, s.report.body, summaries[rid])
                for rid, s in stored.items()]
     if kind == "digest":
@@ -58,14 +60,14 @@ def plan_issue(
     else:
         planned = [DigestItem((e.report_id,), e.title, (e.source,) if e.source else (), e.summary,
                               tuple(range(len(e.summary)))) for e in entries]
-    editions = {rid: store.editions_of(rid) for rid in report_ids}
+    editions = store.editions.of_many(report_ids)
     result = PlannedIssue()
     for language in languages:
         items = []
         for plan in planned:
             leader = stored[plan.report_ids[0]]
-            item = _mail_item(leader, plan, editions[leader.id].get(language), language, policy,
-                              base_url)
+            edition = editions.get(leader.id, {}).get(language)
+            item = _mail_item(leader, plan, edition, language, policy, base_url)
             if isinstance(item, str):
                 result.held.setdefault(language, []).append(item)
             else:
