@@ -119,3 +119,15 @@ class RelayUnreachable(DeliveryError, ConnectionError):
 
 class AlreadyRunning(NewsletterError):
     """Another ``newsletter run`` holds the sending lease."""
+
+
+class AlreadySent(NewsletterError):
+    """A report already went out to a list (another sender may have just sent it)."""
+
+    def __init__(self, list_name: str, report_id: int, issue_id: int) -> None:
+        super().__init__(f"report {report_id} was already sent to {list_name} "
+                         f"(issue {issue_id})",
+                         hint="`newsletter send --test-to ADDRESS` sends a copy")
+        self.list_name = list_name
+        self.report_id = report_id
+        self.issue_id = issue_id

@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 
 from newsletter.delivery.rules import QueuedMessage, State
-from newsletter.errors import NotFound
+from newsletter.errors import AlreadySent, NotFound
 from newsletter.issues.model import StoredIssue
 from newsletter.reports.model import StoredReport
 from newsletter.store.database import Database, stamp
@@ -59,10 +59,18 @@ class Issues:
                 ON CONFLICT DO NOTHING""", chunk)
 
     def claim_reports(self, list_name: str, report_ids: Sequence[int], issue_id: int) -> None:
-        """Record that ``report_ids`` went out in ``issue_id`` (refused if one already did)."""
-        self.db.executemany(
-            "INSERT INTO issue_reports (list_name, report_id, issue_id) VALUES (?, ?, ?)",
-            [(list_name, rid, issue_id) for rid in report_ids])
+        """Record that ``report_ids`` went out in ``issue_id``. A report already sent to the
+        list is :class:`AlreadySent` (two senders raced for it): the caller's transaction
+        rolls back, so the issue is not made at all."""
+        with self.db.transaction():
+            for report_id in report_ids:
+                taken = self.db.scalar(
+                    """INSERT INTO issue_reports (list_name, report_id, issue_id)
+                       VALUES (?, ?, ?) ON CONFLICT DO NOTHING RETURNING issue_id""",
+                    (list_name, report_id, issue_id))
+                if taken is None:
+                    raise AlreadySent(list_name, report_id,
+                                      self.sent_in(list_name, report_id) or 0)
 
     def sent_in(self, list_name: str, report_id: int) -> int | None:
         """The issue that took ``report_id`` to ``list_name``, if one did."""
