@@ -54,8 +54,7 @@ def create_issue(
         for subscriber in store.subscribers.recipients(spec.name):
             if only_languages and subscriber.language not in only_languages:
                 continue
-            language = (subscriber.language if subscriber.language in spec.languages
-                        else spec.languages[0])
+            language = spec.reader_language(subscriber.language)
             if language not in bodies:
                 skipped += 1
                 continue
@@ -70,3 +69,12 @@ def create_issue(
              extra={"event": "issue", "issue_id": issue_id, "list": spec.name, "kind": kind,
                     "queued": queued, "held": planned.held})
     return CreatedIssue(issue_id, queued, sorted(bodies), planned.held, skipped)
+
+
+def audience(store: Store, spec: ListSpec) -> dict[str, int]:
+    """How many of the list's recipients would get each language (for dry runs)."""
+    counts: dict[str, int] = {}
+    for subscriber in store.subscribers.recipients(spec.name):
+        language = spec.reader_language(subscriber.language)
+        counts[language] = counts.get(language, 0) + 1
+    return dict(sorted(counts.items()))

@@ -389,6 +389,11 @@ class ListSpec:
     policy: str = "fallback"  # hold | fallback, for flagged or missing translations
     origin: str = "config"  # "config" (newsletter.toml) or "database" (`newsletter lists add`)
 
+    def reader_language(self, language: str) -> str:
+        """The language a reader of ``language`` gets: theirs when the list offers it, else
+        the list's first."""
+        return language if language in self.languages else self.languages[0]
+
     def matches(self, title: str, body: str, source: str | None, kind: str | None) -> bool:
         """Whether a report belongs in this list: every filter that is set must match."""
         text = f"{title}\n{body}".casefold()

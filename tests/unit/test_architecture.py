@@ -1,4 +1,5 @@
-"""The shape of the package holds: a pure core, one composition root, one home for storage."""
+"""The shape of the package holds: a pure core, one composition root, one home for storage,
+modules small enough to read."""
 
 from __future__ import annotations
 
@@ -63,3 +64,16 @@ def test_only_the_store_speaks_sql(path: Path) -> None:
     if _name(path).startswith("store/"):
         return
     assert not {name.split(".")[0] for name in _imports(path)} & {"sqlite3", "psycopg"}
+
+
+@pytest.mark.parametrize("path", MODULES, ids=_name)
+def test_no_module_grows_past_600_lines(path: Path) -> None:
+    lines = path.read_text(encoding="utf-8").count("\n")
+    assert lines <= 600, f"{_name(path)} has {lines} lines: split it by concept"
+
+
+@pytest.mark.parametrize("path", MODULES, ids=_name)
+def test_the_use_cases_know_nothing_of_the_command_line(path: Path) -> None:
+    if _name(path).startswith("cli/") or _name(path) == "__main__":
+        return
+    assert not {name for name in _imports(path) if name.startswith("newsletter.cli")}

@@ -1,0 +1,149 @@
+"""What every command shares: the context of the top-level options, errors as ``Error:``
+plus ``Hint:`` and exit status 1, and the ways output is printed."""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import json
+import os
+import shutil
+import sys
+import traceback
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, NoReturn, TypeVar
+
+import click
+
+from newsletter.app import Instance, load_instance
+from newsletter.errors import NewsletterError
+from newsletter.logs import configure_logging
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class Context:
+    """What the top-level options decided, handed to every command."""
+
+    def __init__(self, config: Path | None, overrides: dict[str, str], debug: bool) -> None:
+        self.config = config
+        self.overrides = overrides
+        self.debug = debug
+        self._instance: Instance | None = None
+
+    @property
+    def instance(self) -> Instance:
+        if self._instance is None:
+            self._instance = load_instance(
+                self.config, cwd=Path.cwd(), environ=os.environ, overrides=self.overrides
+            )
+            log = self._instance.settings.log
+            configure_logging("debug" if self.debug else log.level, log.format)
+        return self._instance
+
+
+def parse_overrides(values: Sequence[str]) -> dict[str, str]:
+    overrides = {}
+    for item in values:
+        name, sep, value = item.partition("=")
+        if not sep or "." not in name:
+            raise click.BadParameter(
+                f"{item!r} is not SECTION.KEY=VALUE (e.g. ingest.max_bytes=5000000)",
+                param_hint="--set",
+            )
+        overrides[name.strip()] = value
+    return overrides
+
+
+def handle_errors(command: F) -> F:
+    """Turn a NewsletterError into ``Error: …`` plus its hint and exit status 1; a file that
+    cannot be read or written (a path given on the command line, an output folder) too."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except NewsletterError as exc:
+            fail(exc.message, exc.hint)
+        except BrokenPipeError:
+            raise  # the reader went away (`| head`): click exits quietly, as Unix tools do
+        except OSError as exc:
+            where = f" ({exc.filename})" if exc.filename else ""
+            fail(f"{exc.strerror or exc}{where}",
+                  "check that the path exists and that this user may read and write it")
+
+    return wrapper  # type: ignore[return-value]
+
+
+def fail(message: str, hint: str | None) -> NoReturn:
+    ctx = click.get_current_context()
+    if isinstance(ctx.obj, Context) and ctx.obj.debug:
+        traceback.print_exc()
+    click.echo(f"Error: {message}", err=True)
+    command = ctx.command_path.replace("newsletter", "newsletter --debug", 1)
+    click.echo(f"Hint: {hint or f'`{command}` shows the details'}", err=True)
+    ctx.exit(1)
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def display_path(path: str | Path) -> str:
+    """A path relative to the current folder when it lies below it, for people to read."""
+    try:
+        return str(Path(path).relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def emit_json(value: Any) -> None:
+    click.echo(json.dumps(value, ensure_ascii=False, default=str))
+
+
+def print_table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> None:
+    """Columns sized to their content; the last column is cut to the terminal's width."""
+    rows = list(rows)
+    widths = [max(len(header[i]), *(len(r[i]) for r in rows)) for i in range(len(header) - 1)]
+    widths = [min(w, 32) for w in widths]
+    terminal = shutil.get_terminal_size((120, 24)).columns
+    last = max(20, terminal - sum(widths) - 2 * len(widths))
+
+    def fit(text: str, width: int) -> str:
+        return text if len(text) <= width else text[: width - 1] + "…"
+
+    for row in (tuple(header), *rows):
+        cells = [fit(cell, w).ljust(w) for cell, w in zip(row, widths, strict=False)]
+        click.echo("  ".join([*cells, fit(row[-1], last)]).rstrip())
+
+
+
+
+@contextlib.contextmanager
+def progress(label: str) -> Iterator[Callable[[int, int, str], None] | None]:
+    """Progress bars on a terminal, one per model; elsewhere the structured logs say how far
+    the work got."""
+    if not sys.stderr.isatty():
+        yield None
+        return
+    current: dict[str, Any] = {}
+
+    def advance(step: int, total: int, what: str) -> None:
+        if current.get("what") != what:
+            if "bar" in current:
+                current["bar"].__exit__(None, None, None)
+            current["bar"] = click.progressbar(length=total, label=f"{label} {what}",
+                                               file=sys.stderr)
+            current["bar"].__enter__()
+            current["what"] = what
+        current["bar"].update(step)
+
+    try:
+        yield advance
+    finally:
+        if "bar" in current:
+            current["bar"].__exit__(None, None, None)
+
+

@@ -1,0 +1,311 @@
+"""Commands that send: deliver, retry, outbox list, the service (run), send and digest."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import signal
+
+import click
+
+from newsletter.app import Instance
+from newsletter.cli.common import (
+    Context,
+    display_path,
+    emit_json,
+    handle_errors,
+    print_table,
+    utc_now,
+)
+from newsletter.delivery.rules import OutboxSummary, State
+from newsletter.delivery.sender import DeliveryRun
+from newsletter.errors import AlreadySent, RelayUnreachable
+from newsletter.issues.create import CreatedIssue, audience, create_issue
+from newsletter.issues.proof import make_proof, send_proof
+from newsletter.languages import LANGUAGES
+from newsletter.service import scheduler as schedule
+from newsletter.store import Store
+from newsletter.subscribers.core import (
+    ListSpec,
+)
+
+
+@click.command()
+@click.option("--dry-run", is_flag=True, help="Say what is due; send nothing.")
+@click.option("--json", "as_json", is_flag=True, help="The run's figures as one JSON object.")
+@click.pass_obj
+@handle_errors
+def deliver(obj: Context, dry_run: bool, as_json: bool) -> None:
+    """Send every due message of the outbox (SIGTERM or Ctrl+C: finish the messages in
+    flight, then stop; nothing is lost or sent twice)."""
+    instance = obj.instance
+    with instance.open_store() as store:
+        if dry_run:
+            summary = store.outbox.summary(utc_now())
+            if as_json:
+                emit_json({"due": summary.due, "waiting": summary.waiting,
+                            "next_retry": summary.next_retry})
+                return
+            click.echo(f"{summary.due} message(s) due would be attempted; nothing sent "
+                       f"(--dry-run){waiting_text(summary)}")
+            return
+        run = asyncio.run(_deliver(instance, store))
+        summary = store.outbox.summary(utc_now())
+    if as_json:
+        emit_json({**run.figures(), "unreachable": run.unreachable, "waiting": summary.waiting,
+                    "next_retry": summary.next_retry})
+    else:
+        click.echo((_run_text(run) or "Nothing was due") + waiting_text(summary))
+    check_relay(instance, run)
+
+
+def _run_text(run: DeliveryRun) -> str:
+    return ", ".join(f"{n} {name}" for name, n in run.figures().items() if n)
+
+
+def waiting_text(summary: OutboxSummary) -> str:
+    if not summary.waiting or summary.next_retry is None:
+        return ""
+    return (f"; {summary.waiting} waiting to retry, the next at "
+            f"{summary.next_retry.isoformat()} (`newsletter retry` makes them due now)")
+
+
+def check_relay(instance: Instance, run: DeliveryRun) -> None:
+    """Exit 1 with the reason when the sweep gave up on an unreachable relay."""
+    if run.unreachable is None:
+        return
+    raise RelayUnreachable(
+        f"the relay {instance.smtp_options().relay} is unreachable: {run.unreachable}",
+        hint="check that the relay is running and [smtp] host, port and security; the "
+             "messages stay queued: run `newsletter deliver` again once it is up")
+
+
+def stop_on_signals() -> asyncio.Event:
+    """An event set by SIGTERM or SIGINT (call inside the running loop)."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    return stop
+
+
+async def _deliver(instance: Instance, store: Store) -> DeliveryRun:
+    sender = instance.sender(store, owner=schedule.owner_name(), clock=utc_now)
+    return await sender.sweep(stop_on_signals()) or DeliveryRun()
+
+
+@click.command()
+@click.option("--issue", "issue_id", type=int, help="Only the messages of this issue.")
+@click.pass_obj
+@handle_errors
+def retry(obj: Context, issue_id: int | None) -> None:
+    """Make messages waiting to retry due now, and put failed ones back in the queue (then
+    run `newsletter deliver`). Permanent refusals and addresses no longer active in the list
+    are left as they are."""
+    with obj.instance.open_store() as store:
+        if issue_id is not None:
+            store.issues.get(issue_id)  # a clear error for an unknown issue
+        done = store.outbox.requeue(issue_id)
+    click.echo(f"{done.made_due} message(s) waiting to retry are due now; {done.requeued} "
+               "failed message(s) queued again; `newsletter deliver` sends them")
+    if done.permanent:
+        click.echo(f"{done.permanent} permanently refused message(s) left as they are "
+                   "(`newsletter outbox list --state failed` shows the replies)", err=True)
+    if done.inactive:
+        click.echo(f"{done.inactive} failed message(s) to addresses no longer active in "
+                   "their list left as they are", err=True)
+
+
+@click.group()
+def outbox() -> None:
+    """Look at the outbox: what was sent, what failed, what may have gone twice."""
+
+
+@outbox.command("list")
+@click.option("--state", "states", multiple=True,
+              type=click.Choice([state.value for state in State]),
+              help="Only rows in this state (repeatable).")
+@click.option("--ambiguous", is_flag=True,
+              help="Only rows whose outcome was unknown once (possibly duplicated).")
+@click.option("--issue", "issue_id", type=int, help="Only the messages of this issue.")
+@click.option("--limit", type=click.IntRange(min=1), help="Show at most this many.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per row.")
+@click.pass_obj
+@handle_errors
+def outbox_list(obj: Context, states: tuple[str, ...], ambiguous: bool, issue_id: int | None,
+                limit: int | None, as_json: bool) -> None:
+    """List outbox rows: failed ones with the relay's reply, ambiguous ones, skipped ones."""
+    with obj.instance.open_store() as store:
+        entries = store.outbox.entries(issue_id=issue_id, states=states, ambiguous=ambiguous,
+                                       limit=limit)
+    if as_json:
+        for entry in entries:
+            emit_json(dataclasses.asdict(entry))
+        return
+    if not entries:
+        click.echo("No messages match.")
+        return
+    print_table(("ID", "ISSUE", "LIST", "STATE", "TRIES", "AMBIG", "ADDRESS", "REPLY"),
+                 [(str(e.id), str(e.issue_id), e.list_name, e.state, str(e.attempts),
+                   "yes" if e.ambiguous else "-", e.address,
+                   " ".join(filter(None, (str(e.last_code or ""), e.last_text or ""))) or "-")
+                  for e in entries])
+
+
+# -- the service and one-off sends ------------------------------------------------------------
+
+
+@click.command()
+@click.option("--once", is_flag=True,
+              help="Run the whole pipeline once (inbox, translation, alerts, every list's "
+                   "digest, delivery) and exit.")
+@click.option("--exit-if-running", is_flag=True,
+              help="Exit instead of waiting when another `newsletter run` is sending.")
+@click.pass_obj
+@handle_errors
+def run(obj: Context, once: bool, exit_if_running: bool) -> None:
+    """The service: picks up reports, sends alerts and scheduled digests, sweeps the outbox.
+    SIGTERM or Ctrl+C: no new work, messages in flight finish, exit 0."""
+    instance = obj.instance
+    instance.signing_secrets()  # fail now, not at the first send, when no key is set
+    with instance.open_store() as store:
+        if once:
+            summary = asyncio.run(_run_once(instance, store))
+            _print_run(instance, summary)
+            return
+        click.echo("Running; Ctrl+C or SIGTERM stops after the messages in flight.", err=True)
+        asyncio.run(_run_forever(instance, store, standby=not exit_if_running))
+
+
+async def _run_once(instance: Instance, store: Store) -> schedule.RunSummary:
+    sender = instance.sender(store, owner=schedule.owner_name(), clock=utc_now)
+    return await schedule.run_once(instance.service(store, clock=utc_now), sender, clock=utc_now,
+                                   stop=stop_on_signals())
+
+
+async def _run_forever(instance: Instance, store: Store, *, standby: bool) -> None:
+    sender = instance.sender(store, owner=schedule.owner_name(), clock=utc_now)
+    await schedule.run_forever(instance.service(store, clock=utc_now), sender, standby=standby,
+                               clock=utc_now, stop=stop_on_signals())
+
+
+def _print_run(instance: Instance, summary: schedule.RunSummary) -> None:
+    settings = instance.settings
+    delivered = summary.delivered
+    click.echo(f"{summary.reports} new report(s); {summary.issues} issue(s); "
+               f"{delivered.sent} message(s) sent, {delivered.retried} to retry, "
+               f"{delivered.failed} failed"
+               + (f", {delivered.skipped} skipped" if delivered.skipped else "")
+               + (f", {delivered.deferred} deferred" if delivered.deferred else ""))
+    for note in summary.notes:
+        click.echo(f"  {note}", err=True)
+    if settings.delivery.transport == "file":
+        click.echo(f"Messages are in {display_path(settings.resolve(settings.delivery.folder))}/")
+    else:
+        click.echo(f"Messages went to {settings.smtp.host}:{settings.smtp.port}")
+    click.echo("`newsletter status` shows the outbox; `newsletter serve` the previews.")
+    check_relay(instance, delivered)
+
+
+@click.command()
+@click.option("--list", "list_name", required=True)
+@click.option("--report", "report_id", type=int, required=True, metavar="ID")
+@click.option("--lang", "languages", multiple=True, type=click.Choice(LANGUAGES),
+              help="Only subscribers reading these languages (repeatable).")
+@click.option("--test-to", "test_to", metavar="ADDRESS",
+              help="Send one test message to ADDRESS instead; nothing is recorded as sent.")
+@click.option("--dry-run", is_flag=True, help="Say what would be sent; send nothing.")
+@click.pass_obj
+@handle_errors
+def send(obj: Context, list_name: str, report_id: int, languages: tuple[str, ...],
+         test_to: str | None, dry_run: bool) -> None:
+    """Send one report to a list now, as an alert, through the same outbox as the service
+    (a report already sent to the list is refused, so nothing goes twice)."""
+    instance = obj.instance
+    with instance.open_store() as store:
+        spec = instance.list_named(store, list_name)
+        if languages:
+            spec = dataclasses.replace(spec, languages=tuple(
+                lang for lang in spec.languages if lang in languages) or tuple(languages))
+        stored = store.reports.get(report_id)
+        if test_to is not None:
+            _send_test(instance, store, spec, stored.id, test_to, dry_run)
+            return
+        already = store.issues.sent_in(list_name, report_id)
+        if already is not None:
+            raise AlreadySent(list_name, report_id, already)
+        if dry_run:
+            _dry_run(store, spec, [report_id], "alert")
+            return
+        created = create_issue(store, instance.renderer(), spec, [report_id], "alert",
+                               base_url=instance.settings.web.base_url,
+                               domain=instance.settings.mail.from_address.rpartition("@")[2],
+                               now=utc_now(), only_languages=languages or None)
+        run = asyncio.run(_deliver(instance, store))
+    _print_issue_sent(created, run)
+    check_relay(instance, run)
+
+
+@click.command()
+@click.option("--list", "list_name", required=True)
+@click.option("--dry-run", is_flag=True, help="Say what would be sent; send nothing.")
+@click.pass_obj
+@handle_errors
+def digest(obj: Context, list_name: str, dry_run: bool) -> None:
+    """Make and send a list's digest now, of everything not yet sent to it."""
+    instance = obj.instance
+    with instance.open_store() as store:
+        spec = instance.list_named(store, list_name)
+        service = instance.service(store, clock=utc_now, looking=dry_run)
+        if dry_run:
+            _dry_run(store, spec, [r.id for r in service.due(spec)], "digest")
+            return
+        created = service.digest(spec)
+        if created is None:
+            click.echo(f"Nothing new for {list_name}: no digest made")
+            return
+        run = asyncio.run(_deliver(instance, store))
+    _print_issue_sent(created, run)
+    check_relay(instance, run)
+
+
+def _dry_run(store: Store, spec: ListSpec, report_ids: list[int], kind: str) -> None:
+    counts = ", ".join(f"{n} in {lang}" for lang, n in audience(store, spec).items()) or "nobody"
+    click.echo(f"--dry-run: a {kind} of {len(report_ids)} report(s) to {spec.name}: {counts}; "
+               "nothing sent")
+
+
+def _print_issue_sent(created: CreatedIssue, run: DeliveryRun) -> None:
+    """What became of the issue's own messages, and of any others that were due too."""
+    sent = run.sent_by_issue.get(created.issue_id, 0)
+    line = f"Issue {created.issue_id}: {created.queued} message(s) queued, {sent} sent"
+    others = run.sent - sent
+    if others:
+        line += f"; {others} other due message(s) sent too"
+    if run.retried or run.failed or run.deferred:
+        line += (f" ({run.retried} to retry, {run.failed} failed, {run.deferred} deferred; "
+                 "`newsletter outbox list` shows them)")
+    click.echo(line)
+    _report_held(created.held)
+
+
+def _report_held(held: dict[str, list[str]]) -> None:
+    for language, reasons in held.items():
+        for reason in reasons:
+            click.echo(f"{language}: held back: {reason}", err=True)
+
+
+def _send_test(instance: Instance, store: Store, spec: ListSpec, report_id: int, address: str,
+               dry_run: bool) -> None:
+    proof = make_proof(store, spec, report_id, address, builder=instance.message_builder(store),
+                       renderer=instance.renderer(), base_url=instance.settings.web.base_url,
+                       now=utc_now())
+    if dry_run:
+        click.echo(f"--dry-run: a {len(proof.message):,}-byte test message to {proof.address}")
+        return
+    send_proof(proof, instance.transport(), instance.settings.mail.from_address, report_id)
+    click.echo(f"Test message sent to {proof.address} ({proof.language}); nothing recorded")
+
+
+
+COMMANDS: tuple[click.Command, ...] = (deliver, retry, outbox, run, send, digest)

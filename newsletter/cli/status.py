@@ -1,0 +1,153 @@
+"""Commands that show the instance: status and config."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import click
+
+from newsletter.cli.common import (
+    Context,
+    display_path,
+    emit_json,
+    handle_errors,
+    print_table,
+    utc_now,
+)
+from newsletter.cli.sending import waiting_text
+from newsletter.config import settings_table
+from newsletter.delivery.rules import State
+from newsletter.reports.ingest import scan
+from newsletter.service.cron import next_fire
+from newsletter.translate.engine import installed_models
+
+# -- status and config --------------------------------------------------------------------
+
+
+@click.command()
+@click.option("--json", "as_json", is_flag=True, help="The figures as one JSON object.")
+@click.pass_obj
+@handle_errors
+def status(obj: Context, as_json: bool) -> None:
+    """Show what is stored, waiting in the inbox and quarantined."""
+    instance = obj.instance
+    with instance.open_store() as store:
+        by_language = store.reports.by_language()
+        revisions = store.reports.revisions()
+        quarantined = store.inbox.quarantined()
+        unsummarised = store.summaries.missing()
+        last_ingest = store.inbox.last_seen()
+        known = store.inbox.known()
+        schema = store.schema_version
+        translations = store.editions.totals()
+        outbox_now = store.outbox.summary(utc_now())
+        outbox = outbox_now.states
+        errors = store.outbox.last_errors()
+        schedules: list[dict[str, Any]] = []
+        for spec in instance.lists(store).values():
+            previous = store.runs.last(spec.name, "digest")
+            schedules.append({
+                "list": spec.name, "mode": spec.mode.value, "schedule": spec.schedule,
+                "timezone": spec.timezone,
+                "next_digest": next_fire(spec, utc_now()).isoformat(),
+                "last_digest": None if previous is None else {
+                    "at": previous.at.isoformat(), "outcome": previous.outcome,
+                    "issue_id": previous.issue_id}})
+    model_names = [m.name for m in installed_models(instance.settings.packages_dir)]
+    inbox = instance.inbox
+    waiting = 0
+    if inbox.folder.is_dir():
+        for path in scan(inbox, instance.settings.ingest):
+            seen = known.get(path.relative_to(inbox.folder).as_posix())
+            stat = path.lstat()  # a link is judged by itself, never followed
+            if seen is None or (seen.size, seen.mtime_ns) != (stat.st_size, stat.st_mtime_ns):
+                waiting += 1
+    figures = {
+        "instance": str(instance.root),
+        "database": str(instance.settings.database_path),
+        "schema_version": schema,
+        "reports": sum(by_language.values()),
+        "reports_by_language": by_language,
+        "revisions": revisions,
+        "inbox": str(inbox.folder),
+        "inbox_waiting": waiting,
+        "quarantined": quarantined,
+        "unsummarised": unsummarised,
+        "editions": translations.editions,
+        "cached_translations": translations.cached,
+        "models": model_names,
+        "outbox": outbox,
+        "outbox_due": outbox_now.due,
+        "outbox_waiting": outbox_now.waiting,
+        "outbox_next_retry": outbox_now.next_retry,
+        "outbox_ambiguous": outbox_now.ambiguous,
+        "lists": schedules,
+        "last_errors": [{"address": e.address, "code": e.code, "text": e.text} for e in errors],
+        "quarantine": str(inbox.quarantine),
+        "last_ingest": last_ingest.isoformat() if last_ingest else None,
+    }
+    if as_json:
+        emit_json(figures)
+        return
+    languages = ", ".join(f"{lang} {n}" for lang, n in by_language.items())
+    click.echo(f"Instance     {display_path(instance.root) or '.'}")
+    click.echo(f"Database     {display_path(instance.settings.database_path)} (schema {schema})")
+    click.echo(f"Reports      {sum(by_language.values())}"
+               + (f" ({languages})" if languages else "") + f", {revisions} revisions")
+    click.echo(f"Inbox        {display_path(inbox.folder)}/: {waiting} new or changed file(s)"
+               + (" waiting; run `newsletter ingest`" if waiting else ""))
+    if unsummarised:
+        click.echo(f"Summaries    {unsummarised} report(s) without a current summary; "
+                   "run `newsletter summarise`")
+    click.echo(f"Editions     {translations.editions} translated edition(s); "
+               f"{translations.cached} cached sentence(s); "
+               f"models: {', '.join(model_names) or 'none (see `newsletter models`)'}")
+    click.echo("Outbox       " + (", ".join(f"{n} {state}" for state, n in sorted(outbox.items()))
+                                  or "empty"))
+    if outbox:
+        click.echo(f"             {outbox_now.due} due now{waiting_text(outbox_now)}")
+    if outbox_now.ambiguous:
+        click.echo(f"             {outbox_now.ambiguous} message(s) whose outcome was unknown "
+                   "once: possibly delivered twice (`newsletter outbox list --ambiguous`)")
+    if outbox.get(State.SKIPPED):
+        click.echo(f"             {outbox[State.SKIPPED]} skipped: the address left the list "
+                   "after queueing (`newsletter outbox list --state skipped`)")
+    for error in errors:
+        click.echo(f"  last error: {error.address}: {error.code or '-'} {error.text}")
+    if errors:
+        click.echo("  (`newsletter outbox list --state failed --state retry` shows them all)")
+    for entry in schedules:
+        done = entry["last_digest"]
+        click.echo(f"List         {entry['list']} ({entry['mode']}): next digest "
+                   f"{entry['next_digest']}; last "
+                   + (f"{done['at']} {done['outcome']}" if done else "never"))
+    click.echo(f"Quarantine   {quarantined} file(s) in {display_path(inbox.quarantine)}/")
+    last = last_ingest.isoformat() if last_ingest else "never"
+    click.echo(f"Last ingest  {last}")
+
+
+@click.command("config")
+@click.option("--json", "as_json", is_flag=True, help="Every setting as JSON.")
+@click.pass_obj
+@handle_errors
+def config_command(obj: Context, as_json: bool) -> None:
+    """Show every setting's value and where it came from (secrets are masked)."""
+    instance = obj.instance
+    settings = instance.settings
+    rows = []
+    for spec in settings_table():
+        value = getattr(getattr(settings, spec.section), spec.key)
+        if spec.secret and value:
+            value = "********"
+        rows.append({"setting": spec.name, "value": value,
+                     "source": settings.sources[spec.name], "env": spec.env_var})
+    if as_json:
+        emit_json({"config": str(instance.config_path), "settings": rows})
+        return
+    click.echo(f"# {display_path(instance.config_path)}")
+    print_table(("SETTING", "SOURCE", "ENV", "VALUE"),
+                 [(r["setting"], r["source"], r["env"], json.dumps(r["value"])) for r in rows])
+
+
+COMMANDS: tuple[click.Command, ...] = (status, config_command)

@@ -1,0 +1,355 @@
+"""Commands for subscribers and lists."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+from newsletter.cli.common import (
+    Context,
+    display_path,
+    emit_json,
+    handle_errors,
+    print_table,
+    utc_now,
+)
+from newsletter.errors import ListError, NewsletterError
+from newsletter.languages import LANGUAGES
+from newsletter.subscribers.core import (
+    DEFAULT_FORMAT,
+    DEFAULT_LANGUAGE,
+    FORMATS,
+    MAX_NAME,
+    Mode,
+    Status,
+    Subscriber,
+    check_subscriber,
+    export_csv,
+    list_to_table,
+    normalise_address,
+    parse_list,
+    parse_subscriber_csv,
+)
+from newsletter.subscribers.invite import invite
+
+# -- subscribers and lists -----------------------------------------------------------------
+
+
+@click.group()
+def subscribers() -> None:
+    """Add, import, export and inspect subscribers."""
+
+
+def _subscriber_dict(subscriber: Subscriber, lists: dict[str, str]) -> dict[str, Any]:
+    return {"id": subscriber.id, "email": subscriber.email, "name": subscriber.name,
+            "language": subscriber.language, "format": subscriber.format,
+            "status": subscriber.status, "consent_source": subscriber.consent_source,
+            "consent_at": subscriber.consent_at.isoformat(), "bounces": subscriber.bounces,
+            "lists": lists}
+
+
+_NAME_HELP = (f"Display name (at most {MAX_NAME} characters; an address already stored keeps "
+              "its name unless this is given).")
+_LANGUAGE_HELP = (f"Language of the mails (default for a new address: {DEFAULT_LANGUAGE}; an "
+                  "address already stored keeps its language unless this is given).")
+_FORMAT_HELP = (f"html or plain text (default for a new address: {DEFAULT_FORMAT}; an address "
+                "already stored keeps its format unless this is given).")
+
+
+def _quoted(name: str | None) -> str:
+    return "(none)" if name is None else repr(name)
+
+
+def _changes(before: Subscriber, after: Subscriber) -> str:
+    """What changed in a subscriber, as ``name 'Ann' → 'Anna', language en → ru``."""
+    changes = []
+    if before.name != after.name:
+        changes.append(f"name {_quoted(before.name)} → {_quoted(after.name)}")
+    if before.language != after.language:
+        changes.append(f"language {before.language} → {after.language}")
+    if before.format != after.format:
+        changes.append(f"format {before.format} → {after.format}")
+    return ", ".join(changes)
+
+
+@subscribers.command("add")
+@click.argument("email")
+@click.option("--name", help=_NAME_HELP)
+@click.option("--language", type=click.Choice(LANGUAGES), help=_LANGUAGE_HELP)
+@click.option("--format", "fmt", type=click.Choice(FORMATS), help=_FORMAT_HELP)
+@click.option("--list", "list_name", help="Subscribe to this list too.")
+@click.option("--consent", default="command line", show_default=True,
+              help="Where the consent was given (recorded with the time).")
+@click.pass_obj
+@handle_errors
+def subscribers_add(obj: Context, email: str, name: str | None, language: str | None,
+                    fmt: str | None, list_name: str | None, consent: str) -> None:
+    """Add one subscriber (and subscribe them to --list). For an address already stored only
+    the options given change anything: adding it to another list keeps its name, language
+    and format."""
+    row = check_subscriber(email, name, language, fmt)
+    with obj.instance.open_store() as store:
+        if list_name is not None:
+            obj.instance.list_named(store, list_name)
+        before = store.subscribers.find(row.email)
+        counts = store.subscribers.import_rows([row], list_name, consent_source=consent,
+                                                now=utc_now())
+        after = store.subscribers.get(row.email)
+    if counts.not_resubscribed:
+        raise NewsletterError(f"{row.email} has unsubscribed or is suppressed: not resubscribed",
+                              hint="only the subscriber can subscribe again")
+    joined = f" (subscribed to {list_name})" if counts.subscribed else ""
+    if before is None:
+        click.echo(f"Added {row.email}{joined}")
+    elif counts.updated:
+        click.echo(f"Updated {row.email}: {_changes(before, after)}{joined}")
+    else:
+        click.echo(f"Unchanged: {row.email}{joined}")
+
+
+@subscribers.command("invite")
+@click.argument("email")
+@click.option("--list", "list_name", required=True)
+@click.option("--name", help=_NAME_HELP)
+@click.option("--language", type=click.Choice(LANGUAGES), help=_LANGUAGE_HELP)
+@click.option("--format", "fmt", type=click.Choice(FORMATS), help=_FORMAT_HELP)
+@click.pass_obj
+@handle_errors
+def subscribers_invite(obj: Context, email: str, list_name: str, name: str | None,
+                       language: str | None, fmt: str | None) -> None:
+    """Double opt-in: add EMAIL as pending and send a confirmation mail; the address gets
+    nothing else until its owner confirms through the web app. An address already stored
+    keeps its name, language and format unless the options give them; the mail is in the
+    language it ends up with."""
+    instance = obj.instance
+    instance.signing_secrets()  # fail now, before anything is stored, when no key is set
+    row = check_subscriber(email, name, language, fmt)
+    with instance.open_store() as store:
+        spec = instance.list_named(store, list_name)
+        builder = instance.message_builder(
+            mail=lambda _: instance.mail_settings(list_name, spec.title))
+        invitation = invite(store, spec, row, builder=builder, renderer=instance.renderer(),
+                            transport=instance.transport(),
+                            sender=instance.settings.mail.from_address, now=utc_now())
+    if invitation.outcome is None:
+        click.echo(f"{row.email} is already subscribed to {list_name}")
+        return
+    click.echo(f"Invited {row.email} to {list_name}; pending until confirmed"
+               + (f" (written to {display_path(invitation.outcome.text)})"
+                  if instance.settings.delivery.transport == "file" else ""))
+
+
+@subscribers.command("remove")
+@click.argument("email")
+@click.option("--list", "list_name", help="Only from this list (default: from every list).")
+@click.option("--suppress", is_flag=True, help="Never send to this address again, on any list.")
+@click.pass_obj
+@handle_errors
+def subscribers_remove(obj: Context, email: str, list_name: str | None, suppress: bool) -> None:
+    """Unsubscribe EMAIL from a list, from every list, or suppress it for good."""
+    address = normalise_address(email)
+    with obj.instance.open_store() as store:
+        subscriber = store.subscribers.get(address)
+        if list_name is not None and not suppress:
+            changed = store.subscribers.unsubscribe(subscriber.id, list_name, "command line",
+                                                    utc_now())
+            click.echo(f"{address} unsubscribed from {list_name}" if changed
+                       else f"{address} was not subscribed to {list_name}")
+            return
+        status = "suppressed" if suppress else "unsubscribed"
+        store.subscribers.set_status(subscriber.id, status, "command line", utc_now())
+    click.echo(f"{address} is now {status}: nothing will be sent to it")
+
+
+@subscribers.command("show")
+@click.argument("email")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+@handle_errors
+def subscribers_show(obj: Context, email: str, as_json: bool) -> None:
+    """Show one subscriber and their lists."""
+    with obj.instance.open_store() as store:
+        subscriber = store.subscribers.get(normalise_address(email))
+        lists = store.subscribers.memberships(subscriber.id)
+    data = _subscriber_dict(subscriber, lists)
+    if as_json:
+        emit_json(data)
+        return
+    for key, value in data.items():
+        click.echo(f"{key:<15} {value if value not in (None, {}) else '-'}")
+
+
+@subscribers.command("list")
+@click.option("--list", "list_name", help="Only members of this list.")
+@click.option("--status", type=click.Choice([s.value for s in Status]))
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per subscriber.")
+@click.pass_obj
+@handle_errors
+def subscribers_list(obj: Context, list_name: str | None, status: str | None,
+                     as_json: bool) -> None:
+    """List subscribers."""
+    with obj.instance.open_store() as store:
+        found = list(store.subscribers.listing(list_name=list_name, status=status))
+    if as_json:
+        for subscriber, membership in found:
+            data = _subscriber_dict(subscriber, {list_name: membership} if list_name and membership
+                                    else {})
+            emit_json(data)
+        return
+    if not found:
+        click.echo("No subscribers.")
+        return
+    print_table(("ID", "LANG", "FORMAT", "STATUS", "EMAIL", "NAME"),
+                 [(str(s.id), s.language, s.format, s.status + (f"/{m}" if m else ""), s.email,
+                   s.name or "-") for s, m in found])
+
+
+@subscribers.command("import")
+@click.argument("csv_file", type=click.Path(path_type=Path, exists=True, dir_okay=False))
+@click.option("--list", "list_name", required=True, help="Subscribe everyone to this list.")
+@click.option("--consent", default=None, help="Where consent was given (default: the file).")
+@click.option("--json", "as_json", is_flag=True, help="The counts and problems as JSON.")
+@click.pass_obj
+@handle_errors
+def subscribers_import(obj: Context, csv_file: Path, list_name: str, consent: str | None,
+                       as_json: bool) -> None:
+    """Import a CSV (header row; email required; name, language, format optional). A column
+    that is missing, or a cell that is empty, leaves an address already stored as it is; a
+    row that cannot be read is reported with its line number and the others are imported."""
+    try:
+        text = csv_file.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise NewsletterError(f"{csv_file} is not UTF-8 text (byte {exc.start})",
+                              hint="save the spreadsheet as \"CSV UTF-8\" and import that") from exc
+    parsed = parse_subscriber_csv(text)
+    with obj.instance.open_store() as store:
+        obj.instance.list_named(store, list_name)
+        counts = store.subscribers.import_rows(parsed.rows, list_name,
+                                          consent_source=consent or f"import of {csv_file.name}",
+                                          now=utc_now())
+    figures = {"added": counts.added, "updated": counts.updated, "unchanged": counts.unchanged,
+               "subscribed": counts.subscribed, "not_resubscribed": counts.not_resubscribed,
+               "problems": [{"line": p.line, "reason": p.reason} for p in parsed.problems],
+               "unknown_columns": list(parsed.unknown_columns)}
+    if as_json:
+        emit_json(figures)
+        return
+    click.echo(f"{counts.added} added, {counts.updated} updated, {counts.unchanged} unchanged; "
+               f"{counts.subscribed} newly subscribed to {list_name}")
+    if parsed.unknown_columns:
+        click.echo(f"Ignored unknown columns: {', '.join(parsed.unknown_columns)} "
+                   "(known: email, name, language, format)", err=True)
+    for problem in parsed.problems:
+        click.echo(f"line {problem.line}: {problem.reason}", err=True)
+    for address in counts.not_resubscribed:
+        click.echo(f"{address}: unsubscribed or suppressed, not resubscribed", err=True)
+
+
+@subscribers.command("export")
+@click.option("--list", "list_name", required=True)
+@click.option("--out", "out_file", type=click.Path(path_type=Path),
+              help="Write to this file instead of standard output.")
+@click.pass_obj
+@handle_errors
+def subscribers_export(obj: Context, list_name: str, out_file: Path | None) -> None:
+    """Export a list's subscribers as CSV, safe to open in a spreadsheet."""
+    header = ("email", "name", "language", "format", "status", "list_status", "consent_source",
+              "consent_at")
+    with obj.instance.open_store() as store:
+        obj.instance.list_named(store, list_name)
+        rows = ((s.email, s.name or "", s.language, s.format, s.status, m or "",
+                 s.consent_source, s.consent_at.isoformat())
+                for s, m in store.subscribers.listing(list_name=list_name))
+        lines = export_csv(rows, header)
+        if out_file is None:
+            for line in lines:
+                click.echo(line, nl=False)
+        else:
+            with out_file.open("w", encoding="utf-8", newline="") as handle:
+                handle.writelines(lines)
+
+
+@click.group("lists")
+def lists_group() -> None:
+    """Show and manage mailing lists."""
+
+
+@lists_group.command("show")
+@click.option("--json", "as_json", is_flag=True, help="A JSON array of lists.")
+@click.pass_obj
+@handle_errors
+def lists_show(obj: Context, as_json: bool) -> None:
+    """Every list, where it is declared, and how many subscribers it has."""
+    with obj.instance.open_store() as store:
+        lists = obj.instance.lists(store)
+        counts = store.subscribers.counts_by_list()
+    data = [{"name": spec.name, **list_to_table(spec), "origin": spec.origin,
+             "subscribers": counts.get(spec.name, {})} for spec in lists.values()]
+    if as_json:
+        emit_json(data)
+        return
+    if not data:
+        click.echo("No lists: declare one in newsletter.toml ([lists.NAME]) or run "
+                   "`newsletter lists add NAME`.")
+        return
+    print_table(("NAME", "MODE", "SCHEDULE", "TIMEZONE", "LANGUAGES", "ACTIVE", "TITLE"),
+                 [(spec.name, spec.mode.value, spec.schedule or "-", spec.timezone,
+                   ",".join(spec.languages),
+                   str(counts.get(spec.name, {}).get("active", 0)), spec.title)
+                  for spec in lists.values()])
+
+
+@lists_group.command("add")
+@click.argument("name")
+@click.option("--title")
+@click.option("--description", default="")
+@click.option("--mode", type=click.Choice([m.value for m in Mode]), default="daily",
+              show_default=True)
+@click.option("--schedule", help="Cron: minute hour day month weekday (default by mode).")
+@click.option("--timezone", default="Asia/Almaty", show_default=True)
+@click.option("--languages", default=",".join(LANGUAGES), show_default=True)
+@click.option("--countries", default="")
+@click.option("--keywords", default="")
+@click.option("--sources", default="")
+@click.option("--kinds", default="")
+@click.option("--policy", type=click.Choice(["hold", "fallback"]), default="fallback",
+              show_default=True)
+@click.pass_obj
+@handle_errors
+def lists_add(obj: Context, name: str, title: str | None, description: str, mode: str,
+              schedule: str | None, timezone: str, languages: str, countries: str, keywords: str,
+              sources: str, kinds: str, policy: str) -> None:
+    """Create (or change) a list kept in the database."""
+    table: dict[str, object] = {
+        "title": title or name, "description": description, "mode": mode, "timezone": timezone,
+        "languages": languages, "countries": countries, "keywords": keywords,
+        "sources": sources, "kinds": kinds, "policy": policy}
+    if schedule:
+        table["schedule"] = schedule
+    spec = parse_list(name, table, origin="database")
+    if any(s.name == name for s in obj.instance.settings.lists):
+        raise ListError(f"{name} is declared in newsletter.toml", hint="change it there")
+    with obj.instance.open_store() as store:
+        store.lists.save(name, list_to_table(spec), utc_now())
+    click.echo(f"Saved list {name} ({spec.mode.value}"
+               + (f", {spec.schedule} {spec.timezone}" if spec.schedule else "") + ")")
+
+
+@lists_group.command("remove")
+@click.argument("name")
+@click.pass_obj
+@handle_errors
+def lists_remove(obj: Context, name: str) -> None:
+    """Delete a list kept in the database (memberships are kept, for the record)."""
+    with obj.instance.open_store() as store:
+        if not store.lists.delete(name):
+            raise ListError(f"no database list called {name!r}",
+                            hint="lists of newsletter.toml are removed by editing the file")
+    click.echo(f"Removed list {name}")
+
+
+
+
+COMMANDS: tuple[click.Command, ...] = (subscribers, lists_group)

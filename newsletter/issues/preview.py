@@ -1,0 +1,100 @@
+"""Preview an alert or a digest: what each language's mail would say, written as files
+(.html, .txt, .eml, and the .text.eml a text-only reader gets). Reads the store only."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from newsletter.errors import NewsletterError
+from newsletter.issues.plan import PlannedIssue, plan_issue
+from newsletter.mail.compose import body_parts
+from newsletter.mail.messages import MessageBuilder
+from newsletter.mail.render import Renderer
+from newsletter.reports.model import StoredReport
+from newsletter.store import Store
+from newsletter.subscribers.core import ListSpec
+from newsletter.translate.editions import Policy
+
+
+@dataclass(frozen=True)
+class PreviewPlan:
+    """What a preview shows: ``name`` prefixes its files; ``note`` says why a digest shows
+    something else than what is due."""
+
+    name: str
+    list_name: str
+    title: str
+    planned: PlannedIssue
+    note: str | None = None
+
+
+@dataclass(frozen=True)
+class PreviewFile:
+    language: str
+    kind: str  # html, text, eml, text-eml
+    path: Path
+
+
+def digest_selection(spec: ListSpec | None, due: list[StoredReport],
+                     newest: list[StoredReport], limit: int) -> tuple[list[int], str | None]:
+    """The reports a digest preview shows: what is due for the list, else its latest matching
+    reports (all the latest when ``spec`` is no list), at most ``limit``; and a note when
+    nothing is due."""
+    note = None
+    chosen = newest
+    if spec is not None:
+        if not due:
+            note = (f"Nothing is due for {spec.name} yet: previewing its latest matching "
+                    "reports instead")
+        chosen = due or [r for r in newest if spec.matches(
+            r.report.title, r.report.body, r.report.source, r.report.kind)]
+    ids = [r.id for r in chosen[:limit]]
+    if not ids:
+        raise NewsletterError("there are no reports to put in a digest",
+                              hint="run `newsletter ingest` first")
+    return ids, note
+
+
+def plan_preview(store: Store, *, report_id: int | None, digest: str | None,
+                 spec: ListSpec | None, due: list[StoredReport], languages: list[str],
+                 limit: int, default_title: str, default_policy: Policy, base_url: str,
+                 now: datetime) -> PreviewPlan:
+    """The alert of ``report_id``, or the next digest of the list ``digest`` (``spec`` when it
+    is a list; ``due``: what is due for it)."""
+    title, policy, budget, note = default_title, default_policy, None, None
+    if report_id is not None:
+        ids, kind, name = [store.reports.get(report_id).id], "alert", f"report-{report_id}"
+    else:
+        kind, name = "digest", f"digest-{digest}"
+        if spec is not None:
+            title, policy = spec.title, Policy(spec.policy)
+            budget = (spec.summary_sentences, spec.summary_words)
+        ids, note = digest_selection(spec, due, store.reports.newest(), limit)
+    planned = plan_issue(store, ids, kind=kind, languages=languages, policy=policy,
+                         list_title=title, base_url=base_url, issue_date=now.date(),
+                         summary_budget=budget)
+    return PreviewPlan(name, digest or "alerts", title, planned, note)
+
+
+def write_preview(plan: PreviewPlan, renderer: Renderer, builder: MessageBuilder, folder: Path,
+                  now: datetime) -> list[PreviewFile]:
+    """Write each language's files into ``folder``; returns them in order."""
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    for language, issue in plan.planned.mails.items():
+        rendered = renderer.render(issue)
+        stem = f"{plan.name}.{language}"
+        message = builder.preview(builder.template(rendered, plan.list_name, date=now), stem)
+        text_only = builder.preview(builder.template(rendered, plan.list_name, date=now,
+                                                     format="text"), stem)
+        plain, html_text = body_parts(message)
+        for kind, suffix, data in (("html", "html", html_text.encode("utf-8")),
+                                   ("text", "txt", plain.encode("utf-8")),
+                                   ("eml", "eml", message),
+                                   ("text-eml", "text.eml", text_only)):
+            path = folder / f"{stem}.{suffix}"
+            path.write_bytes(data)
+            written.append(PreviewFile(language, kind, path))
+    return written

@@ -1,0 +1,54 @@
+"""Invite an address to a list (double opt-in): store it as pending and send it one
+confirmation mail; it gets nothing else until its owner confirms through the web app."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from newsletter.delivery.transport import Outcome, Transport
+from newsletter.errors import NewsletterError
+from newsletter.mail.messages import Addressee, MessageBuilder
+from newsletter.mail.render import Renderer
+from newsletter.store import Store
+from newsletter.subscribers.core import ListSpec, SubscriberRow
+
+
+@dataclass(frozen=True)
+class Invitation:
+    """What became of an invitation: ``outcome`` is None when the address was already an
+    active member (nothing sent)."""
+
+    email: str
+    outcome: Outcome | None
+
+
+def invite(store: Store, spec: ListSpec, row: SubscriberRow, *, builder: MessageBuilder,
+           renderer: Renderer, transport: Transport, sender: str,
+           now: datetime) -> Invitation:
+    """Add ``row`` to ``spec`` as pending and mail it the confirmation link, in the language
+    and format it ends up with (an address already stored keeps what ``row`` does not give).
+    An address that unsubscribed or was suppressed is refused, and nothing is sent."""
+    subscribers = store.subscribers
+    counts = subscribers.import_rows([row], spec.name, consent_source="invitation", now=now,
+                                     status="pending")
+    if counts.not_resubscribed:
+        raise NewsletterError(f"{row.email} has unsubscribed or is suppressed: not invited")
+    subscriber = subscribers.get(row.email)
+    if subscribers.memberships(subscriber.id).get(spec.name) == "active":
+        return Invitation(row.email, None)
+    today = now.date()
+    rendered = renderer.render_confirmation(
+        subscriber.language, spec.title, builder.links.confirm(subscriber.id, spec.name, today),
+        today)
+    message = builder.message(
+        builder.template(rendered, spec.name, date=now, format=subscriber.format),
+        Addressee(row.email, subscriber.name,
+                  builder.links.message_id(f"confirm.{subscriber.id}.{today:%Y%m%d}.{spec.name}"),
+                  subscriber_id=subscriber.id, list_name=spec.name, issued=today))
+    outcome = transport.deliver(sender, row.email, message,
+                                f"confirm-{subscriber.id}-{spec.name}")
+    if not outcome.accepted:
+        raise NewsletterError(f"the relay refused the invitation: {outcome.code} {outcome.text}",
+                              hint="check the address; it stays pending")
+    return Invitation(row.email, outcome)
