@@ -1,0 +1,385 @@
+"""What every storage backend promises: the queries of each concept, transactions that
+commit together or not at all (nesting as savepoints), leases, and fenced outbox writes."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+
+from newsletter.delivery.rules import QueuedMessage, State
+from newsletter.errors import AlreadySent, NotFound
+from newsletter.reports.model import Report
+from newsletter.store import Store
+from newsletter.subscribers.core import Status, check_subscriber
+from newsletter.translate.core import Flag
+from newsletter.translate.editions import Edition
+
+NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+
+
+def _report(title: str = "Kazakhstan: Floods", language: str = "en",
+            day: date = date(2026, 3, 1)) -> Report:
+    return Report(title=title, source="OCHA", kind="Situation Report", published=day,
+                  language=language, body="Floods hit the north.\n\nPeople were moved.",
+                  dateline="ASTANA", posted=day)
+
+
+def _add(store: Store, title: str = "Kazakhstan: Floods", *, key: str = "k1",
+         language: str = "en", day: date = date(2026, 3, 1)) -> int:
+    return store.reports.add(_report(title, language, day), content_hash=f"h-{title}",
+                             identity_key=key, path=f"{key}.txt", encoding="utf-8", now=NOW)
+
+
+def _subscribe(store: Store, *emails: str, list_name: str = "daily",
+               language: str | None = None) -> list[int]:
+    store.subscribers.import_rows([check_subscriber(e, language=language) for e in emails],
+                                  list_name, consent_source="test", now=NOW)
+    return [store.subscribers.get(e).id for e in emails]
+
+
+def _issue(store: Store, report_ids: list[int], list_name: str = "daily") -> tuple[int, int]:
+    def recipients(issue_id: int) -> Iterator[QueuedMessage]:
+        for s in store.subscribers.recipients(list_name):
+            yield QueuedMessage(s.id, s.email, s.name, s.language,
+                                f"n{issue_id}.{s.id}@example.org", s.format)
+    return store.issues.create(list_name, "alert", report_ids, {"en": '{"x": 1}'}, NOW,
+                               recipients=recipients)
+
+
+# -- transactions -------------------------------------------------------------------------
+
+
+def test_a_transaction_commits_all_its_writes_together(store: Store) -> None:
+    with store.transaction():
+        store.lists.save("a", {"title": "A"}, NOW)
+        store.lists.save("b", {"title": "B"}, NOW)
+    assert sorted(store.lists.stored()) == ["a", "b"]
+
+
+def _fails_in_a_transaction(store: Store, *writes: Callable[[], object]) -> None:
+    """Run ``writes`` in one transaction, then fail."""
+    with store.transaction():
+        for write in writes:
+            write()
+        raise RuntimeError("the block fails")
+
+
+def test_an_error_rolls_the_whole_transaction_back(store: Store) -> None:
+    with pytest.raises(RuntimeError):
+        _fails_in_a_transaction(store, lambda: store.lists.save("a", {"title": "A"}, NOW),
+                                lambda: store.lists.save("b", {"title": "B"}, NOW))
+    assert store.lists.stored() == {}
+    assert not store.db.in_transaction
+
+
+def test_an_inner_transaction_is_a_savepoint(store: Store) -> None:
+    with store.transaction():
+        store.lists.save("outer", {"title": "O"}, NOW)
+        with pytest.raises(RuntimeError):
+            _fails_in_a_transaction(store, lambda: store.lists.save("inner", {"title": "I"},
+                                                                    NOW))
+        assert store.db.in_transaction
+        with store.transaction():
+            store.lists.save("kept", {"title": "K"}, NOW)
+    assert sorted(store.lists.stored()) == ["kept", "outer"]
+
+
+def test_an_inner_block_commits_only_with_the_outer_one(store: Store) -> None:
+    def inner() -> None:
+        with store.transaction():
+            store.lists.save("inner", {"title": "I"}, NOW)
+
+    with pytest.raises(RuntimeError):
+        _fails_in_a_transaction(store, inner)
+    assert store.lists.stored() == {}
+
+
+def test_a_repository_method_with_its_own_transaction_nests_in_the_callers(
+        store: Store) -> None:
+    with pytest.raises(RuntimeError):  # import_rows runs its own transaction
+        _fails_in_a_transaction(store, lambda: _subscribe(store, "a@example.org"))
+    assert store.subscribers.find("a@example.org") is None
+
+
+# -- reports, inbox, summaries, editions ----------------------------------------------------
+
+
+def test_reports_are_stored_read_and_revised(store: Store) -> None:
+    first = _add(store, "Kazakhstan: Floods", key="k1", day=date(2026, 3, 1))
+    second = _add(store, "Казахстан: паводки", key="k2", language="ru", day=date(2026, 3, 2))
+    got = store.reports.get(first)
+    assert (got.report, got.revision, got.path) == (_report(), 1, "k1.txt")
+    assert store.reports.id_by_hash("h-Kazakhstan: Floods") == first
+    assert store.reports.id_by_identity("k2") == second
+    assert store.reports.id_by_identity("nope") is None
+    assert [r.id for r in store.reports.newest()] == [second, first]
+    assert [r.id for r in store.reports.newest(limit=1)] == [second]
+    assert store.reports.by_language() == {"en": 1, "ru": 1}
+    assert list(store.reports.get_many([second, first])) == [second, first]
+    revised = store.reports.update(first, _report("Kazakhstan: Floods (update)"),
+                                   content_hash="h2", identity_key="k1", path="k1.txt",
+                                   encoding="utf-8", now=NOW + timedelta(hours=1))
+    assert revised == 2
+    assert store.reports.get(first).report.title == "Kazakhstan: Floods (update)"
+    assert store.reports.id_by_hash("h2") == first
+    assert store.reports.revisions() == 3
+
+
+def test_a_missing_report_is_a_clear_error(store: Store) -> None:
+    first = _add(store)
+    with pytest.raises(NotFound):
+        store.reports.get(first + 1)
+    with pytest.raises(NotFound):
+        store.reports.get_many([first, first + 1])
+
+
+def test_the_inbox_remembers_files_and_counts_quarantine(store: Store) -> None:
+    assert store.inbox.last_seen() is None
+    store.inbox.remember("a.txt", size=10, mtime_ns=1, status="ingested", report_id=None,
+                         now=NOW)
+    store.inbox.remember("a.txt", size=12, mtime_ns=2, status="updated", report_id=None,
+                         now=NOW + timedelta(minutes=1))
+    known = store.inbox.known()
+    assert (known["a.txt"].size, known["a.txt"].mtime_ns, known["a.txt"].status) == (
+        12, 2, "updated")
+    assert store.inbox.last_seen() == NOW + timedelta(minutes=1)
+    store.inbox.quarantine("b.txt", "quarantine/b.txt", "empty", "no text", NOW)
+    assert store.inbox.quarantined() == 1
+
+
+def test_summaries_are_needed_until_saved_for_the_current_revision(store: Store) -> None:
+    rid = _add(store)
+    settings = {"method": "lead", "max_sentences": 3, "max_words": 80}
+    assert [r.id for r in store.summaries.needed(**settings)] == [rid]
+    assert store.summaries.missing() == 1
+    store.summaries.save(rid, 1, sentences=["Floods hit the north."], now=NOW, **settings)
+    assert store.summaries.needed(**settings) == []
+    assert store.summaries.missing() == 0
+    assert store.summaries.of(rid) == ("Floods hit the north.",)
+    assert store.summaries.of_many([rid, rid + 1]) == {rid: ("Floods hit the north.",)}
+    assert [r.id for r in store.summaries.needed(**{**settings, "max_words": 40})] == [rid]
+
+
+def test_editions_and_the_translation_cache_round_trip(store: Store) -> None:
+    rid = _add(store)
+    flag = Flag("unknown_tokens", "2 unknown tokens in the title")
+    edition = Edition("kk", "Қазақстан: су тасқыны", ("Солтүстікті су басты.",), "Мәтін",
+                      "en-kk", (flag,), ())
+    store.editions.save(rid, edition, "key-1", NOW)
+    assert store.editions.of(rid) == {"kk": edition}
+    replaced = Edition("kk", "Қазақстан", None, None, "en-kk")
+    store.editions.save(rid, replaced, "key-2", NOW)
+    assert store.editions.of_many([rid]) == {rid: {"kk": replaced}}
+    store.editions.cache("en-kk", "kk", {"a": "бір", "b": "екі"}, NOW)
+    store.editions.cache("en-kk", "kk", {"a": "бір"}, NOW)  # again: no error, no duplicate
+    assert store.editions.cached("en-kk", "kk", ["a", "b", "c"]) == {"a": "бір", "b": "екі"}
+    totals = store.editions.totals()
+    assert (totals.editions, totals.cached) == (1, 2)
+
+
+# -- subscribers and lists ----------------------------------------------------------------
+
+
+def test_subscribers_import_update_and_keep_their_choices(store: Store) -> None:
+    counts = store.subscribers.import_rows(
+        [check_subscriber("a@example.org", "Айгүл", "kk"), check_subscriber("b@example.org")],
+        "daily", consent_source="csv", now=NOW)
+    assert (counts.added, counts.subscribed) == (2, 2)
+    again = store.subscribers.import_rows([check_subscriber("a@example.org")], "weekly",
+                                          consent_source="csv", now=NOW)
+    assert (again.added, again.updated, again.unchanged, again.subscribed) == (0, 0, 1, 1)
+    a = store.subscribers.get("a@example.org")
+    assert (a.name, a.language, a.status) == ("Айгүл", "kk", Status.ACTIVE)
+    assert store.subscribers.by_id(a.id) == a
+    assert store.subscribers.memberships(a.id) == {"daily": "active", "weekly": "active"}
+    assert store.subscribers.counts_by_list() == {"daily": {"active": 2},
+                                                  "weekly": {"active": 1}}
+    with pytest.raises(NotFound):
+        store.subscribers.get("nobody@example.org")
+
+
+def test_only_active_members_are_recipients(store: Store) -> None:
+    a, b, c, d = _subscribe(store, "a@example.org", "b@example.org", "c@example.org",
+                            "d@example.org")
+    assert store.subscribers.unsubscribe(b, "daily", "web", NOW)
+    assert not store.subscribers.unsubscribe(b, "daily", "web", NOW)  # already done
+    store.subscribers.set_status(c, Status.SUPPRESSED, "cli", NOW)
+    store.subscribers.import_rows([check_subscriber("d@example.org")], "weekly",
+                                  consent_source="invitation", now=NOW, status="pending")
+    assert [s.email for s in store.subscribers.recipients("daily")] == ["a@example.org",
+                                                                        "d@example.org"]
+    blocked = store.subscribers.import_rows([check_subscriber("b@example.org")], "daily",
+                                            consent_source="csv", now=NOW)
+    assert blocked.not_resubscribed == []  # b is active; only the membership ended
+    assert store.subscribers.memberships(b)["daily"] == "unsubscribed"
+    assert [s.id for s in store.subscribers.recipients("daily")] == [a, d]
+
+
+def test_a_pending_invitation_is_confirmed_once(store: Store) -> None:
+    store.subscribers.import_rows([check_subscriber("p@example.org")], "daily",
+                                  consent_source="invitation", now=NOW, status="pending")
+    pending = store.subscribers.get("p@example.org")
+    assert list(store.subscribers.recipients("daily")) == []
+    assert store.subscribers.confirm(pending.id, "daily", NOW)
+    assert [s.email for s in store.subscribers.recipients("daily")] == ["p@example.org"]
+
+
+def test_bounces_past_the_threshold_stop_the_address(store: Store) -> None:
+    (a,) = _subscribe(store, "a@example.org")
+    assert not store.subscribers.record_bounce(a, 2, NOW)
+    assert store.subscribers.record_bounce(a, 2, NOW)
+    assert store.subscribers.by_id(a).status == Status.BOUNCED
+    assert list(store.subscribers.recipients("daily")) == []
+
+
+def test_lists_are_saved_replaced_and_deleted(store: Store) -> None:
+    store.lists.save("kz", {"title": "Kazakhstan", "languages": ["kk", "ru"]}, NOW)
+    store.lists.save("kz", {"title": "Қазақстан"}, NOW)
+    assert store.lists.stored() == {"kz": {"title": "Қазақстан"}}
+    assert store.lists.delete("kz")
+    assert not store.lists.delete("kz")
+
+
+# -- issues and schedule runs --------------------------------------------------------------
+
+
+def test_an_issue_records_its_bodies_rows_and_claim_together(store: Store) -> None:
+    first, second = _add(store, key="k1"), _add(store, "Kyrgyzstan: Mudflow", key="k2")
+    _subscribe(store, "a@example.org", "b@example.org")
+    issue_id, queued = _issue(store, [first])
+    assert queued == 2
+    issue = store.issues.get(issue_id)
+    assert (issue.list_name, issue.kind, issue.report_ids) == ("daily", "alert", (first,))
+    assert store.issues.bodies(issue_id) == {"en": '{"x": 1}'}
+    assert store.issues.sent_in("daily", first) == issue_id
+    assert store.issues.sent_in("weekly", first) is None
+    assert [r.id for r in store.issues.unsent_reports("daily", NOW)] == [second]
+    assert store.outbox.counts() == {State.PENDING: 2}
+
+
+def test_a_report_is_claimed_once_per_list_and_a_second_claim_leaves_nothing(
+        store: Store) -> None:
+    rid = _add(store)
+    _subscribe(store, "a@example.org")
+    first, _ = _issue(store, [rid])
+    with pytest.raises(AlreadySent) as caught:
+        _issue(store, [rid])
+    assert caught.value.issue_id == first
+    assert store.outbox.counts() == {State.PENDING: 1}
+    _issue(store, [rid], list_name="weekly")  # another list may still get it
+
+
+def test_a_missing_issue_is_a_clear_error(store: Store) -> None:
+    with pytest.raises(NotFound):
+        store.issues.get(1)
+
+
+def test_schedule_runs_record_a_list_start_once_and_the_last_run(store: Store) -> None:
+    assert store.runs.list_start("daily") is None
+    assert store.runs.record_list_start("daily", NOW) == NOW
+    assert store.runs.record_list_start("daily", NOW + timedelta(days=1)) == NOW
+    assert store.runs.list_start("daily") == NOW
+    assert store.runs.last("daily", "digest") is None
+    store.runs.record("daily", "digest", NOW, "empty", None)
+    store.runs.record("daily", "digest", NOW + timedelta(days=1), "3 queued", None)
+    last = store.runs.last("daily", "digest")
+    assert last is not None
+    assert (last.at, last.outcome) == (NOW + timedelta(days=1), "3 queued")
+
+
+# -- leases -------------------------------------------------------------------------------
+
+
+def test_a_lease_has_one_holder_until_it_runs_out(store: Store) -> None:
+    assert store.leases.take("scheduler", "one", NOW, 30) is None
+    assert store.leases.take("scheduler", "two", NOW + timedelta(seconds=10), 30) == "one"
+    assert store.leases.take("scheduler", "one", NOW + timedelta(seconds=20), 30) is None
+    assert store.leases.take("scheduler", "two", NOW + timedelta(seconds=40), 30) == "one"
+    assert store.leases.take("scheduler", "two", NOW + timedelta(seconds=51), 30) is None
+    store.leases.drop("scheduler", "one")  # no longer the holder: changes nothing
+    assert store.leases.take("scheduler", "one", NOW + timedelta(seconds=60), 30) == "two"
+    store.leases.drop("scheduler", "two")
+    assert store.leases.take("scheduler", "one", NOW + timedelta(seconds=60), 30) is None
+
+
+# -- the outbox ---------------------------------------------------------------------------
+
+
+@pytest.fixture
+def queued(store: Store) -> Store:
+    rid = _add(store)
+    _subscribe(store, *(f"r{i}@example.org" for i in range(5)))
+    _issue(store, [rid])
+    return store
+
+
+def test_claims_of_two_owners_never_overlap(queued: Store) -> None:
+    one = queued.outbox.claim("one", 3, NOW, 30)
+    two = queued.outbox.claim("two", 3, NOW, 30)
+    assert len(one.rows) == 3
+    assert len(two.rows) == 2
+    assert not {r.id for r in one.rows} & {r.id for r in two.rows}
+    assert queued.outbox.claim("three", 3, NOW, 30).rows == []
+    assert queued.outbox.counts() == {State.SENDING: 5}
+
+
+def test_every_state_change_is_fenced_by_owner_and_state(queued: Store) -> None:
+    (row,) = queued.outbox.claim("one", 1, NOW, 30).rows
+    outbox = queued.outbox
+    assert not outbox.mark(row.id, "two", State.SENDING, State.TRANSMITTING)  # not the owner
+    assert not outbox.mark(row.id, "one", State.PENDING, State.TRANSMITTING)  # not that state
+    assert outbox.mark(row.id, "one", State.SENDING, State.TRANSMITTING)
+    assert outbox.mark(row.id, "one", State.TRANSMITTING, State.SENT, code=250, text="ok",
+                       now=NOW, attempted=True)
+    assert not outbox.mark(row.id, "one", State.TRANSMITTING, State.SENT)  # done already
+    (entry,) = [e for e in outbox.entries() if e.id == row.id]
+    assert (entry.state, entry.attempts, entry.last_code) == (State.SENT, 1, 250)
+
+
+def test_an_expired_lease_is_recovered_and_fences_out_its_old_owner(queued: Store) -> None:
+    outbox = queued.outbox
+    claimed = outbox.claim("crashed", 2, NOW, 30).rows
+    outbox.mark(claimed[1].id, "crashed", State.SENDING, State.TRANSMITTING)
+    assert outbox.recover(NOW + timedelta(seconds=10)).requeued == 0  # still alive
+    assert outbox.renew("crashed", NOW + timedelta(seconds=20), 30) == 2
+    assert outbox.recover(NOW + timedelta(seconds=40)).requeued == 0  # renewed until 50 s
+    recovered = outbox.recover(NOW + timedelta(seconds=51))
+    assert (recovered.requeued, recovered.ambiguous) == (1, 1)
+    assert not outbox.mark(claimed[1].id, "crashed", State.TRANSMITTING, State.SENT)
+    states = {e.id: (e.state, e.ambiguous) for e in outbox.entries()}
+    assert states[claimed[0].id] == (State.PENDING, False)
+    assert states[claimed[1].id] == (State.RETRY, True)
+    assert outbox.summary(NOW + timedelta(seconds=51)).ambiguous == 1
+
+
+def test_a_clean_stop_releases_unstarted_claims(queued: Store) -> None:
+    outbox = queued.outbox
+    rows = outbox.claim("one", 5, NOW, 30).rows
+    outbox.mark(rows[0].id, "one", State.SENDING, State.TRANSMITTING)
+    assert outbox.release("one") == 4
+    assert outbox.counts() == {State.PENDING: 4, State.TRANSMITTING: 1}
+
+
+def test_retries_wait_for_their_time_and_retry_makes_them_due(queued: Store) -> None:
+    outbox = queued.outbox
+    (row,) = outbox.claim("one", 1, NOW, 30).rows
+    later = NOW + timedelta(minutes=10)
+    outbox.mark(row.id, "one", State.SENDING, State.RETRY, code=451, text="try later",
+                next_attempt_at=later, attempted=True)
+    summary = outbox.summary(NOW)
+    assert (summary.due, summary.waiting, summary.next_retry) == (4, 1, later)
+    assert row.id not in {r.id for r in outbox.claim("two", 10, NOW, 30).rows}
+    outbox.release("two")
+    assert outbox.requeue().made_due == 1
+    assert row.id in {r.id for r in outbox.claim("three", 10, NOW, 30).rows}
+
+
+def test_a_reader_who_left_after_queueing_is_skipped_not_sent(queued: Store) -> None:
+    leaver = queued.subscribers.get("r0@example.org")
+    queued.subscribers.unsubscribe(leaver.id, "daily", "web", NOW)
+    claimed = queued.outbox.claim("one", 10, NOW, 30)
+    assert claimed.skipped == 1
+    assert leaver.id not in {r.subscriber_id for r in claimed.rows}
+    assert queued.outbox.counts()[State.SKIPPED] == 1
