@@ -38,11 +38,13 @@ class Database:
         return max(cursor.rowcount, 0)
 
     def one(self, sql: str, params: Sequence[object] = ()) -> Row | None:
-        row = self.execute(sql, params).fetchone()
-        return None if row is None else tuple(row)
+        row: Row | None = self.execute(sql, params).fetchone()
+        return row
 
     def all(self, sql: str, params: Sequence[object] = ()) -> list[Row]:
-        return [tuple(row) for row in self.execute(sql, params).fetchall()]
+        """Every row, as the tuples the driver returns (no copy per row)."""
+        rows: list[Row] = self.execute(sql, params).fetchall()
+        return rows
 
     def scalar(self, sql: str, params: Sequence[object] = ()) -> Any:
         row = self.one(sql, params)
@@ -114,7 +116,7 @@ def moment(text: str | None) -> datetime | None:
     return datetime.fromisoformat(text) if text else None
 
 
-def chunks(values: Sequence[Any], size: int = 500) -> Iterator[list[Any]]:
+def chunks(values: Sequence[Any], size: int = 900) -> Iterator[list[Any]]:
     """``values`` in lists of at most ``size``: an ``IN (…)`` list stays under every
     backend's limit on parameters."""
     for start in range(0, len(values), size):
