@@ -12,13 +12,15 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from newsletter.config import CONFIG_NAME, Settings, example_config, find_config, load_settings
+from newsletter.config import CONFIG_NAME, Settings, find_config, load_settings
 from newsletter.delivery.files import FileTransport
+from newsletter.delivery.relays import RelaySpec
 from newsletter.delivery.rules import RetryPolicy
 from newsletter.delivery.sender import Sender, SendOptions
 from newsletter.delivery.smtp import SmtpOptions, SmtpTransport
 from newsletter.delivery.transport import Transport
 from newsletter.errors import ConfigError, GlossaryFormatError, ListError
+from newsletter.example_config import example_config
 from newsletter.issues.messages import IssueMessages
 from newsletter.languages import LANGUAGES
 from newsletter.mail.compose import MailSettings
@@ -27,7 +29,9 @@ from newsletter.mail.links import Links
 from newsletter.mail.messages import MessageBuilder
 from newsletter.mail.render import Renderer, load_translations
 from newsletter.reports.ingest import Inbox
+from newsletter.service.scheduler import SchedulerLease
 from newsletter.service.steps import Service
+from newsletter.service.workers import Heartbeat, TranslationThread
 from newsletter.store import Store, open_store
 from newsletter.subscribers.core import ListSpec, parse_list
 from newsletter.translate.core import Glossary, parse_glossary
@@ -53,7 +57,8 @@ class Instance:
         return self.settings.root
 
     def open_store(self) -> Store:
-        return open_store(self.settings.database_path)
+        return open_store(self.settings.database_target,
+                          pool_size=self.settings.database.pool_size)
 
     @property
     def inbox(self) -> Inbox:
@@ -147,11 +152,27 @@ class Instance:
         delivery = self.settings.delivery
         return FileTransport(self.settings.resolve(delivery.folder), delivery.file_format)
 
-    def smtp_options(self) -> SmtpOptions:
-        smtp = self.settings.smtp
-        return SmtpOptions(smtp.host, smtp.port, smtp.security, smtp.username, smtp.password,
-                           smtp.timeout,
-                           str(self.settings.resolve(smtp.ca_file)) if smtp.ca_file else "")
+    def relay(self, name: str | None) -> RelaySpec:
+        """The relay ``[relays.NAME]`` (what it leaves out is [smtp]'s); None: [smtp]."""
+        if name is None:
+            return RelaySpec("smtp")
+        found = {relay.name: relay for relay in self.settings.relays}
+        if name not in found:
+            known = ", ".join(sorted(found)) or "none"
+            raise ConfigError(f"no relay called {name!r}",
+                              hint=f"relays: {known}; declare one as [relays.{name}] in "
+                                   "newsletter.toml")
+        return found[name]
+
+    def smtp_options(self, relay: str | None = None) -> SmtpOptions:
+        smtp, named = self.settings.smtp, self.relay(relay)
+        ca_file = named.ca_file if named.ca_file is not None else smtp.ca_file
+        return SmtpOptions(
+            named.host or smtp.host, named.port or smtp.port, named.security or smtp.security,
+            named.username if named.username is not None else smtp.username,
+            named.password if named.password is not None else smtp.password,
+            named.timeout or smtp.timeout,
+            str(self.settings.resolve(ca_file)) if ca_file else "")
 
     def dkim_signer(self) -> DkimSigner | None:
         """The DKIM signer of [dkim], or None when signing is off."""
@@ -184,24 +205,46 @@ class Instance:
         lists = self.lists(store)
         return self.mail_settings(name, lists[name].title if name in lists else name)
 
-    def send_options(self) -> SendOptions:
+    def send_options(self, relay: str | None = None) -> SendOptions:
         settings = self.settings
-        delivery = settings.delivery
+        delivery, named = settings.delivery, self.relay(relay)
         return SendOptions(
-            sender=settings.mail.from_address, connections=delivery.connections,
-            rate=delivery.rate, lease=delivery.lease, bounce_threshold=delivery.bounce_threshold,
+            sender=settings.mail.from_address,
+            connections=named.connections or delivery.connections,
+            rate=named.rate if named.rate is not None else delivery.rate, lease=delivery.lease,
+            bounce_threshold=delivery.bounce_threshold,
             breaker_failures=delivery.breaker_failures,
             policy=RetryPolicy(max_attempts=delivery.max_attempts,
                                base=timedelta(seconds=delivery.retry_base_seconds),
                                cap=timedelta(seconds=delivery.retry_cap_seconds)))
 
-    def sender(self, store: Store, *, owner: str, clock: Callable[[], datetime]) -> Sender:
-        """This process's sending: one sweep at a time, one rate limit for the relay."""
+    def sender(self, store: Store, *, owner: str, clock: Callable[[], datetime],
+               relay: str | None = None) -> Sender:
+        """This process's sending: one sweep at a time, one rate limit for the relay
+        (``[relays.NAME]``, else [smtp])."""
         settings = self.settings
         return Sender(
-            store, self.issue_messages(store), self.send_options(), smtp=self.smtp_options(),
+            store, self.issue_messages(store), self.send_options(relay),
+            smtp=self.smtp_options(relay),
             files=self.file_transport() if settings.delivery.transport == "file" else None,
             owner=owner, clock=clock, first_backoff=settings.schedule.deliver_seconds / 2)
+
+    def scheduler_lease(self, store: Store, owner: str,
+                        clock: Callable[[], datetime]) -> SchedulerLease:
+        return SchedulerLease(store, owner, self.settings.schedule.lease_seconds, clock)
+
+    def translation_thread(self, owner: str) -> TranslationThread:
+        """``run``'s translation, in a thread with its own connection and engine."""
+        def open_service() -> Service:
+            store = self.open_store()
+            return self.service(store, clock=store.clock())
+
+        return TranslationThread(open_service, owner,
+                                 poll=self.settings.schedule.poll_seconds)
+
+    def heartbeat(self, store: Store, worker_id: str, role: str,
+                  clock: Callable[[], datetime], detail: str = "") -> Heartbeat:
+        return Heartbeat(store, worker_id, role, clock=clock, detail=lambda: detail)
 
     def glossary(self) -> Glossary:
         """The instance's glossary; an absent file is an empty glossary (and a warning)."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import textwrap
+import re
 import tomllib
 import typing
 from collections.abc import Iterator, Mapping
@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from newsletter.delivery.relays import PASSWORD_ENV, RelaySpec, parse_relays
 from newsletter.errors import ConfigError, InstanceNotFound, ListError
 from newsletter.languages import LANGUAGES
 from newsletter.subscribers.core import ListSpec, parse_list
@@ -49,6 +50,17 @@ class PathsSettings:
         "translations", "Gettext catalogs of the templates' words, <locale>/LC_MESSAGES/."
     )
     outbox: str = setting("var/outbox", "Where `newsletter preview` writes .html, .txt and .eml.")
+
+
+@dataclass(frozen=True)
+class DatabaseSettings:
+    """Where the data lives: SQLite on this machine, or PostgreSQL shared by several."""
+
+    url: str = setting(
+        "", "Empty: the SQLite file of [paths] database. sqlite:///PATH for another file, or "
+        "postgresql://USER@HOST/NAME; a URL with a password only in NEWSLETTER_DATABASE_URL.",
+    )
+    pool_size: int = setting(4, "Most PostgreSQL connections one process keeps open.")
 
 
 @dataclass(frozen=True)
@@ -98,6 +110,14 @@ class TranslateSettings:
     beam_size: int = setting(2, "Beam width: 1 is fastest, 4 is argostranslate's default.")
     batch_sentences: int = setting(
         256, "Sentences per CTranslate2 batch call (each language is translated in such chunks)."
+    )
+    alert_wait_seconds: float = setting(
+        600.0, "How long an alert waits for its report's translations; then the list's policy "
+        "decides what readers of a language not yet translated get."
+    )
+    job_lease_seconds: float = setting(
+        300.0, "A translation job's lease, renewed after each batch; when it runs out (the "
+        "worker died) another worker takes the job."
     )
 
 
@@ -158,6 +178,9 @@ class DeliverySettings:
     )
     bounce_threshold: int = setting(
         3, "Permanent refusals after which an address is marked bounced and never sent to."
+    )
+    poll_seconds: float = setting(
+        5.0, "How often a delivery or translation worker looks for work when it has none."
     )
 
 
@@ -251,6 +274,7 @@ class Settings:
 
     root: Path
     paths: PathsSettings = field(default_factory=PathsSettings)
+    database: DatabaseSettings = field(default_factory=DatabaseSettings)
     ingest: IngestSettings = field(default_factory=IngestSettings)
     summary: SummarySettings = field(default_factory=SummarySettings)
     translate: TranslateSettings = field(default_factory=TranslateSettings)
@@ -263,6 +287,7 @@ class Settings:
     schedule: ScheduleSettings = field(default_factory=ScheduleSettings)
     log: LogSettings = field(default_factory=LogSettings)
     lists: tuple[ListSpec, ...] = ()
+    relays: tuple[RelaySpec, ...] = ()
     sources: Mapping[str, str] = field(default_factory=dict)
 
     def resolve(self, relative: str) -> Path:
@@ -283,6 +308,16 @@ class Settings:
         return self.resolve(self.paths.database)
 
     @property
+    def database_target(self) -> str | Path:
+        """The database to open: a PostgreSQL URL, or the SQLite file (made absolute)."""
+        url = self.database.url.strip()
+        if not url:
+            return self.database_path
+        if url.startswith("sqlite:///"):  # sqlite:///relative/path, sqlite:////absolute/path
+            return self.resolve(url.removeprefix("sqlite:///"))
+        return url
+
+    @property
     def argos_home(self) -> Path:
         return self.resolve(self.models.folder)
 
@@ -294,7 +329,7 @@ class Settings:
 SECTIONS: dict[str, type] = {
     f.name: typing.get_type_hints(Settings)[f.name]
     for f in dataclasses.fields(Settings)
-    if f.name not in ("root", "sources", "lists")
+    if f.name not in ("root", "sources", "lists", "relays")
 }
 
 
@@ -389,6 +424,7 @@ def build_settings(
     table = {spec.name: spec for spec in settings_table(sections)}
     data = dict(data)
     lists_table = data.pop("lists", {})
+    relays_table = data.pop("relays", {})
     _reject_unknown(data, sections, origin)
     _reject_unknown_env(environ, table)
     values: dict[str, dict[str, Any]] = {s: {} for s in sections}
@@ -410,8 +446,32 @@ def build_settings(
             value, source = _coerce(spec, overrides[name], "command line"), "flag"
         values[spec.section][spec.key] = value
         sources[name] = source
+    _check_database_url(values.get("database", {}).get("url", ""), sources.get("database.url"),
+                        origin)
     built = {section: cls(**values[section]) for section, cls in sections.items()}
-    return Settings(root=root, sources=sources, lists=_parse_lists(lists_table, origin), **built)
+    return Settings(root=root, sources=sources, lists=_parse_lists(lists_table, origin),
+                    relays=parse_relays(relays_table, environ, origin), **built)
+
+
+_URL_PASSWORD = re.compile(r"^[a-z]+://[^/@:]*:[^/@]*@")
+
+
+def _check_database_url(url: str, source: str | None, origin: str) -> None:
+    """A database URL is a file, ``sqlite:///PATH`` or ``postgresql://…``; one carrying a
+    password is a secret, so it may come from the environment only."""
+    if not url:
+        return
+    if not url.startswith(("sqlite:///", "postgresql://", "postgres://")):
+        raise ConfigError(
+            f"[database] url {url.split('@')[-1]!r} is neither sqlite:///PATH nor "
+            "postgresql://…", setting="database.url",
+            hint="e.g. postgresql://newsletter@db.example.org/newsletter, or leave it empty "
+                 "for the SQLite file of [paths] database")
+    if source == "file" and _URL_PASSWORD.match(url):
+        raise ConfigError(
+            f"[database] url in {origin} carries a password", setting="database.url",
+            hint="delete it from the file and set NEWSLETTER_DATABASE_URL in the environment "
+                 "(or use a password file: ~/.pgpass)")
 
 
 def _parse_lists(tables: object, origin: str) -> tuple[ListSpec, ...]:
@@ -446,7 +506,8 @@ def _reject_unknown(data: Mapping[str, Any], sections: Mapping[str, type], origi
 def _reject_unknown_env(environ: Mapping[str, str], table: Mapping[str, SettingSpec]) -> None:
     known = {spec.env_var for spec in table.values()}
     for var in environ:
-        if var.startswith(ENV_PREFIX) and var not in known and var not in _NON_SETTING_ENV:
+        if (var.startswith(ENV_PREFIX) and var not in known and var not in _NON_SETTING_ENV
+                and not PASSWORD_ENV.match(var)):
             raise ConfigError(
                 f"unknown environment variable {var}",
                 hint="remove it, or fix its spelling; `newsletter config` lists every setting",
@@ -513,53 +574,3 @@ def _coerce(spec: SettingSpec, raw: Any, origin: str) -> Any:
     if isinstance(value, int | float) and not isinstance(value, bool) and value < 0:
         raise fail("must not be negative")
     return value
-
-
-def example_config(sections: Mapping[str, type] = SECTIONS) -> str:
-    """The commented ``newsletter.toml`` that ``newsletter init`` writes: every setting."""
-    lines = [
-        "# newsletter instance configuration.",
-        "# Every setting is listed with its default, commented out. Precedence, lowest first:",
-        "# these defaults < this file < NEWSLETTER_<SECTION>_<KEY> environment variables < flags.",
-        "# Secrets are read from the environment only and must not be written here.",
-    ]
-    current = None
-    for spec in settings_table(sections):
-        if spec.section != current:
-            current = spec.section
-            doc = (sections[spec.section].__doc__ or "").strip()
-            lines += ["", f"[{spec.section}]", f"# {doc}"]
-        choices = f" One of: {', '.join(spec.choices)}." if spec.choices else ""
-        lines += [f"# {line}" for line in textwrap.wrap(spec.doc + choices, 96)]
-        lines.append(f"# environment: {spec.env_var}")
-        if spec.secret:
-            lines.append(f"# (secret: set {spec.env_var} in the environment)")
-        else:
-            lines.append(f"# {spec.key} = {toml_value(spec.default)}")
-    lines += [
-        "",
-        "# Mailing lists: one [lists.NAME] table each (or `newsletter lists add`). Keys: title,",
-        "# description, mode (alerts | daily | weekly), schedule (cron), timezone, languages,",
-        "# countries, keywords, sources, kinds (filters; empty matches everything),",
-        "# summary_sentences, summary_words, policy (hold | fallback). For example:",
-        "# [lists.central-asia-daily]",
-        '# title = "Central Asia daily"',
-        '# mode = "daily"',
-        '# schedule = "0 9 * * *"',
-        '# timezone = "Asia/Almaty"',
-        "# languages = " + toml_value(list(LANGUAGES)),
-        '# countries = ["Kazakhstan", "Kyrgyzstan"]',
-    ]
-    return "\n".join(lines) + "\n"
-
-
-def toml_value(value: Any) -> str:
-    """A Python value written as a TOML literal."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return repr(value) if not isinstance(value, int) else f"{value:_}"
-    if isinstance(value, list):
-        return "[" + ", ".join(toml_value(v) for v in value) + "]"
-    escaped = str(value).replace("\\", "\\\\").replace('"', '\\"')
-    return f'"{escaped}"'

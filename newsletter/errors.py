@@ -17,7 +17,9 @@ Each derives from :class:`NewsletterError`, carries the fields that locate it, a
     ├── ComposeError          a value that cannot go into a message safely
     ├── DeliveryError         a transport could not deliver (no connection, cannot write)
     │   └── RelayUnreachable  the relay failed several connections in a row
-    └── AlreadyRunning        another ``newsletter run`` holds the sending lease
+    ├── AlreadyRunning        another scheduler holds the scheduler lease
+    ├── AlreadySent           a report already went out to a list
+    └── LeaseLost             a lease ran out and another process took it over
 """
 
 from __future__ import annotations
@@ -131,3 +133,13 @@ class AlreadySent(NewsletterError):
         self.list_name = list_name
         self.report_id = report_id
         self.issue_id = issue_id
+
+
+class LeaseLost(NewsletterError):
+    """A lease ran out and another owner took it: what its old holder was doing is not done."""
+
+    def __init__(self, name: str, owner: str) -> None:
+        super().__init__(f"{owner} no longer holds the {name} lease: another process took over",
+                         hint="this process stops; the one holding the lease carries on")
+        self.name = name
+        self.owner = owner

@@ -8,7 +8,9 @@ from datetime import datetime
 
 import pytest
 
+from newsletter.store.database import close_pools
 from tests.helpers import FIXED_NOW
+from tests.postgres import Cluster
 
 
 @pytest.fixture(autouse=True)
@@ -40,3 +42,23 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 @pytest.fixture
 def regenerate_golden(request: pytest.FixtureRequest) -> bool:
     return bool(request.config.getoption("--regenerate-golden"))
+
+
+@pytest.fixture(scope="session")
+def postgres_cluster() -> Iterator[Cluster]:
+    """One PostgreSQL cluster for the whole run. A machine without the server binaries is a
+    failure, not a skip: scripts/setup installs them."""
+    try:
+        cluster = Cluster()
+    except RuntimeError as exc:
+        pytest.fail(str(exc))
+    yield cluster
+    close_pools()
+    cluster.stop()
+
+
+@pytest.fixture
+def postgres_url(postgres_cluster: Cluster) -> Iterator[str]:
+    """The URL of a fresh database of its own for one test."""
+    yield postgres_cluster.database()
+    close_pools()  # the test's connections go; the server keeps room for the next ones

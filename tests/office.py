@@ -8,7 +8,7 @@ needs and says only what is particular to it.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 from newsletter.app import Instance, load_instance
@@ -20,6 +20,15 @@ from newsletter.summarise.pending import summarise_pending
 from tests.helpers import FIXED_NOW, SAMPLE_REPORT, drop
 
 DAILY = '[lists.daily]\ntitle = "Daily"\n'
+
+
+def report_text(title: str, day: date, country: str = "Kazakhstan") -> str:
+    """A short situation report published on ``day`` (a fresh one is alerted; the sample
+    report, from 2019, is too old for an alert)."""
+    return (f" date {day.isoformat()} {day:%d %b %Y}\n\n{title}\n\nSituation Report\n"
+            f"from OCHA\nPublished on {day:%d %b %Y}\n\nFloods in {country} damaged 340 houses "
+            f"and displaced 1,200 people this week. Relief teams delivered food to 800 families."
+            f"\n\nMore rain is forecast for the coming days in the north.\n")
 
 
 def add_config(config: Path, text: str) -> None:

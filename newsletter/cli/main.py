@@ -2,7 +2,8 @@
 
 Each module holds one group of commands (:mod:`~newsletter.cli.reports`,
 :mod:`~newsletter.cli.models`, :mod:`~newsletter.cli.subscribers`,
-:mod:`~newsletter.cli.sending`, :mod:`~newsletter.cli.status`) as thin wrappers over the use
+:mod:`~newsletter.cli.sending`, :mod:`~newsletter.cli.service`,
+:mod:`~newsletter.cli.database`, :mod:`~newsletter.cli.status`) as thin wrappers over the use
 cases; this one assembles them. Exit codes: 0 success, 1 a :class:`NewsletterError` (message
 and hint on standard error), 2 a usage error (unknown option, missing argument).
 """
@@ -15,7 +16,7 @@ from pathlib import Path
 import click
 
 from newsletter import __version__
-from newsletter.cli import models, reports, sending, status, subscribers
+from newsletter.cli import database, models, reports, sending, service, status, subscribers
 from newsletter.cli.common import Context, parse_overrides
 
 
@@ -44,5 +45,5 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 
 for _command in (*reports.COMMANDS, *models.COMMANDS, *subscribers.COMMANDS,
-                 *sending.COMMANDS, *status.COMMANDS):
+                 *sending.COMMANDS, *service.COMMANDS, *database.COMMANDS, *status.COMMANDS):
     cli.add_command(_command)

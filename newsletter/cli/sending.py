@@ -1,4 +1,4 @@
-"""Commands that send: deliver, retry, outbox list, the service (run), send and digest."""
+"""Commands that send: deliver, retry, outbox list, and the one-off send and digest."""
 
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ import click
 from newsletter.app import Instance
 from newsletter.cli.common import (
     Context,
-    display_path,
     emit_json,
     handle_errors,
     print_table,
@@ -90,8 +89,12 @@ def stop_on_signals() -> asyncio.Event:
 
 
 async def _deliver(instance: Instance, store: Store) -> DeliveryRun:
-    sender = instance.sender(store, owner=schedule.owner_name(), clock=utc_now)
+    sender = instance.sender(store, owner=schedule.owner_name(), clock=store.clock())
     return await sender.sweep(stop_on_signals()) or DeliveryRun()
+
+
+_QUEUE_ONLY = ("Queue the messages and leave the sending to the delivery workers "
+               "(`newsletter worker deliver`).")
 
 
 @click.command()
@@ -152,59 +155,7 @@ def outbox_list(obj: Context, states: tuple[str, ...], ambiguous: bool, issue_id
                   for e in entries])
 
 
-# -- the service and one-off sends ------------------------------------------------------------
-
-
-@click.command()
-@click.option("--once", is_flag=True,
-              help="Run the whole pipeline once (inbox, translation, alerts, every list's "
-                   "digest, delivery) and exit.")
-@click.option("--exit-if-running", is_flag=True,
-              help="Exit instead of waiting when another `newsletter run` is sending.")
-@click.pass_obj
-@handle_errors
-def run(obj: Context, once: bool, exit_if_running: bool) -> None:
-    """The service: picks up reports, sends alerts and scheduled digests, sweeps the outbox.
-    SIGTERM or Ctrl+C: no new work, messages in flight finish, exit 0."""
-    instance = obj.instance
-    instance.signing_secrets()  # fail now, not at the first send, when no key is set
-    with instance.open_store() as store:
-        if once:
-            summary = asyncio.run(_run_once(instance, store))
-            _print_run(instance, summary)
-            return
-        click.echo("Running; Ctrl+C or SIGTERM stops after the messages in flight.", err=True)
-        asyncio.run(_run_forever(instance, store, standby=not exit_if_running))
-
-
-async def _run_once(instance: Instance, store: Store) -> schedule.RunSummary:
-    sender = instance.sender(store, owner=schedule.owner_name(), clock=utc_now)
-    return await schedule.run_once(instance.service(store, clock=utc_now), sender, clock=utc_now,
-                                   stop=stop_on_signals())
-
-
-async def _run_forever(instance: Instance, store: Store, *, standby: bool) -> None:
-    sender = instance.sender(store, owner=schedule.owner_name(), clock=utc_now)
-    await schedule.run_forever(instance.service(store, clock=utc_now), sender, standby=standby,
-                               clock=utc_now, stop=stop_on_signals())
-
-
-def _print_run(instance: Instance, summary: schedule.RunSummary) -> None:
-    settings = instance.settings
-    delivered = summary.delivered
-    click.echo(f"{summary.reports} new report(s); {summary.issues} issue(s); "
-               f"{delivered.sent} message(s) sent, {delivered.retried} to retry, "
-               f"{delivered.failed} failed"
-               + (f", {delivered.skipped} skipped" if delivered.skipped else "")
-               + (f", {delivered.deferred} deferred" if delivered.deferred else ""))
-    for note in summary.notes:
-        click.echo(f"  {note}", err=True)
-    if settings.delivery.transport == "file":
-        click.echo(f"Messages are in {display_path(settings.resolve(settings.delivery.folder))}/")
-    else:
-        click.echo(f"Messages went to {settings.smtp.host}:{settings.smtp.port}")
-    click.echo("`newsletter status` shows the outbox; `newsletter serve` the previews.")
-    check_relay(instance, delivered)
+# -- one-off sends ---------------------------------------------------------------------------
 
 
 @click.command()
@@ -215,10 +166,11 @@ def _print_run(instance: Instance, summary: schedule.RunSummary) -> None:
 @click.option("--test-to", "test_to", metavar="ADDRESS",
               help="Send one test message to ADDRESS instead; nothing is recorded as sent.")
 @click.option("--dry-run", is_flag=True, help="Say what would be sent; send nothing.")
+@click.option("--queue-only", is_flag=True, help=_QUEUE_ONLY)
 @click.pass_obj
 @handle_errors
 def send(obj: Context, list_name: str, report_id: int, languages: tuple[str, ...],
-         test_to: str | None, dry_run: bool) -> None:
+         test_to: str | None, dry_run: bool, queue_only: bool) -> None:
     """Send one report to a list now, as an alert, through the same outbox as the service
     (a report already sent to the list is refused, so nothing goes twice)."""
     instance = obj.instance
@@ -240,7 +192,10 @@ def send(obj: Context, list_name: str, report_id: int, languages: tuple[str, ...
         created = create_issue(store, instance.renderer(), spec, [report_id], "alert",
                                base_url=instance.settings.web.base_url,
                                domain=instance.settings.mail.from_address.rpartition("@")[2],
-                               now=utc_now(), only_languages=languages or None)
+                               now=store.clock()(), only_languages=languages or None)
+        if queue_only:
+            _print_queued(created)
+            return
         run = asyncio.run(_deliver(instance, store))
     _print_issue_sent(created, run)
     check_relay(instance, run)
@@ -249,20 +204,24 @@ def send(obj: Context, list_name: str, report_id: int, languages: tuple[str, ...
 @click.command()
 @click.option("--list", "list_name", required=True)
 @click.option("--dry-run", is_flag=True, help="Say what would be sent; send nothing.")
+@click.option("--queue-only", is_flag=True, help=_QUEUE_ONLY)
 @click.pass_obj
 @handle_errors
-def digest(obj: Context, list_name: str, dry_run: bool) -> None:
+def digest(obj: Context, list_name: str, dry_run: bool, queue_only: bool) -> None:
     """Make and send a list's digest now, of everything not yet sent to it."""
     instance = obj.instance
     with instance.open_store() as store:
         spec = instance.list_named(store, list_name)
-        service = instance.service(store, clock=utc_now, looking=dry_run)
+        service = instance.service(store, clock=store.clock(), looking=dry_run)
         if dry_run:
             _dry_run(store, spec, [r.id for r in service.due(spec)], "digest")
             return
         created = service.digest(spec)
         if created is None:
             click.echo(f"Nothing new for {list_name}: no digest made")
+            return
+        if queue_only:
+            _print_queued(created)
             return
         run = asyncio.run(_deliver(instance, store))
     _print_issue_sent(created, run)
@@ -289,6 +248,12 @@ def _print_issue_sent(created: CreatedIssue, run: DeliveryRun) -> None:
     _report_held(created.held)
 
 
+def _print_queued(created: CreatedIssue) -> None:
+    click.echo(f"Issue {created.issue_id}: {created.queued} message(s) queued; the delivery "
+               "workers send them (`newsletter workers` shows them)")
+    _report_held(created.held)
+
+
 def _report_held(held: dict[str, list[str]]) -> None:
     for language, reasons in held.items():
         for reason in reasons:
@@ -308,4 +273,4 @@ def _send_test(instance: Instance, store: Store, spec: ListSpec, report_id: int,
 
 
 
-COMMANDS: tuple[click.Command, ...] = (deliver, retry, outbox, run, send, digest)
+COMMANDS: tuple[click.Command, ...] = (deliver, retry, outbox, send, digest)

@@ -20,6 +20,7 @@ from newsletter.config import settings_table
 from newsletter.delivery.rules import State
 from newsletter.reports.ingest import scan
 from newsletter.service.cron import next_fire
+from newsletter.store.database import display_url
 from newsletter.translate.engine import installed_models
 
 # -- status and config --------------------------------------------------------------------
@@ -40,6 +41,7 @@ def status(obj: Context, as_json: bool) -> None:
         last_ingest = store.inbox.last_seen()
         known = store.inbox.known()
         schema = store.schema_version
+        where, backend = store.where, store.backend
         translations = store.editions.totals()
         outbox_now = store.outbox.summary(utc_now())
         outbox = outbox_now.states
@@ -65,7 +67,8 @@ def status(obj: Context, as_json: bool) -> None:
                 waiting += 1
     figures = {
         "instance": str(instance.root),
-        "database": str(instance.settings.database_path),
+        "database": where,
+        "backend": backend,
         "schema_version": schema,
         "reports": sum(by_language.values()),
         "reports_by_language": by_language,
@@ -92,7 +95,8 @@ def status(obj: Context, as_json: bool) -> None:
         return
     languages = ", ".join(f"{lang} {n}" for lang, n in by_language.items())
     click.echo(f"Instance     {display_path(instance.root) or '.'}")
-    click.echo(f"Database     {display_path(instance.settings.database_path)} (schema {schema})")
+    shown = display_path(where) if backend == "sqlite" else where
+    click.echo(f"Database     {shown} ({backend}, schema {schema})")
     click.echo(f"Reports      {sum(by_language.values())}"
                + (f" ({languages})" if languages else "") + f", {revisions} revisions")
     click.echo(f"Inbox        {display_path(inbox.folder)}/: {waiting} new or changed file(s)"
@@ -140,6 +144,8 @@ def config_command(obj: Context, as_json: bool) -> None:
         value = getattr(getattr(settings, spec.section), spec.key)
         if spec.secret and value:
             value = "********"
+        elif spec.name == "database.url" and value:
+            value = display_url(value)
         rows.append({"setting": spec.name, "value": value,
                      "source": settings.sources[spec.name], "env": spec.env_var})
     if as_json:

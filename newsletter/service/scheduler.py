@@ -1,14 +1,21 @@
-"""``newsletter run``: APScheduler 3 wiring, the sending lease and a clean stop (I/O).
+"""The scheduler: APScheduler 3 wiring, the scheduler lease and a clean stop (I/O).
 
 Only *when* lives here; *what* is :class:`newsletter.service.steps.Service`. APScheduler's
 defaults are not used: every job is coalesced, runs one instance at a time, has an explicit
 misfire grace, and cron triggers carry each list's own timezone. What was sent is the
 outbox's record, never the scheduler's: after downtime, :meth:`Service.catch_up` makes one
-digest for a missed run.
+digest for a missed run, and every scheduled fire is claimed once in the database.
 
-One scheduler sends at a time: a lease row in the database, renewed while running. A second
-``newsletter run`` on the same database says who holds it and waits as a standby (or exits).
-SIGTERM and SIGINT stop new work, let the messages in flight finish, and exit 0.
+Exactly one scheduler fires at a time, across machines: it holds the ``scheduler`` lease (a
+row with an epoch), renews it every third of its length, and every issue it makes is fenced
+on (owner, epoch) in the issue's own transaction. A scheduler that froze past its lease and
+came back finds the lease taken: its writes are refused (:class:`LeaseLost`) and it stops. A
+second scheduler on the same database says who holds the lease and waits as a standby (or
+exits). SIGTERM and SIGINT stop new work, let the messages in flight finish, and exit 0.
+
+Two roles run the jobs: ``newsletter run`` (the scheduler, this process's own sending, and
+translation in a thread) and ``newsletter scheduler`` (the jobs only; delivery and
+translation workers do the rest, :mod:`newsletter.service.workers`).
 """
 
 from __future__ import annotations
@@ -19,19 +26,21 @@ import os
 import socket
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
 from newsletter.delivery.sender import DeliveryRun, Sender
-from newsletter.errors import AlreadyRunning
-from newsletter.service.cron import cron_trigger
+from newsletter.errors import AlreadyRunning, LeaseLost
+from newsletter.service.cron import cron_trigger, previous_fire
 from newsletter.service.steps import Service
+from newsletter.service.workers import HEARTBEAT_SECONDS, Heartbeat, TranslationThread
 from newsletter.store import Store
 
 log = logging.getLogger(__name__)
 LEASE = "scheduler"
+MISFIRE_GRACE = 300  # seconds: a fire missed by less than this still runs
 
 
 def owner_name() -> str:
@@ -48,41 +57,74 @@ class RunSummary:
     notes: list[str] = field(default_factory=list)
 
 
-async def wait_for_lease(store: Store, seconds: float, owner: str, *, standby: bool,
-                         clock: Callable[[], datetime], stop: asyncio.Event) -> bool:
-    """Take the sending lease, waiting as a standby while another run holds it. False if a
-    stop was asked for while waiting."""
+class SchedulerLease:
+    """The scheduler lease as this process holds it: its epoch, renewal and the fence every
+    issue-making transaction runs first."""
+
+    def __init__(self, store: Store, owner: str, seconds: float,
+                 clock: Callable[[], datetime]) -> None:
+        self.store = store
+        self.owner = owner
+        self.seconds = seconds
+        self.clock = clock
+        self.epoch: int | None = None
+
+    def take(self) -> str | None:
+        """Take (or renew) the lease; None if this process holds it now, else the holder. A
+        holder whose epoch moved on lost the lease in between: :class:`LeaseLost`."""
+        held = self.store.leases.take(LEASE, self.owner, self.clock(), self.seconds)
+        if held.owner != self.owner:
+            return held.owner
+        if self.epoch is not None and held.epoch != self.epoch:
+            raise LeaseLost(LEASE, self.owner)
+        self.epoch = held.epoch
+        return None
+
+    def fence(self) -> None:
+        if self.epoch is None:
+            raise LeaseLost(LEASE, self.owner)
+        self.store.leases.fence(LEASE, self.owner, self.epoch, self.clock())
+
+    def drop(self) -> None:
+        self.store.leases.drop(LEASE, self.owner)
+
+
+async def wait_for_lease(lease: SchedulerLease, *, standby: bool,
+                         stop: asyncio.Event) -> bool:
+    """Take the scheduler lease, waiting as a standby while another scheduler holds it.
+    False if a stop was asked for while waiting."""
     announced = False
     while not stop.is_set():
-        holder = store.leases.take(LEASE, owner, clock(), seconds)
+        holder = lease.take()
         if holder is None:
             return True
         if not standby:
             raise AlreadyRunning(
-                f"another `newsletter run` ({holder}) is sending from this database",
+                f"another scheduler ({holder}) holds this database's scheduler lease",
                 hint="stop it first, or start this one without --exit-if-running to wait as "
                      "a standby")
         if not announced:
-            log.warning("standby: %s holds the sending lease; waiting", holder,
+            log.warning("standby: %s holds the scheduler lease; waiting", holder,
                         extra={"event": "standby", "holder": holder})
             announced = True
         try:
-            await asyncio.wait_for(stop.wait(), timeout=max(0.2, seconds / 3))
+            await asyncio.wait_for(stop.wait(), timeout=max(0.2, lease.seconds / 3))
         except TimeoutError:
             pass
     return False
 
 
-async def run_once(service: Service, sender: Sender, *, clock: Callable[[], datetime],
+async def run_once(service: Service, sender: Sender, lease: SchedulerLease, *,
                    stop: asyncio.Event) -> RunSummary:
-    """The whole pipeline once: prepare reports, alerts, every list's digest, delivery."""
-    store, owner = service.store, sender.owner
+    """The whole pipeline once: prepare reports, translate them, alerts, every list's
+    digest, delivery."""
     summary = RunSummary()
-    if not await wait_for_lease(store, service.settings.schedule.lease_seconds, owner,
-                                standby=False, clock=clock, stop=stop):
+    if not await wait_for_lease(lease, standby=False, stop=stop):
         return summary
+    service.fence = lease.fence
     try:
         summary.reports = service.prepare()
+        service.translate(lease.owner, stop=stop.is_set)
         alerts = service.alerts()
         summary.notes += alerts.notes
         summary.issues += len(alerts.issues)
@@ -91,24 +133,28 @@ async def run_once(service: Service, sender: Sender, *, clock: Callable[[], date
                 summary.issues += 1
         summary.delivered = await sender.sweep(stop) or DeliveryRun()
     finally:
-        store.leases.drop(LEASE, owner)
+        lease.drop()
     return summary
 
 
-async def run_forever(service: Service, sender: Sender, *, standby: bool,
-                      clock: Callable[[], datetime], stop: asyncio.Event) -> None:
-    """The service: jobs on their schedules until ``stop`` is set."""
-    store, owner = service.store, sender.owner
+async def run_forever(service: Service, lease: SchedulerLease, *, sender: Sender | None,
+                      translator: TranslationThread | None, heartbeat: Heartbeat,
+                      standby: bool, stop: asyncio.Event) -> None:
+    """The scheduler's jobs on their schedules until ``stop`` is set; with ``sender``, this
+    process sends too, and with ``translator`` it translates in that thread. A lost lease
+    stops it with :class:`LeaseLost`."""
     settings = service.settings.schedule
-    if not await wait_for_lease(store, settings.lease_seconds, owner, standby=standby,
-                                clock=clock, stop=stop):
+    store = service.store
+    if not await wait_for_lease(lease, standby=standby, stop=stop):
         return
+    service.fence = lease.fence
     running: set[asyncio.Task[object]] = set()
+    lost: list[LeaseLost] = []
 
     def job(step: Callable[[], Awaitable[object]]) -> Callable[[], Awaitable[None]]:
         """Run ``step`` as a task the stop waits for. It is shielded: APScheduler cancels
         its jobs when it shuts down, and a send must finish, not be cut off mid-message.
-        A failure is logged, not fatal."""
+        A failure is logged, not fatal; a lost lease stops the service."""
         async def wrapper() -> None:
             if stop.is_set():
                 return
@@ -119,15 +165,30 @@ async def run_forever(service: Service, sender: Sender, *, standby: bool,
                 await asyncio.shield(task)
             except asyncio.CancelledError:
                 raise
+            except LeaseLost as exc:
+                log.error("%s; stopping", exc.message, extra={"event": "lease_lost"})
+                lost.append(exc)
+                stop.set()
             except Exception:  # a job's failure must not stop the service
                 log.exception("scheduled job failed", extra={"event": "job_failed"})
         return wrapper
 
     async def sweep() -> object:
+        if sender is None:  # the delivery workers send; the scheduler takes back lost leases
+            recovered = store.outbox.recover(service.clock())
+            jobs = store.jobs.recover(service.clock())
+            if recovered.requeued or recovered.ambiguous or jobs:
+                log.info("recovered %d message(s) (%d ambiguous) and %d translation job(s)",
+                         recovered.requeued + recovered.ambiguous, recovered.ambiguous, jobs,
+                         extra={"event": "recover", "requeued": recovered.requeued,
+                                "ambiguous": recovered.ambiguous, "jobs": jobs})
+            return None
         return await sender.sweep(stop)
 
     async def prepare_and_alert() -> object:
         service.prepare()
+        if translator is not None:
+            translator.wake()
         service.alerts()
         return await sweep()
 
@@ -135,32 +196,50 @@ async def run_forever(service: Service, sender: Sender, *, standby: bool,
         async def step() -> object:
             spec = service.lists().get(name)
             if spec is not None:
-                service.digest(spec)
+                now = service.clock()
+                fire = previous_fire(spec, now, now - timedelta(seconds=MISFIRE_GRACE))
+                service.digest(spec, fire=fire or now.replace(microsecond=0))
             return await sweep()
         return step
 
     async def renew() -> object:
-        holder = store.leases.take(LEASE, owner, clock(), settings.lease_seconds)
+        holder = lease.take()
         if holder is not None:
-            log.error("lost the sending lease to %s; stopping", holder)
-            stop.set()
+            raise LeaseLost(LEASE, lease.owner)
+        return None
+
+    async def beat() -> object:
+        heartbeat.beat()
         return None
 
     scheduler = AsyncIOScheduler(timezone=UTC, job_defaults={
-        "coalesce": True, "max_instances": 1, "misfire_grace_time": 300})
+        "coalesce": True, "max_instances": 1, "misfire_grace_time": MISFIRE_GRACE})
     scheduler.add_job(job(prepare_and_alert), IntervalTrigger(seconds=settings.poll_seconds),
                       id="prepare", next_run_time=datetime.now(UTC))
     scheduler.add_job(job(sweep), IntervalTrigger(seconds=settings.deliver_seconds),
                       id="deliver")
-    scheduler.add_job(job(renew), IntervalTrigger(seconds=max(1.0, settings.lease_seconds / 3)),
+    scheduler.add_job(job(renew), IntervalTrigger(seconds=max(1.0, lease.seconds / 3)),
                       id="lease")
+    scheduler.add_job(job(beat), IntervalTrigger(seconds=HEARTBEAT_SECONDS), id="heartbeat",
+                      next_run_time=datetime.now(UTC))
     for spec in service.lists().values():
         scheduler.add_job(job(digest_of(spec.name)), cron_trigger(spec),
                           id=f"digest:{spec.name}")
+    loop = asyncio.get_running_loop()
+
+    def translated() -> None:  # from the translation thread: alerts may go now
+        loop.call_soon_threadsafe(lambda: scheduler.modify_job("prepare",
+                                                               next_run_time=datetime.now(UTC)))
+
     try:
+        # Reports that arrived while the service was down are read (and queued for
+        # translation) before a missed digest is caught up.
+        service.prepare()
+        if translator is not None:
+            translator.start(on_done=translated)
         service.catch_up()
         scheduler.start()
-        log.info("service started", extra={"event": "started", "owner": owner})
+        log.info("service started", extra={"event": "started", "owner": lease.owner})
         await stop.wait()
     finally:
         if scheduler.running:
@@ -169,5 +248,11 @@ async def run_forever(service: Service, sender: Sender, *, standby: bool,
             await asyncio.gather(*running, return_exceptions=True)  # in-flight sends finish
         if scheduler.running:
             scheduler.shutdown(wait=False)
-        store.leases.drop(LEASE, owner)
+        if translator is not None:
+            await asyncio.to_thread(translator.stop)
+        if not lost:
+            lease.drop()
+        heartbeat.stopped()
         log.info("service stopped", extra={"event": "stopped"})
+    if lost:
+        raise lost[0]

@@ -9,13 +9,15 @@ made. :mod:`newsletter.service.scheduler` only decides *when* these steps run.
 
 from __future__ import annotations
 
+import hashlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from functools import cached_property
 
 from newsletter.config import Settings
+from newsletter.errors import AlreadySent, NotFound
 from newsletter.issues.create import CreatedIssue, create_issue
 from newsletter.mail.render import Renderer
 from newsletter.reports.ingest import Inbox, ingest_inbox
@@ -49,7 +51,8 @@ class Service:
     def __init__(self, store: Store, settings: Settings, *, inbox: Inbox,
                  lists: Callable[[], dict[str, ListSpec]], engine: Callable[[], Engine],
                  renderer: Callable[[], Renderer], glossary: Callable[[], Glossary],
-                 clock: Callable[[], datetime], looking: bool = False) -> None:
+                 clock: Callable[[], datetime], looking: bool = False,
+                 fence: Callable[[], None] | None = None) -> None:
         self.store = store
         self.settings = settings
         self.inbox = inbox
@@ -59,6 +62,9 @@ class Service:
         self._glossary = glossary
         self.clock = clock
         self.looking = looking
+        # Run first in every transaction that makes an issue: a scheduler that lost its lease
+        # (it froze, another took over) makes nothing.
+        self.fence = fence
         # Every list gets the reports that arrive once the service knows it (recorded before
         # anything is ingested), never the archive that was there before it. Only a service
         # that sends records it: a preview or a dry run (``looking``) writes nothing, and
@@ -90,13 +96,46 @@ class Service:
         return self._lists()
 
     def prepare(self) -> int:
-        """Ingest new reports, summarise and translate them; returns how many arrived."""
+        """Ingest new reports, summarise them and queue their translation; returns how many
+        arrived. The translating is done by :meth:`translate` (a translation worker, or
+        ``run``'s translation thread), so that alerts and sending never wait behind it."""
         now = self.clock()
         outcomes = ingest_inbox(self.store, self.inbox, self.settings.ingest, now=now)
         summarise_pending(self.store, self.settings.summary, now=now)
-        translate_pending(self.store, self.engine, self._glossary(),
-                          self.settings.translate, now=now)
+        self.store.jobs.enqueue(
+            ((s.report_id, source_key(s.content_hash, s.summary))
+             for s in self.store.editions.state()), now)
         return sum(1 for o in outcomes if o.status.value in ("ingested", "updated"))
+
+    def translate(self, owner: str, *, stop: Callable[[], bool] = lambda: False) -> int:
+        """Do the waiting translation jobs, one report at a time, until none waits (or
+        ``stop()``); returns how many were done. Each job is leased to ``owner`` and the
+        lease renewed after every batch of sentences."""
+        done = 0
+        lease = self.settings.translate.job_lease_seconds
+        jobs = self.store.jobs
+
+        def renew(*_: object) -> None:
+            jobs.renew(owner, self.clock(), lease)
+
+        while not stop():
+            job = jobs.claim(owner, self.clock(), lease)
+            if job is None:
+                break
+            try:
+                translate_pending(
+                    self.store, self.engine, self._glossary(), self.settings.translate,
+                    now=self.clock(), report_id=job.report_id,
+                    progress=renew)
+            except NotFound:  # the report went away meanwhile
+                jobs.finish(job.report_id, owner, self.clock(), "the report no longer exists")
+            except Exception as exc:
+                jobs.finish(job.report_id, owner, self.clock(), f"{type(exc).__name__}: {exc}")
+                raise
+            else:
+                jobs.finish(job.report_id, owner, self.clock())
+                done += 1
+        return done
 
     def due(self, spec: ListSpec) -> list[StoredReport]:
         """Matching reports not yet sent to ``spec``, oldest first."""
@@ -106,33 +145,69 @@ class Service:
 
     def alerts(self) -> StepOutcome:
         """One alert per new matching report of every alerts list; a report too old to be an
-        alert is left for the list's next digest."""
+        alert is left for the list's next digest. A report whose translation is still queued
+        or running waits for it up to [translate] alert_wait_seconds after it arrived; then
+        it goes, and the list's policy decides what readers of the missing languages get."""
         outcome = StepOutcome()
         now = self.clock()
         oldest = (now - timedelta(hours=self.settings.schedule.alert_max_age_hours)).date()
+        wait = timedelta(seconds=self.settings.translate.alert_wait_seconds)
         for spec in self.lists().values():
             if spec.mode is not Mode.ALERTS:
                 continue
-            for stored in self.due(spec):
+            due = self.due(spec)
+            translating = self.store.jobs.unfinished([r.id for r in due])
+            for stored in due:
                 if report_date(stored) < oldest:
                     outcome.notes.append(f"report {stored.id} is too old for an alert to "
                                          f"{spec.name}: it goes into the next digest")
                     continue
-                outcome.issues.append(self._issue(spec, [stored.id], "alert", now))
+                if stored.id in translating and now < stored.updated_at + wait:
+                    outcome.notes.append(f"report {stored.id} waits for its translations "
+                                         f"before its alert to {spec.name}")
+                    continue
+                created = self._issue(spec, [stored.id], "alert", now)
+                if created is not None:
+                    outcome.issues.append(created)
         return outcome
 
-    def digest(self, spec: ListSpec) -> CreatedIssue | None:
-        """The list's digest of everything due, or None (recorded as empty) when nothing is."""
+    def digest(self, spec: ListSpec, fire: datetime | None = None) -> CreatedIssue | None:
+        """The list's digest of everything due, or None (recorded as empty) when nothing is.
+        ``fire`` is the scheduled time this digest is for: a fire already done (by another
+        scheduler, or before a restart) is not done again. The issue, its outbox rows and the
+        run's record commit together."""
         now = self.clock()
-        due = self.due(spec)
-        if not due:
-            self.store.runs.record(spec.name, "digest", now, "empty", None)
+        for _ in range(3):  # a one-off send may take one of the reports meanwhile: again
+            try:
+                return self._digest(spec, fire, now)
+            except AlreadySent as exc:
+                log.info("%s; making the digest again", exc.message,
+                         extra={"event": "already_sent", "list": spec.name})
+        return None
+
+    def _digest(self, spec: ListSpec, fire: datetime | None, now: datetime) -> CreatedIssue | None:
+        with self.store.transaction():
+            if self.fence is not None:
+                self.fence()
+            run_id = None
+            if fire is not None:
+                run_id = self.store.runs.claim_fire(spec.name, "digest", fire, now)
+                if run_id is None:
+                    log.info("digest of %s for %s: done already", spec.name, fire.isoformat(),
+                             extra={"event": "digest", "list": spec.name, "outcome": "done"})
+                    return None
+            due = self.due(spec)
+            created = (None if not due
+                       else self._create(spec, [r.id for r in due], "digest", now))
+            outcome = "empty" if created is None else f"{created.queued} queued"
+            issue_id = None if created is None else created.issue_id
+            if run_id is not None:
+                self.store.runs.finish(run_id, outcome, issue_id)
+            else:
+                self.store.runs.record(spec.name, "digest", now, outcome, issue_id)
+        if created is None:
             log.info("digest of %s: nothing new", spec.name,
                      extra={"event": "digest", "list": spec.name, "outcome": "empty"})
-            return None
-        created = self._issue(spec, [r.id for r in due], "digest", now)
-        self.store.runs.record(spec.name, "digest", now, f"{created.queued} queued",
-                              created.issue_id)
         return created
 
     def catch_up(self) -> list[CreatedIssue]:
@@ -149,13 +224,31 @@ class Service:
             if missed is not None:
                 log.info("catching up %s (missed %s)", spec.name, missed.isoformat(),
                          extra={"event": "catch_up", "list": spec.name})
-                created = self.digest(spec)
+                created = self.digest(spec, fire=missed)
                 if created is not None:
                     made.append(created)
         return made
 
     def _issue(self, spec: ListSpec, report_ids: list[int], kind: str,
-               now: datetime) -> CreatedIssue:
+               now: datetime) -> CreatedIssue | None:
+        """An issue of ``report_ids``, made under the fence; None when another sender sent
+        one of them to the list meanwhile."""
+        try:
+            with self.store.transaction():
+                if self.fence is not None:
+                    self.fence()
+                return self._create(spec, report_ids, kind, now)
+        except AlreadySent as exc:
+            log.info("%s", exc.message, extra={"event": "already_sent", "list": spec.name})
+            return None
+
+    def _create(self, spec: ListSpec, report_ids: list[int], kind: str,
+                now: datetime) -> CreatedIssue:
         domain = self.settings.mail.from_address.rpartition("@")[2]
         return create_issue(self.store, self.renderer, spec, report_ids, kind,
                             base_url=self.settings.web.base_url, domain=domain, now=now)
+
+
+def source_key(content_hash: str, summary: Sequence[str]) -> str:
+    """What a report's editions are made from: its text and its summary."""
+    return hashlib.sha256("\x1f".join((content_hash, *summary)).encode("utf-8")).hexdigest()

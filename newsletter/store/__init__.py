@@ -2,7 +2,8 @@
 
 ``store.reports``, ``store.summaries``, ``store.editions`` (and the translation cache),
 ``store.subscribers``, ``store.lists``, ``store.issues``, ``store.outbox``, ``store.runs``
-(schedule runs), ``store.leases`` and ``store.inbox`` (files seen, quarantine) each hold the
+(schedule runs), ``store.leases``, ``store.jobs`` (translation jobs), ``store.workers``
+(heartbeats) and ``store.inbox`` (files seen, quarantine) each hold the
 SQL of their concept and return typed values. :meth:`Store.transaction` is the one place that
 commits; a single statement commits itself, and transactions nest as savepoints. What differs
 between databases is in :mod:`newsletter.store.dialect`, the schema in
@@ -12,15 +13,19 @@ between databases is in :mod:`newsletter.store.dialect`, the schema in
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator, Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 
 from newsletter.errors import StoreError
-from newsletter.store.database import Database, connect_sqlite
+from newsletter.store.database import Database, connect_postgresql, connect_sqlite, display_url
+from newsletter.store.dialect import SQLITE
 from newsletter.store.editions import Editions
 from newsletter.store.inbox import Inbox
 from newsletter.store.issues import Issues
+from newsletter.store.jobs import TranslationJobs
 from newsletter.store.leases import Leases
 from newsletter.store.lists import Lists
 from newsletter.store.migrations import MIGRATIONS, Migration, migrate
@@ -29,16 +34,18 @@ from newsletter.store.reports import Reports
 from newsletter.store.schedule import ScheduleRuns
 from newsletter.store.subscribers import Subscribers
 from newsletter.store.summaries import Summaries
+from newsletter.store.workers import Workers
 
-__all__ = ["MIGRATIONS", "Migration", "Store", "open_store"]
+__all__ = ["MIGRATIONS", "Migration", "Store", "is_postgresql", "open_store"]
 
 
 class Store:
     """One open database and its repositories. Use :func:`open_store`; close with
     :meth:`close` or ``with``."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, applied: Sequence[str] = ()) -> None:
         self.db = db
+        self.applied = list(applied)  # the migrations opening it applied
         self.reports = Reports(db)
         self.inbox = Inbox(db)
         self.summaries = Summaries(db)
@@ -49,10 +56,39 @@ class Store:
         self.outbox = Outbox(db)
         self.runs = ScheduleRuns(db)
         self.leases = Leases(db)
+        self.jobs = TranslationJobs(db)
+        self.workers = Workers(db)
 
     @property
-    def path(self) -> Path:
-        return self.db.path
+    def where(self) -> str:
+        """The database, for people: its file, or its URL without the password."""
+        return self.db.where
+
+    @property
+    def backend(self) -> str:
+        return self.db.dialect.name
+
+    def now(self) -> datetime:
+        """The database's clock (see :meth:`Database.now`)."""
+        return self.db.now()
+
+    def clock(self) -> Callable[[], datetime]:
+        """A clock that follows the database's: this machine's time corrected by how far it
+        is from the database server's, measured now and again every minute. Leases and due
+        times are compared in one time, whichever machine a process runs on. SQLite lives on
+        this machine, so its clock is this machine's."""
+        if self.db.dialect is SQLITE:
+            return _utc_now
+        offset = self.db.now() - _utc_now()
+        measured = time.monotonic()
+
+        def now() -> datetime:
+            nonlocal offset, measured
+            if time.monotonic() - measured > 60:
+                offset, measured = self.db.now() - _utc_now(), time.monotonic()
+            return _utc_now() + offset
+
+        return now
 
     def __enter__(self) -> Store:
         return self
@@ -75,8 +111,21 @@ class Store:
         return int(self.db.scalar("SELECT count(*) FROM schema_migrations"))
 
 
-def open_store(path: Path, *, migrations: Sequence[Migration] = MIGRATIONS) -> Store:
-    """Open (creating if needed) the database at ``path`` and apply missing migrations."""
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def is_postgresql(target: str | Path) -> bool:
+    return isinstance(target, str) and target.startswith(("postgresql://", "postgres://"))
+
+
+def open_store(target: str | Path, *, migrations: Sequence[Migration] = MIGRATIONS,
+               pool_size: int = 4) -> Store:
+    """Open the database ``target`` and apply missing migrations: a SQLite file (a path, or
+    ``sqlite:///PATH``; created if needed) or a PostgreSQL URL (``postgresql://…``)."""
+    if is_postgresql(target):
+        return _open_postgresql(str(target), migrations, pool_size)
+    path = Path(str(target).removeprefix("sqlite://")) if isinstance(target, str) else target
     try:
         db = connect_sqlite(path)
     except (OSError, sqlite3.OperationalError) as exc:
@@ -85,20 +134,43 @@ def open_store(path: Path, *, migrations: Sequence[Migration] = MIGRATIONS) -> S
             hint="check that the folder exists and is writable, or set [paths] database",
         ) from exc
     except sqlite3.DatabaseError as exc:
-        raise _unusable(path, exc) from exc
+        raise _unusable(str(path), exc) from exc
     try:
-        migrate(db, migrations)
+        applied = migrate(db, migrations)
     except sqlite3.DatabaseError as exc:
         db.close()
-        raise _unusable(path, exc) from exc
+        raise _unusable(str(path), exc) from exc
     except StoreError:
         db.close()
         raise
-    return Store(db)
+    return Store(db, applied)
 
 
-def _unusable(path: Path, exc: Exception) -> StoreError:
+def _open_postgresql(url: str, migrations: Sequence[Migration], pool_size: int) -> Store:
+    import psycopg
+    import psycopg_pool
+
+    try:
+        db = connect_postgresql(url, pool_size=pool_size)
+    except (psycopg.Error, psycopg_pool.PoolTimeout) as exc:
+        raise StoreError(
+            f"cannot connect to the database {display_url(url)}: {str(exc).strip()}",
+            hint="check that PostgreSQL is running and [database] url (host, port, user, "
+                 "database name; the password goes in NEWSLETTER_DATABASE_URL)",
+        ) from exc
+    try:
+        applied = migrate(db, migrations)
+    except psycopg.Error as exc:
+        db.close()
+        raise _unusable(display_url(url), exc) from exc
+    except StoreError:
+        db.close()
+        raise
+    return Store(db, applied)
+
+
+def _unusable(where: str, exc: Exception) -> StoreError:
     return StoreError(
-        f"{path} is not a usable newsletter database: {exc}",
+        f"{where} is not a usable newsletter database: {exc}",
         hint="point [paths] database at a new file, or restore this one from a backup",
     )

@@ -4,38 +4,71 @@ The connection runs in autocommit: a single statement commits itself. Statements
 stand or fall together run inside :meth:`Database.transaction`, the one place that begins,
 commits and rolls back. Transactions nest: an inner block is a savepoint, so a repository
 method that needs its own transaction can be called inside a caller's larger one.
+
+Two backends: SQLite through :mod:`sqlite3` (:func:`connect_sqlite`) and PostgreSQL through
+psycopg 3's sync API, with connections taken from a pool per database URL
+(:func:`connect_postgresql`). Both speak the same queries; :mod:`newsletter.store.dialect`
+holds what differs.
 """
 
 from __future__ import annotations
 
+import atexit
 import sqlite3
-from collections.abc import Iterable, Iterator, Sequence
+import threading
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
+from urllib.parse import urlsplit, urlunsplit
 
-from newsletter.store.dialect import SQLITE, Dialect
+from newsletter.store.dialect import POSTGRESQL, SQLITE, Dialect
 
 Row = tuple[Any, ...]
 
 
-class Database:
-    """One open connection and the dialect its queries are written for."""
+class Cursor(Protocol):
+    """What the repositories use of a driver's cursor."""
 
-    def __init__(self, connection: sqlite3.Connection, dialect: Dialect, path: Path) -> None:
+    @property
+    def rowcount(self) -> int: ...
+
+    def fetchone(self) -> Any: ...
+
+    def fetchall(self) -> list[Any]: ...
+
+    def __iter__(self) -> Iterator[Any]: ...
+
+
+class Database:
+    """One open connection and the dialect its queries are written for. ``where`` names the
+    database for people (a file, or a URL without its password); ``release`` gives the
+    connection back (closes it, or returns it to its pool)."""
+
+    def __init__(self, connection: Any, dialect: Dialect, where: str,
+                 release: Callable[[], None]) -> None:
         self.connection = connection
         self.dialect = dialect
-        self.path = path
+        self.where = where
+        self._release = release
         self._depth = 0
 
-    def execute(self, sql: str, params: Sequence[object] = ()) -> sqlite3.Cursor:
-        return self.connection.execute(self.dialect.sql(sql), params)
+    def execute(self, sql: str, params: Sequence[object] = ()) -> Cursor:
+        cursor: Cursor = self.connection.execute(self.dialect.sql(sql), params)
+        return cursor
 
     def executemany(self, sql: str, rows: Iterable[Sequence[object]]) -> int:
         """Run ``sql`` once per row; returns how many rows it changed in all."""
-        cursor = self.connection.executemany(self.dialect.sql(sql), rows)
-        return max(cursor.rowcount, 0)
+        rows = list(rows)
+        if not rows:
+            return 0
+        cursor = self.connection.cursor()
+        try:
+            cursor.executemany(self.dialect.sql(sql), rows)
+            return max(int(cursor.rowcount), 0)
+        finally:
+            cursor.close()
 
     def one(self, sql: str, params: Sequence[object] = ()) -> Row | None:
         row: Row | None = self.execute(sql, params).fetchone()
@@ -62,30 +95,41 @@ class Database:
             try:
                 yield
             except BaseException:
-                self.connection.execute(f"ROLLBACK TO {name}")
-                self.connection.execute(f"RELEASE {name}")
+                self.connection.execute(f"ROLLBACK TO SAVEPOINT {name}")
+                self.connection.execute(f"RELEASE SAVEPOINT {name}")
                 raise
             finally:
                 self._depth -= 1
-            self.connection.execute(f"RELEASE {name}")
+            self.connection.execute(f"RELEASE SAVEPOINT {name}")
             return
         self.connection.execute(self.dialect.begin)
         self._depth = 1
         try:
             yield
         except BaseException:
-            self.connection.rollback()
+            self._rollback()
             raise
         finally:
             self._depth = 0
-        self.connection.commit()
+        self.connection.execute("COMMIT")
+
+    def _rollback(self) -> None:
+        try:
+            self.connection.execute("ROLLBACK")
+        except Exception:  # the connection itself failed: closing it ends the transaction
+            pass
 
     @property
     def in_transaction(self) -> bool:
         return self._depth > 0
 
+    def now(self) -> datetime:
+        """The database's clock (UTC, to the second): what leases are measured against, so
+        processes on several machines agree whatever their own clocks say."""
+        return datetime.fromisoformat(str(self.scalar(f"SELECT {self.dialect.clock}")))
+
     def close(self) -> None:
-        self.connection.close()
+        self._release()
 
 
 def connect_sqlite(path: Path) -> Database:
@@ -101,7 +145,63 @@ def connect_sqlite(path: Path) -> Database:
     except BaseException:
         connection.close()
         raise
-    return Database(connection, SQLITE, path)
+    return Database(connection, SQLITE, str(path), connection.close)
+
+
+# One pool per database URL and process. Keepalives let the server notice a vanished client
+# within about a minute; a client that froze in the middle of a transaction (SIGSTOP, a hung
+# machine) is cut off after a minute idle in it, so the row locks it held (a lease row, a
+# claim) are released and the others go on.
+_POOLS: dict[str, Any] = {}
+_POOLS_LOCK = threading.Lock()
+_SESSION = {"keepalives": 1, "keepalives_idle": 20, "keepalives_interval": 5,
+            "keepalives_count": 4,
+            "options": "-c idle_in_transaction_session_timeout=60s -c timezone=UTC"}
+
+
+def connect_postgresql(url: str, *, pool_size: int = 4) -> Database:
+    """A connection to the PostgreSQL database at ``url``, from this process's pool for it."""
+    from psycopg_pool import ConnectionPool
+
+    with _POOLS_LOCK:
+        pool = _POOLS.get(url)
+        if pool is None:
+            pool = ConnectionPool(url, min_size=1, max_size=pool_size, open=True,
+                                  kwargs={"autocommit": True, **_SESSION},
+                                  check=ConnectionPool.check_connection, timeout=30.0,
+                                  name="newsletter")
+            pool.wait(timeout=30.0)
+            _POOLS[url] = pool
+    connection = pool.getconn()
+
+    def release() -> None:
+        if not connection.closed and connection.info.transaction_status != 0:
+            connection.execute("ROLLBACK")  # never hand a half-done transaction back
+        pool.putconn(connection)
+
+    return Database(connection, POSTGRESQL, display_url(url), release)
+
+
+def close_pools() -> None:
+    """Close every pool (at exit, and between tests that drop their databases)."""
+    with _POOLS_LOCK:
+        for pool in _POOLS.values():
+            pool.close()
+        _POOLS.clear()
+
+
+atexit.register(close_pools)
+
+
+def display_url(url: str) -> str:
+    """``url`` with its password masked, for messages and ``status``."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.hostname or ""
+    user = f"{parts.username}:********@" if parts.username else ""
+    port = f":{parts.port}" if parts.port else ""
+    return urlunsplit(parts._replace(netloc=f"{user}{host}{port}"))
 
 
 def stamp(moment: datetime) -> str:

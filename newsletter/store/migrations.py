@@ -76,8 +76,8 @@ MIGRATIONS: tuple[Migration, ...] = (
         -- Files seen in the inbox, so unchanged files are not read again.
         CREATE TABLE inbox_files (
             path          TEXT PRIMARY KEY,
-            size          INTEGER NOT NULL,
-            mtime_ns      INTEGER NOT NULL,
+            size          BIGINT NOT NULL,
+            mtime_ns      BIGINT NOT NULL,
             status        TEXT NOT NULL,
             report_id     INTEGER REFERENCES reports(id) ON DELETE SET NULL,
             seen_at       TEXT NOT NULL
@@ -274,35 +274,77 @@ MIGRATIONS: tuple[Migration, ...] = (
         ALTER TABLE outbox ADD COLUMN format TEXT NOT NULL DEFAULT 'html';
         """,
     ),
+    Migration(
+        "0009_scale_out",
+        """
+        -- A lease's epoch grows each time another owner takes it: writes made under the lease
+        -- name the epoch they hold, so a holder that froze and came back is fenced out.
+        ALTER TABLE leases ADD COLUMN epoch BIGINT NOT NULL DEFAULT 0;
+
+        -- A scheduled fire (list, kind, scheduled time) is done once, whoever fires it.
+        ALTER TABLE schedule_runs ADD COLUMN fire TEXT;
+        CREATE UNIQUE INDEX schedule_runs_fire ON schedule_runs(list_name, kind, fire)
+            WHERE fire IS NOT NULL;
+        CREATE UNIQUE INDEX schedule_runs_start ON schedule_runs(list_name)
+            WHERE kind = 'start';
+
+        -- The claim reads only what waits (pending or retry), however many sent rows pile up.
+        CREATE INDEX outbox_waiting ON outbox(next_attempt_at, id)
+            WHERE state IN ('pending', 'retry');
+
+        -- One translation job per report: leased by a translation worker like outbox rows.
+        CREATE TABLE translation_jobs (
+            report_id      INTEGER PRIMARY KEY REFERENCES reports(id) ON DELETE CASCADE,
+            source_key     TEXT NOT NULL,
+            state          TEXT NOT NULL,
+            lease_owner    TEXT,
+            lease_until    TEXT,
+            attempts       INTEGER NOT NULL DEFAULT 0,
+            last_error     TEXT,
+            queued_at      TEXT NOT NULL,
+            done_at        TEXT
+        );
+        CREATE INDEX translation_jobs_waiting ON translation_jobs(queued_at)
+            WHERE state = 'pending';
+
+        -- Every running process of the program, by role, with what it holds: for
+        -- `newsletter workers`.
+        CREATE TABLE workers (
+            id             TEXT PRIMARY KEY,
+            role           TEXT NOT NULL,
+            host           TEXT NOT NULL,
+            pid            INTEGER NOT NULL,
+            detail         TEXT NOT NULL,
+            started_at     TEXT NOT NULL,
+            heartbeat_at   TEXT NOT NULL,
+            stopped_at     TEXT
+        );
+        """,
+    ),
 )
 
 
 def migrate(db: Database, migrations: Sequence[Migration] = MIGRATIONS) -> list[str]:
     """Apply the migrations not yet recorded, in order, each in one transaction; returns the
-    names of those applied."""
-    db.execute(
-        """CREATE TABLE IF NOT EXISTS schema_migrations (
-               version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)"""
-    )
-    applied = {int(version): str(name)
-               for version, name in db.all("SELECT version, name FROM schema_migrations")}
-    if applied and max(applied) > len(migrations):
-        raise StoreError(
-            f"the database schema is at version {max(applied)}, newer than this program's "
-            f"{len(migrations)}",
-            hint="upgrade newsletter to the version that wrote this database",
+    names of those applied. Safe when several programs start at once: each migration's
+    transaction takes the dialect's migration lock and checks again what is applied."""
+    with db.transaction():
+        if db.dialect.migration_lock:
+            db.execute(db.dialect.migration_lock)
+        db.execute(
+            """CREATE TABLE IF NOT EXISTS schema_migrations (
+                   version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)"""
         )
+        _check(_applied(db), migrations)
     done = []
     for version, migration in enumerate(migrations, start=1):
-        if version in applied:
-            if applied[version] != migration.name:
-                raise StoreError(
-                    f"migration {version} is recorded as {applied[version]!r}, "
-                    f"expected {migration.name!r}",
-                    hint="this database was written by a different program or branch",
-                )
-            continue
         with db.transaction():
+            if db.dialect.migration_lock:
+                db.execute(db.dialect.migration_lock)
+            applied = _applied(db)
+            _check(applied, migrations)
+            if version in applied:
+                continue
             for statement in migration.statements():
                 db.execute(db.dialect.ddl(statement))
             db.execute(
@@ -311,3 +353,25 @@ def migrate(db: Database, migrations: Sequence[Migration] = MIGRATIONS) -> list[
             )
         done.append(migration.name)
     return done
+
+
+def _applied(db: Database) -> dict[int, str]:
+    return {int(version): str(name)
+            for version, name in db.all("SELECT version, name FROM schema_migrations")}
+
+
+def _check(applied: dict[int, str], migrations: Sequence[Migration]) -> None:
+    """Refuse a schema newer than this program, or one another program or branch wrote."""
+    if applied and max(applied) > len(migrations):
+        raise StoreError(
+            f"the database schema is at version {max(applied)}, newer than this program's "
+            f"{len(migrations)}",
+            hint="upgrade newsletter to the version that wrote this database",
+        )
+    for version, migration in enumerate(migrations, start=1):
+        if version in applied and applied[version] != migration.name:
+            raise StoreError(
+                f"migration {version} is recorded as {applied[version]!r}, "
+                f"expected {migration.name!r}",
+                hint="this database was written by a different program or branch",
+            )

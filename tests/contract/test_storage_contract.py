@@ -3,18 +3,22 @@ commit together or not at all (nesting as savepoints), leases, and fenced outbox
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime, timedelta
+from typing import TypeVar
 
 import pytest
 
 from newsletter.delivery.rules import QueuedMessage, State
-from newsletter.errors import AlreadySent, NotFound
+from newsletter.errors import AlreadySent, LeaseLost, NotFound
 from newsletter.reports.model import Report
 from newsletter.store import Store
 from newsletter.subscribers.core import Status, check_subscriber
 from newsletter.translate.core import Flag
 from newsletter.translate.editions import Edition
+from tests.contract.conftest import Reopen
 
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
@@ -292,16 +296,149 @@ def test_schedule_runs_record_a_list_start_once_and_the_last_run(store: Store) -
 # -- leases -------------------------------------------------------------------------------
 
 
+def _holder(store: Store, owner: str, at: float, seconds: float = 30) -> tuple[str, int]:
+    held = store.leases.take("scheduler", owner, NOW + timedelta(seconds=at), seconds)
+    return held.owner, held.epoch
+
+
 def test_a_lease_has_one_holder_until_it_runs_out(store: Store) -> None:
-    assert store.leases.take("scheduler", "one", NOW, 30) is None
-    assert store.leases.take("scheduler", "two", NOW + timedelta(seconds=10), 30) == "one"
-    assert store.leases.take("scheduler", "one", NOW + timedelta(seconds=20), 30) is None
-    assert store.leases.take("scheduler", "two", NOW + timedelta(seconds=40), 30) == "one"
-    assert store.leases.take("scheduler", "two", NOW + timedelta(seconds=51), 30) is None
+    assert _holder(store, "one", 0) == ("one", 1)
+    assert _holder(store, "two", 10) == ("one", 1)
+    assert _holder(store, "one", 20) == ("one", 1)  # renewed until 50 s, same epoch
+    assert _holder(store, "two", 40) == ("one", 1)
+    assert _holder(store, "two", 51) == ("two", 2)  # ran out: taken over, a new epoch
     store.leases.drop("scheduler", "one")  # no longer the holder: changes nothing
-    assert store.leases.take("scheduler", "one", NOW + timedelta(seconds=60), 30) == "two"
+    assert _holder(store, "one", 60) == ("two", 2)
     store.leases.drop("scheduler", "two")
-    assert store.leases.take("scheduler", "one", NOW + timedelta(seconds=60), 30) is None
+    assert _holder(store, "one", 60) == ("one", 1)
+
+
+def test_writes_under_a_lease_are_fenced_on_its_epoch(store: Store) -> None:
+    first = store.leases.take("scheduler", "one", NOW, 30)
+    with store.transaction():
+        store.leases.fence("scheduler", "one", first.epoch, NOW + timedelta(seconds=5))
+        store.lists.save("kept", {"title": "K"}, NOW)
+    later = NOW + timedelta(seconds=31)
+    taken = store.leases.take("scheduler", "two", later, 30)
+    assert taken.epoch == first.epoch + 1
+
+    def late_write() -> None:
+        with store.transaction():
+            store.leases.fence("scheduler", "one", first.epoch, later)
+            store.lists.save("lost", {"title": "L"}, NOW)
+
+    with pytest.raises(LeaseLost):
+        late_write()
+    with pytest.raises(LeaseLost):  # an expired lease fences its own holder out too
+        store.leases.fence("scheduler", "two", taken.epoch, later + timedelta(seconds=31))
+    assert sorted(store.lists.stored()) == ["kept"]
+
+
+# -- concurrency: two connections at once ------------------------------------------------
+
+
+T = TypeVar("T")
+
+
+def _at_once(reopen: Reopen, work: Callable[[Store, int], T], count: int) -> list[T]:
+    """``work(store, i)`` in ``count`` threads at once, each with its own connection (as
+    separate processes would have), started together. With the test's own connection that
+    stays within one process's pool of four PostgreSQL connections."""
+    barrier = threading.Barrier(count, timeout=60)
+
+    def one(index: int) -> T:
+        with reopen() as other:
+            barrier.wait()
+            return work(other, index)
+
+    with ThreadPoolExecutor(count) as pool:
+        return list(pool.map(one, range(count)))
+
+
+def test_two_takers_at_once_never_both_hold_a_lease(store: Store, reopen: Reopen) -> None:
+    holders = _at_once(reopen, lambda other, i: other.leases.take(
+        "scheduler", f"o{i}", NOW, 30).owner, 3)
+    assert len(set(holders)) == 1
+    held = store.leases.holder("scheduler")
+    assert held is not None
+    assert held.owner == holders[0]
+
+
+def test_concurrent_claims_never_take_a_row_twice(store: Store, reopen: Reopen) -> None:
+    rid = _add(store)
+    _subscribe(store, *(f"c{i}@example.org" for i in range(200)))
+    _issue(store, [rid])
+
+    def drain(other: Store, index: int) -> list[int]:
+        taken: list[int] = []
+        while rows := other.outbox.claim(f"w{index}", 7, NOW, 30).rows:
+            taken += [row.id for row in rows]
+        return taken
+
+    every = [row_id for rows in _at_once(reopen, drain, 3) for row_id in rows]
+    assert len(every) == 200
+    assert len(set(every)) == 200
+
+
+def test_two_issues_racing_for_one_report_make_one(store: Store, reopen: Reopen) -> None:
+    rid = _add(store)
+    _subscribe(store, "a@example.org")
+
+    def create(other: Store, _: int) -> str:
+        try:
+            _issue(other, [rid])
+        except AlreadySent:
+            return "refused"
+        return "made"
+
+    assert sorted(_at_once(reopen, create, 3)) == ["made", "refused", "refused"]
+    assert store.outbox.counts() == {State.PENDING: 1}
+
+
+def test_a_scheduled_fire_is_done_once(store: Store, reopen: Reopen) -> None:
+    fire = NOW.replace(hour=3)
+    claimed = [c for c in _at_once(reopen, lambda other, _: other.runs.claim_fire(
+        "daily", "digest", fire, NOW), 3) if c is not None]
+    assert len(claimed) == 1
+    store.runs.finish(claimed[0], "2 queued", None)
+    last = store.runs.last("daily", "digest")
+    assert last is not None
+    assert last.outcome == "2 queued"
+    assert store.runs.claim_fire("daily", "digest", fire + timedelta(days=1), NOW) is not None
+
+
+def test_translation_jobs_are_queued_once_per_change_and_leased(store: Store,
+                                                                reopen: Reopen) -> None:
+    first, second = _add(store, key="k1"), _add(store, "Kyrgyzstan: Mudflow", key="k2")
+    assert store.jobs.enqueue([(first, "a"), (second, "b")], NOW) == 2
+    assert store.jobs.enqueue([(first, "a"), (second, "b")], NOW) == 0  # nothing changed
+    jobs = [j for j in _at_once(reopen, lambda other, i: other.jobs.claim(
+        f"t{i}", NOW, 60), 3) if j is not None]
+    assert sorted(j.report_id for j in jobs) == [first, second]
+    assert store.jobs.unfinished([first, second]) == {first, second}
+    owners = store.jobs.held_by()
+    owner_of = {report_id: owner for owner, report_id in owners.items()}
+    assert not store.jobs.finish(first, "someone-else", NOW)  # fenced on the lease
+    assert store.jobs.finish(first, owner_of[first], NOW)
+    assert store.jobs.recover(NOW + timedelta(seconds=30)) == 0  # still leased
+    assert store.jobs.recover(NOW + timedelta(seconds=61)) == 1  # its worker died
+    assert not store.jobs.finish(second, owner_of[second], NOW)  # too late: taken back
+    assert store.jobs.unfinished([first, second]) == {second}
+    assert store.jobs.enqueue([(first, "a2")], NOW) == 1  # the report changed: again
+    assert store.jobs.counts() == {"pending": 2}
+
+
+def test_heartbeats_say_who_runs_and_what_it_holds(queued: Store) -> None:
+    queued.workers.beat("h:1", role="deliver", host="h", pid=1, detail="relay r", now=NOW)
+    queued.workers.beat("h:1", role="deliver", host="h", pid=1, detail="relay r",
+                        now=NOW + timedelta(seconds=10))
+    queued.outbox.claim("h:1/sweep", 3, NOW, 30)
+    (beat,) = queued.workers.listing()
+    assert (beat.role, beat.heartbeat_at, beat.stopped_at) == (
+        "deliver", NOW + timedelta(seconds=10), None)
+    assert queued.workers.messages_held() == {"h:1": 3}
+    queued.workers.stopped("h:1", NOW + timedelta(seconds=20))
+    assert queued.workers.listing()[0].stopped_at == NOW + timedelta(seconds=20)
 
 
 # -- the outbox ---------------------------------------------------------------------------

@@ -31,6 +31,8 @@ def _commands(group: click.Group, prefix: tuple[str, ...] = ()) -> Iterator[str]
 # in an instance whose database file is not a database.
 BAD_INPUT: dict[str, list[str]] = {
     "config": ["--set", "smtp.port=not-a-number", "config"],
+    "db copy": ["db", "copy", "--to", "mysql://nowhere/x"],
+    "db migrate": ["BROKEN", "db", "migrate"],
     "deliver": ["BROKEN", "deliver"],
     "digest": ["digest", "--list", "no-such-list"],
     "ingest": ["BROKEN", "ingest"],
@@ -49,6 +51,7 @@ BAD_INPUT: dict[str, list[str]] = {
     "reports show": ["reports", "show", "999"],
     "retry": ["retry", "--issue", "999"],
     "run": ["BROKEN", "run", "--once"],
+    "scheduler": ["BROKEN", "scheduler"],
     "send": ["send", "--list", "no-such-list", "--report", "1"],
     "serve": ["serve", "--port", "BUSY"],
     "status": ["BROKEN", "status"],
@@ -61,6 +64,9 @@ BAD_INPUT: dict[str, list[str]] = {
     "subscribers show": ["subscribers", "show", "nobody@example.org"],
     "summarise": ["summarise", "--report", "999"],
     "translate": ["translate", "--report", "999"],
+    "worker deliver": ["worker", "deliver", "--relay", "no-such-relay"],
+    "worker translate": ["BROKEN", "worker", "translate"],
+    "workers": ["BROKEN", "workers"],
 }
 
 

@@ -19,27 +19,21 @@ from click.testing import CliRunner
 
 from newsletter.app import Instance, load_instance
 from newsletter.cli.main import cli
-from newsletter.errors import AlreadyRunning
+from newsletter.errors import AlreadyRunning, LeaseLost
 from newsletter.reports.ingest import ingest_inbox
 from newsletter.service.cron import next_fire, previous_fire
-from newsletter.service.scheduler import LEASE, wait_for_lease
+from newsletter.service.scheduler import SchedulerLease, wait_for_lease
 from newsletter.store import Store
 from newsletter.subscribers.core import check_subscriber, parse_list
 from tests.helpers import drop
 from tests.office import (
+    report_text,
     subscribe,
     with_config,
 )
 from tests.smtp_server import smtp_sink
 
 SECRET = "service-test-secret-0123456789"
-
-
-def report_text(title: str, day: date, country: str = "Kazakhstan") -> str:
-    return (f" date {day.isoformat()} {day:%d %b %Y}\n\n{title}\n\nSituation Report\n"
-            f"from OCHA\nPublished on {day:%d %b %Y}\n\nFloods in {country} damaged 340 houses "
-            f"and displaced 1,200 people this week. Relief teams delivered food to 800 families."
-            f"\n\nMore rain is forecast for the coming days in the north.\n")
 
 
 @pytest.fixture
@@ -129,6 +123,7 @@ def test_old_alerts_are_demoted_to_the_next_digest(office: Instance, store: Stor
             report_text("Kyrgyz floods", clock.now.date(), country="Kyrgyzstan"), clock)
     service = office.service(store, clock=clock)
     service.prepare()
+    service.translate("test")
     alerts = service.alerts()
     assert [store.issues.get(i.issue_id).report_ids for i in alerts.issues] == [(2,)]  # fresh.txt only
     assert any("too old" in note for note in alerts.notes)
@@ -140,18 +135,51 @@ def test_old_alerts_are_demoted_to_the_next_digest(office: Instance, store: Stor
 
 def test_two_schedulers_on_one_database(office: Instance, store: Store) -> None:
     clock = Clock(datetime(2026, 5, 4, 10, 0, tzinfo=UTC))
-    assert store.leases.take(LEASE, "host:1", clock.now, 30) is None
-    assert store.leases.take(LEASE, "host:2", clock.now, 30) == "host:1"
+    first = SchedulerLease(store, "host:1", 30, clock)
+    assert first.take() is None
+    second = SchedulerLease(store, "host:2", 30, clock)
 
-    async def second(standby: bool) -> bool:
-        return await wait_for_lease(store, office.settings.schedule.lease_seconds, "host:2", standby=standby, clock=clock,
-                                    stop=asyncio.Event())
+    async def wait(standby: bool) -> bool:
+        return await wait_for_lease(second, standby=standby, stop=asyncio.Event())
 
     with pytest.raises(AlreadyRunning, match="host:1"):
-        asyncio.run(second(standby=False))
-    clock.now += timedelta(seconds=31)  # the first one died: its lease runs out
-    assert asyncio.run(second(standby=True)) is True
-    assert store.leases.take(LEASE, "host:1", clock.now, 30) == "host:2"
+        asyncio.run(wait(standby=False))
+    clock.now += timedelta(seconds=31)  # the first one froze: its lease runs out
+    assert asyncio.run(wait(standby=True)) is True
+    assert first.take() == "host:2"
+    with pytest.raises(LeaseLost):  # what the first one would still make is refused
+        first.fence()
+    second.fence()
+
+
+def test_an_alert_waits_for_its_translation_then_follows_the_policy(
+        office: Instance, store: Store) -> None:
+    clock = Clock(datetime(2026, 5, 4, 10, 0, tzinfo=UTC))
+    _arrive(office, "fresh.txt", report_text("Fresh floods", clock.now.date()), clock)
+    service = office.service(store, clock=clock)
+    service.prepare()  # queued for translation; no translation worker runs
+    waiting = service.alerts()
+    assert waiting.issues == []
+    assert any("waits for its translations" in note for note in waiting.notes)
+    clock.now += timedelta(seconds=office.settings.translate.alert_wait_seconds + 1)
+    sent = service.alerts()  # past the deadline: the fallback policy sends the original
+    assert [store.issues.get(i.issue_id).report_ids for i in sent.issues] == [(1,)]
+    assert store.jobs.unfinished([1]) == {1}  # still queued for whoever translates later
+
+
+def test_a_scheduled_fire_is_made_once_across_restarts(office: Instance, store: Store) -> None:
+    clock = Clock(datetime(2026, 5, 4, 10, 0, tzinfo=UTC))
+    _arrive(office, "one.txt", report_text("Floods one", clock.now.date()), clock)
+    service = office.service(store, clock=clock)
+    service.prepare()
+    fire = datetime(2026, 5, 4, 3, 0, tzinfo=UTC)
+    daily = service.lists()["daily"]
+    assert service.digest(daily, fire=fire) is not None
+    _arrive(office, "two.txt", report_text("Floods two", clock.now.date()), clock)
+    restarted = office.service(store, clock=clock)
+    restarted.prepare()
+    assert restarted.digest(daily, fire=fire) is None  # that fire was done: not again
+    assert restarted.digest(daily, fire=fire + timedelta(days=1)) is not None
 
 
 def test_a_one_off_send_and_the_scheduler_never_double_send(office: Instance,
@@ -198,7 +226,7 @@ def test_the_real_service_runs_sends_and_stops_on_sigterm(office: Instance) -> N
         second = subprocess.run([*command, "--exit-if-running"], env=env, capture_output=True,
                                 text=True, timeout=60)
         assert second.returncode == 1
-        assert "another `newsletter run`" in second.stderr
+        assert "another scheduler" in second.stderr
         service.send_signal(signal.SIGTERM)  # in the middle of sending, at 10 messages/s
         _, err = service.communicate(timeout=60)
         assert service.returncode == 0, err

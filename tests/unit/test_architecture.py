@@ -14,7 +14,7 @@ PACKAGE = REPO / "newsletter"
 CORE = ["errors", "config", "languages", "reports/model", "reports/decode", "reports/language",
         "reports/parse", "summarise/core", "translate/core", "translate/editions", "mail/render",
         "mail/compose", "mail/links", "subscribers/core", "delivery/rules",
-        "delivery/transport"]
+        "delivery/transport", "delivery/relays", "example_config", "issues/model"]
 EDGE_LIBRARIES = {"sqlite3", "psycopg", "aiosmtplib", "smtplib", "argostranslate",
                   "ctranslate2", "apscheduler", "click", "urllib", "socket", "starlette"}
 MODULES = sorted(PACKAGE.rglob("*.py"))

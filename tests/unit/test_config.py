@@ -9,11 +9,11 @@ import pytest
 
 from newsletter.config import (
     build_settings,
-    example_config,
     find_config,
     settings_table,
 )
 from newsletter.errors import ConfigError, InstanceNotFound
+from newsletter.example_config import example_config
 from tests.helpers import REPO
 
 ROOT = Path("/srv/office")

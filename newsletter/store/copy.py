@@ -1,0 +1,57 @@
+"""Copy an office's database into another, empty one: how an office moves from SQLite to
+PostgreSQL (I/O).
+
+Every table is copied in the order its references need, in one transaction on the target
+(all of it or none), the target's ID counters are set past the copied IDs, and then every
+table's row count is compared on both sides. Leases and heartbeats are not copied: they
+belong to the processes of the old database.
+"""
+
+from __future__ import annotations
+
+from newsletter.errors import StoreError
+from newsletter.store import Store
+
+TABLES = ("reports", "report_revisions", "inbox_files", "quarantine", "summaries",
+          "translation_cache", "editions", "subscribers", "subscriptions", "lists",
+          "unsubscribe_events", "issues", "issue_bodies", "outbox", "issue_reports",
+          "schedule_runs", "translation_jobs")
+WITH_IDS = ("reports", "quarantine", "subscribers", "unsubscribe_events", "issues", "outbox",
+            "schedule_runs")
+_CHUNK = 5_000
+
+
+def copy_database(source: Store, target: Store) -> dict[str, int]:
+    """Copy every table of ``source`` into ``target`` (which must be empty and at the same
+    schema version); returns the rows copied per table, once the counts are checked."""
+    if source.schema_version != target.schema_version:
+        raise StoreError(
+            f"{source.where} is at schema {source.schema_version}, {target.where} at "
+            f"{target.schema_version}", hint="run `newsletter db migrate` on both first")
+    filled = [t for t in TABLES if target.db.scalar(f"SELECT count(*) FROM {t}")]
+    if filled:
+        raise StoreError(f"{target.where} is not empty ({', '.join(filled)} hold rows)",
+                         hint="copy into a new, empty database")
+    copied: dict[str, int] = {}
+    with target.transaction():
+        for table in TABLES:
+            cursor = source.db.connection.execute(f"SELECT * FROM {table}")
+            columns = [d[0] for d in cursor.description]
+            insert = (f"INSERT INTO {table} ({', '.join(columns)}) "
+                      f"VALUES ({', '.join('?' * len(columns))})")
+            copied[table] = 0
+            while rows := cursor.fetchmany(_CHUNK):
+                target.db.executemany(insert, rows)
+                copied[table] += len(rows)
+        for table in WITH_IDS:
+            reset = target.db.dialect.reset_ids(table)
+            if reset:
+                target.db.execute(reset)
+    for table in TABLES:
+        there = int(target.db.scalar(f"SELECT count(*) FROM {table}"))
+        here = int(source.db.scalar(f"SELECT count(*) FROM {table}"))
+        if there != here or there != copied[table]:
+            raise StoreError(f"{table}: {here} row(s) here, {there} in {target.where} after "
+                             "the copy", hint="the source changed during the copy: stop the "
+                             "service and copy into a new database again")
+    return copied
