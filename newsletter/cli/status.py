@@ -43,6 +43,7 @@ def status(obj: Context, as_json: bool) -> None:
         schema = store.schema_version
         where, backend = store.where, store.backend
         translations = store.editions.totals()
+        jobs = store.jobs.counts()
         outbox_now = store.outbox.summary(utc_now())
         outbox = outbox_now.states
         errors = store.outbox.last_errors()
@@ -79,6 +80,7 @@ def status(obj: Context, as_json: bool) -> None:
         "unsummarised": unsummarised,
         "editions": translations.editions,
         "cached_translations": translations.cached,
+        "translation_jobs": jobs,
         "models": model_names,
         "outbox": outbox,
         "outbox_due": outbox_now.due,
@@ -107,6 +109,11 @@ def status(obj: Context, as_json: bool) -> None:
     click.echo(f"Editions     {translations.editions} translated edition(s); "
                f"{translations.cached} cached sentence(s); "
                f"models: {', '.join(model_names) or 'none (see `newsletter models`)'}")
+    waiting_jobs = jobs.get("pending", 0) + jobs.get("running", 0)
+    if waiting_jobs or jobs.get("failed"):
+        click.echo(f"Translation  {jobs.get('pending', 0)} report(s) queued, "
+                   f"{jobs.get('running', 0)} being translated, {jobs.get('failed', 0)} failed "
+                   "(`newsletter workers` shows who translates)")
     click.echo("Outbox       " + (", ".join(f"{n} {state}" for state, n in sorted(outbox.items()))
                                   or "empty"))
     if outbox:

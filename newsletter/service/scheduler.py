@@ -174,14 +174,19 @@ async def run_forever(service: Service, lease: SchedulerLease, *, sender: Sender
         return wrapper
 
     async def sweep() -> object:
-        if sender is None:  # the delivery workers send; the scheduler takes back lost leases
+        """Take back the leases of workers that died (a sweep of our own sender takes back
+        the outbox's itself), then send if this process sends."""
+        jobs = store.jobs.recover(service.clock())
+        if jobs:
+            log.info("recovered %d translation job(s)", jobs,
+                     extra={"event": "recover", "jobs": jobs})
+        if sender is None:  # the delivery workers send
             recovered = store.outbox.recover(service.clock())
-            jobs = store.jobs.recover(service.clock())
-            if recovered.requeued or recovered.ambiguous or jobs:
-                log.info("recovered %d message(s) (%d ambiguous) and %d translation job(s)",
-                         recovered.requeued + recovered.ambiguous, recovered.ambiguous, jobs,
+            if recovered.requeued or recovered.ambiguous:
+                log.info("recovered %d message(s), %d of them ambiguous",
+                         recovered.requeued + recovered.ambiguous, recovered.ambiguous,
                          extra={"event": "recover", "requeued": recovered.requeued,
-                                "ambiguous": recovered.ambiguous, "jobs": jobs})
+                                "ambiguous": recovered.ambiguous})
             return None
         return await sender.sweep(stop)
 

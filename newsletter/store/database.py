@@ -14,6 +14,7 @@ holds what differs.
 from __future__ import annotations
 
 import atexit
+import os
 import sqlite3
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -191,6 +192,17 @@ def close_pools() -> None:
 
 
 atexit.register(close_pools)
+
+
+def _forget_pools() -> None:
+    """In a forked child: the parent's pools came along without their threads, so the child
+    starts with none of its own."""
+    global _POOLS_LOCK
+    _POOLS.clear()
+    _POOLS_LOCK = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_forget_pools)
 
 
 def display_url(url: str) -> str:

@@ -288,10 +288,6 @@ MIGRATIONS: tuple[Migration, ...] = (
         CREATE UNIQUE INDEX schedule_runs_start ON schedule_runs(list_name)
             WHERE kind = 'start';
 
-        -- The claim reads only what waits (pending or retry), however many sent rows pile up.
-        CREATE INDEX outbox_waiting ON outbox(next_attempt_at, id)
-            WHERE state IN ('pending', 'retry');
-
         -- One translation job per report: leased by a translation worker like outbox rows.
         CREATE TABLE translation_jobs (
             report_id      INTEGER PRIMARY KEY REFERENCES reports(id) ON DELETE CASCADE,

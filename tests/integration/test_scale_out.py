@@ -25,8 +25,16 @@ from newsletter.service.scheduler import LEASE
 from newsletter.store import open_store
 from newsletter.translate.packages import install
 from tests.helpers import SAMPLE_REPORT, drop
-from tests.office import ingest_sample, queue_alert, readers, report_text, subscribe, with_config
-from tests.smtp_server import smtp_sink
+from tests.office import (
+    add_config,
+    ingest_sample,
+    queue_alert,
+    readers,
+    report_text,
+    subscribe,
+    with_config,
+)
+from tests.smtp_server import free_port, smtp_sink
 from tests.tiny_argos import TinyPackage
 
 SECRET = "scale-out-test-secret-0123456789"
@@ -86,11 +94,12 @@ class Processes:
         self.env = env
         self.running: dict[str, subprocess.Popen[bytes]] = {}
 
-    def start(self, name: str, role: str | None = None) -> subprocess.Popen[bytes]:
+    def start(self, name: str, role: str | None = None,
+              *extra: str) -> subprocess.Popen[bytes]:
         role = role or name.split("-")[0]
         process = subprocess.Popen(
             [sys.executable, "-m", "newsletter", "--config", str(self.office.config_path),
-             *self.ROLES[role]], env=self.env, stdout=subprocess.DEVNULL,
+             *self.ROLES[role], *extra], env=self.env, stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE)
         self.running[name] = process
         return process
@@ -327,3 +336,29 @@ def test_a_frozen_scheduler_is_fenced_and_replaced(office: Instance, postgres_ur
     with office.open_store() as store:
         assert store.issues.sent_in("alerts", 1) is not None
         assert store.outbox.counts() == {"sent": len(addresses)}
+
+
+def test_queue_only_leaves_the_sending_to_a_worker_on_another_relay(
+        office: Instance, postgres_url: str) -> None:
+    """`send --queue-only` queues and sends nothing; a delivery worker started with
+    `--relay NAME` sends through that relay, not [smtp]."""
+    addresses = _subscribe_mixed(office, 12)
+    ingest_sample(office, reports={"floods.txt": report_text("Floods",
+                                                             datetime.now(UTC).date())})
+    with smtp_sink() as (sink, port):
+        add_config(office.config_path, f'[relays.second]\nhost = "127.0.0.1"\nport = {port}\n'
+                                       'security = "none"\n')
+        # [smtp] points at a port where nothing listens: only the named relay can deliver.
+        processes = Processes(office, _env(postgres_url, free_port()))
+        queued = processes.command("send", "--list", "alerts", "--report", "1",
+                                   "--queue-only")
+        assert queued.returncode == 0, queued.stderr
+        assert "12 message(s) queued" in queued.stdout
+        assert sink.messages == []
+        with office.open_store() as store:
+            assert store.outbox.counts() == {"pending": 12}
+        with processes:
+            processes.start("deliver-second", "deliver", "--relay", "second")
+            _wait(lambda: len(sink.messages) >= 12, 60, "the worker on the named relay")
+        assert processes.outcomes["deliver-second"][0] == 0
+    assert sorted(m.recipients[0] for m in sink.messages) == sorted(addresses)

@@ -117,3 +117,35 @@ def test_find_config_searches_upwards(tmp_path: Path) -> None:
         find_config(tmp_path.parent / "elsewhere")
     assert caught.value.hint is not None
     assert "newsletter init" in caught.value.hint
+
+
+def test_named_relays_take_their_password_from_the_environment_only() -> None:
+    data = {"relays": {"second-ip": {"host": "relay2.example.org", "port": 2525}}}
+    settings = build_settings(ROOT, data, environ={
+        "NEWSLETTER_RELAY_SECOND_IP_PASSWORD": "s3cret"}, overrides={})
+    (relay,) = settings.relays
+    assert (relay.name, relay.host, relay.port, relay.password) == (
+        "second-ip", "relay2.example.org", 2525, "s3cret")
+    with pytest.raises(ConfigError, match="secret"):
+        build_settings(ROOT, {"relays": {"r": {"password": "x"}}}, environ={}, overrides={})
+    with pytest.raises(ConfigError, match="unknown setting"):
+        build_settings(ROOT, {"relays": {"r": {"hots": "x"}}}, environ={}, overrides={})
+    with pytest.raises(ConfigError, match="must be a int"):
+        build_settings(ROOT, {"relays": {"r": {"port": "25"}}}, environ={}, overrides={})
+
+
+def test_a_database_url_is_sqlite_or_postgresql_and_a_password_stays_in_the_environment(
+) -> None:
+    env_url = "postgresql://n:pw@db.example.org/office"
+    from_env = build_settings(ROOT, {}, environ={"NEWSLETTER_DATABASE_URL": env_url},
+                              overrides={})
+    assert from_env.database_target == env_url
+    relative = build_settings(ROOT, {"database": {"url": "sqlite:///var/other.db"}},
+                              environ={}, overrides={})
+    assert relative.database_target == ROOT / "var" / "other.db"
+    assert build_settings(ROOT, {}, environ={}, overrides={}).database_target == (
+        ROOT / "var" / "newsletter.db")
+    with pytest.raises(ConfigError, match="carries a password"):
+        build_settings(ROOT, {"database": {"url": env_url}}, environ={}, overrides={})
+    with pytest.raises(ConfigError, match="neither"):
+        build_settings(ROOT, {"database": {"url": "mysql://db/x"}}, environ={}, overrides={})
