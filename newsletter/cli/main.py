@@ -16,7 +16,16 @@ from pathlib import Path
 import click
 
 from newsletter import __version__
-from newsletter.cli import database, models, reports, sending, service, status, subscribers
+from newsletter.cli import (
+    database,
+    models,
+    reports,
+    review,
+    sending,
+    service,
+    status,
+    subscribers,
+)
 from newsletter.cli.common import Context, parse_overrides
 
 
@@ -45,5 +54,6 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 
 for _command in (*reports.COMMANDS, *models.COMMANDS, *subscribers.COMMANDS,
-                 *sending.COMMANDS, *service.COMMANDS, *database.COMMANDS, *status.COMMANDS):
+                 *sending.COMMANDS, *service.COMMANDS, *database.COMMANDS, *review.COMMANDS,
+                 *status.COMMANDS):
     cli.add_command(_command)

@@ -184,15 +184,22 @@ def send(obj: Context, list_name: str, report_id: int, languages: tuple[str, ...
             _send_test(instance, store, spec, stored.id, test_to, dry_run)
             return
         already = store.issues.sent_in(list_name, report_id)
-        if already is not None:
+        # A language held back when it went out is sent now, to its readers only.
+        held = [h for h in store.holds.waiting(list_name) if h.report_id == report_id
+                and (not languages or h.language in languages)]
+        if already is not None and not held:
             raise AlreadySent(list_name, report_id, already)
         if dry_run:
             _dry_run(store, spec, [report_id], "alert")
             return
-        created = create_issue(store, instance.renderer(), spec, [report_id], "alert",
+        full = instance.list_named(store, list_name)
+        created = create_issue(store, instance.renderer(), full if held else spec,
+                               [] if held else [report_id], "alert",
                                base_url=instance.settings.web.base_url,
                                domain=instance.settings.mail.from_address.rpartition("@")[2],
-                               now=store.clock()(), only_languages=languages or None)
+                               now=store.clock()(),
+                               only_languages=None if held else languages or None,
+                               releases=held)
         if queue_only:
             _print_queued(created)
             return

@@ -22,6 +22,7 @@ from newsletter.subscribers.core import (
     DEFAULT_LANGUAGE,
     FORMATS,
     MAX_NAME,
+    REVIEW_RULES,
     Mode,
     Status,
     Subscriber,
@@ -316,16 +317,18 @@ def lists_show(obj: Context, as_json: bool) -> None:
 @click.option("--kinds", default="")
 @click.option("--policy", type=click.Choice(["hold", "fallback"]), default="fallback",
               show_default=True)
+@click.option("--review", type=click.Choice(REVIEW_RULES), default="flagged", show_default=True,
+              help="Which machine translations wait for a reviewer: none, flagged ones, all.")
 @click.pass_obj
 @handle_errors
 def lists_add(obj: Context, name: str, title: str | None, description: str, mode: str,
               schedule: str | None, timezone: str, languages: str, countries: str, keywords: str,
-              sources: str, kinds: str, policy: str) -> None:
+              sources: str, kinds: str, policy: str, review: str) -> None:
     """Create (or change) a list kept in the database."""
     table: dict[str, object] = {
         "title": title or name, "description": description, "mode": mode, "timezone": timezone,
         "languages": languages, "countries": countries, "keywords": keywords,
-        "sources": sources, "kinds": kinds, "policy": policy}
+        "sources": sources, "kinds": kinds, "policy": policy, "review": review}
     if schedule:
         table["schedule"] = schedule
     spec = parse_list(name, table, origin="database")

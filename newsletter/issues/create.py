@@ -10,11 +10,13 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 
 from newsletter.delivery.rules import QueuedMessage
+from newsletter.errors import AlreadySent
 from newsletter.issues.plan import plan_issue
 from newsletter.mail.render import Renderer
 from newsletter.store import Store
+from newsletter.store.holds import Hold
 from newsletter.subscribers.core import ListSpec
-from newsletter.translate.editions import Policy
+from newsletter.translate.editions import Policy, ReviewRule
 
 log = logging.getLogger(__name__)
 
@@ -34,20 +36,33 @@ def create_issue(
     store: Store, renderer: Renderer, spec: ListSpec, report_ids: Sequence[int], kind: str, *,
     base_url: str, domain: str, now: datetime, claim_reports: bool = True,
     only_languages: Sequence[str] | None = None,
+    releases: Sequence[Hold] = (),
 ) -> CreatedIssue:
     """Render ``kind`` (alert or digest) for every language of ``spec``, record the issue and
     one outbox row per recipient, in the recipient's language (the list's first language when
     the list does not offer theirs); nothing is sent here. With ``claim_reports`` the reports
     are recorded as sent to the list in the same transaction, so neither the scheduler nor a
     one-off send can send them to it again. ``only_languages`` limits the recipients to
-    subscribers reading those languages."""
+    subscribers reading those languages.
+
+    A report held back from a language (its translation is flagged, missing or waiting for a
+    reviewer, under the ``hold`` policy) is recorded as held for the list, unless the list
+    reviews nothing; ``releases`` are such holds that this issue now carries, to their
+    language's readers only, each released in the same transaction (once: a hold another
+    issue released already is :class:`AlreadySent`)."""
+    extra: dict[str, list[int]] = {}
+    for hold in releases:
+        extra.setdefault(hold.language, []).append(hold.report_id)
     planned = plan_issue(store, report_ids, kind=kind, languages=spec.languages,
                          policy=Policy(spec.policy), list_title=spec.title, base_url=base_url,
                          issue_date=now.date(),
-                         summary_budget=(spec.summary_sentences, spec.summary_words))
+                         summary_budget=(spec.summary_sentences, spec.summary_words),
+                         review=ReviewRule(spec.review), extra=extra)
     bodies = {language: json.dumps(asdict(renderer.render(mail)), ensure_ascii=False)
               for language, mail in planned.mails.items()}
     skipped = 0
+    readers: dict[str, int] = {}
+    only_released = not report_ids  # an issue of released holds goes to their readers only
 
     def recipients(issue_id: int) -> Iterator[QueuedMessage]:
         nonlocal skipped
@@ -55,6 +70,9 @@ def create_issue(
             if only_languages and subscriber.language not in only_languages:
                 continue
             language = spec.reader_language(subscriber.language)
+            readers[language] = readers.get(language, 0) + 1
+            if only_released and language not in extra:
+                continue
             if language not in bodies:
                 skipped += 1
                 continue
@@ -62,9 +80,22 @@ def create_issue(
                                 f"n{issue_id}.{subscriber.id}.{spec.name}@{domain}",
                                 subscriber.format)
 
-    # The issue, its reports' claim and every outbox row commit together, or none of them.
-    issue_id, queued = store.issues.create(spec.name, kind, report_ids, bodies, now,
-                                          recipients=recipients, claim=claim_reports)
+    # The issue, its reports' claim, its holds and releases and every outbox row commit
+    # together, or none of them.
+    with store.transaction():
+        issue_id, queued = store.issues.create(spec.name, kind, report_ids, bodies, now,
+                                              recipients=recipients, claim=claim_reports)
+        if ReviewRule(spec.review) is not ReviewRule.NONE:
+            store.holds.record(spec.name, [(rid, language)
+                                           for language, rids in planned.held_reports.items()
+                                           if readers.get(language) for rid in rids
+                                           if rid not in extra.get(language, ())],
+                               issue_id, now)
+        for hold in releases:
+            if hold.report_id in planned.held_reports.get(hold.language, ()):
+                continue  # still held back: it waits for a later issue
+            if not store.holds.release(hold, issue_id, now):
+                raise AlreadySent(spec.name, hold.report_id, issue_id)
     log.info("issue %s of %s: %d messages queued", issue_id, spec.name, queued,
              extra={"event": "issue", "issue_id": issue_id, "list": spec.name, "kind": kind,
                     "queued": queued, "held": planned.held})

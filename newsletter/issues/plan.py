@@ -4,7 +4,7 @@ summaries and editions (reads the store only)."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -16,7 +16,13 @@ from newsletter.summarise.core import (
     DigestItem,
     plan_digest,
 )
-from newsletter.translate.editions import Edition, EditionStatus, Policy, edition_view
+from newsletter.translate.editions import (
+    Edition,
+    EditionStatus,
+    Policy,
+    ReviewRule,
+    edition_view,
+)
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +33,7 @@ class PlannedIssue:
 
     mails: dict[str, MailIssue] = field(default_factory=dict)
     held: dict[str, list[str]] = field(default_factory=dict)
+    held_reports: dict[str, list[int]] = field(default_factory=dict)  # by language
 
 
 def plan_issue(
@@ -40,36 +47,46 @@ def plan_issue(
     base_url: str,
     issue_date: date,
     summary_budget: tuple[int, int] | None = None,
+    review: ReviewRule = ReviewRule.FLAGGED,
+    extra: Mapping[str, Sequence[int]] | None = None,
 ) -> PlannedIssue:
     """What each language's mail of an alert or digest says, from the stored editions.
 
     A digest merges near-duplicate reports into one item crediting every source; per language,
-    an item whose translation is flagged or missing follows ``policy``: the original text with
-    a notice (fallback) or left out with the reason recorded (hold). ``summary_budget``
-    (sentences, words) is a list's own summary length: the stored summary, which is the
-    longest any list gets, is cut to it (its translations stay sentence for sentence).
+    an item whose translation is flagged, missing or waiting for a reviewer (``review``)
+    follows ``policy``: the original text with a notice (fallback) or left out with the reason
+    recorded (hold; :attr:`PlannedIssue.held_reports` names them). ``extra`` adds reports for
+    one language's readers only (held back from them before, and free to go now).
+    ``summary_budget`` (sentences, words) is a list's own summary length: the stored summary,
+    which is the longest any list gets, is cut to it (its translations stay sentence for
+    sentence).
     """
+    extra = extra or {}
+    every = list(dict.fromkeys([*report_ids, *(r for ids in extra.values() for r in ids)]))
     # Three queries whatever the number of reports: reports, summaries, editions.
-    stored = store.reports.get_many(report_ids)
-    found = store.summaries.of_many(report_ids)
-    summaries = {rid: _within(found.get(rid, ()), summary_budget) for rid in report_ids}
-    entries = [DigestEntry(rid, s.report.title, s.report.source, s.report.body, summaries[rid])
-               for rid, s in stored.items()]
-    if kind == "digest":
-        planned = plan_digest(entries)
-    else:
-        planned = [DigestItem((e.report_id,), e.title, (e.source,) if e.source else (), e.summary,
-                              tuple(range(len(e.summary)))) for e in entries]
-    editions = store.editions.of_many(report_ids)
+    stored = store.reports.get_many(every)
+    found = store.summaries.of_many(every)
+    editions = store.editions.of_many(every)
+    entries = {rid: DigestEntry(rid, s.report.title, s.report.source, s.report.body,
+                                _within(found.get(rid, ()), summary_budget))
+               for rid, s in stored.items()}
     result = PlannedIssue()
     for language in languages:
+        ids = list(dict.fromkeys([*report_ids, *extra.get(language, ())]))
+        chosen = [entries[rid] for rid in ids]
+        if kind == "digest":
+            planned = plan_digest(chosen)
+        else:
+            planned = [DigestItem((e.report_id,), e.title, (e.source,) if e.source else (),
+                                  e.summary, tuple(range(len(e.summary)))) for e in chosen]
         items = []
         for plan in planned:
             leader = stored[plan.report_ids[0]]
             edition = editions.get(leader.id, {}).get(language)
-            item = _mail_item(leader, plan, edition, language, policy, base_url)
+            item = _mail_item(leader, plan, edition, language, policy, base_url, review)
             if isinstance(item, str):
                 result.held.setdefault(language, []).append(item)
+                result.held_reports.setdefault(language, []).extend(plan.report_ids)
             else:
                 items.append(item)
         if items:
@@ -95,13 +112,14 @@ def _within(summary: tuple[str, ...], budget: tuple[int, int] | None) -> tuple[s
 
 def _mail_item(
     leader: StoredReport, plan: DigestItem, edition: Edition | None, language: str,
-    policy: Policy, base_url: str,
+    policy: Policy, base_url: str, review: ReviewRule,
 ) -> MailItem | str:
     """The item in ``language`` as :func:`edition_view` decides it, or the reason it is held
     back."""
     report = leader.report
     view = edition_view(leader.id, report.language, report.title, plan.summary, report.body,
-                        edition, language, policy, indices=plan.summary_indices)
+                        edition, language, policy, indices=plan.summary_indices,
+                        review=review)
     if view.held:
         return view.held_reason(leader.id)
     return MailItem(

@@ -127,7 +127,7 @@ async def run_once(service: Service, sender: Sender, lease: SchedulerLease, *,
         service.translate(lease.owner, stop=stop.is_set)
         alerts = service.alerts()
         summary.notes += alerts.notes
-        summary.issues += len(alerts.issues)
+        summary.issues += len(alerts.issues) + len(service.releases().issues)
         for spec in service.lists().values():
             if service.digest(spec) is not None:
                 summary.issues += 1
@@ -195,6 +195,7 @@ async def run_forever(service: Service, lease: SchedulerLease, *, sender: Sender
         if translator is not None:
             translator.wake()
         service.alerts()
+        service.releases()
         return await sweep()
 
     def digest_of(name: str) -> Callable[[], Awaitable[object]]:

@@ -24,9 +24,11 @@ from newsletter.reports.ingest import Inbox, ingest_inbox
 from newsletter.reports.model import StoredReport
 from newsletter.service.cron import previous_fire
 from newsletter.store import Store
+from newsletter.store.holds import Hold
 from newsletter.subscribers.core import ListSpec, Mode
 from newsletter.summarise.pending import summarise_pending
 from newsletter.translate.core import Glossary
+from newsletter.translate.editions import Policy, ReviewRule, edition_view
 from newsletter.translate.pending import Engine, translate_pending
 
 log = logging.getLogger(__name__)
@@ -197,8 +199,9 @@ class Service:
                              extra={"event": "digest", "list": spec.name, "outcome": "done"})
                     return None
             due = self.due(spec)
-            created = (None if not due
-                       else self._create(spec, [r.id for r in due], "digest", now))
+            ready = self.releasable(spec)
+            created = (None if not due and not ready
+                       else self._create(spec, [r.id for r in due], "digest", now, ready))
             outcome = "empty" if created is None else f"{created.queued} queued"
             issue_id = None if created is None else created.issue_id
             if run_id is not None:
@@ -242,11 +245,55 @@ class Service:
             log.info("%s", exc.message, extra={"event": "already_sent", "list": spec.name})
             return None
 
-    def _create(self, spec: ListSpec, report_ids: list[int], kind: str,
-                now: datetime) -> CreatedIssue:
+    def _create(self, spec: ListSpec, report_ids: list[int], kind: str, now: datetime,
+                releases: Sequence[Hold] = ()) -> CreatedIssue:
         domain = self.settings.mail.from_address.rpartition("@")[2]
         return create_issue(self.store, self.renderer, spec, report_ids, kind,
-                            base_url=self.settings.web.base_url, domain=domain, now=now)
+                            base_url=self.settings.web.base_url, domain=domain, now=now,
+                            claim_reports=bool(report_ids), releases=releases)
+
+    def releasable(self, spec: ListSpec) -> list[Hold]:
+        """The list's held-back (report, language) pairs that may go now: the edition was
+        approved, or translated cleanly since."""
+        holds = self.store.holds.waiting(spec.name)
+        if not holds:
+            return []
+        reports = self.store.reports.get_many(list({h.report_id for h in holds}))
+        editions = self.store.editions.of_many(list(reports))
+        ready = []
+        for hold in holds:
+            report = reports[hold.report_id].report
+            view = edition_view(hold.report_id, report.language, report.title, (), "",
+                                editions.get(hold.report_id, {}).get(hold.language),
+                                hold.language, Policy(spec.policy),
+                                review=ReviewRule(spec.review))
+            if not view.held:
+                ready.append(hold)
+        return ready
+
+    def releases(self) -> StepOutcome:
+        """Held-back languages whose editions may go now reach their readers: an alerts list
+        sends each as an alert to that language's readers; a digest list's next digest
+        carries them. Exactly once per reader, through the outbox."""
+        outcome = StepOutcome()
+        now = self.clock()
+        for spec in self.lists().values():
+            if spec.mode is not Mode.ALERTS:
+                continue
+            for hold in self.releasable(spec):
+                try:
+                    with self.store.transaction():
+                        if self.fence is not None:
+                            self.fence()
+                        created = self._create(spec, [], "alert", now, [hold])
+                except AlreadySent:
+                    continue
+                log.info("released report %s to the %s readers of %s", hold.report_id,
+                         hold.language, spec.name,
+                         extra={"event": "release", "list": spec.name,
+                                "report_id": hold.report_id, "language": hold.language})
+                outcome.issues.append(created)
+        return outcome
 
 
 def source_key(content_hash: str, summary: Sequence[str]) -> str:

@@ -22,12 +22,14 @@ from pathlib import Path
 from newsletter.errors import StoreError
 from newsletter.store.database import Database, connect_postgresql, connect_sqlite, display_url
 from newsletter.store.dialect import SQLITE
-from newsletter.store.editions import Editions
+from newsletter.store.editions import Editions, Reviews
+from newsletter.store.holds import Holds
 from newsletter.store.inbox import Inbox
 from newsletter.store.issues import Issues
 from newsletter.store.jobs import TranslationJobs
 from newsletter.store.leases import Leases
 from newsletter.store.lists import Lists
+from newsletter.store.memory import Memory
 from newsletter.store.migrations import MIGRATIONS, Migration, migrate
 from newsletter.store.outbox import Outbox
 from newsletter.store.reports import Reports
@@ -57,6 +59,9 @@ class Store:
         self.runs = ScheduleRuns(db)
         self.leases = Leases(db)
         self.jobs = TranslationJobs(db)
+        self.reviews = Reviews(db)
+        self.holds = Holds(db)
+        self.memory = Memory(db)
         self.workers = Workers(db)
 
     @property

@@ -15,7 +15,8 @@ from newsletter.store import Store
 TABLES = ("reports", "report_revisions", "inbox_files", "quarantine", "summaries",
           "translation_cache", "editions", "subscribers", "subscriptions", "lists",
           "unsubscribe_events", "issues", "issue_bodies", "outbox", "issue_reports",
-          "schedule_runs", "translation_jobs")
+          "schedule_runs", "translation_jobs", "edition_reviews", "holds",
+          "translation_memory")
 WITH_IDS = ("reports", "quarantine", "subscribers", "unsubscribe_events", "issues", "outbox",
             "schedule_runs")
 _CHUNK = 5_000

@@ -6,11 +6,22 @@ import json
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 
+from newsletter.errors import NotFound
 from newsletter.store.database import Database, Row, chunks, stamp
 from newsletter.translate.core import as_flags
-from newsletter.translate.editions import Edition, TranslationState, TranslationTotals
+from newsletter.translate.editions import (
+    Edition,
+    Review,
+    ReviewState,
+    TranslationState,
+    TranslationTotals,
+)
 
-_EDITION = "report_id, language, title, summary, body, model, flags, body_flags"
+# An edition with the review of this very translation (same key), if it has one.
+_EDITION = """e.report_id, e.language, e.title, e.summary, e.body, e.model, e.flags, e.body_flags,
+    r.state, r.title, r.summary, r.reviewer, r.at, r.reason"""
+_WITH_REVIEW = """editions e LEFT JOIN edition_reviews r ON r.report_id = e.report_id
+    AND r.language = e.language AND r.key = e.key"""
 
 
 class Editions:
@@ -86,8 +97,8 @@ class Editions:
         for chunk in chunks(report_ids):
             marks = ",".join("?" * len(chunk))
             for row in self.db.all(
-                f"""SELECT {_EDITION} FROM editions WHERE report_id IN ({marks})
-                    ORDER BY report_id, language""", chunk,
+                f"""SELECT {_EDITION} FROM {_WITH_REVIEW} WHERE e.report_id IN ({marks})
+                    ORDER BY e.report_id, e.language""", chunk,
             ):
                 found.setdefault(int(row[0]), {})[str(row[1])] = _edition(row)
         return found
@@ -100,10 +111,47 @@ class Editions:
 
 
 def _edition(row: Row) -> Edition:
-    _, language, title, summary, body, model, flags, body_flags = row
+    (_, language, title, summary, body, model, flags, body_flags,
+     state, reviewed_title, reviewed_summary, reviewer, at, reason) = row
+    review = None
+    if state is not None:
+        review = Review(ReviewState(state), reviewed_title,
+                        None if reviewed_summary is None else tuple(json.loads(reviewed_summary)),
+                        str(reviewer), datetime.fromisoformat(at), str(reason))
     return Edition(
         language=str(language), title=title,
         summary=None if summary is None else tuple(json.loads(summary)),
         body=body, model=model, flags=tuple(as_flags(json.loads(flags))),
-        body_flags=tuple(as_flags(json.loads(body_flags))),
+        body_flags=tuple(as_flags(json.loads(body_flags))), review=review,
     )
+
+
+class Reviews:
+    """Reviewers' decisions on editions, each tied to the translation it reviewed."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def save(self, report_id: int, language: str, review: Review) -> None:
+        """Record ``review`` for the report's current ``language`` edition (none: NotFound)."""
+        key = self.db.scalar("SELECT key FROM editions WHERE report_id = ? AND language = ?",
+                             (report_id, language))
+        if key is None:
+            raise NotFound(f"report {report_id} has no {language} edition to review",
+                           hint="`newsletter translate --report ID` makes it")
+        self.db.execute(
+            """INSERT INTO edition_reviews (report_id, language, key, state, title, summary,
+                 reviewer, reason, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+               ON CONFLICT (report_id, language) DO UPDATE SET key = excluded.key,
+                 state = excluded.state, title = excluded.title, summary = excluded.summary,
+                 reviewer = excluded.reviewer, reason = excluded.reason, at = excluded.at""",
+            (report_id, language, key, review.state, review.title,
+             None if review.summary is None else json.dumps(list(review.summary),
+                                                            ensure_ascii=False),
+             review.by, review.reason, stamp(review.at)))
+
+    def translated(self) -> list[tuple[int, str]]:
+        """Every (report, language) with a machine translation, oldest report first."""
+        return [(int(r), str(lang)) for r, lang in self.db.all(
+            "SELECT report_id, language FROM editions WHERE title IS NOT NULL "
+            "ORDER BY report_id, language")]

@@ -317,6 +317,51 @@ MIGRATIONS: tuple[Migration, ...] = (
         );
         """,
     ),
+    Migration(
+        "0010_review",
+        """
+        -- A reviewer's decision on one edition, for the translation it was made from (key): a
+        -- new translation of the report starts unreviewed.
+        CREATE TABLE edition_reviews (
+            report_id      INTEGER NOT NULL REFERENCES reports(id) ON DELETE CASCADE,
+            language       TEXT NOT NULL,
+            key            TEXT NOT NULL,
+            state          TEXT NOT NULL,
+            title          TEXT,
+            summary        TEXT,
+            reviewer       TEXT NOT NULL,
+            reason         TEXT NOT NULL DEFAULT '',
+            at             TEXT NOT NULL,
+            PRIMARY KEY (report_id, language)
+        );
+
+        -- A language of a report that an issue held back: its readers get the report once
+        -- the edition may go (approved, or translated cleanly), in a later issue, once.
+        CREATE TABLE holds (
+            list_name      TEXT NOT NULL,
+            report_id      INTEGER NOT NULL REFERENCES reports(id) ON DELETE CASCADE,
+            language       TEXT NOT NULL,
+            issue_id       INTEGER NOT NULL REFERENCES issues(id),
+            held_at        TEXT NOT NULL,
+            released_issue INTEGER REFERENCES issues(id),
+            released_at    TEXT,
+            PRIMARY KEY (list_name, report_id, language)
+        );
+        CREATE INDEX holds_waiting ON holds(list_name) WHERE released_issue IS NULL;
+
+        -- Approved sentence pairs: used before the model for the same sentence again.
+        CREATE TABLE translation_memory (
+            source_language TEXT NOT NULL,
+            target_language TEXT NOT NULL,
+            source_hash     TEXT NOT NULL,
+            source          TEXT NOT NULL,
+            target          TEXT NOT NULL,
+            reviewer        TEXT NOT NULL,
+            at              TEXT NOT NULL,
+            PRIMARY KEY (source_language, target_language, source_hash)
+        );
+        """,
+    ),
 )
 
 

@@ -369,6 +369,9 @@ DEFAULT_SCHEDULES = {Mode.ALERTS: "0 9 * * *", Mode.DAILY: "0 9 * * *",
 _LIST_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 
 
+REVIEW_RULES = ("none", "flagged", "all")  # newsletter.translate.editions.ReviewRule's values
+
+
 @dataclass(frozen=True)
 class ListSpec:
     """A mailing list: who it is for, when it goes out, and which reports it carries."""
@@ -387,6 +390,7 @@ class ListSpec:
     summary_sentences: int = 3
     summary_words: int = 120
     policy: str = "fallback"  # hold | fallback, for flagged or missing translations
+    review: str = "flagged"  # none | flagged | all: which machine translations wait for a person
     origin: str = "config"  # "config" (newsletter.toml) or "database" (`newsletter lists add`)
 
     def reader_language(self, language: str) -> str:
@@ -412,7 +416,8 @@ def _word_in(needle: str, text: str) -> bool:
 
 
 _LIST_KEYS = {"title", "description", "mode", "schedule", "timezone", "languages", "countries",
-              "keywords", "sources", "kinds", "summary_sentences", "summary_words", "policy"}
+              "keywords", "sources", "kinds", "summary_sentences", "summary_words", "policy",
+              "review"}
 
 
 def parse_list(name: str, table: Mapping[str, object], *, origin: str = "config") -> ListSpec:
@@ -461,12 +466,16 @@ def parse_list(name: str, table: Mapping[str, object], *, origin: str = "config"
     policy = text("policy", "fallback")
     if policy not in ("hold", "fallback"):
         raise ListError(f"{where} policy must be hold or fallback")
+    review = text("review", "flagged")
+    if review not in REVIEW_RULES:
+        raise ListError(f"{where} review must be one of {', '.join(REVIEW_RULES)}")
     return ListSpec(
         name=name, title=text("title", name), description=text("description", ""), mode=mode,
         schedule=schedule, timezone=timezone, languages=languages,
         countries=words("countries"), keywords=words("keywords"), sources=words("sources"),
         kinds=words("kinds"), summary_sentences=number("summary_sentences", 3),
-        summary_words=number("summary_words", 120), policy=policy, origin=origin,
+        summary_words=number("summary_words", 120), policy=policy, review=review,
+        origin=origin,
     )
 
 
@@ -498,4 +507,5 @@ def list_to_table(spec: ListSpec) -> dict[str, object]:
             "languages": list(spec.languages), "countries": list(spec.countries),
             "keywords": list(spec.keywords), "sources": list(spec.sources),
             "kinds": list(spec.kinds), "summary_sentences": spec.summary_sentences,
-            "summary_words": spec.summary_words, "policy": spec.policy}
+            "summary_words": spec.summary_words, "policy": spec.policy,
+            "review": spec.review}

@@ -382,3 +382,25 @@ def unique_flags(flags: Iterable[Flag]) -> list[Flag]:
 def as_flags(raw: Iterable[Mapping[str, str]]) -> list[Flag]:
     return [Flag(item["code"], item["detail"]) for item in raw]
 
+
+
+def memory_pair(source: str, target: str, source_language: str, target_language: str,
+                glossary: Glossary = Glossary()) -> tuple[str, str] | None:
+    """An approved sentence pair as the translation memory keeps it: both sides with the
+    source's facts as placeholders, so the pair serves the same sentence with other numbers
+    or dates. None when a fact of the source is not found in the target as it would be
+    rendered there (the pair would not generalise)."""
+    masked = mask(source, source_language, glossary)
+    masked_target = target
+    for span in sorted(masked.spans, key=lambda s: -len(render_span(s, source_language,
+                                                                     target_language))):
+        rendered = render_span(span, source_language, target_language)
+        if rendered not in masked_target:
+            return None
+        masked_target = masked_target.replace(rendered, span.placeholder, 1)
+    return masked.text, masked_target
+
+
+def text_hash(text: str) -> str:
+    """The key of a sentence in the translation cache and the translation memory."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()

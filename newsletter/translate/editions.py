@@ -11,12 +11,19 @@ An edition that does not exist yet, or one made without a model, counts as flagg
 ``no_model``): the policy decides what the reader gets meanwhile. The body (web archive only)
 is translated only when the edition is, its body was translated, and the body has no flags of
 its own; otherwise the original body is shown with a notice.
+
+A person may review an edition (:class:`Review`): an approved one goes to readers as the
+reviewer left it (their corrections, if any), flags or not; a rejected one is never sent, its
+readers get the original for good. A list's :class:`ReviewRule` says which editions wait for
+a reviewer: with ``flagged`` (the default) those with any flag, with ``all`` every machine
+translation; while one waits, the policy decides what its readers get.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 
 from newsletter.translate.core import Flag, missing_model_flag
@@ -36,6 +43,33 @@ class EditionStatus(StrEnum):
     ORIGINAL = "original"
 
 
+class ReviewRule(StrEnum):
+    """Which machine translations wait for a reviewer before readers get them."""
+
+    NONE = "none"  # none: flags follow the policy, and a hold is final
+    FLAGGED = "flagged"  # those with any quality flag
+    ALL = "all"  # every one
+
+
+class ReviewState(StrEnum):
+    EDITED = "edited"  # corrected, not yet approved
+    APPROVED = "approved"
+    REJECTED = "rejected"  # never sent: readers get the original, with the reason
+
+
+@dataclass(frozen=True)
+class Review:
+    """What a reviewer did with one edition: their title and summary (None: the machine's),
+    who and when, and why, for a rejection."""
+
+    state: ReviewState
+    title: str | None
+    summary: tuple[str, ...] | None
+    by: str
+    at: datetime
+    reason: str = ""
+
+
 @dataclass(frozen=True)
 class Edition:
     """A report in one target language: its translated title, summary and body, the model
@@ -48,6 +82,21 @@ class Edition:
     model: str | None
     flags: tuple[Flag, ...] = ()
     body_flags: tuple[Flag, ...] = ()
+    review: Review | None = None  # of this very translation (a new one starts unreviewed)
+
+    @property
+    def approved(self) -> bool:
+        return self.review is not None and self.review.state is ReviewState.APPROVED
+
+    @property
+    def rejected(self) -> bool:
+        return self.review is not None and self.review.state is ReviewState.REJECTED
+
+    def waits_for_review(self, rule: ReviewRule) -> bool:
+        """Whether readers of a list under ``rule`` wait for a reviewer for this edition."""
+        if self.title is None or self.approved or self.rejected or rule is ReviewRule.NONE:
+            return False
+        return rule is ReviewRule.ALL or bool(self.flags)
 
 
 def edition_status(flags: Sequence[Flag], policy: Policy) -> EditionStatus:
@@ -69,6 +118,7 @@ class EditionView:
     body_translated: bool
     flags: tuple[Flag, ...]  # why it is not translated, when it is not
     edition: Edition | None  # the machine's output, shown to reviewers whatever the status
+    reviewed: bool = False  # a person approved the text the reader gets
 
     @property
     def held(self) -> bool:
@@ -88,33 +138,48 @@ class EditionView:
 def edition_view(
     report_id: int, source_language: str, title: str, summary: Sequence[str], body: str,
     edition: Edition | None, language: str, policy: Policy,
-    indices: Sequence[int] | None = None,
+    indices: Sequence[int] | None = None, review: ReviewRule = ReviewRule.FLAGGED,
 ) -> EditionView:
     """What a reader of ``language`` gets for the report whose original is ``title``,
-    ``summary`` and ``body`` in ``source_language``, under ``policy``. ``indices`` picks the
-    translated summary sentences that stand for ``summary`` (a list's shorter summary, or a
-    digest item's), all of them by default."""
+    ``summary`` and ``body`` in ``source_language``, under ``policy`` and the list's review
+    rule. ``indices`` picks the translated summary sentences that stand for ``summary`` (a
+    list's shorter summary, or a digest item's), all of them by default."""
     original = tuple(summary)
     if language == source_language:
         return EditionView(language, EditionStatus.ORIGINAL, title, original, body, False, (),
                            None)
+    if edition is not None and edition.rejected:
+        assert edition.review is not None
+        why = (Flag("rejected", f"a reviewer kept the original of report {report_id} in "
+                                f"{language}: {edition.review.reason or 'no reason given'}"),)
+        return EditionView(language, EditionStatus.FALLBACK, title, original, body, False, why,
+                           edition)
     if edition is None:
         flags: tuple[Flag, ...] = (
             Flag("pending", f"report {report_id} has no {language} translation yet"),)
     elif edition.title is None and not edition.flags:
         flags = (missing_model_flag(source_language, language),)
+    elif edition.approved:
+        flags = ()
     else:
         flags = edition.flags
+        if edition.waits_for_review(review):
+            flags = (*flags, Flag("review", f"report {report_id} in {language} waits for a "
+                                            "reviewer's approval"))
     status = edition_status(flags, policy)
     if status is not EditionStatus.TRANSLATED or edition is None or edition.title is None:
         return EditionView(language, status, title, original, body, False, flags, edition)
-    translated = edition.summary or ()
+    reviewed = edition.review if edition.approved else None
+    shown_title = (reviewed.title if reviewed and reviewed.title else None) or edition.title
+    translated = (reviewed.summary if reviewed and reviewed.summary else None) or (
+        edition.summary or ())
     picked = range(len(translated)) if indices is None else indices
     body_ok = bool(edition.body) and not edition.body_flags
     return EditionView(
-        language, status, edition.title,
+        language, status, shown_title,
         tuple(translated[i] for i in picked if i < len(translated)),
-        edition.body if body_ok and edition.body else body, body_ok, (), edition)
+        edition.body if body_ok and edition.body else body, body_ok, (), edition,
+        reviewed=reviewed is not None)
 
 
 @dataclass(frozen=True)

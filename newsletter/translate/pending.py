@@ -25,6 +25,7 @@ from newsletter.translate.core import (
     missing_model_flag,
     plan_route,
     quality_flags,
+    text_hash,
     unique_flags,
     unmask,
 )
@@ -49,6 +50,7 @@ class TranslationRun:
     editions: int = 0
     sentences: int = 0  # sentence translations needed, over all legs
     from_cache: int = 0
+    from_memory: int = 0  # sentences a reviewer approved before
     translated: int = 0  # sentences sent to a model
     batch_calls: int = 0
     missing: list[tuple[int, str, str]] = field(default_factory=list)  # report, language, why
@@ -64,6 +66,7 @@ class _Job:
     summary_count: int
     paragraph_sizes: list[int]
     outputs: list[str] = field(default_factory=list)
+    remembered: dict[int, str] = field(default_factory=dict)  # unit → approved (memory)
 
 
 # Called with (sentences just done, sentences to do for this model, a label such as "en→ru").
@@ -113,7 +116,11 @@ def translate_pending(
             stored = stored or store.reports.get(rid)
             units, sizes = _units(stored, summary, source, glossary, settings.bodies)
             jobs.append(_Job(stored, target, key, route, units, len(summary), sizes))
+    _recall(store, jobs, run)
     _translate_jobs(store, engine, jobs, settings, run, now, progress)
+    for job in jobs:
+        for index, text in job.remembered.items():
+            job.outputs[index] = text
     with store.transaction():
         for job in jobs:
             store.editions.save(job.report.id, _assemble(job), job.key, now)
@@ -159,7 +166,8 @@ def _translate_jobs(
                 by_model.setdefault(job.route[leg].key, []).append(job)
         for key, model_jobs in by_model.items():
             model = model_jobs[0].route[leg]
-            texts = sorted({text for job in model_jobs for text in job.outputs})
+            texts = sorted({text for job in model_jobs for i, text in enumerate(job.outputs)
+                            if i not in job.remembered})
             hashes = {text: _text_hash(text) for text in texts}
             cached = store.editions.cached(key, model.to_code, list(hashes.values()))
             missing = [text for text in texts if hashes[text] not in cached]
@@ -188,11 +196,21 @@ def _translate_jobs(
                          extra={"event": "translate", "model": model.name, "sentences": len(batch),
                                 "target": model.to_code})
             for job in model_jobs:
-                job.outputs = [done[text] for text in job.outputs]
+                job.outputs = [text if i in job.remembered else done[text]
+                               for i, text in enumerate(job.outputs)]
 
 
-def _text_hash(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+def _recall(store: Store, jobs: list[_Job], run: TranslationRun) -> None:
+    """Sentences a reviewer approved before come from the translation memory, not a model."""
+    for job in jobs:
+        source = job.report.report.language
+        hashes = [_text_hash(unit.text) for unit in job.units]
+        found = store.memory.lookup(source, job.target, hashes)
+        job.remembered = {i: found[h] for i, h in enumerate(hashes) if h in found}
+        run.from_memory += len(job.remembered)
+
+
+_text_hash = text_hash
 
 
 def _assemble(job: _Job) -> Edition:
