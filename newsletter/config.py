@@ -515,7 +515,7 @@ def _reject_unknown_env(environ: Mapping[str, str], table: Mapping[str, SettingS
 
 
 # Environment variables of ours that are not settings (read elsewhere, documented in README).
-_NON_SETTING_ENV = frozenset({"NEWSLETTER_CONFIG"})
+_NON_SETTING_ENV = frozenset({"NEWSLETTER_CONFIG", "NEWSLETTER_REVIEWER_PASSWORD"})
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}

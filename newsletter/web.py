@@ -19,7 +19,9 @@ from newsletter.app import Instance
 from newsletter.errors import NotFound, TokenError
 from newsletter.issues.plan import PlannedIssue, plan_issue
 from newsletter.mail.compose import body_parts
+from newsletter.mail.render import language_name
 from newsletter.reports.model import StoredReport
+from newsletter.review_web import review_routes
 from newsletter.store import Store
 from newsletter.subscribers.core import CONFIRM, UNSUBSCRIBE, verify_token
 from newsletter.translate.editions import EditionStatus, Policy, edition_view
@@ -89,15 +91,21 @@ def create_app(instance: Instance) -> Starlette:
         report = stored.report
         view = edition_view(report_id, report.language, report.title, (), report.body, edition,
                             language, policy)
-        notice = None
-        if view.status is not EditionStatus.ORIGINAL and not view.body_translated:
-            notice = renderer.gettext(language)(
-                "The machine translation of this item did not pass our checks, so it is "
-                "shown in the original language.")
+        notice, original = None, None
+        gettext = renderer.gettext(language)
+        if view.status is not EditionStatus.ORIGINAL:
+            original = f"?lang={report.language}"
+            if not view.body_translated:
+                notice = gettext("The machine translation of this item did not pass our "
+                                 "checks, so it is shown in the original language.")
+            else:  # the body is the machine's even when a person reviewed title and summary
+                notice = gettext("Machine translation from %(language)s by %(model)s.") % {
+                    "language": language_name(report.language, language),
+                    "model": view.edition.model if view.edition else "?"}
         title = view.title if view.body_translated else report.title
         return page("web/report.html", language, page_title=title, title=title,
                     source=report.source, published=report.published,
-                    paragraphs=view.body.split("\n\n"), notice=notice)
+                    paragraphs=view.body.split("\n\n"), notice=notice, original=original)
 
     def subscription_page(request: Request, purpose: str) -> Response:
         """GET shows the question; POST (a form, or RFC 8058's one-click
@@ -148,6 +156,7 @@ def create_app(instance: Instance) -> Starlette:
         return PlainTextResponse(str(exc), status_code=404)
 
     return Starlette(exception_handlers={NotFound: not_found}, routes=[
+        *review_routes(instance, page),
         Route("/", index),
         Route("/preview/alert/{report_id:int}", preview_alert),
         Route("/preview/digest", preview_digest),

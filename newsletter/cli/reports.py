@@ -115,10 +115,15 @@ def _edition_views(
             "title": None if view.held else view.title,
             "summary": None if view.held else " ".join(view.summary)}
         if edition is not None:
+            review = edition.review
             shown.update(
                 body_flags=[f.as_dict() for f in edition.body_flags],
                 machine_title=edition.title,
-                machine_summary=None if edition.summary is None else " ".join(edition.summary))
+                machine_summary=None if edition.summary is None else " ".join(edition.summary),
+                review=review.state.value if review else "machine",
+                reviewed_by=review.by if review else None,
+                reviewed_at=review.at.isoformat() if review else None,
+                reviewed=view.reviewed)
         views.append(shown)
     return views
 

@@ -8,15 +8,15 @@ import shlex
 import subprocess
 import tempfile
 from pathlib import Path
-from typing import Any
 
 import click
 
 from newsletter import __version__
 from newsletter.cli.common import Context, emit_json, handle_errors, print_table
-from newsletter.errors import NewsletterError
+from newsletter.errors import NewsletterError, NotFound
+from newsletter.issues.create import audience
 from newsletter.languages import LANGUAGES
-from newsletter.store import Store
+from newsletter.review_web import hash_password
 from newsletter.translate.editions import ReviewRule
 from newsletter.translate.review import (
     approve,
@@ -26,6 +26,7 @@ from newsletter.translate.review import (
     export_memory,
     import_memory,
     reject,
+    waiting,
 )
 
 _BY = "Who reviews (default: $USER)."
@@ -40,30 +41,6 @@ def _reviewer(by: str | None) -> str:
     return by or os.environ.get("USER") or "reviewer"
 
 
-def waiting(store: Store, rules: dict[str, ReviewRule]) -> list[dict[str, Any]]:
-    """Editions that wait for a reviewer under some list's rule, oldest report first, with
-    the lists (and readers) they are held back from."""
-    strictest = (ReviewRule.ALL if ReviewRule.ALL in rules.values() else
-                 ReviewRule.FLAGGED if ReviewRule.FLAGGED in rules.values() else ReviewRule.NONE)
-    holds: dict[tuple[int, str], list[str]] = {}
-    for hold in store.holds.waiting():
-        holds.setdefault((hold.report_id, hold.language), []).append(hold.list_name)
-    found = []
-    pairs = store.reviews.translated()
-    editions = store.editions.of_many(list({rid for rid, _ in pairs}))
-    for report_id, language in pairs:
-        edition = editions[report_id][language]
-        if not edition.waits_for_review(strictest) and (report_id, language) not in holds:
-            continue
-        if edition.approved or edition.rejected:
-            continue
-        found.append({"report_id": report_id, "language": language,
-                      "state": edition.review.state.value if edition.review else "machine",
-                      "flags": [f.as_dict() for f in edition.flags],
-                      "held_from": sorted(holds.get((report_id, language), []))})
-    return found
-
-
 @review.command("list")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per edition.")
 @click.pass_obj
@@ -73,22 +50,26 @@ def review_list(obj: Context, as_json: bool) -> None:
     readers wait for them."""
     instance = obj.instance
     with instance.open_store() as store:
-        rules = {name: ReviewRule(spec.review) for name, spec in instance.lists(store).items()}
+        lists = instance.lists(store)
+        rules = {name: ReviewRule(spec.review) for name, spec in lists.items()}
         found = waiting(store, rules)
-        readers = {name: store.subscribers.counts_by_list().get(name, {}).get("active", 0)
-                   for name in rules}
+        audiences = {name: audience(store, lists[name])
+                     for name in {n for e in found for n in e["held_from"]} if name in lists}
+    for entry in found:  # the readers of that language on each list it is held back from
+        entry["readers_waiting"] = {name: audiences[name].get(entry["language"], 0)
+                                    for name in entry["held_from"] if name in audiences}
     if as_json:
         for entry in found:
-            emit_json({**entry, "readers_waiting": {n: readers[n] for n in entry["held_from"]
-                                                    if n in readers}})
+            emit_json(entry)
         return
     if not found:
         click.echo("Nothing waits for a reviewer.")
         return
-    print_table(("REPORT", "LANG", "STATE", "FLAGS", "HELD FROM"),
+    print_table(("REPORT", "LANG", "STATE", "FLAGS", "READERS WAITING"),
                 [(str(e["report_id"]), e["language"], e["state"],
                   ", ".join(f["code"] for f in e["flags"]) or "-",
-                  ", ".join(e["held_from"]) or "-") for e in found])
+                  ", ".join(f"{n} on {name}" for name, n in e["readers_waiting"].items())
+                  or "-") for e in found])
     click.echo("`newsletter review show REPORT --lang L` shows one side by side.")
 
 
@@ -245,4 +226,52 @@ def review_import(obj: Context, tmx_file: Path, source_language: str) -> None:
                   "translation" if skipped else ""))
 
 
-COMMANDS: tuple[click.Command, ...] = (review,)
+@click.group()
+def reviewers() -> None:
+    """Who may log in to the review pages of `newsletter serve`."""
+
+
+@reviewers.command("add")
+@click.argument("name")
+@click.pass_obj
+@handle_errors
+def reviewers_add(obj: Context, name: str) -> None:
+    """Add a reviewer, or set a new password: from NEWSLETTER_REVIEWER_PASSWORD, else asked
+    for (twice, not shown). At least 12 characters."""
+    name = name.strip()
+    if not name or len(name) > 80:
+        raise NewsletterError("a reviewer's name is 1 to 80 characters",
+                              hint="e.g. `newsletter reviewers add aigul`")
+    password = os.environ.get("NEWSLETTER_REVIEWER_PASSWORD") or click.prompt(
+        "Password", hide_input=True, confirmation_prompt=True)
+    if len(password) < 12:
+        raise NewsletterError("the password is shorter than 12 characters",
+                              hint="choose a longer one (a few words do)")
+    with obj.instance.open_store() as store:
+        store.reviewers.save(name, hash_password(password), store.clock()())
+    click.echo(f"Reviewer {name} can log in at {obj.instance.settings.web.base_url}/review")
+
+
+@reviewers.command("list")
+@click.pass_obj
+@handle_errors
+def reviewers_list(obj: Context) -> None:
+    """The reviewers' names."""
+    with obj.instance.open_store() as store:
+        names = store.reviewers.names()
+    click.echo("\n".join(names) if names else "No reviewers yet: `newsletter reviewers add NAME`.")
+
+
+@reviewers.command("remove")
+@click.argument("name")
+@click.pass_obj
+@handle_errors
+def reviewers_remove(obj: Context, name: str) -> None:
+    """Remove a reviewer (their sessions end at once)."""
+    with obj.instance.open_store() as store:
+        if not store.reviewers.remove(name):
+            raise NotFound(f"no reviewer {name}", hint="`newsletter reviewers list` names them")
+    click.echo(f"Removed reviewer {name}")
+
+
+COMMANDS: tuple[click.Command, ...] = (review, reviewers)

@@ -127,5 +127,6 @@ def _mail_item(
         kind=report.kind, published=report.published,
         link=f"{base_url.rstrip('/')}/reports/{leader.id}?lang={language}",
         original_language=report.language, model=view.model,
-        fallback=view.status is EditionStatus.FALLBACK,
+        fallback=view.status is EditionStatus.FALLBACK, reviewed=view.reviewed,
+        original_link=f"{base_url.rstrip('/')}/reports/{leader.id}?lang={report.language}",
     )

@@ -73,6 +73,8 @@ class MailItem:
     original_language: str
     model: str | None = None  # set when the text was machine-translated
     fallback: bool = False  # the translation was flagged: this is the original text
+    reviewed: bool = False  # a person approved the translation
+    original_link: str = ""  # the report in its own language, when this is a translation
 
 
 @dataclass(frozen=True)

@@ -33,6 +33,7 @@ from newsletter.store.memory import Memory
 from newsletter.store.migrations import MIGRATIONS, Migration, migrate
 from newsletter.store.outbox import Outbox
 from newsletter.store.reports import Reports
+from newsletter.store.reviewers import Reviewers
 from newsletter.store.schedule import ScheduleRuns
 from newsletter.store.subscribers import Subscribers
 from newsletter.store.summaries import Summaries
@@ -62,6 +63,7 @@ class Store:
         self.reviews = Reviews(db)
         self.holds = Holds(db)
         self.memory = Memory(db)
+        self.reviewers = Reviewers(db)
         self.workers = Workers(db)
 
     @property

@@ -362,6 +362,34 @@ MIGRATIONS: tuple[Migration, ...] = (
         );
         """,
     ),
+    Migration(
+        "0011_reviewers",
+        """
+        -- People who may log in to the review pages (argon2id password hashes).
+        CREATE TABLE reviewers (
+            name           TEXT PRIMARY KEY,
+            password_hash  TEXT NOT NULL,
+            created_at     TEXT NOT NULL
+        );
+
+        -- Logged-in sessions: the cookie's token is stored hashed; each has its CSRF token.
+        CREATE TABLE review_sessions (
+            token_hash     TEXT PRIMARY KEY,
+            reviewer       TEXT NOT NULL REFERENCES reviewers(name) ON DELETE CASCADE,
+            csrf           TEXT NOT NULL,
+            created_at     TEXT NOT NULL,
+            expires_at     TEXT NOT NULL
+        );
+
+        -- Failed logins, by name and by client, for the rate limit.
+        CREATE TABLE login_failures (
+            id             {id},
+            subject        TEXT NOT NULL,
+            at             TEXT NOT NULL
+        );
+        CREATE INDEX login_failures_by_subject ON login_failures(subject, at);
+        """,
+    ),
 )
 
 

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 from newsletter.errors import NotFound
 from newsletter.store import Store
 from newsletter.store.memory import Pair
 from newsletter.translate.core import Glossary, memory_pair, text_hash
-from newsletter.translate.editions import Edition, Review, ReviewState
+from newsletter.translate.editions import Edition, Review, ReviewRule, ReviewState
 from newsletter.translate.tmx import Unit, read_tmx, write_tmx
 
 
@@ -93,3 +94,27 @@ def import_memory(store: Store, data: bytes, glossary: Glossary | None = None,
         pairs.append(Pair(unit.source_language, unit.target_language, text_hash(masked[0]),
                           masked[0], masked[1], unit.creator, unit.created))
     return store.memory.remember(pairs), skipped
+
+
+def waiting(store: Store, rules: dict[str, ReviewRule]) -> list[dict[str, Any]]:
+    """Editions that wait for a reviewer under some list's rule, oldest report first, with
+    the lists (and readers) they are held back from."""
+    strictest = (ReviewRule.ALL if ReviewRule.ALL in rules.values() else
+                 ReviewRule.FLAGGED if ReviewRule.FLAGGED in rules.values() else ReviewRule.NONE)
+    holds: dict[tuple[int, str], list[str]] = {}
+    for hold in store.holds.waiting():
+        holds.setdefault((hold.report_id, hold.language), []).append(hold.list_name)
+    found = []
+    pairs = store.reviews.translated()
+    editions = store.editions.of_many(list({rid for rid, _ in pairs}))
+    for report_id, language in pairs:
+        edition = editions[report_id][language]
+        if not edition.waits_for_review(strictest) and (report_id, language) not in holds:
+            continue
+        if edition.approved or edition.rejected:
+            continue
+        found.append({"report_id": report_id, "language": language,
+                      "state": edition.review.state.value if edition.review else "machine",
+                      "flags": [f.as_dict() for f in edition.flags],
+                      "held_from": sorted(holds.get((report_id, language), []))})
+    return found

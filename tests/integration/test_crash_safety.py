@@ -194,7 +194,7 @@ def test_two_delivers_and_a_service_killed_at_random_lose_nothing(crowded: Insta
                            for _ in range(rng.randint(1, 3))]
     permanent = set(rng.sample([a for a in addresses if a not in faults], 5))
     for address in permanent:
-        faults[address] = ["550 5.1.1 no such user"]
+        faults[address] = ["550 5.1.1 no such user"] * 50  # refused on every attempt
     roles = {"deliver-a": ["deliver"], "deliver-b": ["deliver"], "run": ["run"]}
     kills = interrupted = 0
     with smtp_sink() as (sink, port):

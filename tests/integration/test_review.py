@@ -87,8 +87,8 @@ def test_a_held_language_is_sent_once_approved_as_corrected(office: Instance,
     code, listed = _cli(office, "review", "list", "--json")
     assert code == 0, listed
     waiting = [json.loads(line) for line in listed.splitlines()]
-    assert [(w["report_id"], w["language"], w["held_from"]) for w in waiting] == [
-        (1, "kk", ["kz"])]
+    assert [(w["report_id"], w["language"], w["held_from"], w["readers_waiting"])
+            for w in waiting] == [(1, "kk", ["kz"], {"kz": 3})]
     code, shown = _cli(office, "review", "show", "1", "--lang", "kk")
     assert code == 0, shown
     assert "[title]" in shown

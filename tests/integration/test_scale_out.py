@@ -230,7 +230,7 @@ def _faults(addresses: list[str], rng: random.Random) -> tuple[dict[str, list[st
                            for _ in range(rng.randint(1, 3))]
     permanent = set(rng.sample([a for a in addresses if a not in faults], 5))
     for address in permanent:
-        faults[address] = ["550 5.1.1 no such user"]
+        faults[address] = ["550 5.1.1 no such user"] * 50  # refused on every attempt
     return faults, permanent
 
 

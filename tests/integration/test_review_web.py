@@ -1,0 +1,166 @@
+"""The review pages: a login with hashed passwords, sessions, CSRF on every form, a rate limit
+on failed logins, apart from the public pages; and in real Chromium, log in, correct,
+approve, and see the mail change."""
+
+from __future__ import annotations
+
+import http.cookiejar
+import json
+import urllib.error
+import urllib.parse
+import urllib.request
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from newsletter.app import Instance
+from newsletter.cli.main import cli
+from newsletter.subscribers.core import UNSUBSCRIBE, sign_token
+from newsletter.translate.packages import install
+from newsletter.web import create_app
+from tests.browser import chromium, serving
+from tests.helpers import REPO, drop
+from tests.office import report_text, subscribe, with_config
+from tests.tiny_argos import TinyPackage
+
+SECRET = "review-web-secret-0123456789"
+PASSWORD = "correct horse battery staple"
+LISTS = ('[lists.kz]\ntitle = "Kazakhstan alerts"\nmode = "alerts"\nlanguages = ["en", "kk"]\n'
+         'policy = "hold"\nreview = "all"\n')
+
+
+@pytest.fixture
+def office(instance: Instance, tiny_models: dict[str, TinyPackage]) -> Instance:
+    """A Kazakh edition held back for review, and one reviewer."""
+    loaded = with_config(instance, LISTS, {"NEWSLETTER_WEB_SECRET": SECRET})
+    install(tiny_models["en_kk"].archive, loaded.settings.packages_dir)
+    now = datetime.now(UTC)
+    drop(loaded.inbox.folder, "floods.txt", report_text("Floods", now.date()),
+         modified=now - timedelta(minutes=5))
+    with loaded.open_store() as store:
+        subscribe(store, "kz", ["en@example.org"], language="en")
+        subscribe(store, "kz", ["kk@example.org"], language="kk")
+        service = loaded.service(store, clock=lambda: now)
+        service.prepare()
+        service.translate("test")
+        assert service.alerts().issues[0].held["kk"]
+    added = CliRunner().invoke(cli, ["--config", str(loaded.config_path), "reviewers", "add",
+                                     "aigul"], env={"NEWSLETTER_REVIEWER_PASSWORD": PASSWORD,
+                                                    "NEWSLETTER_WEB_SECRET": SECRET})
+    assert added.exit_code == 0, added.output
+    return loaded
+
+
+class Client:
+    """HTTP with a cookie jar and no redirect following, to see each answer as it is."""
+
+    class _NoRedirect(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, *args: object, **kwargs: object) -> None:
+            return None
+
+    def __init__(self, base: str) -> None:
+        self.base = base
+        self.jar = http.cookiejar.CookieJar()
+        self.opener = urllib.request.build_opener(
+            urllib.request.HTTPCookieProcessor(self.jar), self._NoRedirect)
+        self.last_headers: dict[str, str] = {}
+
+    def request(self, path: str, fields: dict[str, str] | None = None) -> tuple[int, str]:
+        data = None if fields is None else urllib.parse.urlencode(fields).encode()
+        try:
+            with self.opener.open(self.base + path, data=data, timeout=10) as reply:
+                self.last_headers = dict(reply.headers)
+                return reply.status, reply.read().decode("utf-8")
+        except urllib.error.HTTPError as error:
+            self.last_headers = dict(error.headers)
+            return error.code, error.read().decode("utf-8")
+
+    def csrf(self, path: str) -> str:
+        status, page = self.request(path)
+        assert status == 200, page
+        marker = 'name="csrf" value="'
+        return page.split(marker, 1)[1].split('"', 1)[0]
+
+
+def _approved(office: Instance) -> bool:
+    with office.open_store() as store:
+        return store.editions.of(1)["kk"].approved
+
+
+def test_every_review_route_needs_a_session_and_every_form_its_csrf_token(
+        office: Instance) -> None:
+    with serving(create_app(office)) as base:
+        anonymous = Client(base)
+        for path in ("/review", "/review/1/kk"):
+            status, _ = anonymous.request(path)
+            assert status == 303
+            assert anonymous.last_headers["location"].endswith("/review/login")
+        assert anonymous.request("/review/1/kk", {"action": "approve"})[0] == 401
+        assert anonymous.request("/review/logout", {})[0] == 401
+        # A reader's signed unsubscribe link is no key to the review pages.
+        with office.open_store() as store:
+            reader = store.subscribers.get("kk@example.org")
+        token = sign_token(reader.id, "kz", datetime.now(UTC).date(),
+                           office.signing_secrets()[0], purpose=UNSUBSCRIBE)
+        anonymous.jar.set_cookie(http.cookiejar.Cookie(
+            0, "newsletter_review", token, None, False, "127.0.0.1", False, False, "/review",
+            True, False, None, False, None, None, {}))
+        assert anonymous.request("/review")[0] == 303
+        assert anonymous.request(f"/unsubscribe/{token}")[0] == 200  # the public page works
+
+        reviewer = Client(base)
+        status, _ = reviewer.request("/review/login", {"name": "aigul", "password": PASSWORD})
+        assert status == 303
+        cookie = reviewer.last_headers["set-cookie"].lower()
+        assert "httponly" in cookie
+        assert "samesite=strict" in cookie
+        assert reviewer.request("/review")[0] == 200
+        assert reviewer.request("/review/1/kk", {"action": "approve"})[0] == 403  # no token
+        assert reviewer.request("/review/1/kk", {"action": "approve", "csrf": "forged"})[0] == 403
+        assert not _approved(office)
+        csrf = reviewer.csrf("/review/1/kk")
+        assert reviewer.request("/review/1/kk", {"action": "approve", "csrf": csrf})[0] == 303
+        assert _approved(office)
+        assert reviewer.request("/review/logout", {"csrf": csrf})[0] == 303
+        assert reviewer.request("/review")[0] == 303  # the session is gone
+
+
+def test_wrong_passwords_are_rate_limited(office: Instance) -> None:
+    with serving(create_app(office)) as base:
+        client = Client(base)
+        for _ in range(5):
+            assert client.request("/review/login", {"name": "aigul",
+                                                    "password": "wrong"})[0] == 401
+        status, page = client.request("/review/login", {"name": "aigul", "password": PASSWORD})
+        assert status == 429  # even the right password, until the window passes
+        assert "Too many failed logins" in page
+        assert client.request("/review")[0] == 303
+
+
+def test_log_in_correct_approve_and_see_the_mail_change_in_chromium(
+        office: Instance, tmp_path: Path) -> None:
+    corrected = "Қазақстан: су тасқыны"
+    with serving(create_app(office)) as base, chromium(tmp_path / "profile") as page:
+        page.goto(f"{base}/review")
+        assert page.evaluate("location.pathname") == "/review/login"
+        page.evaluate("document.querySelector('#name').value = 'aigul';"
+                      f"document.querySelector('#password').value = {json.dumps(PASSWORD)}")
+        page.click("#login")
+        assert page.evaluate("location.pathname") == "/review"
+        page.click("#queue a.edit")
+        assert page.evaluate("location.pathname") == "/review/1/kk"
+        assert page.evaluate("document.querySelector('#flags').innerText")  # flags marked
+        page.evaluate(f"document.querySelector('#title').value = {json.dumps(corrected)}")
+        page.click("#approve")
+        assert "approved" in page.evaluate("document.querySelector('#state').innerText")
+        mail = page.evaluate("document.querySelector('#mail').contentDocument.body.innerText")
+        assert corrected in mail
+        page.screenshot(REPO / "test-artifacts" / "review-approved.png")
+    with office.open_store() as store:
+        released = office.service(store, clock=lambda: datetime.now(UTC)).releases()
+        (issue,) = released.issues
+        assert issue.queued == 1  # the one Kazakh reader
+        body = json.loads(store.issues.bodies(issue.issue_id)["kk"])
+    assert corrected in body["subject"]
