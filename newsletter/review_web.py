@@ -13,13 +13,15 @@ after :data:`MAX_FAILURES` in :data:`FAILURE_WINDOW` the login answers 429. The 
 from __future__ import annotations
 
 import hmac
+import re
 import secrets
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
 from urllib.parse import parse_qs
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
+from markupsafe import Markup
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
@@ -30,6 +32,7 @@ from newsletter.issues.plan import plan_issue
 from newsletter.mail.compose import body_parts
 from newsletter.store import Store
 from newsletter.store.reviewers import Session
+from newsletter.translate.core import Flag
 from newsletter.translate.editions import Policy, ReviewRule
 from newsletter.translate.review import (
     approve,
@@ -59,6 +62,34 @@ def check_password(stored: str | None, password: str) -> bool:
         return HASHER.verify(stored, password)
     except (VerificationError, InvalidHashError):
         return False
+
+
+_MENTIONED = re.compile(r"\d[\d.,\u00a0\u202f]*\d|\d|«[^»]+»|\"[^\"]+\"|'[^']+'")
+
+
+def mentioned(flags: Sequence[Flag]) -> list[str]:
+    """What the flags' details point at (numbers, quoted words), to mark in the texts."""
+    found: list[str] = []
+    for flag in flags:
+        for match in _MENTIONED.findall(flag.detail):
+            needle = match.strip("«»\"'")
+            if needle and needle not in found:
+                found.append(needle)
+    return found
+
+
+def marked(text: str, needles: Sequence[str]) -> Markup:
+    """``text`` escaped, with every occurrence of ``needles`` in <mark>."""
+    if not needles:
+        return Markup.escape(text)
+    pattern = re.compile("|".join(re.escape(n) for n in sorted(needles, key=len, reverse=True)))
+    pieces, cursor = [], 0
+    for match in pattern.finditer(text):
+        pieces += [Markup.escape(text[cursor:match.start()]),
+                   Markup("<mark>%s</mark>") % match.group()]
+        cursor = match.end()
+    pieces.append(Markup.escape(text[cursor:]))
+    return Markup("").join(pieces)
 
 
 def review_routes(instance: Instance, page: Callable[..., HTMLResponse]) -> list[Route]:
@@ -159,13 +190,17 @@ def review_routes(instance: Instance, page: Callable[..., HTMLResponse]) -> list
             raw = builder.preview(builder.template(rendered, "preview",
                                                    date=store.clock()()), "preview")
             mail_html = body_parts(raw)[1]
-        flagged = {flag.detail for flag in edition.flags}
+        needles = mentioned(edition.flags)
+        machine = [edition.title or "", *(edition.summary or ())]
         return page("web/review_edit.html", "en", page_title=f"Review report {report_id}",
                     reviewer=session.reviewer, csrf=session.csrf, report_id=report_id,
                     target_language=language, source_language=stored.report.language,
                     source_title=stored.report.title, source_summary=list(source_summary),
                     title=title, summary=list(summary), flags=edition.flags,
-                    flagged=flagged, state=edition.review.state.value if edition.review
+                    source_marked=[marked(t, needles) for t in
+                                   (stored.report.title, *source_summary)],
+                    machine_marked=[marked(t, needles) for t in machine],
+                    state=edition.review.state.value if edition.review
                     else "machine", mail_html=mail_html)
 
     async def act(request: Request, store: Store, session: Session) -> Response:
