@@ -255,3 +255,32 @@ def test_the_approved_language_survives_a_killed_sender_exactly_once(office: Ins
     twice = {a for a in got if got.count(a) > 1}
     assert twice <= ambiguous  # a duplicate only after an unknown outcome, and recorded
     assert set(got) == {r["address"] for r in rows}
+
+
+def test_review_edit_opens_the_editor_on_the_title_and_summary(office: Instance,
+                                                             tmp_path: Path) -> None:
+    clock = Clock(datetime.now(UTC))
+    drop(office.inbox.folder, "floods.txt", report_text("Floods", clock.now.date()),
+         modified=clock.now - timedelta(minutes=5))
+    with office.open_store() as store:
+        service = office.service(store, clock=clock)
+        service.prepare()
+        service.translate("test")
+    editor = tmp_path / "editor.py"  # an "editor" that rewrites the title line, as a person would
+    editor.write_text(
+        "import sys, pathlib\n"
+        "path = pathlib.Path(sys.argv[1])\n"
+        "lines = path.read_text(encoding='utf-8').splitlines()\n"
+        "first = next(i for i, line in enumerate(lines) if not line.startswith('#'))\n"
+        f"lines[first] = {CORRECTED!r}\n"
+        "path.write_text('\\n'.join(lines) + '\\n', encoding='utf-8')\n", encoding="utf-8")
+    result = CliRunner().invoke(cli, ["--config", str(office.config_path), "review", "edit", "1",
+                                      "--lang", "kk"],
+                                env={"NEWSLETTER_WEB_SECRET": SECRET,
+                                     "EDITOR": f"{sys.executable} {editor}", "VISUAL": ""})
+    assert result.exit_code == 0, result.output
+    with office.open_store() as store:
+        review = store.editions.of(1)["kk"].review
+    assert review is not None
+    assert (review.state, review.title) == ("edited", CORRECTED)
+    assert review.summary  # the machine's summary sentences, kept as they were
