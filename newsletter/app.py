@@ -4,6 +4,7 @@ parts as parameters."""
 
 from __future__ import annotations
 
+import difflib
 import functools
 import logging
 from collections.abc import Callable, Mapping
@@ -125,9 +126,11 @@ class Instance:
         lists = self.lists(store)
         if name not in lists:
             known = ", ".join(sorted(lists)) or "none yet"
+            near = difflib.get_close_matches(name, list(lists), n=1)
             raise ListError(f"no list called {name!r}",
-                            hint=f"lists: {known}; declare one in newsletter.toml "
-                                 "([lists.NAME]) or with `newsletter lists add NAME`")
+                            hint=(f"did you mean {near[0]}? " if near else "")
+                            + f"lists: {known}; declare one in newsletter.toml "
+                              "([lists.NAME]) or with `newsletter lists add NAME`")
         return lists[name]
 
     def signing_secrets(self) -> list[str]:

@@ -10,6 +10,7 @@ Loading reads a file and the environment handed in as a mapping; nothing is read
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import os
 import re
 import tomllib
@@ -427,6 +428,13 @@ def build_settings(
     relays_table = data.pop("relays", {})
     _reject_unknown(data, sections, origin)
     _reject_unknown_env(environ, table)
+    for name in overrides:
+        if name not in table:
+            near = difflib.get_close_matches(name, list(table), n=1)
+            raise ConfigError(
+                f"unknown setting {name!r} in --set", setting=name,
+                hint=(f"did you mean {near[0]}? " if near else "")
+                + "`newsletter config` lists every setting")
     values: dict[str, dict[str, Any]] = {s: {} for s in sections}
     sources: dict[str, str] = {}
     for name, spec in table.items():

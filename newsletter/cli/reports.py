@@ -283,7 +283,7 @@ def translate_command(obj: Context, report_id: int | None, everything: bool, as_
 @click.option("--report", "report_id", type=int, metavar="ID", help="Preview the alert for ID.")
 @click.option("--digest", "digest", metavar="LIST",
               help="Preview LIST's next digest (what is due for it, else its latest matching "
-                   "reports); a name that is no list previews the latest reports.")
+                   "reports).")
 @click.option("--limit", type=click.IntRange(min=1), default=10, show_default=True,
               help="Most reports in a digest preview.")
 @click.option("--lang", "language", type=click.Choice([*LANGUAGES, "all"]), default="all",
@@ -302,7 +302,7 @@ def preview(obj: Context, report_id: int | None, digest: str | None, limit: int,
     instance = obj.instance
     settings = instance.settings
     with instance.open_store() as store:
-        spec = instance.lists(store).get(digest or "")
+        spec = None if digest is None else instance.list_named(store, digest)
         due = ([] if spec is None or report_id is not None
                else instance.service(store, clock=utc_now, looking=True).due(spec))
         plan = plan_preview(

@@ -102,12 +102,18 @@ def test_preview_writes_html_text_and_eml_for_every_language(
                                "--lang", "kk", "--out", "held"])
     assert "kk: held back" in held.output
     assert "no en→kk model" in held.output
+    config = cli_office / "newsletter.toml"
+    config.write_text(config.read_text() + '\n[lists.daily]\ntitle = "Daily"\n')
     digest = runner.invoke(cli, ["preview", "--digest", "daily", "--lang", "en", "--out", "d"])
-    assert digest.exit_code == 0
+    assert digest.exit_code == 0, digest.output
     text = (cli_office / "d" / "digest-daily.en.txt").read_text(encoding="utf-8")
     assert "2 reports" in text
     usage = runner.invoke(cli, ["preview"])
     assert usage.exit_code == 2
+    mistyped = runner.invoke(cli, ["preview", "--digest", "dayly"])  # no generic digest
+    assert mistyped.exit_code == 1
+    assert "no list called 'dayly'" in mistyped.output
+    assert "did you mean daily?" in mistyped.output
 
 
 def test_a_digest_preview_follows_the_list(cli_office: Path) -> None:

@@ -149,3 +149,10 @@ def test_a_database_url_is_sqlite_or_postgresql_and_a_password_stays_in_the_envi
         build_settings(ROOT, {"database": {"url": env_url}}, environ={}, overrides={})
     with pytest.raises(ConfigError, match="neither"):
         build_settings(ROOT, {"database": {"url": "mysql://db/x"}}, environ={}, overrides={})
+
+
+def test_a_mistyped_set_flag_is_an_error_that_names_the_setting_meant() -> None:
+    with pytest.raises(ConfigError, match="unknown setting 'smtp.hots'") as caught:
+        build_settings(ROOT, {}, environ={}, overrides={"smtp.hots": "x"})
+    assert caught.value.hint is not None
+    assert "did you mean smtp.host" in caught.value.hint
