@@ -9,7 +9,7 @@ import functools
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +30,7 @@ from newsletter.mail.links import Links
 from newsletter.mail.messages import MessageBuilder
 from newsletter.mail.render import Renderer, load_translations
 from newsletter.reports.ingest import Inbox
+from newsletter.service.cron import check_schedule
 from newsletter.service.scheduler import SchedulerLease
 from newsletter.service.steps import Service
 from newsletter.service.workers import Heartbeat, TranslationThread
@@ -120,6 +121,7 @@ class Instance:
                             name)
                 continue
             found[name] = parse_list(name, table, origin="database")
+            check_schedule(found[name], datetime.now(UTC))
         return found
 
     def list_named(self, store: Store, name: str) -> ListSpec:
@@ -284,7 +286,13 @@ def load_instance(
                 f"no configuration file at {path}",
                 hint="pass the path of a newsletter.toml, or run `newsletter init DIR`",
             )
-    return Instance(path.resolve(), load_settings(path, environ=environ, overrides=overrides))
+    settings = load_settings(path, environ=environ, overrides=overrides)
+    for spec in settings.lists:  # with the scheduler's own parser: what it cannot run
+        try:
+            check_schedule(spec, datetime.now(UTC))
+        except ListError as exc:
+            raise ConfigError(f"{exc.message} in {path}", hint=exc.hint) from exc
+    return Instance(path.resolve(), settings)
 
 
 def init_instance(folder: Path) -> Path:

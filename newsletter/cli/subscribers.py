@@ -17,6 +17,7 @@ from newsletter.cli.common import (
 )
 from newsletter.errors import ListError, NewsletterError
 from newsletter.languages import LANGUAGES
+from newsletter.service.cron import check_schedule
 from newsletter.subscribers.core import (
     DEFAULT_FORMAT,
     DEFAULT_LANGUAGE,
@@ -332,6 +333,7 @@ def lists_add(obj: Context, name: str, title: str | None, description: str, mode
     if schedule:
         table["schedule"] = schedule
     spec = parse_list(name, table, origin="database")
+    check_schedule(spec, utc_now())  # with the scheduler's own parser
     if any(s.name == name for s in obj.instance.settings.lists):
         raise ListError(f"{name} is declared in newsletter.toml", hint="change it there")
     with obj.instance.open_store() as store:

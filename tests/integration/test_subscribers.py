@@ -269,3 +269,22 @@ def test_a_2000_character_name_is_refused_with_a_reason(office: Path) -> None:
     assert code == 0
     assert "1 added" in out
     assert "line 2: the name is 2,000 characters long; at most 200 are allowed" in err
+
+
+@pytest.mark.parametrize("schedule", ["0 25 * * *", "0 9 31 2 *"])
+def test_an_impossible_schedule_is_refused_where_it_is_given(office: Path,
+                                                             schedule: str) -> None:
+    code, _, err = invoke("lists", "add", "odd", "--schedule", schedule)
+    assert code == 1
+    assert "Error:" in err
+    assert "Hint:" in err
+    code, out, _ = invoke("lists", "show")
+    assert code == 0  # nothing was saved, nothing crashes
+    assert "odd" not in out
+    config = office / "newsletter.toml"
+    config.write_text(config.read_text() + f'\n[lists.odd]\ntitle = "Odd"\nschedule = "{schedule}"\n')
+    for command in (("status",), ("run", "--once")):
+        code, _, err = invoke(*command)
+        assert code == 1, command
+        assert "schedule" in err
+        assert "Traceback" not in err
