@@ -180,7 +180,9 @@ def subscribers_show(obj: Context, email: str, as_json: bool) -> None:
         emit_json(data)
         return
     for key, value in data.items():
-        click.echo(f"{key:<15} {value if value not in (None, {}) else '-'}")
+        if isinstance(value, dict):  # the lists: "daily (active), weekly (unsubscribed)"
+            value = ", ".join(f"{name} ({status})" for name, status in value.items())
+        click.echo(f"{key:<15} {value if value not in (None, '') else '-'}")
 
 
 @subscribers.command("list")

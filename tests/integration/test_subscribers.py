@@ -104,6 +104,9 @@ def test_cli_add_show_remove_and_errors(office: Path) -> None:
     assert (code, out.strip()) == (0, "Added dana@example.org (subscribed to daily)")
     shown = json.loads(invoke("subscribers", "show", "dana@example.org", "--json")[1])
     assert shown["lists"] == {"daily": "active"}
+    text = invoke("subscribers", "show", "dana@example.org")[1]
+    assert "daily (active)" in text
+    assert "{" not in text  # for people, not a Python dict
     assert shown["consent_source"] == "command line"
     assert invoke("subscribers", "remove", "dana@example.org", "--list", "daily")[0] == 0
     assert json.loads(invoke("subscribers", "show", "dana@example.org", "--json")[1])[
