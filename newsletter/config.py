@@ -225,8 +225,8 @@ class ScheduleSettings:
         60.0, "How often the outbox is swept for messages due (retries included)."
     )
     alert_max_age_hours: float = setting(
-        48.0, "A report older than this (by its publication date) is not alerted but goes "
-        "into the list's next digest."
+        48.0, "A report older than this (by its original publication date: a repost of an old "
+        "report is old news) is not alerted but goes into the list's next digest."
     )
     catch_up: str = setting(
         "one", "After downtime: one digest for all the missed runs of a list, or none.",

@@ -35,9 +35,10 @@ log = logging.getLogger(__name__)
 
 
 def report_date(stored: StoredReport) -> date:
-    """When a report appeared: the page's posting date, its publication date, or its arrival."""
+    """How old a report is, for an office: its original publication date (a repost of an old
+    report is old news), else the page's posting date, else its arrival."""
     report = stored.report
-    return report.posted or report.published or stored.ingested_at.date()
+    return report.published or report.posted or stored.ingested_at.date()
 
 
 @dataclass

@@ -280,3 +280,21 @@ def test_a_new_list_gets_new_reports_not_the_archive(office: Instance, store: St
     _arrive(office, "fresh.txt", report_text("Fresh floods", clock.now.date()), clock)
     service.prepare()
     assert [r.report.title for r in service.due(service.lists()["newcomer"])] == ["Fresh floods"]
+
+
+def test_a_repost_of_an_old_report_is_not_an_alert(office: Instance, store: Store) -> None:
+    """The page was posted today, but the report was first published 18 days ago: the age
+    that matters to an office is the original publication's."""
+    clock = Clock(datetime(2026, 5, 4, 10, 0, tzinfo=UTC))
+    old = (clock.now - timedelta(days=18)).date()
+    text = report_text("Floods repost", clock.now.date()).replace(
+        f"Published on {clock.now.date():%d %b %Y}",
+        f"Published on {clock.now.date():%d %b %Y}\nOriginally published {old:%d %b %Y}")
+    _arrive(office, "repost.txt", text, clock)
+    service = office.service(store, clock=clock)
+    service.prepare()
+    service.translate("test")
+    assert store.reports.get(1).report.published == old
+    alerts = service.alerts()
+    assert alerts.issues == []
+    assert any("too old" in note for note in alerts.notes)
