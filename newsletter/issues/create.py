@@ -55,7 +55,7 @@ def create_issue(
         extra.setdefault(hold.language, []).append(hold.report_id)
     planned = plan_issue(store, report_ids, kind=kind, languages=spec.languages,
                          policy=Policy(spec.policy), list_title=spec.title, base_url=base_url,
-                         issue_date=now.date(),
+                         issue_date=spec.local_date(now),
                          summary_budget=(spec.summary_sentences, spec.summary_words),
                          review=ReviewRule(spec.review), extra=extra)
     bodies = {language: json.dumps(asdict(renderer.render(mail)), ensure_ascii=False)

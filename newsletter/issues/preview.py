@@ -73,7 +73,8 @@ def plan_preview(store: Store, *, report_id: int | None, digest: str | None,
             budget = (spec.summary_sentences, spec.summary_words)
         ids, note = digest_selection(spec, due, store.reports.newest(), limit)
     planned = plan_issue(store, ids, kind=kind, languages=languages, policy=policy,
-                         list_title=title, base_url=base_url, issue_date=now.date(),
+                         list_title=title, base_url=base_url,
+                         issue_date=spec.local_date(now) if spec else now.date(),
                          summary_budget=budget)
     return PreviewPlan(name, digest or "alerts", title, planned, note)
 

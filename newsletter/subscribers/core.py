@@ -393,6 +393,13 @@ class ListSpec:
     review: str = "flagged"  # none | flagged | all: which machine translations wait for a person
     origin: str = "config"  # "config" (newsletter.toml) or "database" (`newsletter lists add`)
 
+    def local_date(self, moment: datetime) -> date:
+        """The date of ``moment`` where the list's readers are (its timezone), as an issue's
+        subject and heading give it: a 01:30 Almaty digest on 3 March is of 3 March."""
+        from zoneinfo import ZoneInfo
+
+        return moment.astimezone(ZoneInfo(self.timezone)).date()
+
     def reader_language(self, language: str) -> str:
         """The language a reader of ``language`` gets: theirs when the list offers it, else
         the list's first."""

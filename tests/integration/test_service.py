@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import email
 import email.policy
+import json
 import os
 import signal
 import subprocess
@@ -298,3 +299,17 @@ def test_a_repost_of_an_old_report_is_not_an_alert(office: Instance, store: Stor
     alerts = service.alerts()
     assert alerts.issues == []
     assert any("too old" in note for note in alerts.notes)
+
+
+def test_a_digest_is_dated_by_the_lists_own_day(office: Instance, store: Store) -> None:
+    """01:30 in Almaty on 3 March is 20:30 UTC on 2 March: the digest is of 3 March."""
+    clock = Clock(datetime(2026, 3, 2, 20, 30, tzinfo=UTC))
+    _arrive(office, "one.txt", report_text("Floods one", clock.now.date()), clock)
+    service = office.service(store, clock=clock)
+    service.prepare()
+    created = service.digest(service.lists()["daily"])
+    assert created is not None
+    subject = json.loads(store.issues.bodies(created.issue_id)["en"])["subject"]
+    assert "Mar 3" in subject or "3 Mar" in subject, subject
+    assert "Mar 2" not in subject
+    assert "2 Mar" not in subject
