@@ -238,10 +238,12 @@ async def run_forever(service: Service, lease: SchedulerLease, *, sender: Sender
                                                                next_run_time=datetime.now(UTC)))
 
     try:
-        # Reports that arrived while the service was down are read (and queued for
-        # translation) before a missed digest is caught up.
+        # Reports that arrived while the service was down are read, summarised and (when
+        # this process translates) translated before a missed digest is caught up, so the
+        # catch-up carries them in every language.
         service.prepare()
         if translator is not None:
+            service.translate(f"{lease.owner}/start", stop=stop.is_set)
             translator.start(on_done=translated)
         service.catch_up()
         scheduler.start()

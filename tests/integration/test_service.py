@@ -23,9 +23,10 @@ from newsletter.cli.main import cli
 from newsletter.errors import AlreadyRunning, LeaseLost
 from newsletter.reports.ingest import ingest_inbox
 from newsletter.service.cron import next_fire, previous_fire
-from newsletter.service.scheduler import SchedulerLease, wait_for_lease
+from newsletter.service.scheduler import SchedulerLease, run_forever, wait_for_lease
 from newsletter.store import Store
 from newsletter.subscribers.core import check_subscriber, parse_list
+from newsletter.translate.packages import install
 from tests.helpers import drop
 from tests.office import (
     report_text,
@@ -33,6 +34,7 @@ from tests.office import (
     with_config,
 )
 from tests.smtp_server import smtp_sink
+from tests.tiny_argos import TinyPackage
 
 SECRET = "service-test-secret-0123456789"
 
@@ -313,3 +315,35 @@ def test_a_digest_is_dated_by_the_lists_own_day(office: Instance, store: Store) 
     assert "Mar 3" in subject or "3 Mar" in subject, subject
     assert "Mar 2" not in subject
     assert "2 Mar" not in subject
+
+
+def test_the_catch_up_after_downtime_carries_what_arrived_meanwhile(
+        office: Instance, store: Store, tiny_models: dict[str, TinyPackage]) -> None:
+    """The service starts after missing Tuesday's and Wednesday's digests; the report that
+    arrived while it was down is read and translated before the catch-up digest is made,
+    so the catch-up carries it (not an empty run and a 21-hour wait)."""
+    install(tiny_models["en_ru"].archive, office.settings.packages_dir)
+    clock = Clock(datetime(2026, 5, 4, 4, 0, tzinfo=UTC))  # Monday 09:00 in Almaty
+    store.runs.record_list_start("daily", clock.now - timedelta(days=1))
+    store.runs.record("daily", "digest", clock.now, "empty", None)
+    clock.now = datetime(2026, 5, 6, 7, 0, tzinfo=UTC)  # Wednesday, noon in Almaty
+    _arrive(office, "late.txt", report_text("Floods late", clock.now.date()), clock)
+
+    async def start_then_stop() -> None:
+        stop = asyncio.Event()
+        asyncio.get_running_loop().call_later(1.0, stop.set)
+        owner = "host:1"
+        await run_forever(office.service(store, clock=clock),
+                          SchedulerLease(store, owner, 30, clock),
+                          sender=None, translator=office.translation_thread(f"{owner}/t"),
+                          heartbeat=office.heartbeat(store, owner, "run", clock),
+                          standby=False, stop=stop)
+
+    asyncio.run(start_then_stop())
+    last = store.runs.last("daily", "digest")
+    assert last is not None
+    assert last.outcome == "1 queued"  # the catch-up carried the late report
+    assert last.issue_id is not None
+    russian = store.issues.bodies(last.issue_id)["ru"]
+    assert "Машинный перевод (язык оригинала" in russian  # translated before the catch-up
+    assert "не прошёл проверку" not in russian  # not the original with the fallback notice
