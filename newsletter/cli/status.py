@@ -79,6 +79,7 @@ def status(obj: Context, as_json: bool) -> None:
         "quarantined": quarantined,
         "unsummarised": unsummarised,
         "editions": translations.editions,
+        "editions_without_model": translations.without_model,
         "cached_translations": translations.cached,
         "translation_jobs": jobs,
         "models": model_names,
@@ -106,7 +107,9 @@ def status(obj: Context, as_json: bool) -> None:
     if unsummarised:
         click.echo(f"Summaries    {unsummarised} report(s) without a current summary; "
                    "run `newsletter summarise`")
-    click.echo(f"Editions     {translations.editions} translated edition(s); "
+    click.echo(f"Editions     {translations.editions} translated edition(s)"
+               + (f" ({translations.without_model} waiting for a model)"
+                  if translations.without_model else "") + "; "
                f"{translations.cached} cached sentence(s); "
                f"models: {', '.join(model_names) or 'none (see `newsletter models`)'}")
     waiting_jobs = jobs.get("pending", 0) + jobs.get("running", 0)

@@ -16,6 +16,7 @@ from newsletter.summarise.core import (
     DigestItem,
     plan_digest,
 )
+from newsletter.translate.core import Flag
 from newsletter.translate.editions import (
     Edition,
     EditionStatus,
@@ -110,6 +111,17 @@ def _within(summary: tuple[str, ...], budget: tuple[int, int] | None) -> tuple[s
     return tuple(kept)
 
 
+def fallback_reason(flags: Sequence[Flag]) -> str:
+    """Why a reader gets the original: no translation yet (no model, or not made yet), one
+    waiting for a reviewer, or one that did not pass the checks."""
+    codes = {flag.code for flag in flags}
+    if codes & {"no_model", "pending"}:
+        return "no_model"
+    if "review" in codes:
+        return "review"
+    return "flagged"
+
+
 def _mail_item(
     leader: StoredReport, plan: DigestItem, edition: Edition | None, language: str,
     policy: Policy, base_url: str, review: ReviewRule,
@@ -128,5 +140,7 @@ def _mail_item(
         link=f"{base_url.rstrip('/')}/reports/{leader.id}?lang={language}",
         original_language=report.language, model=view.model,
         fallback=view.status is EditionStatus.FALLBACK, reviewed=view.reviewed,
+        fallback_reason=fallback_reason(view.flags) if view.status is EditionStatus.FALLBACK
+        else "",
         original_link=f"{base_url.rstrip('/')}/reports/{leader.id}?lang={report.language}",
     )

@@ -72,7 +72,8 @@ class MailItem:
     link: str
     original_language: str
     model: str | None = None  # set when the text was machine-translated
-    fallback: bool = False  # the translation was flagged: this is the original text
+    fallback: bool = False  # not translated for this reader: this is the original text
+    fallback_reason: str = ""  # why: "no_model" (no translation yet), "review", "flagged"
     reviewed: bool = False  # a person approved the translation
     original_link: str = ""  # the report in its own language, when this is a translation
 

@@ -105,8 +105,11 @@ class Editions:
 
     def totals(self) -> TranslationTotals:
         return TranslationTotals(
-            editions=int(self.db.scalar("SELECT count(*) FROM editions")),
+            editions=int(self.db.scalar(
+                "SELECT count(*) FROM editions WHERE title IS NOT NULL")),
             cached=int(self.db.scalar("SELECT count(*) FROM translation_cache")),
+            without_model=int(self.db.scalar(
+                "SELECT count(*) FROM editions WHERE title IS NULL")),
         )
 
 

@@ -196,7 +196,9 @@ class TranslationState:
 
 @dataclass(frozen=True)
 class TranslationTotals:
-    """Editions stored and sentence translations cached, for ``newsletter status``."""
+    """Editions a model translated, editions waiting for a model (none was installed for the
+    pair when they were made), and sentence translations cached, for ``newsletter status``."""
 
     editions: int
     cached: int
+    without_model: int = 0

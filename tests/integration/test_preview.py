@@ -97,7 +97,9 @@ def test_preview_writes_html_text_and_eml_for_every_language(
     assert "Читать полностью" in ru_html
     assert "Машинный перевод" in ru_html
     kk_text = (cli_office / "out" / "report-1.kk.txt").read_text(encoding="utf-8")
-    assert "түпнұсқа тілінде" in kk_text  # no en→kk model: the original, with the notice
+    # No en→kk model: the original, with a notice that says so, before the text.
+    assert "аудармасы әлі жоқ: ол түпнұсқа тілінде" in " ".join(kk_text.split())
+    assert kk_text.index("аудармасы") < kk_text.index("Толық оқу")  # before the text and link
     held = runner.invoke(cli, ["--set", "translate.policy=hold", "preview", "--report", "1",
                                "--lang", "kk", "--out", "held"])
     assert "kk: held back" in held.output

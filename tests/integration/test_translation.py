@@ -149,6 +149,10 @@ def test_missing_models_are_named_with_the_command_that_installs_them(
     held = json.loads(runner.invoke(cli, ["--set", "translate.policy=hold", "reports", "show",
                                           "1", "--json"]).stdout)
     assert {e["language"]: e["status"] for e in held["editions"]}["kk"] == "held"
+    status = json.loads(runner.invoke(cli, ["status", "--json"]).stdout)
+    assert (status["editions"], status["editions_without_model"]) == (0, 2)  # none translated
+    assert "0 translated edition(s) (2 waiting for a model)" in runner.invoke(
+        cli, ["status"]).stdout
     # installing a model makes the next run translate
     assert runner.invoke(cli, ["models", "install", str(tiny_models["en_ru"].archive)]).exit_code == 0
     runner.invoke(cli, ["translate"])
