@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,7 @@ from newsletter.subscribers.core import (
     FORMATS,
     MAX_NAME,
     REVIEW_RULES,
+    CsvProblem,
     Mode,
     Status,
     Subscriber,
@@ -215,13 +217,16 @@ def subscribers_list(obj: Context, list_name: str | None, status: str | None,
 @click.option("--list", "list_name", required=True, help="Subscribe everyone to this list.")
 @click.option("--consent", default=None, help="Where consent was given (default: the file).")
 @click.option("--json", "as_json", is_flag=True, help="The counts and problems as JSON.")
+@click.option("--allow-errors", is_flag=True,
+              help="Exit 0 even when rows were refused (they are still reported).")
 @click.pass_obj
 @handle_errors
 def subscribers_import(obj: Context, csv_file: Path, list_name: str, consent: str | None,
-                       as_json: bool) -> None:
-    """Import a CSV (header row; email required; name, language, format optional). A column
-    that is missing, or a cell that is empty, leaves an address already stored as it is; a
-    row that cannot be read is reported with its line number and the others are imported."""
+                       as_json: bool, allow_errors: bool) -> None:
+    """Import a CSV (header row; email required; name, language, format optional; comma,
+    semicolon or tab). A column that is missing, or a cell that is empty, leaves an address
+    already stored as it is; a row that cannot be read is reported with its line number, the
+    others are imported, and the command exits 1 (unless --allow-errors)."""
     try:
         text = csv_file.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -239,6 +244,7 @@ def subscribers_import(obj: Context, csv_file: Path, list_name: str, consent: st
                "unknown_columns": list(parsed.unknown_columns)}
     if as_json:
         emit_json(figures)
+        _refused(parsed.problems, allow_errors)
         return
     click.echo(f"{counts.added} added, {counts.updated} updated, {counts.unchanged} unchanged; "
                f"{counts.subscribed} newly subscribed to {list_name}")
@@ -249,6 +255,15 @@ def subscribers_import(obj: Context, csv_file: Path, list_name: str, consent: st
         click.echo(f"line {problem.line}: {problem.reason}", err=True)
     for address in counts.not_resubscribed:
         click.echo(f"{address}: unsubscribed or suppressed, not resubscribed", err=True)
+    _refused(parsed.problems, allow_errors)
+
+
+def _refused(problems: Sequence[CsvProblem], allow_errors: bool) -> None:
+    if problems and not allow_errors:
+        raise NewsletterError(
+            f"{len(problems)} row(s) were refused (the others were imported)",
+            hint="fix those lines and import the file again (nothing is added twice), or "
+                 "pass --allow-errors to accept the file as it is")
 
 
 @subscribers.command("export")

@@ -152,7 +152,9 @@ def check_subscriber(email: str, name: str | None = None, language: str | None =
     language = (language or "").strip().lower() or None
     fmt = (fmt or "").strip().lower() or None
     if language is not None and language not in LANGUAGES:
-        raise AddressError(f"language {language!r} is not one of {', '.join(LANGUAGES)}")
+        meant = LANGUAGE_SLIPS.get(language)
+        raise AddressError(f"language {language!r} is not one of {', '.join(LANGUAGES)}"
+                           + (f" (did you mean {meant}?)" if meant else ""))
     if fmt is not None and fmt not in FORMATS:
         raise AddressError(f"format {fmt!r} is not one of {', '.join(FORMATS)}")
     cleaned_name = " ".join((name or "").split()) or None
@@ -192,12 +194,25 @@ def _physical_lines(text: str) -> list[str]:
     return lines
 
 
-def _read_record(line: str) -> list[str]:
+# Codes people write for our languages: a country code, or ISO 639-2/3 instead of 639-1.
+LANGUAGE_SLIPS = {"kz": "kk", "kaz": "kk", "qaz": "kk", "rus": "ru", "eng": "en", "gb": "en",
+                  "uk": "en", "us": "en"}
+
+
+def sniff_delimiter(header: str) -> str:
+    """The delimiter of a CSV from its header line: a comma, or the semicolon that Excel in a
+    Russian (or other comma-decimal) locale writes, or a tab."""
+    counts = {d: header.count(d) for d in (",", ";", "\t")}
+    best = max(counts, key=lambda d: counts[d])
+    return best if counts[best] else ","
+
+
+def _read_record(line: str, delimiter: str = ",") -> list[str]:
     """The cells of one physical line, or :class:`AddressError` if the line is not one whole
     CSV record: a quote it opens does not close on it, or a cell is longer than the csv
     module takes (:func:`csv.field_size_limit`, 131,072 characters unless changed)."""
     try:
-        values = next(csv.reader((line,)))
+        values = next(csv.reader((line,), delimiter=delimiter))
     except csv.Error as exc:
         limit = csv.field_size_limit()
         if len(line) > limit:
@@ -225,8 +240,9 @@ def parse_subscriber_csv(text: str) -> ParsedCsv:
     if not lines:
         raise AddressError("the CSV file is empty",
                            hint="its first row must name the columns")
+    delimiter = sniff_delimiter(lines[0])
     try:
-        header = [column.strip().lower() for column in _read_record(lines[0])]
+        header = [column.strip().lower() for column in _read_record(lines[0], delimiter)]
     except AddressError as exc:
         raise AddressError(f"the CSV header on line 1 cannot be read: {exc.message}",
                            hint="the first row must name the columns: email,name,language,format"
@@ -241,7 +257,7 @@ def parse_subscriber_csv(text: str) -> ParsedCsv:
     seen: dict[str, int] = {}
     for line, physical in enumerate(lines[1:], start=2):
         try:
-            values = _read_record(physical)
+            values = _read_record(physical, delimiter)
         except AddressError as exc:
             problems.append(CsvProblem(line, exc.message))
             continue

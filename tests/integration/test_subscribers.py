@@ -48,11 +48,15 @@ def invoke(*args: str) -> tuple[int, str, str]:
 
 def test_import_reports_bad_rows_and_unknown_columns_and_is_idempotent(office: Path) -> None:
     code, out, err = invoke("subscribers", "import", "subscribers.csv", "--list", "daily")
-    assert code == 0
+    assert code == 1  # a row was refused: the others are in, and the exit status says so
     assert "3 added, 0 updated, 0 unchanged; 3 newly subscribed to daily" in out
     assert "line 5: 'broken-address' must contain exactly one @" in err
     assert "Ignored unknown columns: department" in err
-    code, out, _ = invoke("subscribers", "import", "subscribers.csv", "--list", "daily", "--json")
+    assert "Error: 1 row(s) were refused (the others were imported)" in err
+    assert "--allow-errors" in err
+    code, out, _ = invoke("subscribers", "import", "subscribers.csv", "--list", "daily", "--json",
+                          "--allow-errors")
+    assert code == 0
     figures = json.loads(out)
     assert (figures["added"], figures["updated"], figures["unchanged"], figures["subscribed"]) == (
         0, 0, 3, 0)
@@ -238,7 +242,7 @@ def test_a_huge_cell_is_reported_by_line_and_the_good_rows_import(office: Path) 
                                 f"b@example.org,{'x' * 200_000}\n"
                                 "c@example.org,Cem\n", encoding="utf-8")
     code, out, err = run("subscribers", "import", "huge.csv", "--list", "daily")
-    assert code == 0
+    assert code == 1
     assert "2 added, 0 updated, 0 unchanged; 2 newly subscribed to daily" in out
     assert "line 3: a cell is longer than 131,072 characters" in err
     assert "Traceback" not in err
@@ -253,7 +257,7 @@ def test_an_unterminated_quote_is_reported_and_the_rows_after_it_import(office: 
                                  'd@example.org,"Dan",kk\n'
                                  "e@example.org,Eve,en\n", encoding="utf-8")
     code, out, err = run("subscribers", "import", "quote.csv", "--list", "daily")
-    assert code == 0
+    assert code == 1
     assert "3 added, 0 updated, 0 unchanged; 3 newly subscribed to daily" in out
     assert "line 2: unterminated quote: a quoted cell must end on the line it starts on" in err
     listed = [json.loads(line) for line in run("subscribers", "list", "--json")[1].splitlines()]
@@ -269,7 +273,7 @@ def test_a_2000_character_name_is_refused_with_a_reason(office: Path) -> None:
     Path("long.csv").write_text(f"email,name\nlong@example.org,{'N' * 2_000}\nok@example.org,Ok\n",
                                 encoding="utf-8")
     code, out, err = run("subscribers", "import", "long.csv", "--list", "daily")
-    assert code == 0
+    assert code == 1
     assert "1 added" in out
     assert "line 2: the name is 2,000 characters long; at most 200 are allowed" in err
 
@@ -291,3 +295,15 @@ def test_an_impossible_schedule_is_refused_where_it_is_given(office: Path,
         assert code == 1, command
         assert "schedule" in err
         assert "Traceback" not in err
+
+
+def test_a_semicolon_csv_from_russian_excel_imports_and_kz_is_taken_for_kk(office: Path) -> None:
+    Path("excel.csv").write_bytes("\ufeffemail;name;language\r\n"
+                                  "aigul@example.kz;Айгүл;kk\r\n"
+                                  "boris@example.org;Борис Петров;ru\r\n"
+                                  "dana@example.org;Dana;kz\r\n".encode("utf-8"))
+    code, out, err = run("subscribers", "import", "excel.csv", "--list", "daily")
+    assert code == 1  # one row refused, with what was meant
+    assert "2 added" in out
+    assert "line 4: language 'kz' is not one of en, ru, kk (did you mean kk?)" in err
+    assert fields("boris@example.org") == ("Борис Петров", "ru", "html")
