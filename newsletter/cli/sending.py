@@ -14,6 +14,7 @@ from newsletter.cli.common import (
     emit_json,
     handle_errors,
     print_table,
+    progress,
     utc_now,
 )
 from newsletter.delivery.rules import OutboxSummary, State
@@ -89,8 +90,13 @@ def stop_on_signals() -> asyncio.Event:
 
 
 async def _deliver(instance: Instance, store: Store) -> DeliveryRun:
-    sender = instance.sender(store, owner=schedule.owner_name(), clock=store.clock())
-    return await sender.sweep(stop_on_signals()) or DeliveryRun()
+    clock = store.clock()
+    sender = instance.sender(store, owner=schedule.owner_name(), clock=clock)
+    with progress("Sending") as advance:  # a bar on a terminal; the log says it otherwise
+        if advance is not None:
+            due = store.outbox.summary(clock()).due
+            sender.on_message = lambda run: advance(1, due, "messages")
+        return await sender.sweep(stop_on_signals()) or DeliveryRun()
 
 
 _QUEUE_ONLY = ("Queue the messages and leave the sending to the delivery workers "

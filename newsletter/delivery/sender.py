@@ -130,6 +130,7 @@ async def send_outbox(
     owner: str, clock: Callable[[], datetime], stop: asyncio.Event | None = None,
     files: FileTransport | None = None, rng: random.Random | None = None,
     limiter: RateLimiter | None = None,
+    on_message: Callable[[DeliveryRun], None] | None = None,
 ) -> DeliveryRun:
     """Send every due message of the outbox through a pool of SMTP connections (or into
     ``files``), recording each outcome before the next; stop cleanly when ``stop`` is set.
@@ -139,7 +140,8 @@ async def send_outbox(
     leases it holds while it works. Every change of a row is fenced on that owner: a row
     whose lease was lost is not sent. After ``breaker_failures`` consecutive failures to
     connect, or when no connection could be made at all, the sweep stops, leaves the rest
-    queued, and says why in :attr:`DeliveryRun.unreachable`.
+    queued, and says why in :attr:`DeliveryRun.unreachable`. ``on_message`` is told the
+    figures so far after each message (a progress bar); each batch also goes to the log.
     """
     stop = stop or asyncio.Event()
     rng = rng or random.Random()
@@ -172,6 +174,11 @@ async def send_outbox(
                         break  # claimed but not started: released below
                     await limiter.wait()
                     connection = await _one(connection, row)
+                    if on_message is not None:
+                        on_message(run)
+                log.info("outbox batch of %d done: %d sent so far", len(claimed.rows), run.sent,
+                         extra={"event": "deliver_batch", "batch": len(claimed.rows),
+                                **run.figures()})
         finally:
             await smtp_link.close(connection)
 
@@ -290,6 +297,7 @@ class Sender:
         self.first_backoff = max(1.0, first_backoff)
         self.backoff = 0.0
         self.resume_at: datetime | None = None
+        self.on_message: Callable[[DeliveryRun], None] | None = None  # progress, per message
         self._running = False
         self._again = False
 
@@ -317,7 +325,7 @@ class Sender:
                     self.store, self.source, None if self.files is not None else self.smtp,
                     self.options,
                     owner=self.owner, clock=self.clock, stop=stop, files=self.files,
-                    limiter=self.limiter)
+                    limiter=self.limiter, on_message=self.on_message)
                 total.add(run)
                 if run.unreachable or stop.is_set() or not self._again:
                     break

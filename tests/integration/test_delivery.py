@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import email
 import email.policy
+import json
 import mailbox
 import ssl
 import subprocess
@@ -15,8 +16,10 @@ from pathlib import Path
 import dkim
 import pytest
 from aiosmtpd.controller import Controller
+from click.testing import CliRunner
 
 from newsletter.app import Instance
+from newsletter.cli.main import cli
 from newsletter.delivery.files import FileTransport
 from newsletter.delivery.rules import RetryPolicy
 from newsletter.delivery.sender import DeliveryRun, SendOptions, send_outbox
@@ -265,3 +268,18 @@ def test_a_text_subscriber_gets_one_text_plain_part(office: Instance, store: Sto
     assert "/unsubscribe/" in plain.get_content()
     assert rich.get_content_type() == "multipart/alternative"
     assert plain["Subject"] == rich["Subject"]
+
+
+def test_sending_logs_each_batch_when_not_on_a_terminal(office: Instance, store: Store) -> None:
+    """Off a terminal (here: a pipe) there is no progress bar: a structured log line per
+    batch says how far the sending got."""
+    subscribe(store, "daily", readers(45, "b"))
+    queue_alert(office, store)
+    result = CliRunner().invoke(cli, ["--config", str(office.config_path), "--set",
+                                      "log.level=info", "--set", "log.format=json", "deliver"],
+                                env={"NEWSLETTER_WEB_SECRET": SECRET})
+    assert result.exit_code == 0, result.output
+    batches = [json.loads(line) for line in result.stderr.splitlines()
+               if '"deliver_batch"' in line]
+    assert [b["batch"] for b in batches] == [20, 20, 5]
+    assert [b["sent"] for b in batches] == [20, 40, 45]
