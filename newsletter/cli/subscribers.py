@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -270,10 +271,13 @@ def _refused(problems: Sequence[CsvProblem], allow_errors: bool) -> None:
 @click.option("--list", "list_name", required=True)
 @click.option("--out", "out_file", type=click.Path(path_type=Path),
               help="Write to this file instead of standard output.")
+@click.option("--bom", is_flag=True,
+              help="Start with a UTF-8 byte order mark, so Excel reads Cyrillic right.")
 @click.pass_obj
 @handle_errors
-def subscribers_export(obj: Context, list_name: str, out_file: Path | None) -> None:
-    """Export a list's subscribers as CSV, safe to open in a spreadsheet."""
+def subscribers_export(obj: Context, list_name: str, out_file: Path | None, bom: bool) -> None:
+    """Export a list's subscribers as CSV, safe to open in a spreadsheet (a file `subscribers
+    import` reads back, with or without the mark)."""
     header = ("email", "name", "language", "format", "status", "list_status", "consent_source",
               "consent_at")
     with obj.instance.open_store() as store:
@@ -282,6 +286,8 @@ def subscribers_export(obj: Context, list_name: str, out_file: Path | None) -> N
                  s.consent_source, s.consent_at.isoformat())
                 for s, m in store.subscribers.listing(list_name=list_name))
         lines = export_csv(rows, header)
+        if bom:
+            lines = itertools.chain(["\ufeff"], lines)
         if out_file is None:
             for line in lines:
                 click.echo(line, nl=False)

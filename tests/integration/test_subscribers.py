@@ -81,6 +81,12 @@ def test_export_round_trips_and_is_safe_in_a_spreadsheet(office: Path) -> None:
     code, out, err = invoke("subscribers", "import", "again.csv", "--list", "daily")
     assert "0 added" in out
     assert "Ignored unknown columns: status, list_status, consent_source, consent_at" in err
+    # for Excel: a UTF-8 byte order mark first, and the file still imports back
+    assert invoke("subscribers", "export", "--list", "daily", "--bom", "--out", "excel.csv",
+                  )[0] == 0
+    data = Path("excel.csv").read_bytes()
+    assert data.startswith(b"\xef\xbb\xbfemail,")
+    assert "0 added" in invoke("subscribers", "import", "excel.csv", "--list", "daily")[1]
 
 
 def test_an_unsubscribed_or_suppressed_address_is_never_sent_to(store: Store) -> None:
