@@ -141,3 +141,11 @@ def test_console_script_runs_against_the_repository_instance(tmp_path: Path) -> 
     figures = json.loads(done.stdout)
     assert figures["reports"] == 0
     assert figures["inbox_waiting"] == len(list((REPO / "seeds").glob("*.txt")))
+
+
+def test_config_json_keeps_cyrillic_readable(office: Path) -> None:
+    result = invoke("--set", "mail.from_name=Гуманитарные новости", "config", "--json")
+    assert result.exit_code == 0, result.output
+    assert '"Гуманитарные новости"' in result.stdout  # not \u0413\u0443…
+    settings = {row["setting"]: row for row in json.loads(result.stdout)["settings"]}
+    assert settings["mail.from_name"]["source"] == "flag"
