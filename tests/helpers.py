@@ -26,3 +26,13 @@ def drop(folder: Path, name: str, content: str | bytes, *, encoding: str = "utf-
     data = content.encode(encoding) if isinstance(content, str) else content
     path.write_bytes(data)
     return stamp(path, modified)
+
+
+class Clock:
+    """A clock the test moves by hand: ``clock.now += timedelta(...)``."""
+
+    def __init__(self, start: datetime) -> None:
+        self.now = start
+
+    def __call__(self) -> datetime:
+        return self.now

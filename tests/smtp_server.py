@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import random
 import re
 import socket
 import time
@@ -99,3 +100,19 @@ def smtp_sink() -> Iterator[tuple[Sink, int]]:
         yield sink, port
     finally:
         controller.stop()
+
+
+def plan_faults(addresses: list[str], rng: random.Random, *, temporary: int,
+                permanent: int) -> tuple[dict[str, list[str | None]], set[str]]:
+    """A relay's faults for a kill test: ``temporary`` addresses get one to three temporary
+    refusals, dropped connections or nothing; ``permanent`` others are refused (550) on every
+    attempt, so they end failed whatever a kill interrupts."""
+    faults: dict[str, list[str | None]] = {}
+    for address in rng.sample(addresses, temporary):
+        faults[address] = [rng.choice(["451 4.3.0 try later", "421 4.3.2 closing",
+                                       "DATA:452 4.3.1 no room", "drop", None])
+                           for _ in range(rng.randint(1, 3))]
+    refused = set(rng.sample([a for a in addresses if a not in faults], permanent))
+    for address in refused:
+        faults[address] = ["550 5.1.1 no such user"] * 50
+    return faults, refused

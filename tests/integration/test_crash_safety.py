@@ -24,7 +24,7 @@ from tests.office import (
     subscribe,
     with_config,
 )
-from tests.smtp_server import smtp_sink
+from tests.smtp_server import plan_faults, smtp_sink
 
 SECRET = "crash-test-secret-0123456789"
 MESSAGES = 150
@@ -187,14 +187,7 @@ def test_two_delivers_and_a_service_killed_at_random_lose_nothing(crowded: Insta
     is one the outbox recorded as ambiguous. Its figures go to test-artifacts/kill-test.json."""
     rng = random.Random(20261203)
     addresses = [f"r{i}@example.org" for i in range(CROWD)]
-    faults: dict[str, list[str | None]] = {}
-    for address in rng.sample(addresses, 30):
-        faults[address] = [rng.choice(["451 4.3.0 try later", "421 4.3.2 closing",
-                                       "DATA:452 4.3.1 no room", "drop", None])
-                           for _ in range(rng.randint(1, 3))]
-    permanent = set(rng.sample([a for a in addresses if a not in faults], 5))
-    for address in permanent:
-        faults[address] = ["550 5.1.1 no such user"] * 50  # refused on every attempt
+    faults, permanent = plan_faults(addresses, rng, temporary=30, permanent=5)
     roles = {"deliver-a": ["deliver"], "deliver-b": ["deliver"], "run": ["run"]}
     kills = interrupted = 0
     with smtp_sink() as (sink, port):

@@ -18,7 +18,7 @@ from click.testing import CliRunner
 from newsletter.app import Instance
 from newsletter.cli.main import cli
 from newsletter.translate.packages import install
-from tests.helpers import drop
+from tests.helpers import Clock, drop
 from tests.office import report_text, subscribe, with_config
 from tests.smtp_server import smtp_sink
 from tests.tiny_argos import TinyPackage
@@ -29,14 +29,6 @@ LISTS = ('[lists.kz]\ntitle = "Kazakhstan alerts"\nmode = "alerts"\nlanguages = 
          '\n[lists.weekly]\ntitle = "Weekly"\nmode = "weekly"\nlanguages = ["en", "kk"]\n'
          'policy = "hold"\nreview = "all"\n')
 CORRECTED = "Қазақстан: су тасқыны"
-
-
-class Clock:
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 @pytest.fixture
@@ -50,6 +42,17 @@ def office(instance: Instance, tiny_models: dict[str, TinyPackage]) -> Instance:
             subscribe(store, name, [f"{name}-kk{i}@example.org" for i in range(3)],
                       language="kk")
     return loaded
+
+
+def _arrived_and_translated(office: Instance, clock: Clock) -> None:
+    """A fresh report arrives, is read, summarised and translated (tiny model, flagged or
+    not: the lists review everything)."""
+    drop(office.inbox.folder, "floods.txt", report_text("Floods", clock.now.date()),
+         modified=clock.now - timedelta(minutes=5))
+    with office.open_store() as store:
+        service = office.service(store, clock=clock)
+        service.prepare()
+        service.translate("test")
 
 
 def _cli(office: Instance, *args: str) -> tuple[int, str]:
@@ -71,12 +74,9 @@ def _queued(office: Instance) -> dict[str, list[tuple[int, str]]]:
 def test_a_held_language_is_sent_once_approved_as_corrected(office: Instance,
                                                             tmp_path: Path) -> None:
     clock = Clock(datetime.now(UTC))
-    drop(office.inbox.folder, "floods.txt", report_text("Floods", clock.now.date()),
-         modified=clock.now - timedelta(minutes=5))
+    _arrived_and_translated(office, clock)
     with office.open_store() as store:
         service = office.service(store, clock=clock)
-        service.prepare()
-        service.translate("test")
         first = service.alerts()
         assert len(first.issues) == 1
         assert first.issues[0].held["kk"]  # English went, Kazakh waits for a reviewer
@@ -161,12 +161,9 @@ def test_tmx_from_a_cat_tool_fills_the_memory_and_hostile_xml_is_refused(
 def test_a_digest_list_carries_the_approved_language_in_its_next_digest(
         office: Instance) -> None:
     clock = Clock(datetime.now(UTC))
-    drop(office.inbox.folder, "floods.txt", report_text("Floods", clock.now.date()),
-         modified=clock.now - timedelta(minutes=5))
+    _arrived_and_translated(office, clock)
     with office.open_store() as store:
         service = office.service(store, clock=clock)
-        service.prepare()
-        service.translate("test")
         weekly = service.lists()["weekly"]
         first = service.digest(weekly)
         assert first is not None
@@ -184,13 +181,9 @@ def test_a_digest_list_carries_the_approved_language_in_its_next_digest(
 def test_send_lang_sends_a_held_language_and_a_rejection_sends_the_original(
         office: Instance) -> None:
     clock = Clock(datetime.now(UTC))
-    drop(office.inbox.folder, "floods.txt", report_text("Floods", clock.now.date()),
-         modified=clock.now - timedelta(minutes=5))
+    _arrived_and_translated(office, clock)
     with office.open_store() as store:
-        service = office.service(store, clock=clock)
-        service.prepare()
-        service.translate("test")
-        service.alerts()
+        office.service(store, clock=clock).alerts()
     code, out = _cli(office, "review", "reject", "1", "--lang", "kk", "--reason",
                      "numbers garbled")
     assert code == 0, out
@@ -260,12 +253,7 @@ def test_the_approved_language_survives_a_killed_sender_exactly_once(office: Ins
 def test_review_edit_opens_the_editor_on_the_title_and_summary(office: Instance,
                                                              tmp_path: Path) -> None:
     clock = Clock(datetime.now(UTC))
-    drop(office.inbox.folder, "floods.txt", report_text("Floods", clock.now.date()),
-         modified=clock.now - timedelta(minutes=5))
-    with office.open_store() as store:
-        service = office.service(store, clock=clock)
-        service.prepare()
-        service.translate("test")
+    _arrived_and_translated(office, clock)
     editor = tmp_path / "editor.py"  # an "editor" that rewrites the title line, as a person would
     editor.write_text(
         "import sys, pathlib\n"

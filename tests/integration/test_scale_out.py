@@ -34,7 +34,7 @@ from tests.office import (
     subscribe,
     with_config,
 )
-from tests.smtp_server import free_port, smtp_sink
+from tests.smtp_server import free_port, plan_faults, smtp_sink
 from tests.tiny_argos import TinyPackage
 
 SECRET = "scale-out-test-secret-0123456789"
@@ -221,19 +221,6 @@ def test_a_scheduler_and_workers_share_one_postgresql_database(office: Instance,
         assert all(b.stopped_at is not None for b in store.workers.listing())
 
 
-def _faults(addresses: list[str], rng: random.Random) -> tuple[dict[str, list[str | None]],
-                                                              set[str]]:
-    faults: dict[str, list[str | None]] = {}
-    for address in rng.sample(addresses, 40):
-        faults[address] = [rng.choice(["451 4.3.0 try later", "421 4.3.2 closing",
-                                       "DATA:452 4.3.1 no room", "drop", None])
-                           for _ in range(rng.randint(1, 3))]
-    permanent = set(rng.sample([a for a in addresses if a not in faults], 5))
-    for address in permanent:
-        faults[address] = ["550 5.1.1 no such user"] * 50  # refused on every attempt
-    return faults, permanent
-
-
 @pytest.mark.slow
 def test_scheduler_and_workers_killed_at_random_on_postgresql_lose_nothing(
         office: Instance, postgres_url: str) -> None:
@@ -245,7 +232,7 @@ def test_scheduler_and_workers_killed_at_random_on_postgresql_lose_nothing(
     ambiguous. Its figures go to test-artifacts/kill-test-postgresql.json."""
     rng = random.Random(20261204)
     addresses = _subscribe_mixed(office, 5_000)
-    faults, permanent = _faults(addresses, rng)
+    faults, permanent = plan_faults(addresses, rng, temporary=40, permanent=5)
     names = ["scheduler", "deliver-a", "deliver-b", "deliver-c", "translate"]
     kills = mid_send = 0
     with smtp_sink() as (sink, port):

@@ -27,7 +27,7 @@ from newsletter.service.scheduler import SchedulerLease, run_forever, wait_for_l
 from newsletter.store import Store
 from newsletter.subscribers.core import check_subscriber, parse_list
 from newsletter.translate.packages import install
-from tests.helpers import drop
+from tests.helpers import Clock, drop
 from tests.office import (
     report_text,
     subscribe,
@@ -49,14 +49,6 @@ def office(instance: Instance) -> Instance:
         subscribe(store, "daily", ["d@example.org"], now=datetime.now(UTC))
         subscribe(store, "alerts", ["a@example.org"], now=datetime.now(UTC))
     return loaded
-
-
-class Clock:
-    def __init__(self, start: datetime) -> None:
-        self.now = start
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 def _arrive(office: Instance, name: str, text: str, clock: Clock) -> None:
