@@ -37,6 +37,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from bench.sink import discarding_sink
 from newsletter.app import init_instance, load_instance
 from newsletter.delivery.rules import QueuedMessage, State
 from newsletter.issues.create import create_issue
@@ -45,19 +46,6 @@ from newsletter.store import Store, open_store
 from newsletter.subscribers.core import check_subscriber, parse_list
 from tests.postgres import Cluster
 
-SINK = """
-import socket, sys
-from aiosmtpd.controller import Controller
-class Discard:
-    async def handle_DATA(self, server, session, envelope):
-        return "250 OK"
-sock = socket.socket(); sock.bind(("127.0.0.1", 0)); port = sock.getsockname()[1]; sock.close()
-controller = Controller(Discard(), hostname="127.0.0.1", port=port)
-controller.start()
-print(port, flush=True)
-sys.stdin.read()
-controller.stop()
-"""
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 SECRET = "bench-scale-secret-0123456789-abcdefgh"
 
@@ -259,21 +247,13 @@ def main() -> None:
         baseline = claims["sqlite_w1_b1"]["rows_per_s"]
         for figures in claims.values():
             figures["ratio_vs_sqlite_w1_b1"] = figures["rows_per_s"] / baseline
-        sink = subprocess.Popen([sys.executable, "-c", SINK], stdin=subprocess.PIPE,
-                                stdout=subprocess.PIPE, text=True)
-        try:
-            assert sink.stdout is not None
-            port = int(sink.stdout.readline())
+        with discarding_sink() as port:
             e2e_db = cluster.database("e2e")
             with open_store(e2e_db) as store:
                 _queue(store, args.messages)
                 store.db.execute("DELETE FROM outbox")
             one = end_to_end(e2e_db, args.messages, 1, port, work)
             three = end_to_end(e2e_db, args.messages, 3, port, work)
-        finally:
-            assert sink.stdin is not None
-            sink.stdin.close()
-            sink.wait(timeout=30)
         latency = {backend: claim_latency(cluster.database(f"latency_{backend}")
                                           if backend == "postgresql"
                                           else str(work / "latency.db"), args.sent)

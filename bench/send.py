@@ -21,7 +21,6 @@ import json
 import os
 import shutil
 import smtplib
-import subprocess
 import sys
 import tempfile
 import time
@@ -34,6 +33,7 @@ import aiosmtplib
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from bench.sink import discarding_sink
 from newsletter.app import init_instance, load_instance
 from newsletter.delivery.rules import OutboxRow
 from newsletter.delivery.sender import SendOptions, send_outbox
@@ -46,19 +46,6 @@ from newsletter.reports.ingest import ingest_inbox
 from newsletter.subscribers.core import SubscriberRow
 from newsletter.summarise.pending import summarise_pending
 
-SINK = """
-import asyncio, socket, sys
-from aiosmtpd.controller import Controller
-class Discard:
-    async def handle_DATA(self, server, session, envelope):
-        return "250 OK"
-sock = socket.socket(); sock.bind(("127.0.0.1", 0)); port = sock.getsockname()[1]; sock.close()
-controller = Controller(Discard(), hostname="127.0.0.1", port=port)
-controller.start()
-print(port, flush=True)
-sys.stdin.read()
-controller.stop()
-"""
 SECRET = "bench-secret-0123456789"
 
 
@@ -69,16 +56,10 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=4)
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="bench-send-"))
-    sink = subprocess.Popen([sys.executable, "-c", SINK], stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, text=True)
     try:
-        assert sink.stdout is not None
-        port = int(sink.stdout.readline())
-        figures = run(work, port, args)
+        with discarding_sink() as port:
+            figures = run(work, port, args)
     finally:
-        assert sink.stdin is not None
-        sink.stdin.close()
-        sink.wait(timeout=30)
         shutil.rmtree(work, ignore_errors=True)
     print(f"sink: aiosmtpd in its own process on 127.0.0.1:{port}; "
           f"{figures['bytes_per_message']:,} bytes per message; "

@@ -6,7 +6,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from newsletter.store.database import Database, chunks, moment, stamp
+from newsletter.store.database import Database, chunks, stamp
 
 
 @dataclass(frozen=True)
@@ -55,4 +55,4 @@ class Memory:
             """SELECT source_language, target_language, source_hash, source, target, reviewer,
                       at FROM translation_memory ORDER BY source_language, target_language, at""")
         return [Pair(str(r[0]), str(r[1]), str(r[2]), str(r[3]), str(r[4]), str(r[5]),
-                     moment(r[6]) or datetime.fromisoformat(r[6])) for r in rows]
+                     datetime.fromisoformat(r[6])) for r in rows]

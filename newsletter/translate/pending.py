@@ -168,7 +168,7 @@ def _translate_jobs(
             model = model_jobs[0].route[leg]
             texts = sorted({text for job in model_jobs for i, text in enumerate(job.outputs)
                             if i not in job.remembered})
-            hashes = {text: _text_hash(text) for text in texts}
+            hashes = {text: text_hash(text) for text in texts}
             cached = store.editions.cached(key, model.to_code, list(hashes.values()))
             missing = [text for text in texts if hashes[text] not in cached]
             run.sentences += len(texts)
@@ -204,13 +204,12 @@ def _recall(store: Store, jobs: list[_Job], run: TranslationRun) -> None:
     """Sentences a reviewer approved before come from the translation memory, not a model."""
     for job in jobs:
         source = job.report.report.language
-        hashes = [_text_hash(unit.text) for unit in job.units]
+        hashes = [text_hash(unit.text) for unit in job.units]
         found = store.memory.lookup(source, job.target, hashes)
         job.remembered = {i: found[h] for i, h in enumerate(hashes) if h in found}
         run.from_memory += len(job.remembered)
 
 
-_text_hash = text_hash
 
 
 def _assemble(job: _Job) -> Edition:
