@@ -34,7 +34,9 @@ READ_ONLY = [
     ["digest", "--list", "daily", "--dry-run"], ["digest", "--list", "fresh", "--dry-run"],
     ["send", "--list", "daily", "--report", "2", "--dry-run"], ["preview", "--report", "1"],
     ["preview", "--digest", "daily"], ["preview", "--digest", "fresh"], ["config"],
-    ["models", "list"],
+    ["models", "list"], ["workers"], ["workers", "--json", "--all"], ["review", "list"],
+    ["review", "list", "--json"], ["reviewers", "list"],
+    ["review", "export", "--tmx", "memory.tmx"],
 ]
 
 
