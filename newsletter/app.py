@@ -7,6 +7,7 @@ from __future__ import annotations
 import difflib
 import functools
 import logging
+import shutil
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -86,7 +87,7 @@ class Instance:
                 hint="set [paths] templates to a folder holding base.html, alert.html, …",
             )
         catalogs = list(dict.fromkeys([own_catalogs, BUILTIN_TRANSLATIONS]))
-        return Renderer(templates, load_translations(catalogs))
+        return Renderer(templates, load_translations(catalogs), self.glossary())
 
     def mail_settings(self, list_name: str, list_title: str | None = None) -> MailSettings:
         mail = self.settings.mail
@@ -307,13 +308,9 @@ def init_instance(folder: Path) -> Path:
     config.write_text(example_config(), encoding="utf-8")
     (folder / "seeds").mkdir(exist_ok=True)
     # Templates and catalogs come with newsletter (copy one into the instance to adapt it);
-    # the glossary is the instance's own and starts empty.
+    # the glossary is the instance's own: a copy of the shipped UN and place names, to extend.
     glossary = folder / "translations" / "glossary.csv"
     glossary.parent.mkdir(exist_ok=True)
     if not glossary.exists():
-        glossary.write_text(
-            "# Fixed translations of names and terms; see the newsletter README.\n"
-            + ",".join(LANGUAGES) + ",note\n",
-            encoding="utf-8",
-        )
+        shutil.copyfile(BUILTIN_TRANSLATIONS / "glossary.csv", glossary)
     return config

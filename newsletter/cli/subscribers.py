@@ -329,6 +329,8 @@ def lists_show(obj: Context, as_json: bool) -> None:
 @lists_group.command("add")
 @click.argument("name")
 @click.option("--title")
+@click.option("--title-ru", "title_ru", default="", help="The title for Russian readers.")
+@click.option("--title-kk", "title_kk", default="", help="The title for Kazakh readers.")
 @click.option("--description", default="")
 @click.option("--mode", type=click.Choice([m.value for m in Mode]), default="daily",
               show_default=True)
@@ -345,14 +347,16 @@ def lists_show(obj: Context, as_json: bool) -> None:
               help="Which machine translations wait for a reviewer: none, flagged ones, all.")
 @click.pass_obj
 @handle_errors
-def lists_add(obj: Context, name: str, title: str | None, description: str, mode: str,
+def lists_add(obj: Context, name: str, title: str | None, title_ru: str, title_kk: str,
+              description: str, mode: str,
               schedule: str | None, timezone: str, languages: str, countries: str, keywords: str,
               sources: str, kinds: str, policy: str, review: str) -> None:
     """Create (or change) a list kept in the database."""
     table: dict[str, object] = {
         "title": title or name, "description": description, "mode": mode, "timezone": timezone,
         "languages": languages, "countries": countries, "keywords": keywords,
-        "sources": sources, "kinds": kinds, "policy": policy, "review": review}
+        "sources": sources, "kinds": kinds, "policy": policy, "review": review,
+        "title_ru": title_ru, "title_kk": title_kk}
     if schedule:
         table["schedule"] = schedule
     spec = parse_list(name, table, origin="database")

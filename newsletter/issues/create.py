@@ -54,7 +54,7 @@ def create_issue(
     for hold in releases:
         extra.setdefault(hold.language, []).append(hold.report_id)
     planned = plan_issue(store, report_ids, kind=kind, languages=spec.languages,
-                         policy=Policy(spec.policy), list_title=spec.title, base_url=base_url,
+                         policy=Policy(spec.policy), list_title=spec.titles, base_url=base_url,
                          issue_date=spec.local_date(now),
                          summary_budget=(spec.summary_sentences, spec.summary_words),
                          review=ReviewRule(spec.review), extra=extra)

@@ -44,7 +44,7 @@ def plan_issue(
     kind: str,
     languages: Sequence[str],
     policy: Policy,
-    list_title: str,
+    list_title: str | Mapping[str, str],
     base_url: str,
     issue_date: date,
     summary_budget: tuple[int, int] | None = None,
@@ -58,6 +58,7 @@ def plan_issue(
     follows ``policy``: the original text with a notice (fallback) or left out with the reason
     recorded (hold; :attr:`PlannedIssue.held_reports` names them). ``extra`` adds reports for
     one language's readers only (held back from them before, and free to go now).
+    ``list_title`` is one title for every language or the title in each of ``languages``.
     ``summary_budget`` (sentences, words) is a list's own summary length: the stored summary,
     which is the longest any list gets, is cut to it (its translations stay sentence for
     sentence).
@@ -91,8 +92,8 @@ def plan_issue(
             else:
                 items.append(item)
         if items:
-            result.mails[language] = MailIssue(kind, language, list_title, issue_date,
-                                               tuple(items))
+            title = list_title if isinstance(list_title, str) else list_title[language]
+            result.mails[language] = MailIssue(kind, language, title, issue_date, tuple(items))
         else:
             result.held.setdefault(language, []).append("nothing left to send in this language")
     return result

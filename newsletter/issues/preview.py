@@ -63,20 +63,22 @@ def plan_preview(store: Store, *, report_id: int | None, digest: str | None,
                  now: datetime) -> PreviewPlan:
     """The alert of ``report_id``, or the next digest of the list ``digest`` (``spec`` when it
     is a list; ``due``: what is due for it)."""
-    title, policy, budget, note = default_title, default_policy, None, None
+    title: str | dict[str, str] = default_title
+    policy, budget, note = default_policy, None, None
     if report_id is not None:
         ids, kind, name = [store.reports.get(report_id).id], "alert", f"report-{report_id}"
     else:
         kind, name = "digest", f"digest-{digest}"
         if spec is not None:
-            title, policy = spec.title, Policy(spec.policy)
+            title, policy = spec.titles, Policy(spec.policy)
             budget = (spec.summary_sentences, spec.summary_words)
         ids, note = digest_selection(spec, due, store.reports.newest(), limit)
     planned = plan_issue(store, ids, kind=kind, languages=languages, policy=policy,
                          list_title=title, base_url=base_url,
                          issue_date=spec.local_date(now) if spec else now.date(),
                          summary_budget=budget)
-    return PreviewPlan(name, digest or "alerts", title, planned, note)
+    return PreviewPlan(name, digest or "alerts", spec.title if spec else default_title, planned,
+                       note)
 
 
 def write_preview(plan: PreviewPlan, renderer: Renderer, builder: MessageBuilder, folder: Path,

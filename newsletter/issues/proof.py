@@ -29,7 +29,7 @@ def make_proof(store: Store, spec: ListSpec, report_id: int, address: str, *,
     """The alert of ``report_id`` as a reader of ``spec``'s first language would get it."""
     language = spec.languages[0]
     planned = plan_issue(store, [report_id], kind="alert", languages=[language],
-                         policy=Policy(spec.policy), list_title=spec.title, base_url=base_url,
+                         policy=Policy(spec.policy), list_title=spec.titles, base_url=base_url,
                          issue_date=spec.local_date(now))
     if language not in planned.mails:
         raise NewsletterError(f"nothing to send in {language}: "

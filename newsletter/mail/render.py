@@ -14,7 +14,7 @@ import gettext
 import io
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -27,6 +27,7 @@ from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 
 from newsletter.languages import LANGUAGES
+from newsletter.translate.core import Glossary
 
 GREETING_TOKEN = "@@GREETING@@"
 UNSUBSCRIBE_TOKEN = "@@UNSUBSCRIBE_URL@@"
@@ -141,10 +142,13 @@ def safe_url(value: str) -> str:
 class Renderer:
     """The template set with one Jinja2 environment per language. ``templates`` may be several
     folders: a template is taken from the first that has it (an instance's own overrides, then
-    the templates that come with newsletter)."""
+    the templates that come with newsletter). Source organisations the ``names`` glossary
+    knows are shown in the reader's language."""
 
-    def __init__(self, templates: Path | Sequence[Path], translations: Mapping[str, Any]) -> None:
+    def __init__(self, templates: Path | Sequence[Path], translations: Mapping[str, Any],
+                 names: Glossary | None = None) -> None:
         self.translations: Catalogs = dict(translations)
+        self.names = names or Glossary()
         self._environments = {
             lang: self._environment(templates, lang) for lang in self.translations
         }
@@ -198,6 +202,10 @@ class Renderer:
             raise KeyError(f"no catalog for language {issue.language!r}")
         env = self._environments[issue.language]
         _ = self.gettext(issue.language)
+        issue = replace(issue, items=tuple(
+            replace(item, sources=tuple(self.names.name_in(source, issue.language)
+                                        for source in item.sources))
+            for item in issue.items))
         subject = _subject(issue, self.translations[issue.language])
         preheader = _preheader(issue)
         context: dict[str, Any] = {

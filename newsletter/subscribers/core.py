@@ -408,6 +408,17 @@ class ListSpec:
     policy: str = "fallback"  # hold | fallback, for flagged or missing translations
     review: str = "flagged"  # none | flagged | all: which machine translations wait for a person
     origin: str = "config"  # "config" (newsletter.toml) or "database" (`newsletter lists add`)
+    # The title in other languages (``title_ru``, ``title_kk`` keys): (language, title) pairs.
+    translated_titles: tuple[tuple[str, str], ...] = ()
+
+    def title_in(self, language: str) -> str:
+        """The list's title for readers of ``language``: its own title there, else ``title``."""
+        return dict(self.translated_titles).get(language, self.title)
+
+    @property
+    def titles(self) -> dict[str, str]:
+        """The title in each language."""
+        return {language: self.title_in(language) for language in LANGUAGES}
 
     def local_date(self, moment: datetime) -> date:
         """The date of ``moment`` where the list's readers are (its timezone), as an issue's
@@ -438,9 +449,10 @@ def _word_in(needle: str, text: str) -> bool:
     return re.search(rf"(?<!\w){re.escape(needle.casefold())}", text) is not None
 
 
-_LIST_KEYS = {"title", "description", "mode", "schedule", "timezone", "languages", "countries",
-              "keywords", "sources", "kinds", "summary_sentences", "summary_words", "policy",
-              "review"}
+_TITLE_KEYS = {f"title_{language}": language for language in LANGUAGES}
+_LIST_KEYS = {*_TITLE_KEYS, "title", "description", "mode", "schedule", "timezone", "languages",
+              "countries", "keywords", "sources", "kinds", "summary_sentences", "summary_words",
+              "policy", "review"}
 
 
 def parse_list(name: str, table: Mapping[str, object], *, origin: str = "config") -> ListSpec:
@@ -499,6 +511,8 @@ def parse_list(name: str, table: Mapping[str, object], *, origin: str = "config"
         kinds=words("kinds"), summary_sentences=number("summary_sentences", 3),
         summary_words=number("summary_words", 120), policy=policy, review=review,
         origin=origin,
+        translated_titles=tuple((language, text(key, "")) for key, language in _TITLE_KEYS.items()
+                                if text(key, "").strip()),
     )
 
 
@@ -531,4 +545,5 @@ def list_to_table(spec: ListSpec) -> dict[str, object]:
             "keywords": list(spec.keywords), "sources": list(spec.sources),
             "kinds": list(spec.kinds), "summary_sentences": spec.summary_sentences,
             "summary_words": spec.summary_words, "policy": spec.policy,
-            "review": spec.review}
+            "review": spec.review,
+            **{f"title_{language}": title for language, title in spec.translated_titles}}

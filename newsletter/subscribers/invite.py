@@ -39,7 +39,8 @@ def invite(store: Store, spec: ListSpec, row: SubscriberRow, *, builder: Message
         return Invitation(row.email, None)
     today = now.date()
     rendered = renderer.render_confirmation(
-        subscriber.language, spec.title, builder.links.confirm(subscriber.id, spec.name, today),
+        subscriber.language, spec.title_in(subscriber.language),
+        builder.links.confirm(subscriber.id, spec.name, today),
         today)
     message = builder.message(
         builder.template(rendered, spec.name, date=now, format=subscriber.format),

@@ -89,6 +89,16 @@ class Glossary:
         text = repr(sorted(sorted(row.items()) for row in self.rows))
         return hashlib.sha256(text.encode()).hexdigest()[:12]
 
+    def name_in(self, name: str, language: str) -> str:
+        """``name`` (an organisation or place, in any language) as the glossary gives it in
+        ``language``; ``name`` itself when the glossary does not know it in full."""
+        wanted = " ".join(name.split()).casefold()
+        for row in self.rows:
+            if language in row and any(" ".join(term.split()).casefold() == wanted
+                                       for term in row.values()):
+                return row[language]
+        return name
+
     def terms(self, language: str) -> list[tuple[str, Mapping[str, str]]]:
         """(term in ``language``, row) pairs, longest term first."""
         found = [(row[language], row) for row in self.rows if row.get(language)]
