@@ -15,6 +15,7 @@ from newsletter.app import Instance
 from newsletter.cli.common import Context, display_path, emit_json, handle_errors, print_table
 from newsletter.cli.sending import check_relay, stop_on_signals
 from newsletter.delivery.sender import DeliveryRun
+from newsletter.errors import NewsletterError
 from newsletter.service import scheduler as schedule
 from newsletter.service.workers import ALIVE_SECONDS, deliver_forever, translate_forever
 from newsletter.store import Store
@@ -25,20 +26,29 @@ _STANDBY = "Exit instead of waiting when another scheduler holds the lease."
 
 @click.command()
 @click.option("--once", is_flag=True,
-              help="Run the whole pipeline once (inbox, translation, alerts, every list's "
-                   "digest, delivery) and exit.")
+              help="Run the whole pipeline once (inbox, translation, alerts, the digests that "
+                   "are due by their schedules, delivery) and exit.")
+@click.option("--digest", "digests", multiple=True, metavar="LIST",
+              help="With --once: also make this list's digest now, whatever its schedule. "
+                   "Repeatable.")
 @click.option("--exit-if-running", is_flag=True, help=_STANDBY)
 @click.pass_obj
 @handle_errors
-def run(obj: Context, once: bool, exit_if_running: bool) -> None:
+def run(obj: Context, once: bool, digests: tuple[str, ...], exit_if_running: bool) -> None:
     """Everything in one process: picks up reports, translates them (in a thread of its
     own), sends alerts and scheduled digests, sweeps the outbox. SIGTERM or Ctrl+C: no new
     work, messages in flight finish, exit 0."""
     instance = obj.instance
     instance.signing_secrets()  # fail now, not at the first send, when no key is set
+    if digests and not once:
+        raise NewsletterError("--digest makes a digest now, which only `run --once` does",
+                         hint="run `newsletter run --once --digest LIST`, or "
+                              "`newsletter digest --list LIST` beside the service")
     with instance.open_store() as store:
+        for name in digests:
+            instance.list_named(store, name)  # an unknown list is an error, with "did you mean"
         if once:
-            summary = asyncio.run(_run_once(instance, store))
+            summary = asyncio.run(_run_once(instance, store, digests))
             _print_run(instance, summary)
             return
         click.echo("Running; Ctrl+C or SIGTERM stops after the messages in flight.", err=True)
@@ -60,12 +70,13 @@ def scheduler(obj: Context, exit_if_running: bool) -> None:
         asyncio.run(_forever(instance, store, role="scheduler", standby=not exit_if_running))
 
 
-async def _run_once(instance: Instance, store: Store) -> schedule.RunSummary:
+async def _run_once(instance: Instance, store: Store,
+                    digests: tuple[str, ...]) -> schedule.RunSummary:
     clock, owner = store.clock(), schedule.owner_name()
     return await schedule.run_once(instance.service(store, clock=clock),
                                    instance.sender(store, owner=owner, clock=clock),
                                    instance.scheduler_lease(store, owner, clock),
-                                   stop=stop_on_signals())
+                                   stop=stop_on_signals(), digests=digests)
 
 
 async def _forever(instance: Instance, store: Store, *, role: str, standby: bool) -> None:

@@ -24,7 +24,7 @@ import asyncio
 import logging
 import os
 import socket
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -115,9 +115,10 @@ async def wait_for_lease(lease: SchedulerLease, *, standby: bool,
 
 
 async def run_once(service: Service, sender: Sender, lease: SchedulerLease, *,
-                   stop: asyncio.Event) -> RunSummary:
-    """The whole pipeline once: prepare reports, translate them, alerts, every list's
-    digest, delivery."""
+                   stop: asyncio.Event, digests: Sequence[str] = ()) -> RunSummary:
+    """The whole pipeline once: prepare reports, translate them, alerts, the digests whose
+    scheduled time has come since each list's last one, delivery. ``digests`` names lists
+    whose digest is made now whatever their schedule."""
     summary = RunSummary()
     if not await wait_for_lease(lease, standby=False, stop=stop):
         return summary
@@ -128,8 +129,10 @@ async def run_once(service: Service, sender: Sender, lease: SchedulerLease, *,
         alerts = service.alerts()
         summary.notes += alerts.notes
         summary.issues += len(alerts.issues) + len(service.releases().issues)
-        for spec in service.lists().values():
-            if service.digest(spec) is not None:
+        summary.issues += len(service.due_digests())
+        lists = service.lists()
+        for name in digests:
+            if service.digest(lists[name]) is not None:
                 summary.issues += 1
         summary.delivered = await sender.sweep(stop) or DeliveryRun()
     finally:

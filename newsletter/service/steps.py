@@ -214,24 +214,34 @@ class Service:
                      extra={"event": "digest", "list": spec.name, "outcome": "empty"})
         return created
 
-    def catch_up(self) -> list[CreatedIssue]:
-        """After downtime: one digest for a list whose scheduled run was missed (not one per
-        missed run), if [schedule] catch_up is "one"."""
-        if self.settings.schedule.catch_up != "one":
-            return []
+    def missed(self) -> list[tuple[ListSpec, datetime]]:
+        """Each list whose scheduled digest time has passed since its last digest (or since
+        the list was first seen), with the latest such time."""
         now = self.clock()
-        made = []
+        found = []
         for spec in self.lists().values():
             last = self.store.runs.last(spec.name, "digest")
-            since = last.at if last else self._start(spec.name)
-            missed = previous_fire(spec, now, since)
-            if missed is not None:
-                log.info("catching up %s (missed %s)", spec.name, missed.isoformat(),
-                         extra={"event": "catch_up", "list": spec.name})
-                created = self.digest(spec, fire=missed)
-                if created is not None:
-                    made.append(created)
+            fire = previous_fire(spec, now, last.at if last else self._start(spec.name))
+            if fire is not None:
+                found.append((spec, fire))
+        return found
+
+    def due_digests(self) -> list[CreatedIssue]:
+        """One digest for each list whose scheduled run is due or was missed (not one per
+        missed run)."""
+        made = []
+        for spec, fire in self.missed():
+            log.info("digest of %s for %s", spec.name, fire.isoformat(),
+                     extra={"event": "due", "list": spec.name})
+            created = self.digest(spec, fire=fire)
+            if created is not None:
+                made.append(created)
         return made
+
+    def catch_up(self) -> list[CreatedIssue]:
+        """After downtime: the missed digests (:meth:`due_digests`), if [schedule] catch_up is
+        "one"."""
+        return self.due_digests() if self.settings.schedule.catch_up == "one" else []
 
     def _issue(self, spec: ListSpec, report_ids: list[int], kind: str,
                now: datetime) -> CreatedIssue | None:

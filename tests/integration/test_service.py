@@ -177,6 +177,50 @@ def test_a_scheduled_fire_is_made_once_across_restarts(office: Instance, store: 
     assert restarted.digest(daily, fire=fire + timedelta(days=1)) is not None
 
 
+def test_only_the_digests_whose_time_has_come_are_due(office: Instance, store: Store) -> None:
+    """What `run --once` makes: a list's digest once its scheduled time (09:00 Almaty, 04:00
+    UTC) has passed since its last digest, and not again until the next one."""
+    clock = Clock(datetime(2026, 5, 4, 2, 0, tzinfo=UTC))
+    _arrive(office, "one.txt", report_text("Floods one", clock.now.date()), clock)
+    service = office.service(store, clock=clock)
+    service.prepare()
+    assert service.due_digests() == []  # the list is seen for the first time: nothing missed
+    clock.now = datetime(2026, 5, 4, 3, 59, tzinfo=UTC)
+    assert service.due_digests() == []  # not yet 09:00 in Almaty
+    clock.now = datetime(2026, 5, 4, 4, 5, tzinfo=UTC)
+    made = {store.issues.get(i.issue_id).list_name: store.issues.get(i.issue_id).report_ids
+            for i in service.due_digests()}
+    assert made["daily"] == (1,)
+    assert service.due_digests() == []  # done for today
+    clock.now = datetime(2026, 5, 5, 4, 5, tzinfo=UTC)
+    assert service.due_digests() == []  # due again, but nothing new: recorded empty
+    assert service.due_digests() == []
+
+
+def test_run_once_makes_only_due_digests_unless_one_is_asked_for(office: Instance) -> None:
+    _arrive(office, "one.txt", report_text("Floods one", datetime.now(UTC).date()),
+            Clock(datetime.now(UTC)))
+    env = {"NEWSLETTER_WEB_SECRET": SECRET, "NEWSLETTER_INGEST_SETTLE_SECONDS": "0"}
+    base = ["--config", str(office.config_path), "run", "--once"]
+    first = CliRunner().invoke(cli, base, env=env)
+    assert first.exit_code == 0, first.output
+    with office.open_store() as store:
+        digests = store.db.all("SELECT list_name FROM issues WHERE kind = 'digest'")
+    assert digests == []  # a fresh daily list is not due before its first 09:00
+    unknown = CliRunner().invoke(cli, [*base, "--digest", "dayly"], env=env)
+    assert unknown.exit_code == 1
+    assert "daily" in unknown.output  # did you mean
+    asked = CliRunner().invoke(cli, [*base, "--digest", "daily"], env=env)
+    assert asked.exit_code == 0, asked.output
+    with office.open_store() as store:
+        digests = store.db.all("SELECT list_name FROM issues WHERE kind = 'digest'")
+    assert [name for (name,) in digests] == ["daily"]
+    alone = CliRunner().invoke(cli, ["--config", str(office.config_path), "run", "--digest",
+                                     "daily"], env=env)
+    assert alone.exit_code == 1
+    assert "Hint:" in alone.output
+
+
 def test_a_one_off_send_and_the_scheduler_never_double_send(office: Instance,
                                                             store: Store) -> None:
     clock = Clock(datetime(2026, 5, 4, 10, 0, tzinfo=UTC))
@@ -228,11 +272,12 @@ def test_the_real_service_runs_sends_and_stops_on_sigterm(office: Instance) -> N
         with office.open_store() as store:
             states = Counter(row["state"] for row in store.outbox.rows())
         assert set(states) == {"sent", "pending"}, err  # nothing left claimed or in doubt
-        finish = subprocess.run([*command, "--once"], env={**env, "NEWSLETTER_DELIVERY_RATE": "0"},
+        finish = subprocess.run([*command, "--once", "--digest", "daily"],
+                                env={**env, "NEWSLETTER_DELIVERY_RATE": "0"},
                                 capture_output=True, text=True, timeout=120)
         assert finish.returncode == 0, finish.stderr
     received = sorted(m.recipients[0] for m in sink.messages)
-    assert received == sorted([*readers, "d@example.org"])  # everyone once; d: --once's digest
+    assert received == sorted([*readers, "d@example.org"])  # everyone once; d: the digest asked for
     message = email.message_from_bytes(sink.messages[0].data, policy=email.policy.default)
     assert "Fresh floods" in message["Subject"]
 
