@@ -15,7 +15,7 @@ import json
 import os
 import sys
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -174,26 +174,38 @@ class ArgosEngine:
             self._loaded[model.key] = (package, translator, decoder)
         return self._loaded[model.key]
 
-    def translate(self, model: InstalledModel, sentences: Sequence[str]) -> list[str]:
-        """Translate ``sentences`` with one CTranslate2 batch call."""
+    def translate(self, model: InstalledModel, sentences: Sequence[str],
+                  done: Callable[[int], None] | None = None) -> list[str]:
+        """Translate ``sentences``, shortest first in CTranslate2 batches of ``batch_size``
+        (sorted so a batch pads little); ``done`` is told how many sentences each batch
+        finished, for a progress bar that moves while a large chunk is translated."""
         if not sentences:
             return []
         package, translator, decoder = self._load(model)
         tokenizer = package.tokenizer
         tokens = [tokenizer.encode(sentence) for sentence in sentences]
         prefix = model.target_prefix
-        longest = max(len(t) for t in tokens)
-        results = translator.translate_batch(
-            tokens,
-            target_prefix=[[prefix]] * len(tokens) if prefix else None,
-            beam_size=self.beam_size,
-            max_batch_size=self.batch_size,
-            # replace_unknowns makes batched decoding several times slower (it tracks
-            # attention); an unknown token is flagged instead (quality flag "unknown").
-            max_decoding_length=min(1024, 3 * longest + 16),
-        )
+        order = sorted(range(len(tokens)), key=lambda i: len(tokens[i]))
+        outputs: list[str] = [""] * len(tokens)
+        size = max(1, self.batch_size)
+        for start in range(0, len(order), size):
+            batch = order[start : start + size]
+            longest = max(len(tokens[i]) for i in batch)
+            results = translator.translate_batch(
+                [tokens[i] for i in batch],
+                target_prefix=[[prefix]] * len(batch) if prefix else None,
+                beam_size=self.beam_size,
+                max_batch_size=size,
+                # replace_unknowns makes batched decoding several times slower (it tracks
+                # attention); an unknown token is flagged instead (quality flag "unknown").
+                max_decoding_length=min(1024, 3 * longest + 16),
+            )
+            for i, result in zip(batch, results, strict=True):
+                outputs[i] = self._decode(tokenizer, decoder, result.hypotheses[0], prefix)
+            if done is not None:
+                done(len(batch))
         self.batch_calls += 1
-        return [self._decode(tokenizer, decoder, r.hypotheses[0], prefix) for r in results]
+        return outputs
 
     @staticmethod
     def _decode(tokenizer: Any, decoder: Any, pieces: list[str], prefix: str) -> str:

@@ -40,7 +40,8 @@ class Engine(Protocol):
 
     def models(self) -> Sequence[InstalledModel]: ...
 
-    def translate(self, model: InstalledModel, sentences: Sequence[str]) -> list[str]: ...
+    def translate(self, model: InstalledModel, sentences: Sequence[str],
+                  done: Callable[[int], None] | None = None) -> list[str]: ...
 
 
 @dataclass
@@ -177,11 +178,13 @@ def _translate_jobs(
                                     if hashes[text] in cached}
             chunk = max(1, settings.batch_sentences)
             label = f"{model.from_code}→{model.to_code}"
+            tick = None
             if progress is not None and missing:
                 progress(0, len(missing), label)
+                tick = _ticker(progress, len(missing), label)
             for start in range(0, len(missing), chunk):
                 batch = missing[start : start + chunk]
-                outputs = engine.translate(model, batch)
+                outputs = engine.translate(model, batch, tick)
                 run.batch_calls += 1
                 run.translated += len(batch)
                 results = dict(zip(batch, outputs, strict=True))
@@ -190,14 +193,17 @@ def _translate_jobs(
                         key, model.to_code, {hashes[t]: o for t, o in results.items()}, now
                     )
                 done.update(results)
-                if progress is not None:
-                    progress(len(batch), len(missing), label)
                 log.info("translated %d sentences with %s", len(batch), model.name,
                          extra={"event": "translate", "model": model.name, "sentences": len(batch),
                                 "target": model.to_code})
             for job in model_jobs:
                 job.outputs = [text if i in job.remembered else done[text]
                                for i, text in enumerate(job.outputs)]
+
+
+def _ticker(progress: Progress, total: int, label: str) -> Callable[[int], None]:
+    """Tell ``progress`` of each batch the engine finishes, out of ``total``."""
+    return lambda finished: progress(finished, total, label)
 
 
 def _recall(store: Store, jobs: list[_Job], run: TranslationRun) -> None:

@@ -78,6 +78,27 @@ def test_all_reports_go_through_one_batch_per_language_and_chunk(
     assert engine.batch_calls == run.batch_calls == -(-run.translated // 10)
 
 
+def test_the_progress_moves_with_each_engine_batch_not_each_chunk(
+    instance: Instance, store: Store, tiny_models: dict[str, TinyPackage]
+) -> None:
+    _install(instance, tiny_models["en_ru"])
+    _ready(instance, store, SAMPLE_REPORT, FLOOD)
+    settings = replace(instance.settings.translate, languages=["en", "ru"])  # chunks of 256
+    engine = instance.engine()
+    engine.batch_size = 4
+    steps: list[tuple[int, int]] = []
+    run = translate_pending(store, engine, Glossary(), settings, now=FIXED_NOW,
+                            progress=lambda step, total, _label: steps.append((step, total)))
+    total = run.translated
+    assert total < 256  # one chunk, one call …
+    assert run.batch_calls == 1
+    assert steps[0] == (0, total)
+    moves = [step for step, _ in steps[1:]]
+    assert len(moves) == -(-total // 4)  # … whose progress moved every 4 sentences
+    assert max(moves) <= 4
+    assert sum(moves) == total
+
+
 def test_nothing_is_translated_twice(
     instance: Instance, store: Store, tiny_models: dict[str, TinyPackage]
 ) -> None:
