@@ -126,6 +126,7 @@ async def run_once(service: Service, sender: Sender, lease: SchedulerLease, *,
     try:
         summary.reports = service.prepare()
         service.translate(lease.owner, stop=stop.is_set)
+        summary.notes += sorted(service.missing_models)
         alerts = service.alerts()
         summary.notes += alerts.notes
         summary.issues += len(alerts.issues) + len(service.releases().issues)

@@ -73,6 +73,9 @@ class Service:
         # that sends records it: a preview or a dry run (``looking``) writes nothing, and
         # takes a list it has never seen as starting now.
         self.starts: dict[str, datetime] = {}
+        # Why languages went untranslated (no model for a pair), each with the command that
+        # installs one, for the command line to print.
+        self.missing_models: set[str] = set()
         for name in self.lists():
             self._start(name)
 
@@ -126,10 +129,11 @@ class Service:
             if job is None:
                 break
             try:
-                translate_pending(
+                run = translate_pending(
                     self.store, self.engine, self._glossary(), self.settings.translate,
                     now=self.clock(), report_id=job.report_id,
                     progress=renew)
+                self.missing_models.update(why for _, _, why in run.missing)
             except NotFound:  # the report went away meanwhile
                 jobs.finish(job.report_id, owner, self.clock(), "the report no longer exists")
             except Exception as exc:

@@ -10,6 +10,7 @@ import textwrap
 from dataclasses import replace
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from newsletter.app import Instance
@@ -181,6 +182,19 @@ def test_missing_models_are_named_with_the_command_that_installs_them(
     ru = next(e for e in shown["editions"] if e["language"] == "ru")
     assert (ru["status"], ru["model"]) == ("translated", "en→ru translate-en_ru@1.0")
     assert "550" in ru["summary"]
+
+
+def test_run_once_names_each_missing_model_with_its_install_command(
+    cli_office: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("NEWSLETTER_WEB_SECRET", "test-secret-0123456789abcdef")
+    monkeypatch.setenv("NEWSLETTER_INGEST_SETTLE_SECONDS", "0")
+    drop(cli_office / "seeds", "sample.txt", SAMPLE_REPORT.read_bytes())
+    result = CliRunner().invoke(cli, ["run", "--once"])
+    assert result.exit_code == 0, result.output
+    assert "1 new report(s)" in result.output
+    for pair in ("en_ru", "en_kk"):
+        assert f"newsletter models install translate-{pair}.argosmodel" in result.output
 
 
 def test_flagged_translation_follows_the_policy(
