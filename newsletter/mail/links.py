@@ -2,7 +2,9 @@
 
 Unsubscribe and confirmation links are signed (:func:`newsletter.subscribers.core.sign_token`):
 the HTTPS one-click link of ``List-Unsubscribe`` and the body, and the ``mailto:`` fallback whose
-subject carries the same token. Previews carry a link that changes nothing.
+subject carries the same token. A test send's links carry a signed token of the test purpose
+(:func:`~newsletter.subscribers.core.sign_test_token`): the web app answers them and changes
+nothing. Previews carry a link that changes nothing either, and is not signed.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
-from newsletter.subscribers.core import CONFIRM, UNSUBSCRIBE, sign_token
+from newsletter.subscribers.core import CONFIRM, UNSUBSCRIBE, sign_test_token, sign_token
 
 PREVIEW_TOKEN = "preview"  # the web app answers /unsubscribe/preview without changing anything
 
@@ -27,6 +29,12 @@ class Links:
     def unsubscribe(self, subscriber_id: int, list_name: str, issued: date) -> tuple[str, str]:
         """The signed one-click link and the ``mailto:`` fallback (without the scheme)."""
         token = sign_token(subscriber_id, list_name, issued, self._key(), purpose=UNSUBSCRIBE)
+        return self._unsubscribe(token, f"unsubscribe%20{token}")
+
+    def test(self, list_name: str, language: str, issued: date) -> tuple[str, str]:
+        """A test send's one-click link and ``mailto:`` fallback: signed for the test purpose,
+        so the web app says it was a test and unsubscribes nobody."""
+        token = sign_test_token(list_name, language, issued, self._key())
         return self._unsubscribe(token, f"unsubscribe%20{token}")
 
     def confirm(self, subscriber_id: int, list_name: str, issued: date) -> str:
@@ -49,3 +57,4 @@ class Links:
         if not self.secret:
             raise ValueError("signed links need a signing key")  # the composition root checks
         return self.secret
+
