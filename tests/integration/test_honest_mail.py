@@ -1,6 +1,7 @@
 """Honest mail, through the real command line, a real SMTP server and the real web app:
 every message is DKIM-signed the same way (list mail, test sends and invitations, in Russian
-and Kazakh), and a test send's unsubscribe link says it was a test and changes nothing."""
+and Kazakh); a test send's unsubscribe link says it was a test and changes nothing; and real
+mail whose links readers cannot follow is refused before anything is queued."""
 
 from __future__ import annotations
 
@@ -24,13 +25,14 @@ from newsletter.app import Instance, load_instance
 from newsletter.web import create_app
 from tests.browser import serving
 from tests.helpers import SAMPLE_REPORT, database_snapshot, dkim_dns, dkim_key
-from tests.office import add_config, ingest_sample, report_text, subscribe
+from tests.office import add_config, ingest_sample, queue_alert, report_text, subscribe
 from tests.smtp_server import Received, smtp_sink
 
 SECRET = "honest-mail-secret-0123456789abcdef"
 TITLE = "Орталық Азия: күнделікті шолу"
 LIST = f'[lists.daily]\ntitle = "{TITLE}"\nlanguages = ["ru", "kk"]\n'
 PUBLIC = "https://updates.example.org"
+DEFAULT_URL = "http://127.0.0.1:8025"  # [web] base_url's default
 TEST_PAGE = {"ru": ("Это было тестовое письмо", "Ни одна подписка не изменилась"),
              "kk": ("Бұл сынақ хат болды", "Ешбір жазылым өзгертілмеді")}
 
@@ -179,3 +181,93 @@ def test_a_test_sends_unsubscribe_link_says_so_and_changes_nothing(office: Path,
     assert after[1] == before[1]  # no row changed: everyone is still subscribed
     with instance.open_store() as store:
         assert {s.email for s in store.subscribers.recipients("daily")} == set(readers)
+
+
+@pytest.mark.parametrize(("base_url", "allowed", "refused_because"), [
+    (None, False, "it is http, not https; its host 127.0.0.1 is this machine"),
+    ("http://updates.example.org", False, "it is http, not https"),
+    ("https://127.0.0.1:8443", False, "its host 127.0.0.1 is this machine"),
+    ("https://localhost", False, "its host localhost is this machine"),
+    (PUBLIC, False, None),
+    (None, True, None),
+], ids=["loopback-http", "public-http", "loopback-https", "localhost-https", "public-https",
+        "allowance"])
+def test_real_mail_needs_links_readers_can_follow(office: Path, base_url: str | None,
+                                                  allowed: bool,
+                                                  refused_because: str | None) -> None:
+    database = office / "var" / "newsletter.db"
+    before = database_snapshot(database)
+    with smtp_sink() as (sink, port):
+        env = _smtp(port)
+        if base_url is not None:
+            env["NEWSLETTER_WEB_BASE_URL"] = base_url
+        if allowed:
+            env["NEWSLETTER_WEB_ALLOW_INSECURE_LINKS"] = "true"
+        done = _newsletter(office, "send", "--list", "daily", "--report", "1", **env)
+    if refused_because is not None:
+        assert done.returncode == 1
+        shown = base_url or DEFAULT_URL
+        assert f"Error: refusing to send mail over SMTP whose links point to {shown}: " \
+               f"{refused_because}" in done.stderr
+        assert "Hint: set [web] base_url" in done.stderr
+        assert "https://" in done.stderr
+        assert "allow_insecure_links = true" in done.stderr
+        assert "Traceback" not in done.stderr
+        assert sink.messages == []
+        assert database_snapshot(database)[1] == before[1]  # nothing queued or recorded
+        return
+    assert done.returncode == 0, done.stderr
+    assert sorted(m.recipients[0] for m in sink.messages) == ["kk@example.org",
+                                                               "ru@example.org"]
+    for received in sink.messages:
+        assert _parsed(received)["List-Unsubscribe"].startswith(
+            f"<{base_url or DEFAULT_URL}/unsubscribe/")
+
+
+SENDING = [
+    ["send", "--list", "daily", "--report", "1"],
+    ["send", "--list", "daily", "--report", "1", "--test-to", "editor@example.org"],
+    ["digest", "--list", "daily"],
+    ["deliver"],
+    ["run", "--once"],
+    ["worker", "deliver"],
+    ["subscribers", "invite", "new@example.org", "--list", "daily", "--language", "kk"],
+]
+
+
+@pytest.mark.parametrize("command", SENDING, ids=" ".join)
+def test_every_command_that_sends_over_smtp_refuses_before_anything_changes(
+        office: Path, command: list[str]) -> None:
+    """With the default base_url, each command stops at once: the alert already queued
+    stays pending and unsent, nothing new is queued, stored or recorded."""
+    instance = _instance(office)
+    with instance.open_store() as store:
+        queued = queue_alert(instance, store, report_ids=[2])
+    database = office / "var" / "newsletter.db"
+    before = database_snapshot(database)
+    with smtp_sink() as (sink, port):
+        done = _newsletter(office, *command, **_smtp(port))
+    assert done.returncode == 1, done.stdout
+    assert f"Error: refusing to send mail over SMTP whose links point to {DEFAULT_URL}" \
+        in done.stderr
+    assert "Hint:" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert sink.messages == []
+    after = database_snapshot(database)
+    assert after[1] == before[1]
+    with instance.open_store() as store:
+        assert {row["state"] for row in store.outbox.rows(queued.issue_id)} == {"pending"}
+
+
+@pytest.mark.parametrize("command", [
+    ["send", "--list", "daily", "--report", "1"],
+    ["send", "--list", "daily", "--report", "1", "--test-to", "editor@example.org"],
+    ["subscribers", "invite", "new@example.org", "--list", "daily", "--language", "ru"],
+], ids=" ".join)
+def test_the_file_transport_is_not_concerned(office: Path, command: list[str]) -> None:
+    done = _newsletter(office, *command)  # the default base_url and the file transport
+    assert done.returncode == 0, done.stderr
+    written = list((office / "var" / "outbox" / "mail").glob("*.eml"))
+    assert written
+    assert all(f"<{DEFAULT_URL}/unsubscribe/".encode() in path.read_bytes()
+               for path in written)
