@@ -27,7 +27,7 @@ from newsletter.issues.messages import IssueMessages
 from newsletter.languages import LANGUAGES
 from newsletter.mail.compose import MailSettings
 from newsletter.mail.dkim import DkimSigner
-from newsletter.mail.links import Links
+from newsletter.mail.links import Links, unreachable_reasons
 from newsletter.mail.messages import MessageBuilder
 from newsletter.mail.render import Renderer, load_translations
 from newsletter.reports.ingest import Inbox
@@ -148,11 +148,12 @@ class Instance:
         return [web.secret, *web.old_secrets]
 
     def transport(self) -> Transport:
-        """The transport of [delivery] transport."""
+        """The transport of [delivery] transport, for one-off messages (test sends,
+        invitations); over SMTP only when :meth:`sending_relay` allows it."""
         settings = self.settings
         if settings.delivery.transport == "file":
             return self.file_transport()
-        return SmtpTransport(self.smtp_options())
+        return SmtpTransport(self.sending_relay())
 
     def file_transport(self) -> FileTransport:
         delivery = self.settings.delivery
@@ -170,7 +171,33 @@ class Instance:
                                    "newsletter.toml")
         return found[name]
 
+    def sending_relay(self, relay: str | None = None) -> SmtpOptions:
+        """The relay (``[relays.NAME]``, else [smtp]) that real mail goes through: the one
+        place that decides whether this instance may send over SMTP at all. Both ways out
+        (:meth:`transport` for one-off messages, :meth:`sender` for the outbox) come here, and
+        every command builds them before it queues, stores or marks anything.
+
+        Mail over SMTP reaches readers, so its links (``List-Unsubscribe``, the unsubscribe,
+        confirmation and archive links) must be https (RFC 8058 asks it of the one-click link)
+        on a host other than this machine: with [web] base_url left at its default,
+        ``http://127.0.0.1:8025``, every link would be dead. ``[web] allow_insecure_links``
+        lets a test relay receive such mail; the file transport (demo, previews, air-gapped
+        offices) is not concerned."""
+        web = self.settings.web
+        reasons = unreachable_reasons(web.base_url)
+        if reasons and not web.allow_insecure_links:
+            raise ConfigError(
+                f"refusing to send mail over SMTP whose links point to {web.base_url}: "
+                + "; ".join(reasons),
+                setting="web.base_url",
+                hint="set [web] base_url (NEWSLETTER_WEB_BASE_URL) to the public https address "
+                     "of the web app, e.g. https://updates.example.org; or, for a test relay "
+                     "only, set [web] allow_insecure_links = true "
+                     "(NEWSLETTER_WEB_ALLOW_INSECURE_LINKS=true)")
+        return self.smtp_options(relay)
+
     def smtp_options(self, relay: str | None = None) -> SmtpOptions:
+        """The options of a relay, as configured (to name it; :meth:`sending_relay` to send)."""
         smtp, named = self.settings.smtp, self.relay(relay)
         ca_file = named.ca_file if named.ca_file is not None else smtp.ca_file
         return SmtpOptions(
@@ -227,12 +254,13 @@ class Instance:
     def sender(self, store: Store, *, owner: str, clock: Callable[[], datetime],
                relay: str | None = None) -> Sender:
         """This process's sending: one sweep at a time, one rate limit for the relay
-        (``[relays.NAME]``, else [smtp])."""
+        (``[relays.NAME]``, else [smtp]), when :meth:`sending_relay` allows it; or the file
+        transport."""
         settings = self.settings
+        files = self.file_transport() if settings.delivery.transport == "file" else None
         return Sender(
             store, self.issue_messages(store), self.send_options(relay),
-            smtp=self.smtp_options(relay),
-            files=self.file_transport() if settings.delivery.transport == "file" else None,
+            smtp=self.sending_relay(relay) if files is None else None, files=files,
             owner=owner, clock=clock, first_backoff=settings.schedule.deliver_seconds / 2)
 
     def scheduler_lease(self, store: Store, owner: str,

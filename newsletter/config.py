@@ -242,7 +242,12 @@ class WebSettings:
     """The local web app: previews, the archive and unsubscribe pages."""
 
     base_url: str = setting(
-        "http://127.0.0.1:8025", "Public address of the web app, used in links inside mails."
+        "http://127.0.0.1:8025", "Public address of the web app, used in links inside mails; "
+        "mail sent over SMTP needs an https address that readers can reach.",
+    )
+    allow_insecure_links: bool = setting(
+        False, "Send over SMTP even though base_url is plain http or this machine (localhost, "
+        "127.0.0.1, 0.0.0.0): for a test relay only, never for real readers.",
     )
     secret: str = setting(
         "", "Key that signs unsubscribe and confirmation links (32+ random characters).",

@@ -23,7 +23,7 @@ from newsletter.mail.render import language_name
 from newsletter.reports.model import StoredReport
 from newsletter.review_web import review_routes
 from newsletter.store import Store
-from newsletter.subscribers.core import CONFIRM, UNSUBSCRIBE, verify_token
+from newsletter.subscribers.core import CONFIRM, TEST, UNSUBSCRIBE, verify_token
 from newsletter.translate.editions import EditionStatus, Policy, edition_view
 
 
@@ -109,20 +109,27 @@ def create_app(instance: Instance) -> Starlette:
 
     def subscription_page(request: Request, purpose: str) -> Response:
         """GET shows the question; POST (a form, or RFC 8058's one-click
-        ``List-Unsubscribe=One-Click`` from a mail client) carries it out at once."""
+        ``List-Unsubscribe=One-Click`` from a mail client) carries it out at once. A test
+        send's link (a token of the test purpose, on the unsubscribe page only) says that it
+        was a test, in the test message's language, on GET and POST alike, and changes
+        nothing."""
         token = request.path_params["token"]
         language = _accepted_language(request, languages)
         if token == "preview":
             return page("web/subscription.html", language, page_title="Preview",
                         state="preview")
+        purposes = (UNSUBSCRIBE, TEST) if purpose == UNSUBSCRIBE else (purpose,)
         try:
             claim = verify_token(token, instance.signing_secrets(), datetime.now(UTC).date(),
-                                 purpose=purpose)
+                                 purposes=purposes)
             with instance.open_store() as store:
-                subscriber = store.subscribers.by_id(claim.subscriber_id)
-                lists = instance.lists(store)
-                spec = lists.get(claim.list_name)
+                spec = instance.lists(store).get(claim.list_name)
                 title = spec.title if spec else claim.list_name
+                if claim.subscriber_id is None:  # a test send: nothing to change
+                    return page("web/subscription.html",
+                                claim.language if claim.language in languages else language,
+                                page_title=title, state="test", list_title=title)
+                subscriber = store.subscribers.by_id(claim.subscriber_id)
                 language = subscriber.language if subscriber.language in languages else language
                 if request.method == "POST":
                     if purpose == UNSUBSCRIBE:

@@ -1,8 +1,12 @@
-"""Helpers for tests that lay out report files, and the fixed clock they run on."""
+"""Helpers for tests that lay out report files, look at a database or sign with DKIM, and the
+fixed clock they run on."""
 
 from __future__ import annotations
 
 import os
+import sqlite3
+import subprocess
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -36,3 +40,39 @@ class Clock:
 
     def __call__(self) -> datetime:
         return self.now
+
+
+def database_snapshot(database: Path) -> tuple[bytes, list[str]]:
+    """A SQLite database file's bytes, with the write-ahead log folded in first, and its dump:
+    equal snapshots before and after mean nothing was written."""
+    connection = sqlite3.connect(database)
+    try:
+        connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        dump = list(connection.iterdump())
+    finally:
+        connection.close()
+    return database.read_bytes(), dump
+
+
+def openssl(*args: str) -> None:
+    """Run ``openssl`` with ``args`` (keys and certificates for tests); fail on an error."""
+    subprocess.run(["openssl", *args], check=True, capture_output=True)
+
+
+def dkim_key(folder: Path) -> tuple[Path, str]:
+    """A fresh 2048-bit RSA key made by openssl in ``folder``: the PEM private key's path, and
+    the public key as the DNS TXT record of its selector (``v=DKIM1; k=rsa; p=…``)."""
+    key, public = folder / "dkim.pem", folder / "dkim.pub"
+    openssl("genrsa", "-out", str(key), "2048")
+    openssl("rsa", "-in", str(key), "-pubout", "-out", str(public))
+    return key, "v=DKIM1; k=rsa; p=" + "".join(public.read_text().splitlines()[1:-1])
+
+
+def dkim_dns(record: str, name: bytes) -> Callable[..., bytes]:
+    """A ``dnsfunc`` for ``dkim.verify`` that knows one TXT record, at ``name`` (e.g.
+    ``b"news._domainkey.example.org."``), and fails the test on any other lookup."""
+    def lookup(asked: bytes, timeout: int = 5) -> bytes:
+        assert asked == name
+        return record.encode()
+
+    return lookup

@@ -22,6 +22,16 @@ from tests.helpers import FIXED_NOW, SAMPLE_REPORT, drop
 DAILY = '[lists.daily]\ntitle = "Daily"\n'
 
 
+def relay_env(port: int) -> dict[str, str]:
+    """The settings that send through the test relay (:mod:`tests.smtp_server`) on
+    127.0.0.1:``port``, in plain SMTP. Test offices keep the default ``web.base_url``,
+    ``http://127.0.0.1:8025``, whose links no reader could follow: real mail is refused with
+    it, and ``web.allow_insecure_links`` lets the test relay have it."""
+    return {"NEWSLETTER_DELIVERY_TRANSPORT": "smtp", "NEWSLETTER_SMTP_HOST": "127.0.0.1",
+            "NEWSLETTER_SMTP_PORT": str(port), "NEWSLETTER_SMTP_SECURITY": "none",
+            "NEWSLETTER_WEB_ALLOW_INSECURE_LINKS": "true"}
+
+
 def report_text(title: str, day: date, country: str = "Kazakhstan") -> str:
     """A short situation report published on ``day`` (a fresh one is alerted; the sample
     report, from 2019, is too old for an alert)."""

@@ -18,7 +18,7 @@ from newsletter.cli.common import (
     utc_now,
 )
 from newsletter.delivery.rules import OutboxSummary, State
-from newsletter.delivery.sender import DeliveryRun
+from newsletter.delivery.sender import DeliveryRun, Sender
 from newsletter.errors import AlreadySent, RelayUnreachable
 from newsletter.issues.create import CreatedIssue, audience, create_issue
 from newsletter.issues.proof import make_proof, send_proof
@@ -49,7 +49,7 @@ def deliver(obj: Context, dry_run: bool, as_json: bool) -> None:
             click.echo(f"{summary.due} message(s) due would be attempted; nothing sent "
                        f"(--dry-run){waiting_text(summary)}")
             return
-        run = asyncio.run(_deliver(instance, store))
+        run = asyncio.run(_deliver(store, _sender(instance, store)))
         summary = store.outbox.summary(utc_now())
     if as_json:
         emit_json({**run.figures(), "unreachable": run.unreachable, "waiting": summary.waiting,
@@ -89,12 +89,16 @@ def stop_on_signals() -> asyncio.Event:
     return stop
 
 
-async def _deliver(instance: Instance, store: Store) -> DeliveryRun:
-    clock = store.clock()
-    sender = instance.sender(store, owner=schedule.owner_name(), clock=clock)
+def _sender(instance: Instance, store: Store) -> Sender:
+    """This command's sending. Built before anything is queued: over SMTP, links that
+    readers cannot follow are refused here (:meth:`Instance.sending_relay`)."""
+    return instance.sender(store, owner=schedule.owner_name(), clock=store.clock())
+
+
+async def _deliver(store: Store, sender: Sender) -> DeliveryRun:
     with progress("Sending") as advance:  # a bar on a terminal; the log says it otherwise
         if advance is not None:
-            due = store.outbox.summary(clock()).due
+            due = store.outbox.summary(sender.clock()).due
             sender.on_message = lambda run: advance(1, due, "messages")
         return await sender.sweep(stop_on_signals()) or DeliveryRun()
 
@@ -198,6 +202,7 @@ def send(obj: Context, list_name: str, report_id: int, languages: tuple[str, ...
         if dry_run:
             _dry_run(store, spec, [report_id], "alert")
             return
+        sender = None if queue_only else _sender(instance, store)
         full = instance.list_named(store, list_name)
         created = create_issue(store, instance.renderer(), full if held else spec,
                                [] if held else [report_id], "alert",
@@ -206,10 +211,10 @@ def send(obj: Context, list_name: str, report_id: int, languages: tuple[str, ...
                                now=store.clock()(),
                                only_languages=None if held else languages or None,
                                releases=held)
-        if queue_only:
+        if sender is None:
             _print_queued(created)
             return
-        run = asyncio.run(_deliver(instance, store))
+        run = asyncio.run(_deliver(store, sender))
     _print_issue_sent(created, run)
     check_relay(instance, run)
 
@@ -225,6 +230,7 @@ def digest(obj: Context, list_name: str, dry_run: bool, queue_only: bool) -> Non
     instance = obj.instance
     with instance.open_store() as store:
         spec = instance.list_named(store, list_name)
+        sender = None if queue_only or dry_run else _sender(instance, store)
         service = instance.service(store, clock=store.clock(), looking=dry_run)
         if dry_run:
             _dry_run(store, spec, [r.id for r in service.due(spec)], "digest")
@@ -233,10 +239,10 @@ def digest(obj: Context, list_name: str, dry_run: bool, queue_only: bool) -> Non
         if created is None:
             click.echo(f"Nothing new for {list_name}: no digest made")
             return
-        if queue_only:
+        if sender is None:
             _print_queued(created)
             return
-        run = asyncio.run(_deliver(instance, store))
+        run = asyncio.run(_deliver(store, sender))
     _print_issue_sent(created, run)
     check_relay(instance, run)
 

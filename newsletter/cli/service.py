@@ -73,8 +73,8 @@ def scheduler(obj: Context, exit_if_running: bool) -> None:
 async def _run_once(instance: Instance, store: Store,
                     digests: tuple[str, ...]) -> schedule.RunSummary:
     clock, owner = store.clock(), schedule.owner_name()
-    return await schedule.run_once(instance.service(store, clock=clock),
-                                   instance.sender(store, owner=owner, clock=clock),
+    sender = instance.sender(store, owner=owner, clock=clock)  # first: it may refuse to send
+    return await schedule.run_once(instance.service(store, clock=clock), sender,
                                    instance.scheduler_lease(store, owner, clock),
                                    stop=stop_on_signals(), digests=digests)
 
@@ -82,9 +82,12 @@ async def _run_once(instance: Instance, store: Store,
 async def _forever(instance: Instance, store: Store, *, role: str, standby: bool) -> None:
     clock, owner = store.clock(), schedule.owner_name()
     sending = role == "run"
+    # The sender first: over SMTP it refuses unreachable links before the service records
+    # or queues anything.
+    sender = instance.sender(store, owner=owner, clock=clock) if sending else None
     await schedule.run_forever(
         instance.service(store, clock=clock), instance.scheduler_lease(store, owner, clock),
-        sender=instance.sender(store, owner=owner, clock=clock) if sending else None,
+        sender=sender,
         translator=instance.translation_thread(f"{owner}/translate") if sending else None,
         heartbeat=instance.heartbeat(store, owner, role, clock), standby=standby,
         stop=stop_on_signals())

@@ -135,9 +135,10 @@ def subscribers_invite(obj: Context, email: str, list_name: str, name: str | Non
         spec = instance.list_named(store, list_name)
         builder = instance.message_builder(
             mail=lambda _: instance.mail_settings(list_name, spec.title))
+        transport = instance.transport()  # before the address is stored: it may refuse
         invitation = invite(store, spec, row, builder=builder, renderer=instance.renderer(),
-                            transport=instance.transport(),
-                            sender=instance.settings.mail.from_address, now=utc_now())
+                            transport=transport, sender=instance.settings.mail.from_address,
+                            now=utc_now())
     if invitation.outcome is None:
         click.echo(f"{row.email} is already subscribed to {list_name}")
         return

@@ -281,10 +281,11 @@ class Sender:
     """This process's sending. One sweep runs at a time: a sweep asked for while one runs
     makes the running one go round once more instead. One rate limit per relay, shared by
     every sweep. After the relay was unreachable, sweeps wait before trying it again
-    (doubling from ``first_backoff`` up to :data:`MAX_BACKOFF`)."""
+    (doubling from ``first_backoff`` up to :data:`MAX_BACKOFF`). It sends through ``smtp``
+    or into ``files``: exactly one of them is given."""
 
     def __init__(self, store: Store, source: MessageSource, options: SendOptions, *,
-                 smtp: SmtpOptions, files: FileTransport | None, owner: str,
+                 smtp: SmtpOptions | None, files: FileTransport | None, owner: str,
                  clock: Callable[[], datetime], first_backoff: float) -> None:
         self.store = store
         self.source = source
@@ -305,6 +306,7 @@ class Sender:
     def relay(self) -> str:
         if self.files is not None:
             return str(self.files.folder)
+        assert self.smtp is not None  # one of the two: the relay, or the file transport
         return self.smtp.relay
 
     async def sweep(self, stop: asyncio.Event) -> DeliveryRun | None:
@@ -322,8 +324,7 @@ class Sender:
             while True:
                 self._again = False
                 run = await send_outbox(
-                    self.store, self.source, None if self.files is not None else self.smtp,
-                    self.options,
+                    self.store, self.source, self.smtp, self.options,
                     owner=self.owner, clock=self.clock, stop=stop, files=self.files,
                     limiter=self.limiter, on_message=self.on_message)
                 total.add(run)

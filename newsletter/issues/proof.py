@@ -1,5 +1,6 @@
 """A proof: one copy of an alert in a list's first language, sent to one address and
-recorded nowhere (``send --test-to``)."""
+recorded nowhere (``send --test-to``). Its unsubscribe links carry a signed token of the test
+purpose: the web app says the message was a test and changes no subscription."""
 
 from __future__ import annotations
 
@@ -38,7 +39,8 @@ def make_proof(store: Store, spec: ListSpec, report_id: int, address: str, *,
     address = normalise_address(address)
     message = builder.message(
         builder.template(rendered, spec.name, date=now),
-        Addressee(address, None, builder.links.message_id(f"test.{report_id}.{language}")))
+        Addressee(address, None, builder.links.message_id(f"test.{report_id}.{language}"),
+                  list_name=spec.name, issued=now.date()))
     return Proof(address, language, message)
 
 

@@ -1,18 +1,26 @@
-"""The links and identifiers a message carries (pure).
+"""The links and identifiers a message carries, and whether a base URL is fit for real mail
+(pure).
 
 Unsubscribe and confirmation links are signed (:func:`newsletter.subscribers.core.sign_token`):
 the HTTPS one-click link of ``List-Unsubscribe`` and the body, and the ``mailto:`` fallback whose
-subject carries the same token. Previews carry a link that changes nothing.
+subject carries the same token. A test send's links carry a signed token of the test purpose
+(:func:`~newsletter.subscribers.core.sign_test_token`): the web app answers them and changes
+nothing. Previews carry a link that changes nothing either, and is not signed.
 """
 
 from __future__ import annotations
 
+import ipaddress
+import re
 from dataclasses import dataclass
 from datetime import date
 
-from newsletter.subscribers.core import CONFIRM, UNSUBSCRIBE, sign_token
+from newsletter.subscribers.core import CONFIRM, UNSUBSCRIBE, sign_test_token, sign_token
 
 PREVIEW_TOKEN = "preview"  # the web app answers /unsubscribe/preview without changing anything
+# scheme :// [userinfo@] host (a bracketed IPv6 address, or up to a port, path, query or hash)
+_URL = re.compile(r"^(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*)://(?:[^/?#@]*@)?"
+                  r"(?P<host>\[[^\]/?#]*\]|[^/?#:]*)")
 
 
 @dataclass(frozen=True)
@@ -27,6 +35,12 @@ class Links:
     def unsubscribe(self, subscriber_id: int, list_name: str, issued: date) -> tuple[str, str]:
         """The signed one-click link and the ``mailto:`` fallback (without the scheme)."""
         token = sign_token(subscriber_id, list_name, issued, self._key(), purpose=UNSUBSCRIBE)
+        return self._unsubscribe(token, f"unsubscribe%20{token}")
+
+    def test(self, list_name: str, language: str, issued: date) -> tuple[str, str]:
+        """A test send's one-click link and ``mailto:`` fallback: signed for the test purpose,
+        so the web app says it was a test and unsubscribes nobody."""
+        token = sign_test_token(list_name, language, issued, self._key())
         return self._unsubscribe(token, f"unsubscribe%20{token}")
 
     def confirm(self, subscriber_id: int, list_name: str, issued: date) -> str:
@@ -49,3 +63,33 @@ class Links:
         if not self.secret:
             raise ValueError("signed links need a signing key")  # the composition root checks
         return self.secret
+
+
+def unreachable_reasons(base_url: str) -> list[str]:
+    """Why links under ``base_url`` are unfit for mail that leaves this machine, or nothing
+    when they are fit: a reader's mail client needs ``https`` (RFC 8058 asks it of the one-click
+    ``List-Unsubscribe`` link) and a host other than this machine (``localhost`` and
+    ``*.localhost``, loopback addresses such as ``127.0.0.1`` and ``::1``, and the unspecified
+    ``0.0.0.0`` and ``::``)."""
+    found = _URL.match(base_url.strip())
+    if found is None or not found.group("host"):
+        return ["it is not an absolute https:// address"]
+    reasons = []
+    scheme, host = found.group("scheme").lower(), found.group("host").lower()
+    if scheme != "https":
+        reasons.append(f"it is {scheme}, not https")
+    if _this_machine(host.strip("[]").rstrip(".")):
+        reasons.append(f"its host {host} is this machine, which readers cannot reach")
+    return reasons
+
+
+def _this_machine(host: str) -> bool:
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return address.is_loopback or address.is_unspecified

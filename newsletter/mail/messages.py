@@ -4,8 +4,12 @@ given a DKIM signer).
 
 A message is a :class:`~newsletter.mail.compose.MessageTemplate` of a rendered mail, built once
 per (list, language, format), filled in for one recipient with a Message-ID and signed
-unsubscribe links (:class:`~newsletter.mail.links.Links`), and DKIM-signed when signing is on.
-Previews get a made-up reader whose unsubscribe link changes nothing, and are not signed.
+unsubscribe links (:class:`~newsletter.mail.links.Links`). :meth:`MessageBuilder.message` is
+the one path that finishes a message to be sent, whatever its kind: its links are always
+signed (a subscriber's, or a test send's, which change nothing), so it needs the signing key,
+and it DKIM-signs every message when signing is on. Previews (:meth:`MessageBuilder.preview`)
+get a made-up reader whose unsubscribe link changes nothing, are not signed and never leave.
+``tests/unit/test_architecture.py`` checks that no other module fills in a template.
 """
 
 from __future__ import annotations
@@ -25,14 +29,16 @@ PREVIEW_NAME = "Preview Reader"
 
 @dataclass(frozen=True)
 class Addressee:
-    """Who one message goes to, and what its links are signed for."""
+    """Who one message goes to, and what its links are signed for: ``subscriber_id``'s
+    membership of ``list_name``, or, with no subscriber (a test send), the test purpose, whose
+    links unsubscribe nobody."""
 
     address: str
     name: str | None
     message_id: str  # without angle brackets (:meth:`Links.message_id` makes one)
-    subscriber_id: int | None = None  # None: the links are a preview's and change nothing
-    list_name: str = ""
-    issued: date | None = None  # the day the links are signed for
+    list_name: str
+    issued: date  # the day the links are signed for
+    subscriber_id: int | None = None  # None: a test send
 
 
 class MessageBuilder:
@@ -50,9 +56,10 @@ class MessageBuilder:
                               text_only=format == TEXT)
 
     def message(self, template: MessageTemplate, to: Addressee) -> bytes:
-        """The finished message for ``to``, signed with DKIM when signing is on."""
-        if to.subscriber_id is None or to.issued is None:
-            url, mailto = self.links.preview()
+        """The finished message for ``to``, with signed links, DKIM-signed when signing is on:
+        every message that is sent comes from here."""
+        if to.subscriber_id is None:
+            url, mailto = self.links.test(to.list_name, template.language, to.issued)
         else:
             url, mailto = self.links.unsubscribe(to.subscriber_id, to.list_name, to.issued)
         raw = template.personalise(Recipient(
@@ -61,7 +68,7 @@ class MessageBuilder:
         return self.dkim.sign(raw) if self.dkim is not None else raw
 
     def preview(self, template: MessageTemplate, name: str) -> bytes:
-        """``template`` as the made-up preview reader gets it (never signed)."""
+        """``template`` as the made-up preview reader gets it (never signed, never sent)."""
         url, mailto = self.links.preview()
         return template.personalise(Recipient(
             address=f"preview@{self.links.domain}", name=PREVIEW_NAME,

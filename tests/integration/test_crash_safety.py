@@ -21,6 +21,7 @@ from tests.office import (
     ingest_sample,
     queue_alert,
     readers,
+    relay_env,
     subscribe,
     with_config,
 )
@@ -51,9 +52,8 @@ def crowded(instance: Instance) -> Instance:
 
 
 def _start(office: Instance, port: int) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "NEWSLETTER_WEB_SECRET": SECRET, "NEWSLETTER_DELIVERY_TRANSPORT": "smtp",
-           "NEWSLETTER_SMTP_PORT": str(port), "NEWSLETTER_SMTP_HOST": "127.0.0.1",
-           "NEWSLETTER_SMTP_SECURITY": "none", "NEWSLETTER_DELIVERY_LEASE": "1",
+    env = {**os.environ, "NEWSLETTER_WEB_SECRET": SECRET, **relay_env(port),
+           "NEWSLETTER_DELIVERY_LEASE": "1",
            "NEWSLETTER_DELIVERY_RATE": "25", "NEWSLETTER_DELIVERY_CONNECTIONS": "3"}
     return subprocess.Popen([sys.executable, "-m", "newsletter", "--config",
                              str(office.config_path), "deliver"], env=env,
@@ -168,9 +168,8 @@ def test_a_kill_while_an_issue_is_created_leaves_all_of_it_or_none(instance: Ins
 
 
 def _service_env(port: int) -> dict[str, str]:
-    return {"NEWSLETTER_WEB_SECRET": SECRET, "NEWSLETTER_DELIVERY_TRANSPORT": "smtp",
-            "NEWSLETTER_SMTP_PORT": str(port), "NEWSLETTER_SMTP_HOST": "127.0.0.1",
-            "NEWSLETTER_SMTP_SECURITY": "none", "NEWSLETTER_SMTP_TIMEOUT": "3",
+    return {"NEWSLETTER_WEB_SECRET": SECRET, **relay_env(port),
+            "NEWSLETTER_SMTP_TIMEOUT": "3",
             "NEWSLETTER_DELIVERY_LEASE": "1", "NEWSLETTER_DELIVERY_RATE": "25",
             "NEWSLETTER_DELIVERY_CONNECTIONS": "2", "NEWSLETTER_DELIVERY_RETRY_BASE_SECONDS": "0.2",
             "NEWSLETTER_DELIVERY_RETRY_CAP_SECONDS": "0.5", "NEWSLETTER_DELIVERY_MAX_ATTEMPTS": "20",

@@ -8,7 +8,6 @@ import email.policy
 import json
 import mailbox
 import ssl
-import subprocess
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -30,7 +29,7 @@ from newsletter.mail.links import Links
 from newsletter.mail.messages import MessageBuilder
 from newsletter.store import Store
 from newsletter.subscribers.core import check_subscriber
-from tests.helpers import FIXED_NOW
+from tests.helpers import FIXED_NOW, dkim_dns, dkim_key, openssl
 from tests.office import (
     ingest_sample,
     queue_alert,
@@ -177,16 +176,9 @@ def test_unsubscribed_and_suppressed_addresses_get_nothing(office: Instance,
                                                               "s3@example.org"]
 
 
-def _openssl(*args: str) -> None:
-    subprocess.run(["openssl", *args], check=True, capture_output=True)
-
-
 def test_dkim_signs_the_list_unsubscribe_headers(office: Instance, store: Store,
                                                  tmp_path: Path) -> None:
-    key, public = tmp_path / "dkim.pem", tmp_path / "dkim.pub"
-    _openssl("genrsa", "-out", str(key), "2048")
-    _openssl("rsa", "-in", str(key), "-pubout", "-out", str(public))
-    record = "".join(public.read_text().splitlines()[1:-1])
+    key, record = dkim_key(tmp_path)
     _issue(office, store, ["signed@example.org"])
     signer = DkimSigner("news", "example.org", key.read_bytes())
     source = _messages(office, store, "Daily", "https://u.example.org", dkim=signer)
@@ -197,11 +189,7 @@ def test_dkim_signs_the_list_unsubscribe_headers(office: Instance, store: Store,
     signed_fields = header.split(b"h=", 1)[1].split(b";", 1)[0].replace(b" ", b"").split(b":")
     assert b"list-unsubscribe" in signed_fields
     assert b"list-unsubscribe-post" in signed_fields
-
-    def dns(name: bytes, timeout: int = 5) -> bytes:
-        assert name == b"news._domainkey.example.org."
-        return f"v=DKIM1; k=rsa; p={record}".encode()
-
+    dns = dkim_dns(record, b"news._domainkey.example.org.")
     assert dkim.verify(signed, dnsfunc=dns)
     tampered = signed.replace(b"List-Unsubscribe-Post: List-Unsubscribe=One-Click",
                               b"List-Unsubscribe-Post: List-Unsubscribe=Two-Clicks")
@@ -224,7 +212,7 @@ def test_the_file_transport_writes_eml_files_or_an_mbox(office: Instance, store:
 
 def test_tls_certificates_are_verified(office: Instance, store: Store, tmp_path: Path) -> None:
     cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
-    _openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj",
+    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj",
              "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key),
              "-out", str(cert))
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)

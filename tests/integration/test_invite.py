@@ -17,6 +17,7 @@ from newsletter.web import create_app
 from tests.browser import serving
 from tests.office import (
     add_config,
+    relay_env,
 )
 from tests.smtp_server import smtp_sink
 
@@ -39,10 +40,8 @@ def invoke(*args: str) -> tuple[int, str, str]:
 def test_an_invitation_over_smtp_then_confirmed_in_the_web_app(office: Path,
                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     with smtp_sink() as (sink, port):
-        monkeypatch.setenv("NEWSLETTER_DELIVERY_TRANSPORT", "smtp")
-        monkeypatch.setenv("NEWSLETTER_SMTP_PORT", str(port))
-        monkeypatch.setenv("NEWSLETTER_SMTP_HOST", "127.0.0.1")
-        monkeypatch.setenv("NEWSLETTER_SMTP_SECURITY", "none")
+        for name, value in relay_env(port).items():
+            monkeypatch.setenv(name, value)
         code, out, err = invoke("subscribers", "invite", "Asel@Example.org", "--list", "daily",
                                 "--language", "kk", "--name", "Асель")
         assert code == 0, err

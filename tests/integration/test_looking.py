@@ -3,7 +3,6 @@ database byte for byte as it was."""
 
 from __future__ import annotations
 
-import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -12,7 +11,7 @@ from click.testing import CliRunner
 
 from newsletter.app import load_instance
 from newsletter.cli.main import cli
-from tests.helpers import SAMPLE_REPORT
+from tests.helpers import SAMPLE_REPORT, database_snapshot
 from tests.office import (
     DAILY,
     add_config,
@@ -60,25 +59,14 @@ def office(cli_office: Path) -> Path:
     return cli_office
 
 
-def _snapshot(database: Path) -> tuple[bytes, list[str]]:
-    """The database file's bytes, with the write-ahead log folded in first, and its dump."""
-    connection = sqlite3.connect(database)
-    try:
-        connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        dump = list(connection.iterdump())
-    finally:
-        connection.close()
-    return database.read_bytes(), dump
-
-
 @pytest.mark.parametrize("command", READ_ONLY, ids=" ".join)
 def test_a_read_only_command_leaves_the_database_unchanged(office: Path,
                                                            command: list[str]) -> None:
     database = office / "var" / "newsletter.db"
-    before = _snapshot(database)
+    before = database_snapshot(database)
     result = CliRunner().invoke(cli, command, env=ENV)
     assert result.exit_code == 0, result.output
-    after = _snapshot(database)
+    after = database_snapshot(database)
     assert after[1] == before[1]  # the same rows
     assert after[0] == before[0]  # and the same bytes
 

@@ -30,6 +30,7 @@ from tests.office import (
     ingest_sample,
     queue_alert,
     readers,
+    relay_env,
     subscribe,
     with_config,
 )
@@ -39,9 +40,8 @@ SECRET = "promise-test-secret-0123456789"
 
 
 def _smtp_env(port: int, **extra: str) -> dict[str, str]:
-    return {"NEWSLETTER_WEB_SECRET": SECRET, "NEWSLETTER_DELIVERY_TRANSPORT": "smtp",
-            "NEWSLETTER_SMTP_HOST": "127.0.0.1", "NEWSLETTER_SMTP_PORT": str(port),
-            "NEWSLETTER_SMTP_SECURITY": "none", "NEWSLETTER_SMTP_TIMEOUT": "5", **extra}
+    return {"NEWSLETTER_WEB_SECRET": SECRET, **relay_env(port), "NEWSLETTER_SMTP_TIMEOUT": "5",
+            **extra}
 
 
 @pytest.fixture

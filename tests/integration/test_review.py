@@ -19,7 +19,7 @@ from newsletter.app import Instance
 from newsletter.cli.main import cli
 from newsletter.translate.packages import install
 from tests.helpers import Clock, drop
-from tests.office import report_text, subscribe, with_config
+from tests.office import relay_env, report_text, subscribe, with_config
 from tests.smtp_server import smtp_sink
 from tests.tiny_argos import TinyPackage
 
@@ -222,9 +222,7 @@ def test_the_approved_language_survives_a_killed_sender_exactly_once(office: Ins
     with office.open_store() as store:
         assert len(office.service(store, clock=clock).releases().issues) == 1
     with smtp_sink() as (sink, port):
-        env = {**os.environ, "NEWSLETTER_WEB_SECRET": SECRET,
-               "NEWSLETTER_DELIVERY_TRANSPORT": "smtp", "NEWSLETTER_SMTP_HOST": "127.0.0.1",
-               "NEWSLETTER_SMTP_PORT": str(port), "NEWSLETTER_SMTP_SECURITY": "none",
+        env = {**os.environ, "NEWSLETTER_WEB_SECRET": SECRET, **relay_env(port),
                "NEWSLETTER_DELIVERY_RATE": "20", "NEWSLETTER_DELIVERY_LEASE": "1"}
         command = [sys.executable, "-m", "newsletter", "--config", str(office.config_path),
                    "deliver"]

@@ -30,6 +30,7 @@ from tests.office import (
     ingest_sample,
     queue_alert,
     readers,
+    relay_env,
     report_text,
     subscribe,
     with_config,
@@ -46,8 +47,7 @@ def _env(url: str, port: int, **extra: str) -> dict[str, str]:
     """What every process of the office gets: the shared database, the relay, and short
     leases and polls so that the test runs in seconds."""
     return {**os.environ, "NEWSLETTER_DATABASE_URL": url, "NEWSLETTER_WEB_SECRET": SECRET,
-            "NEWSLETTER_DELIVERY_TRANSPORT": "smtp", "NEWSLETTER_SMTP_HOST": "127.0.0.1",
-            "NEWSLETTER_SMTP_PORT": str(port), "NEWSLETTER_SMTP_SECURITY": "none",
+            **relay_env(port),
             "NEWSLETTER_DELIVERY_LEASE": "2", "NEWSLETTER_SCHEDULE_LEASE_SECONDS": "2",
             "NEWSLETTER_SCHEDULE_POLL_SECONDS": "0.5",
             "NEWSLETTER_SCHEDULE_DELIVER_SECONDS": "0.5",

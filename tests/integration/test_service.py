@@ -29,6 +29,7 @@ from newsletter.subscribers.core import check_subscriber, parse_list
 from newsletter.translate.packages import install
 from tests.helpers import Clock, drop
 from tests.office import (
+    relay_env,
     report_text,
     subscribe,
     with_config,
@@ -251,9 +252,7 @@ def test_the_real_service_runs_sends_and_stops_on_sigterm(office: Instance) -> N
     _arrive(office, "fresh.txt", report_text("Fresh floods", datetime.now(UTC).date()),
             Clock(datetime.now(UTC)))
     with smtp_sink() as (sink, port):
-        env = {**os.environ, "NEWSLETTER_WEB_SECRET": SECRET,
-               "NEWSLETTER_DELIVERY_TRANSPORT": "smtp", "NEWSLETTER_SMTP_HOST": "127.0.0.1",
-               "NEWSLETTER_SMTP_PORT": str(port), "NEWSLETTER_SMTP_SECURITY": "none",
+        env = {**os.environ, "NEWSLETTER_WEB_SECRET": SECRET, **relay_env(port),
                "NEWSLETTER_SCHEDULE_POLL_SECONDS": "1", "NEWSLETTER_DELIVERY_RATE": "10",
                "NEWSLETTER_INGEST_SETTLE_SECONDS": "0"}
         command = [sys.executable, "-m", "newsletter", "--config", str(office.config_path), "run"]

@@ -77,3 +77,17 @@ def test_the_use_cases_know_nothing_of_the_command_line(path: Path) -> None:
     if _name(path).startswith("cli/") or _name(path) == "__main__":
         return
     assert not {name for name in _imports(path) if name.startswith("newsletter.cli")}
+
+
+@pytest.mark.parametrize("path", MODULES, ids=_name)
+def test_only_the_message_builder_fills_in_a_template(path: Path) -> None:
+    """Every message is finished by ``MessageBuilder`` (``message`` signs its links and
+    DKIM-signs it; ``preview`` makes the unsigned previews), so a new kind of mail cannot
+    leave unsigned."""
+    # dkim.py is the signer itself (it calls dkimpy's sign); messages.py the builder.
+    permitted = {"mail/messages": {"personalise", "sign"}, "mail/dkim": {"sign"}}
+    calls = {node.func.attr for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+             if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+             and node.func.attr in {"personalise", "sign"}}
+    assert calls <= permitted.get(_name(path), set()), \
+        f"{_name(path)} fills in or signs a message itself"

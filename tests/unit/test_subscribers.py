@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from datetime import date, timedelta
 
 import pytest
@@ -10,7 +11,9 @@ from newsletter.errors import AddressError, ListError, TokenError
 from newsletter.subscribers.core import (
     CONFIRM,
     MAX_NAME,
+    TEST,
     TOKEN_LIFETIME,
+    UNSUBSCRIBE,
     Mode,
     SubscriberRow,
     check_subscriber,
@@ -18,6 +21,7 @@ from newsletter.subscribers.core import (
     normalise_address,
     parse_list,
     parse_subscriber_csv,
+    sign_test_token,
     sign_token,
     spreadsheet_safe,
     verify_token,
@@ -100,7 +104,31 @@ def test_tokens_verify_and_refuse_tampering() -> None:
         with pytest.raises(TokenError):
             verify_token(bad, ["current-secret"], today)
     with pytest.raises(TokenError, match="not meant"):
-        verify_token(token, ["current-secret"], today, purpose=CONFIRM)
+        verify_token(token, ["current-secret"], today, purposes=(CONFIRM,))
+
+
+def test_a_test_send_token_names_no_subscriber_and_opens_no_other_page() -> None:
+    today = date(2026, 3, 1)
+    token = sign_test_token("central-asia", "kk", today, "current-secret")
+    claim = verify_token(token, ["current-secret"], today, purposes=(UNSUBSCRIBE, TEST))
+    assert (claim.purpose, claim.subscriber_id, claim.list_name, claim.language) == (
+        TEST, None, "central-asia", "kk")
+    for purposes in ((UNSUBSCRIBE,), (CONFIRM,)):  # not where a subscription changes
+        with pytest.raises(TokenError, match="not meant"):
+            verify_token(token, ["current-secret"], today, purposes=purposes)
+
+
+@pytest.mark.parametrize("forged_payload", ["u:1:central-asia", "c:1:central-asia",
+                                            "u:kk:central-asia", "t:ru:central-asia"])
+def test_a_list_token_cannot_be_made_from_a_test_token(forged_payload: str) -> None:
+    """The purpose and everything else in the payload are under the signature: a test
+    token's key id and signature on another payload are refused."""
+    today = date(2026, 3, 1)
+    _, kid, mac = sign_test_token("central-asia", "kk", today, "current-secret").split(".")
+    payload = base64.urlsafe_b64encode(f"{forged_payload}:{today.toordinal()}".encode())
+    forged = f"{payload.rstrip(b'=').decode()}.{kid}.{mac}"
+    with pytest.raises(TokenError, match="altered"):
+        verify_token(forged, ["current-secret"], today, purposes=(UNSUBSCRIBE, CONFIRM, TEST))
 
 
 def test_old_links_work_across_a_key_rotation_and_for_a_year() -> None:
