@@ -6,6 +6,7 @@ import re
 
 import pytest
 from babel.messages.extract import extract_from_dir
+from babel.messages.frontend import parse_mapping_cfg
 from babel.messages.pofile import read_po
 
 from tests.helpers import REPO
@@ -15,10 +16,8 @@ PLACEHOLDER = re.compile(r"%\(\w+\)s")
 
 def _template_messages() -> set[str]:
     """What `pybabel extract -F translations/babel.cfg -k N_` finds, computed afresh."""
-    method_map = [("newsletter/render.py", "python"), ("templates/**.html", "jinja2"),
-                  ("templates/**.txt", "jinja2")]
-    options = {"templates/**": {"extensions": "jinja2.ext.i18n", "trim_blocks": "true",
-                                "lstrip_blocks": "true"}}
+    with (REPO / "translations" / "babel.cfg").open(encoding="utf-8") as config:
+        method_map, options = parse_mapping_cfg(config)
     keywords = {"_": None, "gettext": None, "ngettext": (1, 2), "N_": None}
     found = set()
     for _, _, message, _, _ in extract_from_dir(str(REPO), method_map, options, keywords=keywords):
