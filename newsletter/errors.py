@@ -10,6 +10,7 @@ Each derives from :class:`NewsletterError`, carries the fields that locate it, a
     ├── ReportError           a report file cannot become a report (quarantine reason)
     ├── NotFound              an ID or name that does not exist
     ├── GlossaryFormatError   the glossary CSV is malformed
+    ├── PlacesFormatError     a places CSV (gazetteer) row is malformed (also a ValueError)
     ├── ModelError            a translation model is missing, malformed or fails to load
     ├── AddressError          an address that cannot be a subscriber's
     ├── TokenError            an unsubscribe or confirmation link that is not valid
@@ -84,6 +85,21 @@ class NotFound(NewsletterError):
 
 class GlossaryFormatError(NewsletterError):
     """The glossary CSV lacks a language column or has a malformed row."""
+
+
+class PlacesFormatError(NewsletterError, ValueError):
+    """A row of a places CSV (the shipped gazetteer or an office's own) is malformed.
+
+    ``line`` is the 1-based line number in that text; the message starts with it.
+    """
+
+    def __init__(self, line: int, message: str) -> None:
+        super().__init__(
+            f"line {line}: {message}",
+            hint="each row is code,alpha3,parent,en,ru,kk (a header line first; lines starting "
+            "with # are comments); names are separated by |, the first is the display name",
+        )
+        self.line = line
 
 
 class ModelError(NewsletterError):
