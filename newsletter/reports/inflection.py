@@ -115,6 +115,21 @@ def russian_forms(name: str) -> frozenset[str]:
     return frozenset(forms)
 
 
+# --- English -------------------------------------------------------------------------------
+
+# Words of a region's name that English prose writes in lower case ("floods in Almaty region").
+_EN_GENERIC = frozenset({"Region", "Oblast", "Province", "District", "City", "Governorate"})
+
+
+def english_forms(name: str) -> frozenset[str]:
+    """``name`` as written, and with its last word in lower case when that word only says
+    what kind of place it is (Almaty Region, Almaty region)."""
+    head, _, last = name.rpartition(" ")
+    if head and last in _EN_GENERIC:
+        return frozenset({name, f"{head} {last.lower()}"})
+    return frozenset({name})
+
+
 # --- Kazakh --------------------------------------------------------------------------------
 
 _KK_BACK = frozenset("аоұыя")

@@ -34,6 +34,27 @@ def test_the_seed_kazakh_report_with_its_capitals_dateline() -> None:
     assert G.detect(title, body) == ("KZ", "KZ-47")
 
 
+def test_the_place_a_report_was_written_in_is_not_what_it_is_about() -> None:
+    """OHCHR's regional office writes from Bishkek about Kazakhstan."""
+    title = "UN Human Rights Office calls on Kazakhstan to respect freedoms"
+    dateline = "BISHKEK (12 June 2019)"
+    body = f"{dateline} – Kazakhstan's actions against peaceful protestors must stop."
+    assert G.detect(title, body, dateline) == ("KZ",)
+    assert G.detect(title, body) == ("KG", "KG-GB", "KZ")  # without the dateline known
+
+
+def test_an_english_region_in_lower_case_is_the_region_not_its_city() -> None:
+    assert G.mentions("Floods in Almaty region displaced 1,500 people.") == ["KZ-19"]
+    assert G.mentions("Floods in Almaty displaced 1,500 people.") == ["KZ-75"]
+    assert G.mentions("The Naryn region of Kyrgyzstan.") == ["KG-N", "KG"]
+
+
+def test_a_dateline_counts_when_nothing_else_names_a_place() -> None:
+    dateline = "ALMATY, 3 March 2026"
+    body = f"{dateline} – Heavy snow closed mountain roads overnight."
+    assert G.detect("Roads closed by snow", body, dateline) == ("KZ", "KZ-75")
+
+
 @pytest.mark.parametrize(("sentence", "code"), [
     ("В Нигерии начался сезон дождей.", "NG"),
     ("В Нигере начался сезон дождей.", "NE"),
