@@ -183,6 +183,14 @@ class Instance:
         ``http://127.0.0.1:8025``, every link would be dead. ``[web] allow_insecure_links``
         lets a test relay receive such mail; the file transport (demo, previews, air-gapped
         offices) is not concerned."""
+        self.check_links()
+        return self.smtp_options(relay)
+
+    def check_links(self) -> None:
+        """Refuse links readers cannot follow in mail that goes out over SMTP (see
+        :meth:`sending_relay`). Commands that only queue mail for delivery workers
+        (`scheduler`, ``--queue-only``) ask this too: the links are fixed when mail is
+        queued."""
         web = self.settings.web
         reasons = unreachable_reasons(web.base_url)
         if reasons and not web.allow_insecure_links:
@@ -194,7 +202,11 @@ class Instance:
                      "of the web app, e.g. https://updates.example.org; or, for a test relay "
                      "only, set [web] allow_insecure_links = true "
                      "(NEWSLETTER_WEB_ALLOW_INSECURE_LINKS=true)")
-        return self.smtp_options(relay)
+
+    def queueing_for_smtp(self) -> None:
+        """What a command that queues mail and leaves the sending to others checks first."""
+        if self.settings.delivery.transport == "smtp":
+            self.check_links()
 
     def smtp_options(self, relay: str | None = None) -> SmtpOptions:
         """The options of a relay, as configured (to name it; :meth:`sending_relay` to send)."""

@@ -95,6 +95,15 @@ def _sender(instance: Instance, store: Store) -> Sender:
     return instance.sender(store, owner=schedule.owner_name(), clock=store.clock())
 
 
+def _sender_unless(queue_only: bool, instance: Instance, store: Store) -> Sender | None:
+    """:func:`_sender`, or None with ``--queue-only`` (delivery workers send; the links are
+    checked all the same, before anything is queued)."""
+    if queue_only:
+        instance.queueing_for_smtp()
+        return None
+    return _sender(instance, store)
+
+
 async def _deliver(store: Store, sender: Sender) -> DeliveryRun:
     with progress("Sending") as advance:  # a bar on a terminal; the log says it otherwise
         if advance is not None:
@@ -202,7 +211,7 @@ def send(obj: Context, list_name: str, report_id: int, languages: tuple[str, ...
         if dry_run:
             _dry_run(store, spec, [report_id], "alert")
             return
-        sender = None if queue_only else _sender(instance, store)
+        sender = _sender_unless(queue_only, instance, store)
         full = instance.list_named(store, list_name)
         created = create_issue(store, instance.renderer(), full if held else spec,
                                [] if held else [report_id], "alert",
@@ -230,7 +239,7 @@ def digest(obj: Context, list_name: str, dry_run: bool, queue_only: bool) -> Non
     instance = obj.instance
     with instance.open_store() as store:
         spec = instance.list_named(store, list_name)
-        sender = None if queue_only or dry_run else _sender(instance, store)
+        sender = None if dry_run else _sender_unless(queue_only, instance, store)
         service = instance.service(store, clock=store.clock(), looking=dry_run)
         if dry_run:
             _dry_run(store, spec, [r.id for r in service.due(spec)], "digest")

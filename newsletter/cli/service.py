@@ -65,6 +65,7 @@ def scheduler(obj: Context, exit_if_running: bool) -> None:
     the leases of workers that died. Delivery and translation workers do the rest. One
     scheduler fires at a time; a second waits as a standby."""
     instance = obj.instance
+    instance.queueing_for_smtp()  # its issues' links go out with the delivery workers
     with instance.open_store() as store:
         click.echo("Scheduling; Ctrl+C or SIGTERM stops.", err=True)
         asyncio.run(_forever(instance, store, role="scheduler", standby=not exit_if_running))

@@ -232,6 +232,10 @@ SENDING = [
     ["run", "--once"],
     ["worker", "deliver"],
     ["subscribers", "invite", "new@example.org", "--list", "daily", "--language", "kk"],
+    # Queueing for the delivery workers: the links are fixed in the mail when it is queued.
+    ["send", "--list", "daily", "--report", "1", "--queue-only"],
+    ["digest", "--list", "daily", "--queue-only"],
+    ["scheduler"],
 ]
 
 
