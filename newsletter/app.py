@@ -31,12 +31,13 @@ from newsletter.mail.links import Links, unreachable_reasons
 from newsletter.mail.messages import MessageBuilder
 from newsletter.mail.render import Renderer, load_translations
 from newsletter.reports.ingest import Inbox
+from newsletter.reports.places import Gazetteer, load_gazetteer
 from newsletter.service.cron import check_schedule
 from newsletter.service.scheduler import SchedulerLease
 from newsletter.service.steps import Service
 from newsletter.service.workers import Heartbeat, TranslationThread
 from newsletter.store import Store, open_store
-from newsletter.subscribers.core import ListSpec, parse_list
+from newsletter.subscribers.core import ListSpec, parse_list, with_place_codes
 from newsletter.translate.core import Glossary, parse_glossary
 from newsletter.translate.engine import ArgosEngine
 
@@ -65,7 +66,21 @@ class Instance:
 
     @property
     def inbox(self) -> Inbox:
-        return Inbox(folder=self.settings.seeds_dir, quarantine=self.settings.quarantine_dir)
+        return Inbox(folder=self.settings.seeds_dir, quarantine=self.settings.quarantine_dir,
+                     places=self.gazetteer)
+
+    @functools.cached_property
+    def gazetteer(self) -> Gazetteer:
+        """The shipped gazetteer, with the office's own places when it has a file of them."""
+        path = self.settings.resolve(self.settings.ingest.places)
+        try:
+            return load_gazetteer(path.read_text(encoding="utf-8-sig") if path.is_file()
+                                  else None)
+        except ValueError as exc:
+            raise ConfigError(
+                f"the places file {path} is malformed: {exc}",
+                hint="its columns are code, alpha3, parent, en, ru, kk (names separated by |)",
+            ) from exc
 
     def engine(self) -> ArgosEngine:
         options = self.settings.translate
@@ -123,7 +138,8 @@ class Instance:
                 continue
             found[name] = parse_list(name, table, origin="database")
             check_schedule(found[name], datetime.now(UTC))
-        return found
+        return {name: with_place_codes(spec, self.gazetteer) if spec.countries else spec
+                for name, spec in found.items()}
 
     def list_named(self, store: Store, name: str) -> ListSpec:
         lists = self.lists(store)
@@ -328,12 +344,15 @@ def load_instance(
                 hint="pass the path of a newsletter.toml, or run `newsletter init DIR`",
             )
     settings = load_settings(path, environ=environ, overrides=overrides)
-    for spec in settings.lists:  # with the scheduler's own parser: what it cannot run
+    instance = Instance(path.resolve(), settings)
+    for spec in settings.lists:  # what the scheduler cannot run, a country no one knows
         try:
-            check_schedule(spec, datetime.now(UTC))
+            check_schedule(spec, datetime.now(UTC))  # with the scheduler's own parser
+            if spec.countries:
+                with_place_codes(spec, instance.gazetteer)
         except ListError as exc:
             raise ConfigError(f"{exc.message} in {path}", hint=exc.hint) from exc
-    return Instance(path.resolve(), settings)
+    return instance
 
 
 def init_instance(folder: Path) -> Path:

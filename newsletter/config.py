@@ -80,6 +80,11 @@ class IngestSettings:
         "A file modified less than this many seconds ago is taken to be still being written "
         "and is left for the next run.",
     )
+    places: str = setting(
+        "translations/places.csv",
+        "An office's own additions to the gazetteer of countries and regions that list "
+        "filters match on (CSV: code, alpha3, parent, en, ru, kk); used when the file exists.",
+    )
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,7 @@ from newsletter.issues.preview import plan_preview, write_preview
 from newsletter.languages import LANGUAGES
 from newsletter.reports.ingest import ingest_inbox
 from newsletter.reports.model import IngestOutcome, IngestStatus, StoredReport
+from newsletter.reports.places import Gazetteer
 from newsletter.summarise.pending import summarise_pending
 from newsletter.translate.editions import Edition, Policy, edition_view
 from newsletter.translate.pending import translate_pending
@@ -129,7 +130,8 @@ def _edition_views(
 
 
 def _report_dict(
-    stored: StoredReport, summary: tuple[str, ...] | None, *, body: bool = True
+    stored: StoredReport, summary: tuple[str, ...] | None, places: Gazetteer, *,
+    body: bool = True,
 ) -> dict[str, Any]:
     report = stored.report
     data: dict[str, Any] = {
@@ -141,6 +143,7 @@ def _report_dict(
         "posted": report.posted.isoformat() if report.posted else None,
         "language": report.language,
         "dateline": report.dateline,
+        "places": [{"code": code, "name": places.name(code, "en")} for code in stored.places],
         "revision": stored.revision,
         "path": stored.path,
         "encoding": stored.encoding,
@@ -171,7 +174,8 @@ def reports_list(obj: Context, as_json: bool, limit: int | None) -> None:
         found = store.reports.newest(limit=limit)
         summaries = {stored.id: store.summaries.of(stored.id) for stored in found}
     if as_json:
-        emit_json([_report_dict(stored, summaries[stored.id]) for stored in found])
+        emit_json([_report_dict(stored, summaries[stored.id], obj.instance.gazetteer)
+                   for stored in found])
         return
     if not found:
         click.echo("No reports stored yet. Run `newsletter ingest` first.")
@@ -183,11 +187,12 @@ def reports_list(obj: Context, as_json: bool, limit: int | None) -> None:
             s.report.language,
             s.report.kind or "-",
             s.report.source or "-",
+            ",".join(code for code in s.places if "-" not in code) or "-",
             s.report.title,
         )
         for s in found
     ]
-    print_table(("ID", "PUBLISHED", "LANG", "KIND", "SOURCE", "TITLE"), rows)
+    print_table(("ID", "PUBLISHED", "LANG", "KIND", "SOURCE", "COUNTRIES", "TITLE"), rows)
 
 
 @reports.command("show")
@@ -203,11 +208,14 @@ def reports_show(obj: Context, report_id: int, as_json: bool) -> None:
         summary = store.summaries.of(report_id)
         editions = _edition_views(stored, summary, store.editions.of(report_id),
                                   settings.languages, Policy(settings.policy))
+    places = obj.instance.gazetteer
     if as_json:
-        emit_json({**_report_dict(stored, summary), "editions": editions})
+        emit_json({**_report_dict(stored, summary, places), "editions": editions})
         return
-    data = _report_dict(stored, summary, body=False)
+    data = _report_dict(stored, summary, places, body=False)
     del data["summary"], data["summary_sentences"]
+    data["places"] = ", ".join(f"{p['name']} ({p['code']})" for p in data["places"]) or (
+        "none detected")
     width = max(len(key) for key in data)
     for key, value in data.items():
         click.echo(f"{key:<{width}}  {'-' if value is None else value}")

@@ -36,6 +36,7 @@ from newsletter.subscribers.core import (
     normalise_address,
     parse_list,
     parse_subscriber_csv,
+    with_place_codes,
 )
 from newsletter.subscribers.invite import invite
 
@@ -360,7 +361,8 @@ def lists_add(obj: Context, name: str, title: str | None, title_ru: str, title_k
         "title_ru": title_ru, "title_kk": title_kk}
     if schedule:
         table["schedule"] = schedule
-    spec = parse_list(name, table, origin="database")
+    spec = with_place_codes(parse_list(name, table, origin="database"),
+                            obj.instance.gazetteer)  # countries by code, whatever was typed
     check_schedule(spec, utc_now())  # with the scheduler's own parser
     if any(s.name == name for s in obj.instance.settings.lists):
         raise ListError(f"{name} is declared in newsletter.toml", hint="change it there")

@@ -48,8 +48,7 @@ def digest_selection(spec: ListSpec | None, due: list[StoredReport],
         if not due:
             note = (f"Nothing is due for {spec.name} yet: previewing its latest matching "
                     "reports instead")
-        chosen = due or [r for r in newest if spec.matches(
-            r.report.title, r.report.body, r.report.source, r.report.kind)]
+        chosen = due or [r for r in newest if spec.matches(r.report, r.places)]
     ids = [r.id for r in chosen[:limit]]
     if not ids:
         raise NewsletterError("there are no reports to put in a digest",

@@ -16,7 +16,7 @@ import os
 import shutil
 import stat
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
@@ -25,6 +25,7 @@ from newsletter.errors import ConfigError, ReportError
 from newsletter.reports.decode import decode_report
 from newsletter.reports.model import InboxFile, IngestOutcome, IngestStatus
 from newsletter.reports.parse import content_hash, identity_key, parse_report
+from newsletter.reports.places import Gazetteer, load_gazetteer
 from newsletter.store import Store
 
 log = logging.getLogger(__name__)
@@ -36,10 +37,12 @@ _TEMPORARY_SUFFIXES = (".part", ".partial", ".tmp", ".crdownload", ".download", 
 
 @dataclass(frozen=True)
 class Inbox:
-    """Where reports arrive and where bad ones go."""
+    """Where reports arrive, where bad ones go, and the gazetteer that tells which countries
+    and regions each is about."""
 
     folder: Path
     quarantine: Path
+    places: Gazetteer = field(default_factory=load_gazetteer)
 
 
 def scan(inbox: Inbox, options: IngestSettings) -> Iterator[Path]:
@@ -125,7 +128,23 @@ def ingest_inbox(
                                "reason": outcome.reason},
                     )
                     outcomes.append(outcome)
+    locate(store, inbox.places)
     return outcomes
+
+
+def locate(store: Store, gazetteer: Gazetteer) -> int:
+    """Detect the places of every report not yet placed with this gazetteer (new, changed,
+    or placed with a gazetteer the office has extended since); returns how many."""
+    stale = store.reports.unplaced(gazetteer.fingerprint)
+    if stale:
+        with store.transaction():
+            store.reports.set_places(
+                {r.id: gazetteer.detect(r.report.title, r.report.body, r.report.dateline)
+                 for r in stale},
+                gazetteer.fingerprint)
+        log.info("placed %d report(s)", len(stale),
+                 extra={"event": "places", "reports": len(stale)})
+    return len(stale)
 
 
 def _ingest_file(

@@ -32,7 +32,8 @@ class Report:
 
 @dataclass(frozen=True)
 class StoredReport:
-    """A report as kept in the database."""
+    """A report as kept in the database; ``places`` are the ISO 3166 codes of the countries
+    and regions it is about (:mod:`newsletter.reports.places`)."""
 
     id: int
     revision: int
@@ -42,6 +43,7 @@ class StoredReport:
     encoding: str
     ingested_at: datetime
     updated_at: datetime
+    places: tuple[str, ...] = ()
 
 
 class IngestStatus(StrEnum):

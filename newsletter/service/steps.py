@@ -148,7 +148,7 @@ class Service:
         """Matching reports not yet sent to ``spec``, oldest first."""
         start = self._start(spec.name)  # a list added while running is seen from now on
         return [r for r in self.store.issues.unsent_reports(spec.name, start)
-                if spec.matches(r.report.title, r.report.body, r.report.source, r.report.kind)]
+                if spec.matches(r.report, r.places)]
 
     def alerts(self) -> StepOutcome:
         """One alert per new matching report of every alerts list; a report too old to be an

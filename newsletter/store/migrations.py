@@ -390,6 +390,15 @@ MIGRATIONS: tuple[Migration, ...] = (
         CREATE INDEX login_failures_by_subject ON login_failures(subject, at);
         """,
     ),
+    Migration(
+        "0012_places",
+        """
+        -- The countries and regions a report is about (ISO 3166 codes, space-separated), as
+        -- the gazetteer of places_version detected them; NULL: not detected yet.
+        ALTER TABLE reports ADD COLUMN places TEXT;
+        ALTER TABLE reports ADD COLUMN places_version TEXT;
+        """,
+    ),
 )
 
 

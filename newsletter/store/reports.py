@@ -13,7 +13,7 @@ COLUMNS = ", ".join(
     f"r.{column}"
     for column in (
         "id revision title source kind published posted language dateline body content_hash "
-        "path encoding ingested_at updated_at"
+        "path encoding ingested_at updated_at places"
     ).split()
 )
 
@@ -62,7 +62,8 @@ class Reports:
             self.db.execute(
                 """UPDATE reports SET identity_key = ?, content_hash = ?, revision = ?,
                      title = ?, source = ?, kind = ?, published = ?, posted = ?, language = ?,
-                     dateline = ?, body = ?, path = ?, encoding = ?, updated_at = ?
+                     dateline = ?, body = ?, path = ?, encoding = ?, updated_at = ?,
+                     places = NULL, places_version = NULL
                    WHERE id = ?""",
                 (identity_key, content_hash, revision, *_columns(report), path, encoding,
                  stamp(now), report_id),
@@ -111,6 +112,19 @@ class Reports:
             params = (limit,)
         return [stored_report(row) for row in self.db.all(sql, params)]
 
+    def unplaced(self, version: str) -> list[StoredReport]:
+        """Reports whose places were not detected with the gazetteer ``version`` (new, changed,
+        or detected with another gazetteer)."""
+        return [stored_report(row) for row in self.db.all(
+            f"""SELECT {COLUMNS} FROM reports r
+                WHERE places_version IS NULL OR places_version <> ? ORDER BY id""", (version,))]
+
+    def set_places(self, found: dict[int, Sequence[str]], version: str) -> None:
+        """Record the places detected in each report (ISO 3166 codes) with ``version``."""
+        self.db.executemany(
+            "UPDATE reports SET places = ?, places_version = ? WHERE id = ?",
+            [(" ".join(codes), version, report_id) for report_id, codes in found.items()])
+
     def by_language(self) -> dict[str, int]:
         return {str(language): int(n) for language, n in self.db.all(
             "SELECT language, count(*) FROM reports GROUP BY language ORDER BY language")}
@@ -135,7 +149,7 @@ def _columns(report: Report) -> tuple[object, ...]:
 def stored_report(row: Row) -> StoredReport:
     """A report from the :data:`COLUMNS` of a row."""
     (id_, revision, title, source, kind, published, posted, language, dateline, body,
-     content_hash, path, encoding, ingested_at, updated_at) = row
+     content_hash, path, encoding, ingested_at, updated_at, places) = row
     return StoredReport(
         id=int(id_),
         revision=int(revision),
@@ -154,4 +168,5 @@ def stored_report(row: Row) -> StoredReport:
         encoding=str(encoding),
         ingested_at=datetime.fromisoformat(str(ingested_at)),
         updated_at=datetime.fromisoformat(str(updated_at)),
+        places=tuple(str(places).split()) if places else (),
     )

@@ -29,12 +29,14 @@ import hmac
 import io
 import re
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from enum import StrEnum
 
 from newsletter.errors import AddressError, ListError, TokenError
 from newsletter.languages import DEFAULT, LANGUAGES
+from newsletter.reports.model import Report
+from newsletter.reports.places import Gazetteer
 
 FORMATS = ("html", "text")
 DEFAULT_LANGUAGE = DEFAULT
@@ -454,17 +456,40 @@ class ListSpec:
         the list's first."""
         return language if language in self.languages else self.languages[0]
 
-    def matches(self, title: str, body: str, source: str | None, kind: str | None) -> bool:
-        """Whether a report belongs in this list: every filter that is set must match."""
-        text = f"{title}\n{body}".casefold()
-        if self.countries and not any(_word_in(c, text) for c in self.countries):
+    def matches(self, report: Report, places: Collection[str]) -> bool:
+        """Whether a report belongs in this list: every filter that is set must match.
+        ``countries`` are ISO 3166 codes (:func:`with_place_codes`) matched against the
+        report's detected ``places``, whatever language it is written in; keywords match
+        the start of a word of the title or body as written (``паводк`` finds ``паводки``)."""
+        if self.countries and not set(self.countries) & set(places):
             return False
+        text = f"{report.title}\n{report.body}".casefold()
         if self.keywords and not any(_word_in(k, text) for k in self.keywords):
             return False
-        if self.sources and not any(s.casefold() in (source or "").casefold()
+        if self.sources and not any(s.casefold() in (report.source or "").casefold()
                                     for s in self.sources):
             return False
-        return not self.kinds or (kind or "").casefold() in {k.casefold() for k in self.kinds}
+        return not self.kinds or (report.kind or "").casefold() in {k.casefold()
+                                                                     for k in self.kinds}
+
+
+def with_place_codes(spec: ListSpec, gazetteer: Gazetteer) -> ListSpec:
+    """``spec`` with its countries as ISO 3166 codes: a list may name a country or region by
+    code (``KZ``, ``KAZ``, ``KZ-75``) or by any of its names in en, ru or kk; a name the
+    gazetteer does not know is an error that suggests the nearest."""
+    codes = []
+    for name in spec.countries:
+        code = gazetteer.resolve(name)
+        if code is None:
+            near = gazetteer.suggest(name)
+            raise ListError(
+                f"[lists.{spec.name}] countries: {name!r} is not a country or region newsletter "
+                "knows",
+                hint=(f"did you mean {' or '.join(near)}? " if near else "")
+                + "name it by ISO 3166 code (KZ, KZ-75) or by its name in en, ru or kk; an "
+                  "office adds its own places in [ingest] places")
+        codes.append(code)
+    return replace(spec, countries=tuple(dict.fromkeys(codes)))
 
 
 def _word_in(needle: str, text: str) -> bool:

@@ -71,7 +71,8 @@ def test_reports_list_and_show(office: Path) -> None:
     assert shown["language"] == "en"
     assert "ReliefWeb" not in shown["body"]
     table = invoke("reports", "list").output
-    assert table.splitlines()[0].split() == ["ID", "PUBLISHED", "LANG", "KIND", "SOURCE", "TITLE"]
+    assert table.splitlines()[0].split() == ["ID", "PUBLISHED", "LANG", "KIND", "SOURCE",
+                                             "COUNTRIES", "TITLE"]
     assert "2019-06-12" in table
     text = invoke("reports", "show", "1").output
     assert "BISHKEK (12 June 2019)" in text

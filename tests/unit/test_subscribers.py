@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import base64
+from dataclasses import replace
 from datetime import date, timedelta
 
 import pytest
 
 from newsletter.errors import AddressError, ListError, TokenError
+from newsletter.reports.model import Report
 from newsletter.subscribers.core import (
     CONFIRM,
     MAX_NAME,
@@ -157,12 +159,17 @@ def test_list_declarations_are_validated() -> None:
 
 
 def test_list_filters_match_reports() -> None:
-    spec = parse_list("kz", {"countries": ["Kazakhstan"], "kinds": ["Situation Report"]})
-    assert spec.matches("Floods in Kazakhstan", "body", "OCHA", "Situation Report")
-    assert not spec.matches("Floods in Kazakhstan", "body", "OCHA", "Map")
-    assert not spec.matches("Floods in Kyrgyzstan", "body", "OCHA", "Situation Report")
+    spec = parse_list("kz", {"countries": ["KZ"], "kinds": ["Situation Report"],
+                             "keywords": ["паводк", "flood"]})
+    report = Report(title="Казахстан: паводки", source="OCHA", kind="Situation Report",
+                    published=None, language="ru", body="Эвакуированы 1200 человек.")
+    assert spec.matches(report, ("KZ", "KZ-15"))
+    assert not spec.matches(report, ("KG",))  # countries are the detected codes, not words
+    assert not spec.matches(replace(report, kind="Map"), ("KZ",))
+    assert not spec.matches(replace(report, title="Казахстан: засуха"), ("KZ",))
+    assert spec.matches(replace(report, title="Floods", language="en"), ("KZ",))
     anything = parse_list("all", {})
-    assert anything.matches("t", "b", None, None)
+    assert anything.matches(replace(report, source=None, kind=None), ())
 
 
 def test_fields_a_row_does_not_give_keep_what_is_stored() -> None:
