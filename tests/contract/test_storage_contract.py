@@ -280,6 +280,41 @@ def test_a_missing_issue_is_a_clear_error(store: Store) -> None:
         store.issues.get(1)
 
 
+def _deliver(store: Store, issue_id: int) -> None:
+    """Mark the messages of ``issue_id`` sent; leave every other message queued."""
+    for row in store.outbox.claim("one", 100, NOW, 30).rows:
+        if row.issue_id == issue_id:
+            store.outbox.mark(row.id, "one", State.SENDING, State.SENT, now=NOW)
+    store.outbox.release("one")
+
+
+def test_the_archive_holds_the_issues_that_reached_a_reader(store: Store) -> None:
+    first, second = _add(store, key="k1"), _add(store, "Kyrgyzstan: Mudflow", key="k2")
+    _subscribe(store, "a@example.org")
+    older, _ = _issue(store, [first])
+    queued, _ = _issue(store, [second])  # queued, never sent
+    _deliver(store, older)
+    assert [i.id for i in store.issues.archive("daily")] == [older]
+    with pytest.raises(NotFound):
+        store.issues.archived(queued)
+    # a later issue carries report 2, held back from Russian by the first, to ru readers only
+    store.holds.record("daily", [(second, "ru")], older, NOW)
+    (hold,) = store.holds.waiting("daily")
+    later, _ = store.issues.create(
+        "daily", "digest", [], {"ru": "{}", "kk": "{}"}, NOW + timedelta(hours=1),
+        recipients=lambda issue_id: [QueuedMessage(1, "a@example.org", None, "ru",
+                                                   f"n{issue_id}@example.org", "html")])
+    assert store.holds.release(hold, later, NOW)
+    _deliver(store, later)
+    newest = store.issues.archived(later)
+    assert (newest.kind, newest.report_ids, newest.languages) == ("digest", (second,),
+                                                                  ("kk", "ru"))
+    assert [i.id for i in store.issues.archive("daily")] == [later, older]  # newest first
+    assert [i.id for i in store.issues.archive("daily", limit=1)] == [later]
+    assert store.issues.archived(older).report_ids == (first,)
+    assert store.issues.archive("weekly") == []
+
+
 def test_schedule_runs_record_a_list_start_once_and_the_last_run(store: Store) -> None:
     assert store.runs.list_start("daily") is None
     assert store.runs.record_list_start("daily", NOW) == NOW
