@@ -17,14 +17,13 @@ from starlette.routing import Route
 
 from newsletter.app import Instance
 from newsletter.errors import NotFound, TokenError
-from newsletter.issues.plan import PlannedIssue, plan_issue
+from newsletter.issues.plan import PlannedIssue, fallback_reason, plan_issue
 from newsletter.mail.compose import body_parts
-from newsletter.mail.render import language_name
 from newsletter.reports.model import StoredReport
 from newsletter.review_web import review_routes
 from newsletter.store import Store
 from newsletter.subscribers.core import CONFIRM, TEST, UNSUBSCRIBE, verify_token
-from newsletter.translate.editions import EditionStatus, Policy, edition_view
+from newsletter.translate.editions import EditionStatus, EditionView, Policy, edition_view
 
 
 def create_app(instance: Instance) -> Starlette:
@@ -83,29 +82,30 @@ def create_app(instance: Instance) -> Starlette:
         return preview(request, planned, language, "Digest of the latest reports", notes)
 
     async def report_page(request: Request) -> Response:
+        """A report in the reader's language: the machine's translation, named as such with
+        its model and a link to the original, or the original with the reason it is shown
+        (:func:`fallback_reason`, in the mail's words), and the places it is about."""
         language = language_of(request)
         report_id = int(request.path_params["report_id"])
         with instance.open_store() as store:
             stored = store.reports.get(report_id)
-            edition = store.editions.of(report_id).get(language)
+            view = _view(store, stored, language, policy)
         report = stored.report
-        view = edition_view(report_id, report.language, report.title, (), report.body, edition,
-                            language, policy)
-        notice, original = None, None
-        gettext = renderer.gettext(language)
-        if view.status is not EditionStatus.ORIGINAL:
-            original = f"?lang={report.language}"
-            if not view.body_translated:
-                notice = gettext("The machine translation of this item did not pass our "
-                                 "checks, so it is shown in the original language.")
-            else:  # the body is the machine's even when a person reviewed title and summary
-                notice = gettext("Machine translation from %(language)s by %(model)s.") % {
-                    "language": language_name(report.language, language),
-                    "model": view.edition.model if view.edition else "?"}
+        status, reason = "original", ""
+        if view.body_translated:
+            status = "machine"
+        elif view.status is not EditionStatus.ORIGINAL:
+            flags = view.flags
+            if view.status is EditionStatus.TRANSLATED and view.edition is not None:
+                flags = view.edition.body_flags  # the title passed, the body did not (or none)
+            status, reason = "fallback", fallback_reason(flags) if flags else "no_model"
         title = view.title if view.body_translated else report.title
         return page("web/report.html", language, page_title=title, title=title,
                     source=report.source, published=report.published,
-                    paragraphs=view.body.split("\n\n"), notice=notice, original=original)
+                    paragraphs=view.body.split("\n\n"), status=status, reason=reason,
+                    original_language=report.language, model=view.model,
+                    reviewed=view.reviewed,
+                    places=[instance.gazetteer.name(code, language) for code in stored.places])
 
     def subscription_page(request: Request, purpose: str) -> Response:
         """GET shows the question; POST (a form, or RFC 8058's one-click
@@ -182,13 +182,17 @@ def _plan(instance: Instance, store: Store, ids: list[int], kind: str, language:
                       issue_date=datetime.now(UTC).date())
 
 
-def _note(store: Store, stored: StoredReport, language: str, policy: Policy) -> dict[str, object]:
-    """One report's status in ``language`` (:func:`edition_view`), with its flags, for the
-    preview page."""
+def _view(store: Store, stored: StoredReport, language: str, policy: Policy) -> EditionView:
+    """What a reader of ``language`` gets of a report (:func:`edition_view`)."""
     report = stored.report
-    view = edition_view(stored.id, report.language, report.title, (), report.body,
+    return edition_view(stored.id, report.language, report.title, (), report.body,
                         store.editions.of(stored.id).get(language), language, policy)
-    return {"title": report.title, "status": view.status.value,
+
+
+def _note(store: Store, stored: StoredReport, language: str, policy: Policy) -> dict[str, object]:
+    """One report's status in ``language``, with its flags, for the preview page."""
+    view = _view(store, stored, language, policy)
+    return {"title": stored.report.title, "status": view.status.value,
             "model": view.edition.model if view.edition else None,
             "flags": [f.as_dict() for f in view.flags]}
 

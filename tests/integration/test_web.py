@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 import urllib.request
 from pathlib import Path
@@ -9,9 +10,12 @@ from pathlib import Path
 import pytest
 
 from newsletter.app import Instance
+from newsletter.mail.render import language_name
 from newsletter.reports.ingest import ingest_inbox
 from newsletter.store import Store
 from newsletter.summarise.pending import summarise_pending
+from newsletter.translate.core import Flag
+from newsletter.translate.editions import Edition, Review, ReviewState
 from newsletter.translate.packages import install
 from newsletter.translate.pending import translate_pending
 from newsletter.web import create_app
@@ -89,19 +93,66 @@ def test_switching_language_in_chromium(site: Instance, tmp_path: Path) -> None:
 
 
 def test_the_archive_page_follows_the_mails_decision(site: Instance, store: Store) -> None:
+    """The report page says what the mail says, in the mail's words, before the text: the
+    machine translation with its model (ru), or why the original is shown and in which
+    language (kk: no en→kk model)."""
     from newsletter.issues.plan import plan_issue
     from newsletter.translate.editions import Policy
 
     planned = plan_issue(store, [1], kind="alert", languages=["ru", "kk"],
                          policy=Policy(site.settings.translate.policy), list_title="Daily",
                          base_url=site.settings.web.base_url, issue_date=FIXED_NOW.date())
+    renderer = site.renderer()
     with serving(create_app(site)) as base:
         for language in ("ru", "kk"):
             [item] = planned.mails[language].items
+            mail = renderer.render(planned.mails[language]).html
             status, page = _get(f"{base}/reports/1?lang={language}")
             assert status == 200
             assert item.title in page
-            notice = site.renderer().gettext(language)(
-                "The machine translation of this item did not pass our checks, so it is shown in "
-                "the original language.")
-            assert (notice in page) == item.fallback  # ru is translated, kk has no model
+            gettext = renderer.gettext(language)
+            english = language_name("en", language)
+            if language == "ru":
+                assert not item.fallback
+                notice = gettext("Machine translation from %(language)s by %(model)s.") % {
+                    "language": english, "model": item.model}
+            else:
+                assert item.fallback_reason == "no_model"
+                notice = gettext("There is no translation of this item into your language yet: "
+                                 "it is shown in %(language)s, the original.") % {
+                                     "language": english}
+            assert notice in mail
+            assert notice in page
+            assert 'href="?lang=en" class="original"' in page
+            assert page.index(notice) < page.index("<p>")  # before the first paragraph
+
+
+
+def test_the_report_page_names_a_reviewer_a_waiting_review_and_a_flagged_body(
+        site: Instance, store: Store) -> None:
+    gettext = site.renderer().gettext("kk")
+    english = language_name("en", "kk")
+    store.reviews.save(1, "ru", Review(ReviewState.APPROVED, "Проверенный заголовок", None,
+                                       "anna", FIXED_NOW))
+    flagged = Edition("kk", "Тақырып", ("Қысқаша.",), "Мәтін.", "en→kk test@1",
+                      flags=(Flag("numbers", "a number was lost"),))
+    with serving(create_app(site)) as base:
+        page = _get(f"{base}/reports/1?lang=ru")[1]
+        assert "<h1>Проверенный заголовок</h1>" in page
+        assert 'data-status="machine"' in page
+        assert "Заголовок проверен редактором; текст ниже — машинный перевод" in page
+        store.editions.save(1, flagged, "k", FIXED_NOW)  # a flag: it waits for a reviewer
+        page = _get(f"{base}/reports/1?lang=kk")[1]
+        assert 'data-reason="review"' in page
+        assert gettext("The translation of this item is waiting for a reviewer: it is shown in "
+                       "%(language)s, the original.") % {"language": english} in page
+        clean = dataclasses.replace(flagged, flags=(),
+                                    body_flags=(Flag("length", "too short"),))
+        store.editions.save(1, clean, "k", FIXED_NOW)  # the title passed, the body did not
+        page = _get(f"{base}/reports/1?lang=kk")[1]
+        assert 'data-reason="flagged"' in page
+        assert gettext("The machine translation of this item did not pass our checks: it is "
+                       "shown in %(language)s, the original.") % {"language": english} in page
+        assert "Мәтін." not in page  # the English body, under its English title
+        assert "<h1>UN Human Rights Office calls on Kazakhstan" in page
+
