@@ -17,6 +17,7 @@ from newsletter.app import Instance
 from newsletter.cli.main import cli
 from newsletter.reports.ingest import ingest_inbox
 from newsletter.store import Store
+from newsletter.summarise.core import split_sentences
 from newsletter.summarise.pending import summarise_pending
 from newsletter.translate.core import Glossary
 from newsletter.translate.packages import install
@@ -98,6 +99,19 @@ def test_the_progress_moves_with_each_engine_batch_not_each_chunk(
     assert len(moves) == -(-total // 4)  # … whose progress moved every 4 sentences
     assert max(moves) <= 4
     assert sum(moves) == total
+
+
+def test_parallel_batches_translate_exactly_as_one_batch_at_a_time(
+    instance: Instance, tiny_models: dict[str, TinyPackage]
+) -> None:
+    _install(instance, tiny_models["en_kk"])  # with a target prefix to strip
+    sentences = split_sentences(SAMPLE_REPORT.read_text(encoding="utf-8"))
+    one, two = instance.engine(), instance.engine()
+    one.parallel, two.parallel = 1, 2
+    one.batch_size = two.batch_size = 3
+    (model,) = one.models()
+    assert two.translate(model, sentences) == one.translate(model, sentences)
+    assert two.target_tokens == one.target_tokens > len(sentences)
 
 
 def test_nothing_is_translated_twice(
