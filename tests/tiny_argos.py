@@ -26,7 +26,7 @@ import json
 import os
 import shutil
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -89,11 +89,14 @@ def _is_cyrillic(piece: str) -> bool:
     return any("\u0400" <= ch <= "\u04ff" for ch in piece)
 
 
-def train_tokenizer(folder: Path, vocab_size: int = 500) -> list[str]:
-    """Train a SentencePiece model on the inline corpus; return its pieces."""
+def train_tokenizer(folder: Path, vocab_size: int = 500,
+                    sentences: Iterable[str] | None = None) -> list[str]:
+    """Train a SentencePiece model on ``sentences`` (by default the inline corpus); return its
+    pieces. ``vocab_size`` is a ceiling: a small text gives fewer pieces."""
     import sentencepiece as spm
 
-    sentences = [s for lines in CORPUS.values() for s in lines]
+    if sentences is None:
+        sentences = [s for lines in CORPUS.values() for s in lines]
     with open(os.devnull, "w") as quiet:
         spm.SentencePieceTrainer.train(
             sentence_iterator=iter(sentences), model_prefix=str(folder / "sentencepiece"),
@@ -159,7 +162,7 @@ def build_model(
     f32 = np.float32
     rng = np.random.default_rng(seed)
     codes_set: set[tuple[float, ...]] = set()
-    codes = []
+    codes: list[np.ndarray] = []
     while len(codes) < len(source):
         code = rng.permutation(np.repeat([1.0, -1.0], k // 2))
         if tuple(code) not in codes_set:
