@@ -112,10 +112,12 @@ def status(obj: Context, as_json: bool) -> None:
                   if translations.without_model else "") + "; "
                f"{translations.cached} cached sentence(s); "
                f"models: {', '.join(model_names) or 'none (see `newsletter models`)'}")
-    waiting_jobs = jobs.get("pending", 0) + jobs.get("running", 0)
+    bodies = jobs.get("body", 0) + jobs.get("body_running", 0)
+    waiting_jobs = jobs.get("pending", 0) + jobs.get("running", 0) + bodies
     if waiting_jobs or jobs.get("failed"):
         click.echo(f"Translation  {jobs.get('pending', 0)} report(s) queued, "
-                   f"{jobs.get('running', 0)} being translated, {jobs.get('failed', 0)} failed "
+                   f"{jobs.get('running', 0)} being translated, {bodies} with a body still to "
+                   f"translate, {jobs.get('failed', 0)} failed "
                    "(`newsletter workers` shows who translates)")
     click.echo("Outbox       " + (", ".join(f"{n} {state}" for state, n in sorted(outbox.items()))
                                   or "empty"))

@@ -10,8 +10,10 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
 from newsletter.app import Instance
+from newsletter.cli.main import cli
 from newsletter.service.steps import Service
 from newsletter.store import Store
 from newsletter.summarise.core import split_sentences
@@ -199,3 +201,20 @@ def test_an_edition_is_sent_translated_while_its_body_waits(
     assert view.status is EditionStatus.TRANSLATED
     assert view.title == edition.title
     assert (view.body, view.body_translated) == (report.body, False)
+
+
+def test_a_job_waits_for_its_body_after_its_title_and_summary(
+    office: Instance, store: Store
+) -> None:
+    clock = Clock(FIXED_NOW)
+    _arrive(office, store, clock, SAMPLE_REPORT)
+    service = office.service(store, clock=clock)
+    assert service.translate("worker", bodies=False) == 1  # as run --once does before alerts
+    assert store.jobs.counts() == {"body": 1}
+    assert store.jobs.unfinished([1]) == set()
+    status = CliRunner().invoke(cli, ["--config", str(office.root), "status"])
+    assert "0 report(s) queued, 0 being translated, 1 with a body still to translate" in (
+        status.output)
+    assert service.translate("worker") == 0  # no title or summary was left: only the body
+    assert store.jobs.counts() == {"done": 1}
+    assert all(edition.body for edition in store.editions.of(1).values())
