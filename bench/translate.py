@@ -67,6 +67,9 @@ sys.path.insert(0, str(REPO))  # for tests.tiny_argos and tests.tiny_checkpoints
 # What the tokenizer of the checkpoint is trained on (local_text): a new recipe, a new number.
 TEXT_RECIPE = 1
 TARGET_TOKENS = {"ru": ">>rus_Cyrl<<", "kk": ">>kaz_Cyrl<<"}
+# Translated before anything is timed, in batches for every worker: a model's first batches
+# are slower (memory is allocated, caches filled), and no contender should pay for that.
+WARM_UP = [f"Warm-up sentence number {i} of the benchmark." for i in range(8)]
 PLACES = ["Kokshetau", "Petropavl", "Taraz", "Turkistan", "Aktobe", "Atyrau", "Oral", "Semey",
           "Kostanay", "Pavlodar", "Ekibastuz", "Zhezkazgan", "Balkhash", "Talgar", "Esik",
           "Kaskelen", "Osh", "Naryn", "Karakol", "Talas", "Jalal-Abad", "Batken", "Khujand"]
@@ -208,7 +211,11 @@ def raw(model: InstalledModel, calls: list[list[str]], batch: int, beam: int) ->
         model_file=str(model.path / "sentencepiece.model"))
     translator = ctranslate2.Translator(str(model.path / "model"), device="cpu",
                                         intra_threads=1, inter_threads=2)
-    translator.translate_batch([["▁Warm"]], beam_size=beam, max_decoding_length=4)
+    warm = [tokenizer.encode(s, out_type=str) for s in WARM_UP]
+    for result in translator.translate_batch(
+            warm, beam_size=beam, max_batch_size=4, asynchronous=True,
+            max_decoding_length=max_decoding_length(max(map(len, warm)))):
+        result.result()
     prefix = [[model.target_prefix]] if model.target_prefix else None
     started = time.perf_counter()
     pending = []
@@ -244,7 +251,8 @@ def argos(sentences: list[str]) -> tuple[float, int]:
     capped = Capped(ctranslate2.Translator(str(installed / "model"), device="cpu",
                                            inter_threads=1, intra_threads=1))
     translation.underlying.translator = capped
-    argostranslate.translate.translate(sentences[0], "en", "ru")  # warm
+    for sentence in WARM_UP:
+        argostranslate.translate.translate(sentence, "en", "ru")
     capped.tokens = 0
     started = time.perf_counter()
     for sentence in sentences:
@@ -361,7 +369,7 @@ def throughput_figures(office: Any, args: argparse.Namespace, now: datetime) -> 
         engine = Recording(base.packages_dir, argos_home=base.argos_home, threads=base.threads,
                            parallel=base.parallel, beam_size=args.beam)
         ru = next(m for m in engine.models() if m.to_code == "ru")
-        engine.translate(ru, ["Warm-up sentence."])
+        engine.translate(ru, WARM_UP)
         engine.calls, engine.target_tokens = [], 0
         started = time.perf_counter()
         run = translate_pending(store, engine, Glossary(), settings, now=now)
@@ -372,7 +380,7 @@ def throughput_figures(office: Any, args: argparse.Namespace, now: datetime) -> 
     raw_s, raw_tokens = raw(ru, engine.calls, engine.batch_size, args.beam)
     serial = ArgosEngine(engine.packages_dir, argos_home=engine.argos_home,
                          threads=engine.threads, parallel=1, beam_size=args.beam)
-    serial.translate(ru, ["Warm-up sentence."])
+    serial.translate(ru, WARM_UP)
     serial.target_tokens = 0
     started = time.perf_counter()
     for sentences in engine.calls:
@@ -437,7 +445,7 @@ def report_timing(office: Any, languages: list[str], args: argparse.Namespace,
         assert isinstance(engine, ArgosEngine)
         engine.beam_size = args.beam
         for model in engine.models():
-            engine.translate(model, ["Warm-up sentence."])  # the service keeps them loaded
+            engine.translate(model, WARM_UP)  # the service keeps them loaded
         engine.target_tokens = 0
         marks: list[float] = []
         started = time.perf_counter()
