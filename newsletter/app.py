@@ -247,7 +247,15 @@ class Instance:
             raise ConfigError(f"cannot read the DKIM key {path}: {exc.strerror}",
                               hint="set [dkim] key_file to a PEM private key") from exc
         domain = dkim.domain or self.settings.mail.from_address.rpartition("@")[2]
-        return DkimSigner(dkim.selector, domain, key)
+        try:
+            return DkimSigner(dkim.selector, domain, key)
+        except ValueError as exc:
+            raise ConfigError(
+                f"cannot DKIM-sign with the key {path} as "
+                f"{dkim.selector}._domainkey.{domain}: {exc}",
+                hint="[dkim] key_file must be a PEM RSA private key of 1024 bits or more "
+                     "(2048 is usual) with no passphrase, e.g. from `openssl genrsa -out "
+                     "dkim.pem 2048`; [dkim] selector and domain must be DNS names") from exc
 
     # -- the use cases, built from the settings ------------------------------------------
 

@@ -84,7 +84,7 @@ def test_only_the_message_builder_fills_in_a_template(path: Path) -> None:
     """Every message is finished by ``MessageBuilder`` (``message`` signs its links and
     DKIM-signs it; ``preview`` makes the unsigned previews), so a new kind of mail cannot
     leave unsigned."""
-    # dkim.py is the signer itself (it calls dkimpy's sign); messages.py the builder.
+    # dkim.py is the signer itself (it calls the RSA key's sign); messages.py the builder.
     permitted = {"mail/messages": {"personalise", "sign"}, "mail/dkim": {"sign"}}
     calls = {node.func.attr for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
              if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
