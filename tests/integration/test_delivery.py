@@ -82,10 +82,17 @@ def _states(store: Store) -> dict[str, str]:
     return {row["address"]: row["state"] for row in store.outbox.rows()}
 
 
-def test_every_message_arrives_once_personalised(office: Instance, store: Store) -> None:
+# Relays that offer PIPELINING get MAIL, RCPT and DATA in one write; the others one at a time.
+RELAYS = pytest.mark.parametrize("pipelining", [False, True], ids=["lockstep", "pipelining"])
+
+
+@RELAYS
+def test_every_message_arrives_once_personalised(office: Instance, store: Store,
+                                                 pipelining: bool) -> None:
     addresses = [f"reader{i}@example.org" for i in range(12)]
     issue = _issue(office, store, addresses)
     with smtp_sink() as (sink, port):
+        sink.pipelining = pipelining
         run = _send(office, store, port, clock=lambda: datetime.now(UTC))
     assert run.sent == 12
     assert sorted(m.recipients[0] for m in sink.messages) == sorted(addresses)
@@ -98,8 +105,10 @@ def test_every_message_arrives_once_personalised(office: Instance, store: Store)
     assert again.sent == 0
 
 
+@RELAYS
 def test_temporary_failures_are_retried_and_permanent_ones_fail(office: Instance,
-                                                                store: Store) -> None:
+                                                                store: Store,
+                                                                pipelining: bool) -> None:
     plan: dict[str, list[str | None]] = {
         "t421@example.org": ["421 4.3.2 closing"],
         "t451@example.org": ["451 4.3.0 try later", "451 4.3.0 try later"],
@@ -112,6 +121,7 @@ def test_temporary_failures_are_retried_and_permanent_ones_fail(office: Instance
     _issue(office, store, list(plan))
     now = datetime.now(UTC)
     with smtp_sink() as (sink, port):
+        sink.pipelining = pipelining
         sink.faults.update(plan)
         first = _send(office, store, port, clock=lambda: now)
         assert first.failed == 1
@@ -132,11 +142,13 @@ def test_temporary_failures_are_retried_and_permanent_ones_fail(office: Instance
     assert sorted(received) == sorted(a for a, s in states.items() if s == "sent")
 
 
-def test_a_connection_lost_after_the_data_is_recorded_as_ambiguous(office: Instance,
-                                                                   store: Store) -> None:
+@RELAYS
+def test_a_connection_lost_after_the_data_is_recorded_as_ambiguous(
+        office: Instance, store: Store, pipelining: bool) -> None:
     _issue(office, store, ["drop@example.org", "stall@example.org", "ok@example.org"])
     now = datetime.now(UTC)
     with smtp_sink() as (sink, port):
+        sink.pipelining = pipelining
         sink.faults.update({"drop@example.org": ["drop"], "stall@example.org": ["stall"]})
         sink.stall_seconds = 3
         run = _send(office, store, port, clock=lambda: now, timeout=1, connections=1)
