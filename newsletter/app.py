@@ -86,7 +86,7 @@ class Instance:
         options = self.settings.translate
         return ArgosEngine(
             self.settings.packages_dir, argos_home=self.settings.argos_home,
-            threads=options.threads, beam_size=options.beam_size,
+            threads=options.threads, parallel=options.parallel, beam_size=options.beam_size,
         )
 
     def renderer(self) -> Renderer:

@@ -112,7 +112,11 @@ class TranslateSettings:
         "translations/glossary.csv", "CSV of fixed translations (columns en, ru, kk)."
     )
     bodies: bool = setting(True, "Also translate report bodies (for the web archive).")
-    threads: int = setting(0, "CTranslate2 threads per model; 0 picks 1 on machines of <= 2 cores.")
+    threads: int = setting(0, "CTranslate2 threads per batch; 0 picks 1 on machines of <= 2 cores.")
+    parallel: int = setting(
+        0, "Batches each model decodes at once, each on its own threads; 0 picks the cores "
+        "divided by threads (2 on a machine of 2 cores)."
+    )
     beam_size: int = setting(2, "Beam width: 1 is fastest, 4 is argostranslate's default.")
     batch_sentences: int = setting(
         256, "Sentences per CTranslate2 batch call (each language is translated in such chunks)."

@@ -1,12 +1,13 @@
-"""The local web app (Starlette, served by uvicorn): previews of every issue in every language
-with their quality flags, and the archive of reports (I/O).
+"""The local web app (Starlette, served by uvicorn): the archive of sent issues and of reports,
+and previews of every issue in every language with their quality flags (I/O).
 
 Pages are rendered with the same template set and catalogs as the mails. The database is opened
-per request, so the app always shows what is stored now.
+per request, so the app always shows what is stored now; the public pages only read it.
 """
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from typing import Any
 
@@ -17,14 +18,15 @@ from starlette.routing import Route
 
 from newsletter.app import Instance
 from newsletter.errors import NotFound, TokenError
-from newsletter.issues.plan import PlannedIssue, plan_issue
+from newsletter.issues.plan import PlannedIssue, fallback_reason, plan_issue
+from newsletter.languages import LANGUAGES
 from newsletter.mail.compose import body_parts
-from newsletter.mail.render import language_name
+from newsletter.mail.render import Rendered
 from newsletter.reports.model import StoredReport
 from newsletter.review_web import review_routes
 from newsletter.store import Store
 from newsletter.subscribers.core import CONFIRM, TEST, UNSUBSCRIBE, verify_token
-from newsletter.translate.editions import EditionStatus, Policy, edition_view
+from newsletter.translate.editions import EditionStatus, EditionView, Policy, edition_view
 
 
 def create_app(instance: Instance) -> Starlette:
@@ -44,10 +46,50 @@ def create_app(instance: Instance) -> Starlette:
         return HTMLResponse(renderer.page(name, language, languages=languages, **context),
                             status_code=status_code)
 
+    def shown(rendered: Rendered, list_name: str, date: datetime) -> tuple[str, str]:
+        """The text and HTML of a rendered mail as the made-up preview reader gets it: its
+        links change no subscription."""
+        raw = builder.preview(builder.template(rendered, list_name, date=date), "preview")
+        return body_parts(raw)
+
     async def index(request: Request) -> Response:
+        """The archive: each list's issues, newest first, and the recent reports."""
+        language = language_of(request)
         with instance.open_store() as store:
+            lists = [{"name": spec.name, "title": spec.title_in(language), "issues": [
+                {"id": issue.id, "kind": issue.kind, "reports": len(issue.report_ids),
+                 "date": spec.local_date(issue.created_at),
+                 "languages": _ordered(issue.languages)}
+                for issue in store.issues.archive(spec.name)]}
+                for spec in instance.lists(store).values()]
             reports = store.reports.newest(limit=50)
-        return page("web/index.html", "en", page_title="Recent issues", reports=reports)
+        countries = {r.id: [instance.gazetteer.name(code, language) for code in r.places
+                            if "-" not in code] for r in reports}
+        return page("web/index.html", language,
+                    page_title=renderer.gettext(language)("Archive"), lists=lists,
+                    reports=reports, countries=countries)
+
+    async def issue_page(request: Request) -> Response:
+        """One sent issue in one of its languages, as its readers got it."""
+        issue_id = int(request.path_params["issue_id"])
+        with instance.open_store() as store:
+            issue = store.issues.archived(issue_id)
+            rendered_in = _ordered(issue.languages)
+            language = request.query_params.get("lang") or next(iter(rendered_in), "")
+            bodies = store.issues.bodies(issue_id)
+            if language not in bodies:
+                raise NotFound(f"issue {issue_id} has no mail in {language}")
+            spec = instance.lists(store).get(issue.list_name)
+            reports = [{"id": stored.id, "title": _view(store, stored, language, policy).title}
+                       for stored in store.reports.get_many(issue.report_ids).values()]
+        rendered = Rendered(**json.loads(bodies[language]))
+        text, html = shown(rendered, issue.list_name, issue.created_at)
+        return page("web/issue.html", language, page_title=rendered.subject,
+                    issue_languages=rendered_in, subject=rendered.subject, kind=issue.kind,
+                    list_title=spec.title_in(language) if spec else issue.list_name,
+                    date=(spec.local_date(issue.created_at) if spec
+                          else issue.created_at.date()),
+                    reports=reports, email_html=html, email_text=text)
 
     def preview(request: Request, planned: PlannedIssue, language: str, title: str,
                 notes: list[dict[str, object]]) -> Response:
@@ -57,9 +99,7 @@ def create_app(instance: Instance) -> Starlette:
                                       "email_html": "", "email_text": "", "subject": ""}
         if mail is not None:
             rendered = renderer.render(mail)
-            raw = builder.preview(builder.template(rendered, "preview", date=datetime.now(UTC)),
-                                  "preview")
-            text, html = body_parts(raw)
+            text, html = shown(rendered, "preview", datetime.now(UTC))
             context.update(subject=rendered.subject, email_html=html, email_text=text)
         return page("web/preview.html", language, **context)
 
@@ -83,29 +123,30 @@ def create_app(instance: Instance) -> Starlette:
         return preview(request, planned, language, "Digest of the latest reports", notes)
 
     async def report_page(request: Request) -> Response:
+        """A report in the reader's language: the machine's translation, named as such with
+        its model and a link to the original, or the original with the reason it is shown
+        (:func:`fallback_reason`, in the mail's words), and the places it is about."""
         language = language_of(request)
         report_id = int(request.path_params["report_id"])
         with instance.open_store() as store:
             stored = store.reports.get(report_id)
-            edition = store.editions.of(report_id).get(language)
+            view = _view(store, stored, language, policy)
         report = stored.report
-        view = edition_view(report_id, report.language, report.title, (), report.body, edition,
-                            language, policy)
-        notice, original = None, None
-        gettext = renderer.gettext(language)
-        if view.status is not EditionStatus.ORIGINAL:
-            original = f"?lang={report.language}"
-            if not view.body_translated:
-                notice = gettext("The machine translation of this item did not pass our "
-                                 "checks, so it is shown in the original language.")
-            else:  # the body is the machine's even when a person reviewed title and summary
-                notice = gettext("Machine translation from %(language)s by %(model)s.") % {
-                    "language": language_name(report.language, language),
-                    "model": view.edition.model if view.edition else "?"}
+        status, reason = "original", ""
+        if view.body_translated:
+            status = "machine"
+        elif view.status is not EditionStatus.ORIGINAL:
+            flags = view.flags
+            if view.status is EditionStatus.TRANSLATED and view.edition is not None:
+                flags = view.edition.body_flags  # the title passed, the body did not (or none)
+            status, reason = "fallback", fallback_reason(flags) if flags else "no_model"
         title = view.title if view.body_translated else report.title
         return page("web/report.html", language, page_title=title, title=title,
                     source=report.source, published=report.published,
-                    paragraphs=view.body.split("\n\n"), notice=notice, original=original)
+                    paragraphs=view.body.split("\n\n"), status=status, reason=reason,
+                    original_language=report.language, model=view.model,
+                    reviewed=view.reviewed,
+                    places=[instance.gazetteer.name(code, language) for code in stored.places])
 
     def subscription_page(request: Request, purpose: str) -> Response:
         """GET shows the question; POST (a form, or RFC 8058's one-click
@@ -165,6 +206,7 @@ def create_app(instance: Instance) -> Starlette:
     return Starlette(exception_handlers={NotFound: not_found}, routes=[
         *review_routes(instance, page),
         Route("/", index),
+        Route("/issues/{issue_id:int}", issue_page),
         Route("/preview/alert/{report_id:int}", preview_alert),
         Route("/preview/digest", preview_digest),
         Route("/reports/{report_id:int}", report_page),
@@ -182,15 +224,24 @@ def _plan(instance: Instance, store: Store, ids: list[int], kind: str, language:
                       issue_date=datetime.now(UTC).date())
 
 
-def _note(store: Store, stored: StoredReport, language: str, policy: Policy) -> dict[str, object]:
-    """One report's status in ``language`` (:func:`edition_view`), with its flags, for the
-    preview page."""
+def _view(store: Store, stored: StoredReport, language: str, policy: Policy) -> EditionView:
+    """What a reader of ``language`` gets of a report (:func:`edition_view`)."""
     report = stored.report
-    view = edition_view(stored.id, report.language, report.title, (), report.body,
+    return edition_view(stored.id, report.language, report.title, (), report.body,
                         store.editions.of(stored.id).get(language), language, policy)
-    return {"title": report.title, "status": view.status.value,
+
+
+def _note(store: Store, stored: StoredReport, language: str, policy: Policy) -> dict[str, object]:
+    """One report's status in ``language``, with its flags, for the preview page."""
+    view = _view(store, stored, language, policy)
+    return {"title": stored.report.title, "status": view.status.value,
             "model": view.edition.model if view.edition else None,
             "flags": [f.as_dict() for f in view.flags]}
+
+
+def _ordered(languages: tuple[str, ...]) -> list[str]:
+    """``languages`` in the order newsletter lists its languages."""
+    return sorted(languages, key=lambda code: (LANGUAGES + (code,)).index(code))
 
 
 def _accepted_language(request: Request, languages: list[str]) -> str:

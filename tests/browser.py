@@ -75,6 +75,17 @@ class Page:
             raise RuntimeError(result["exceptionDetails"])
         return result["result"].get("value")
 
+    def viewport(self, width: int, height: int = 900) -> None:
+        """Lay pages out as a phone ``width`` CSS pixels wide does (a mobile viewport that
+        honours ``<meta name="viewport">``), until the tab closes."""
+        self.call("Emulation.setDeviceMetricsOverride", width=width, height=height,
+                  deviceScaleFactor=1, mobile=True)
+
+    def overflow(self) -> int:
+        """How many CSS pixels the page is wider than the viewport (0: no sideways scroll)."""
+        return int(self.evaluate(
+            "document.documentElement.scrollWidth - document.documentElement.clientWidth"))
+
     def click(self, selector: str) -> None:
         """Click a link and wait for the page it opens to load."""
         self.evaluate(f"document.querySelector({json.dumps(selector)}).click()")

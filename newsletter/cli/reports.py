@@ -263,7 +263,8 @@ def summarise_command(obj: Context, report_id: int | None, everything: bool, as_
 @click.pass_obj
 @handle_errors
 def translate_command(obj: Context, report_id: int | None, everything: bool, as_json: bool) -> None:
-    """Translate titles, summaries and bodies into every configured language, offline."""
+    """Translate titles, summaries and bodies into every configured language, offline: every
+    title and summary first, saved (mail can go out), then the bodies."""
     instance = obj.instance
     engine = instance.engine()
     glossary = instance.glossary()
@@ -273,15 +274,17 @@ def translate_command(obj: Context, report_id: int | None, everything: bool, as_
             run = translate_pending(store, engine, glossary, instance.settings.translate,
                                     now=utc_now(), report_id=report_id, force=everything,
                                     progress=report_progress)
-    figures = {"editions": run.editions, "sentences": run.sentences, "from_cache": run.from_cache,
+    figures = {"editions": run.editions, "bodies": run.bodies, "sentences": run.sentences,
+               "from_cache": run.from_cache,
                "translated": run.translated, "batch_calls": run.batch_calls,
                "missing": [{"report_id": r, "language": lang, "reason": why}
                            for r, lang, why in run.missing]}
     if as_json:
         emit_json(figures)
         return
-    click.echo(f"{run.editions} edition(s) written; {run.translated} sentence(s) translated in "
-               f"{run.batch_calls} batch call(s), {run.from_cache} from the cache")
+    click.echo(f"{run.editions} edition(s) and {run.bodies} bod{'y' if run.bodies == 1 else 'ies'} "
+               f"written; {run.translated} sentence(s) translated in {run.batch_calls} batch "
+               f"call(s), {run.from_cache} from the cache")
     for language, why in sorted({(lang, why) for _, lang, why in run.missing}):
         count = sum(1 for _, lang, w in run.missing if (lang, w) == (language, why))
         click.echo(f"{language}: {count} report(s) not translated: {why}", err=True)

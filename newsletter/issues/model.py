@@ -18,6 +18,21 @@ class StoredIssue:
 
 
 @dataclass(frozen=True)
+class ArchivedIssue:
+    """An issue as the web archive shows it: one that reached at least one reader. Its
+    reports are those it carried to every language and those held back from one language
+    before that it carried to that language's readers; its languages, those it was rendered
+    in."""
+
+    id: int
+    list_name: str
+    kind: str
+    report_ids: tuple[int, ...]
+    created_at: datetime
+    languages: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class ScheduleRun:
     """What one scheduled job of a list did, and when."""
 

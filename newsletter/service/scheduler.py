@@ -116,16 +116,17 @@ async def wait_for_lease(lease: SchedulerLease, *, standby: bool,
 
 async def run_once(service: Service, sender: Sender, lease: SchedulerLease, *,
                    stop: asyncio.Event, digests: Sequence[str] = ()) -> RunSummary:
-    """The whole pipeline once: prepare reports, translate them, alerts, the digests whose
-    scheduled time has come since each list's last one, delivery. ``digests`` names lists
-    whose digest is made now whatever their schedule."""
+    """The whole pipeline once: prepare reports, translate their titles and summaries,
+    alerts, the digests whose scheduled time has come since each list's last one, delivery,
+    and last the bodies for the web archive. ``digests`` names lists whose digest is made now
+    whatever their schedule."""
     summary = RunSummary()
     if not await wait_for_lease(lease, standby=False, stop=stop):
         return summary
     service.fence = lease.fence
     try:
         summary.reports = service.prepare()
-        service.translate(lease.owner, stop=stop.is_set)
+        service.translate(lease.owner, stop=stop.is_set, bodies=False)
         summary.notes += sorted(service.missing_models)
         alerts = service.alerts()
         summary.notes += alerts.notes
@@ -136,6 +137,7 @@ async def run_once(service: Service, sender: Sender, lease: SchedulerLease, *,
             if service.digest(lists[name]) is not None:
                 summary.issues += 1
         summary.delivered = await sender.sweep(stop) or DeliveryRun()
+        service.translate(lease.owner, stop=stop.is_set)
     finally:
         lease.drop()
     return summary
@@ -243,11 +245,12 @@ async def run_forever(service: Service, lease: SchedulerLease, *, sender: Sender
 
     try:
         # Reports that arrived while the service was down are read, summarised and (when
-        # this process translates) translated before a missed digest is caught up, so the
-        # catch-up carries them in every language.
+        # this process translates) their titles and summaries translated before a missed
+        # digest is caught up, so the catch-up carries them in every language; the bodies
+        # follow in the translation thread.
         service.prepare()
         if translator is not None:
-            service.translate(f"{lease.owner}/start", stop=stop.is_set)
+            service.translate(f"{lease.owner}/start", stop=stop.is_set, bodies=False)
             translator.start(on_done=translated)
         service.catch_up()
         scheduler.start()

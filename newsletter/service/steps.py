@@ -113,26 +113,38 @@ class Service:
              for s in self.store.editions.state()), now)
         return sum(1 for o in outcomes if o.status.value in ("ingested", "updated"))
 
-    def translate(self, owner: str, *, stop: Callable[[], bool] = lambda: False) -> int:
-        """Do the waiting translation jobs, one report at a time, until none waits (or
-        ``stop()``); returns how many were done. Each job is leased to ``owner`` and the
+    def translate(self, owner: str, *, stop: Callable[[], bool] = lambda: False,
+                  bodies: bool = True, mailed: Callable[[], None] = lambda: None) -> int:
+        """Do the waiting translation jobs until none waits (or ``stop()``); returns how many
+        reports' titles and summaries were translated. Those come first, one report at a
+        time, each report's editions saved and its job finished before the next (its alert
+        may go); ``mailed()`` is told when they are all done. Then, with ``bodies``, the
+        bodies for the web archive, one report at a time; a body gives way, between two
+        chunks, to a report that arrived meanwhile. Each job is leased to ``owner`` and the
         lease renewed after every batch of sentences."""
         done = 0
+        told = True  # mailed() knows of every title and summary done so far
         lease = self.settings.translate.job_lease_seconds
         jobs = self.store.jobs
 
         def renew(*_: object) -> None:
             jobs.renew(owner, self.clock(), lease)
 
+        def give_way() -> bool:
+            return stop() or jobs.waiting()
+
         while not stop():
-            job = jobs.claim(owner, self.clock(), lease)
+            job = jobs.claim(owner, self.clock(), lease, bodies=bodies)
             if job is None:
                 break
+            if job.body and not told:
+                mailed()
+                told = True
             try:
                 run = translate_pending(
                     self.store, self.engine, self._glossary(), self.settings.translate,
-                    now=self.clock(), report_id=job.report_id,
-                    progress=renew)
+                    now=self.clock(), report_id=job.report_id, progress=renew,
+                    bodies=job.body, stop=give_way)
                 self.missing_models.update(why for _, _, why in run.missing)
             except NotFound:  # the report went away meanwhile
                 jobs.finish(job.report_id, owner, self.clock(), "the report no longer exists")
@@ -140,8 +152,13 @@ class Service:
                 jobs.finish(job.report_id, owner, self.clock(), f"{type(exc).__name__}: {exc}")
                 raise
             else:
-                jobs.finish(job.report_id, owner, self.clock())
-                done += 1
+                jobs.finish(job.report_id, owner, self.clock(),
+                            bodies_wait=run.bodies_waiting > 0)
+                if not job.body:
+                    done += 1
+                    told = False
+        if not told:
+            mailed()
         return done
 
     def due(self, spec: ListSpec) -> list[StoredReport]:

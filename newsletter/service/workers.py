@@ -73,7 +73,8 @@ async def deliver_forever(sender: Sender, heartbeat: Heartbeat, *, poll: float,
 class TranslationThread:
     """Translation jobs done in a thread with its own connection and engine (built by
     ``open_service`` in the thread). :meth:`wake` says jobs were queued; ``on_done`` is
-    called (in the thread) after jobs were done, so alerts waiting for them can go."""
+    called (in the thread) once the titles and summaries of the jobs are done, before their
+    bodies, so alerts waiting for them can go."""
 
     def __init__(self, open_service: Callable[[], Service], owner: str, *,
                  poll: float) -> None:
@@ -107,13 +108,10 @@ class TranslationThread:
             while not self._stop.is_set():
                 self._wake.clear()
                 try:
-                    done = service.translate(self.owner, stop=self._stop.is_set)
+                    self.done += service.translate(self.owner, stop=self._stop.is_set,
+                                                   mailed=self._on_done)
                 except Exception:  # logged; the job is recorded as failed, others go on
                     log.exception("translation failed", extra={"event": "translate_failed"})
-                    done = 0
-                if done:
-                    self.done += done
-                    self._on_done()
                 self._wake.wait(self.poll)
         finally:
             service.store.jobs.release(self.owner)

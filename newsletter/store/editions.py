@@ -8,7 +8,7 @@ from datetime import datetime
 
 from newsletter.errors import NotFound
 from newsletter.store.database import Database, Row, chunks, stamp
-from newsletter.translate.core import as_flags
+from newsletter.translate.core import Flag, as_flags
 from newsletter.translate.editions import (
     Edition,
     Review,
@@ -55,18 +55,24 @@ class Editions:
         queries and without the bodies, so that this stays cheap on every poll."""
         where, params = ("WHERE r.id = ?", (report_id,)) if report_id is not None else ("", ())
         keys: dict[int, dict[str, str]] = {}
-        for rid, language, key in self.db.all(
-            "SELECT report_id, language, key FROM editions"
-            + (" WHERE report_id = ?" if report_id is not None else ""), params
+        waiting: dict[int, set[str]] = {}
+        for rid, language, key, body_waits in self.db.all(
+            """SELECT report_id, language, key,
+                 CASE WHEN title IS NOT NULL AND body IS NULL THEN 1 ELSE 0 END
+               FROM editions""" + (" WHERE report_id = ?" if report_id is not None else ""),
+            params,
         ):
             keys.setdefault(int(rid), {})[str(language)] = str(key)
+            if body_waits:
+                waiting.setdefault(int(rid), set()).add(str(language))
         rows = self.db.execute(
             f"""SELECT r.id, r.language, r.content_hash, s.sentences FROM reports r
                 LEFT JOIN summaries s ON s.report_id = r.id {where} ORDER BY r.id""", params)
         for rid, language, content_hash, sentences in rows:
             summary = tuple(json.loads(sentences)) if sentences else ()
             yield TranslationState(int(rid), str(language), str(content_hash), summary,
-                                   keys.get(int(rid), {}))
+                                   keys.get(int(rid), {}),
+                                   frozenset(waiting.get(int(rid), ())))
 
     def save(self, report_id: int, edition: Edition, key: str, now: datetime) -> None:
         self.db.execute(
@@ -86,6 +92,18 @@ class Editions:
                 stamp(now),
             ),
         )
+
+    def save_body(self, report_id: int, language: str, key: str, body: str,
+                  body_flags: Sequence[Flag]) -> bool:
+        """Give the edition made under ``key`` its translated body; False when that edition
+        was replaced meanwhile (its report or the models changed: a body of the new one
+        follows it)."""
+        return self.db.execute(
+            """UPDATE editions SET body = ?, body_flags = ?
+               WHERE report_id = ? AND language = ? AND key = ? AND title IS NOT NULL""",
+            (body, json.dumps([f.as_dict() for f in body_flags], ensure_ascii=False),
+             report_id, language, key),
+        ).rowcount == 1
 
     def of(self, report_id: int) -> dict[str, Edition]:
         """The editions of one report, by language."""

@@ -9,12 +9,17 @@ from datetime import datetime
 
 from newsletter.delivery.rules import QueuedMessage, State
 from newsletter.errors import AlreadySent, NotFound
-from newsletter.issues.model import StoredIssue
+from newsletter.issues.model import ArchivedIssue, StoredIssue
 from newsletter.reports.model import StoredReport
-from newsletter.store.database import Database, stamp
+from newsletter.store.database import Database, Row, chunks, stamp
 from newsletter.store.reports import COLUMNS, stored_report
 
 _CHUNK = 1000  # outbox rows written per statement batch while an issue is queued
+# An issue is in the archive once one of its messages was sent: one that is only queued, or
+# whose every message failed or was skipped, reached nobody.
+_REACHED_A_READER = (f"EXISTS (SELECT 1 FROM outbox o WHERE o.issue_id = i.id "
+                     f"AND o.state = '{State.SENT}')")
+_ISSUE = "i.id, i.list_name, i.kind, i.report_ids, i.created_at"
 
 
 class Issues:
@@ -103,3 +108,39 @@ class Issues:
         """The rendered mail (JSON) of each language of an issue."""
         return {str(language): str(rendered) for language, rendered in self.db.all(
             "SELECT language, rendered FROM issue_bodies WHERE issue_id = ?", (issue_id,))}
+
+    def archive(self, list_name: str, *, limit: int = 50) -> list[ArchivedIssue]:
+        """The issues of ``list_name`` that reached at least one reader, newest first."""
+        return self._archived(self.db.all(
+            f"""SELECT {_ISSUE} FROM issues i WHERE i.list_name = ? AND {_REACHED_A_READER}
+                ORDER BY i.created_at DESC, i.id DESC LIMIT ?""", (list_name, limit)))
+
+    def archived(self, issue_id: int) -> ArchivedIssue:
+        """One issue of the archive: :class:`NotFound` unless it reached at least one reader."""
+        found = self._archived(self.db.all(
+            f"SELECT {_ISSUE} FROM issues i WHERE i.id = ? AND {_REACHED_A_READER}",
+            (issue_id,)))
+        if not found:
+            raise NotFound(f"no issue {issue_id} in the archive")
+        return found[0]
+
+    def _archived(self, rows: list[Row]) -> list[ArchivedIssue]:
+        """``rows`` of issues with their languages and every report each carried."""
+        ids = [int(row[0]) for row in rows]
+        languages: dict[int, list[str]] = {}
+        released: dict[int, list[int]] = {}
+        for chunk in chunks(ids):
+            marks = ", ".join("?" * len(chunk))
+            for issue_id, language in self.db.all(
+                    f"""SELECT issue_id, language FROM issue_bodies WHERE issue_id IN ({marks})
+                        ORDER BY language""", chunk):
+                languages.setdefault(int(issue_id), []).append(str(language))
+            for issue_id, report_id in self.db.all(
+                    f"""SELECT released_issue, report_id FROM holds
+                        WHERE released_issue IN ({marks}) ORDER BY report_id""", chunk):
+                released.setdefault(int(issue_id), []).append(int(report_id))
+        return [ArchivedIssue(
+            int(row[0]), str(row[1]), str(row[2]),
+            tuple(dict.fromkeys([*json.loads(row[3]), *released.get(int(row[0]), [])])),
+            datetime.fromisoformat(row[4]), tuple(languages.get(int(row[0]), ())))
+            for row in rows]

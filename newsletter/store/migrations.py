@@ -399,6 +399,13 @@ MIGRATIONS: tuple[Migration, ...] = (
         ALTER TABLE reports ADD COLUMN places_version TEXT;
         """,
     ),
+    Migration(
+        "0013_outbox_by_issue",
+        """
+        -- The messages of one issue: whether one was sent (the web archive) and their states.
+        CREATE INDEX outbox_by_issue ON outbox(issue_id, state);
+        """,
+    ),
 )
 
 

@@ -73,7 +73,11 @@ class Review:
 @dataclass(frozen=True)
 class Edition:
     """A report in one target language: its translated title, summary and body, the model
-    route that made them, and the quality flags of the mailed parts and of the body."""
+    route that made them, and the quality flags of the mailed parts and of the body.
+
+    The title and summary (what a mail needs) are translated and saved first, the body (the
+    web archive's) after them: ``body`` is None while it waits for its translation (or when
+    bodies are not translated), and ``""`` for a report without one."""
 
     language: str
     title: str | None
@@ -192,6 +196,7 @@ class TranslationState:
     content_hash: str
     summary: tuple[str, ...]
     keys: dict[str, str]
+    bodies_waiting: frozenset[str] = frozenset()  # languages whose edition waits for its body
 
 
 @dataclass(frozen=True)

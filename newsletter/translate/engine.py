@@ -123,25 +123,56 @@ def import_argos_package(home: Path) -> ModuleType:
 
 
 def default_threads() -> int:
-    """CTranslate2 threads per translation: 1 on small machines, where more is much slower."""
+    """CTranslate2 threads per batch: 1 on small machines, where more is much slower."""
     cores = os.cpu_count() or 1
     return 1 if cores <= 2 else min(4, cores // 2)
 
 
+def default_parallel(threads: int) -> int:
+    """Batches decoded at once: as many as the cores give ``threads`` each (2 on 2 cores)."""
+    return max(1, min(4, (os.cpu_count() or 1) // max(1, threads)))
+
+
+# A model's output is cut at three times the longest source of its batch plus 16 tokens
+# (never more than 1,024). Real translations stay well inside it; a model that runs away
+# (repeats itself, or never ends a sentence) stops there, and its output is flagged for
+# length or repetition. It is also what bounds the cost of a sentence.
+DECODING_RATIO = 3
+DECODING_SLACK = 16
+DECODING_CEILING = 1024
+
+
+def max_decoding_length(longest_source: int) -> int:
+    """The most target tokens a batch whose longest source has ``longest_source`` tokens
+    may produce."""
+    return min(DECODING_CEILING, DECODING_RATIO * longest_source + DECODING_SLACK)
+
+
+def batch_size_for(sentences: int, batch_size: int, parallel: int) -> int:
+    """Sentences per CTranslate2 batch: ``batch_size``, or fewer when that would leave some
+    of the ``parallel`` workers idle (a report's title and summary are a few sentences)."""
+    return max(1, min(batch_size, -(-sentences // max(1, parallel))))
+
+
 class ArgosEngine:
-    """Loads installed packages lazily and translates lists of sentences in batches."""
+    """Loads installed packages lazily and translates lists of sentences in batches, up to
+    ``parallel`` batches at once (CTranslate2's ``inter_threads``), each on ``threads``
+    threads."""
 
     def __init__(
-        self, packages_dir: Path, *, argos_home: Path, threads: int = 0, beam_size: int = 2,
-        batch_size: int = 32,
+        self, packages_dir: Path, *, argos_home: Path, threads: int = 0, parallel: int = 0,
+        beam_size: int = 2, batch_size: int = 32,
     ) -> None:
         self.packages_dir = packages_dir
         self.argos_home = argos_home
         self.threads = threads or default_threads()
+        self.parallel = parallel or default_parallel(self.threads)
         self.beam_size = beam_size
         self.batch_size = batch_size
         self._loaded: dict[str, tuple[Any, Any, Any]] = {}
-        self.batch_calls = 0  # how many translate_batch calls were made, for tests and benches
+        # for tests and benches: translate calls made, and target tokens the models produced
+        self.batch_calls = 0
+        self.target_tokens = 0
 
     def models(self) -> list[InstalledModel]:
         return installed_models(self.packages_dir)
@@ -154,7 +185,7 @@ class ArgosEngine:
             try:
                 package = package_module.Package(model.path)
                 translator = ctranslate2.Translator(
-                    str(model.path / "model"), device="cpu", inter_threads=1,
+                    str(model.path / "model"), device="cpu", inter_threads=self.parallel,
                     intra_threads=self.threads,
                 )
             except Exception as exc:  # any failure to load is the package's fault
@@ -177,8 +208,10 @@ class ArgosEngine:
     def translate(self, model: InstalledModel, sentences: Sequence[str],
                   done: Callable[[int], None] | None = None) -> list[str]:
         """Translate ``sentences``, shortest first in CTranslate2 batches of ``batch_size``
-        (sorted so a batch pads little); ``done`` is told how many sentences each batch
-        finished, for a progress bar that moves while a large chunk is translated."""
+        (sorted so a batch pads little), all batches handed to CTranslate2 at once so that
+        ``parallel`` of them are decoded together; ``done`` is told how many sentences each
+        batch finished, in order, for a progress bar that moves while a large chunk is
+        translated."""
         if not sentences:
             return []
         package, translator, decoder = self._load(model)
@@ -187,21 +220,25 @@ class ArgosEngine:
         prefix = model.target_prefix
         order = sorted(range(len(tokens)), key=lambda i: len(tokens[i]))
         outputs: list[str] = [""] * len(tokens)
-        size = max(1, self.batch_size)
+        size = batch_size_for(len(order), self.batch_size, self.parallel)
+        submitted = []
         for start in range(0, len(order), size):
             batch = order[start : start + size]
-            longest = max(len(tokens[i]) for i in batch)
-            results = translator.translate_batch(
+            submitted.append((batch, translator.translate_batch(
                 [tokens[i] for i in batch],
                 target_prefix=[[prefix]] * len(batch) if prefix else None,
                 beam_size=self.beam_size,
                 max_batch_size=size,
                 # replace_unknowns makes batched decoding several times slower (it tracks
                 # attention); an unknown token is flagged instead (quality flag "unknown").
-                max_decoding_length=min(1024, 3 * longest + 16),
-            )
-            for i, result in zip(batch, results, strict=True):
-                outputs[i] = self._decode(tokenizer, decoder, result.hypotheses[0], prefix)
+                max_decoding_length=max_decoding_length(max(len(tokens[i]) for i in batch)),
+                asynchronous=True,
+            )))
+        for batch, results in submitted:
+            for i, pending in zip(batch, results, strict=True):
+                pieces = pending.result().hypotheses[0]
+                self.target_tokens += len(pieces)
+                outputs[i] = self._decode(tokenizer, decoder, pieces, prefix)
             if done is not None:
                 done(len(batch))
         self.batch_calls += 1

@@ -1,11 +1,17 @@
 """The translation step: translate the pending editions of stored reports, every sentence of
-every report going to each model together, with the sentence cache (I/O)."""
+every report going to each model together, with the sentence cache (I/O).
+
+What a mail needs comes first. The titles and summaries of every pending edition are
+translated and their editions saved, in one transaction, before any body sentence goes to a
+model; the bodies (for the web archive) follow as a step of their own, and an edition's body
+stays None until it is saved (:class:`~newsletter.translate.editions.Edition`).
+"""
 
 from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
@@ -29,7 +35,7 @@ from newsletter.translate.core import (
     unique_flags,
     unmask,
 )
-from newsletter.translate.editions import Edition
+from newsletter.translate.editions import Edition, TranslationState
 from newsletter.translate.engine import InstalledModel
 
 log = logging.getLogger(__name__)
@@ -48,7 +54,9 @@ class Engine(Protocol):
 class TranslationRun:
     """What one translation run did."""
 
-    editions: int = 0
+    editions: int = 0  # editions saved: titles and summaries (or why there is none)
+    bodies: int = 0  # bodies saved into their editions
+    bodies_waiting: int = 0  # editions whose body is still to be translated when it ended
     sentences: int = 0  # sentence translations needed, over all legs
     from_cache: int = 0
     from_memory: int = 0  # sentences a reviewer approved before
@@ -59,13 +67,14 @@ class TranslationRun:
 
 @dataclass
 class _Job:
+    """One part of one edition to translate: the title and summary, or the body."""
+
     report: StoredReport
     target: str
     key: str
     route: tuple[InstalledModel, ...]
-    units: list[Masked]  # title, summary sentences, then body sentences
-    summary_count: int
-    paragraph_sizes: list[int]
+    units: list[Masked]  # the title then the summary's sentences, or the body's sentences
+    paragraph_sizes: list[int] = field(default_factory=list)  # a body's sentences per paragraph
     outputs: list[str] = field(default_factory=list)
     remembered: dict[int, str] = field(default_factory=dict)  # unit → approved (memory)
 
@@ -84,62 +93,125 @@ def translate_pending(
     report_id: int | None = None,
     force: bool = False,
     progress: Progress | None = None,
+    bodies: bool = True,
+    stop: Callable[[], bool] = lambda: False,
 ) -> TranslationRun:
-    """Translate every report's title, summary (and body) into each configured language that
-    has no current edition; sentences of all reports go to each model together, in chunks."""
+    """Translate every report's title and summary into each configured language that has no
+    current edition, the sentences of all reports going to each model together in chunks, and
+    save those editions together: a mail can go out. Then, with ``bodies``, translate the
+    bodies that wait (:func:`translate_bodies`, which asks ``stop`` between chunks)."""
     run = TranslationRun()
-    models = list(engine.models())
-    by_key = {m.key: m for m in models}
-    refs = [m.ref for m in models]
     if report_id is not None:
         store.reports.get(report_id)  # a clear error for an unknown ID
-    glossary_id = glossary.fingerprint
+    loaded: dict[int, StoredReport] = {}
     jobs: list[_Job] = []
-    for state in store.editions.state(report_id):
-        rid, source, summary = state.report_id, state.language, state.summary
-        stored: StoredReport | None = None  # loaded (body and all) only when needed
-        for target in settings.languages:
-            if target == source:
-                continue
-            route_refs = plan_route(refs, source, target)
-            route = tuple(by_key[r.key] for r in route_refs) if route_refs is not None else None
-            key = _edition_key(state.content_hash, summary, target, route, glossary_id,
-                               settings.bodies)
-            if state.keys.get(target) == key and not force:
-                continue
-            if route is None:
-                flag = missing_model_flag(source, target)
-                store.editions.save(rid, Edition(target, None, None, None, None, (flag,)), key,
-                                   now)
-                run.missing.append((rid, target, flag.detail))
-                run.editions += 1
-                continue
-            stored = stored or store.reports.get(rid)
-            units, sizes = _units(stored, summary, source, glossary, settings.bodies)
-            jobs.append(_Job(stored, target, key, route, units, len(summary), sizes))
+    for state, target, route, key in _targets(store, engine, glossary, settings, report_id):
+        rid = state.report_id
+        if state.keys.get(target) == key and not force:
+            continue
+        if route is None:
+            flag = missing_model_flag(state.language, target)
+            store.editions.save(rid, Edition(target, None, None, None, None, (flag,)), key,
+                                now)
+            run.missing.append((rid, target, flag.detail))
+            run.editions += 1
+            continue
+        if rid not in loaded:
+            loaded[rid] = store.reports.get(rid)
+        stored = loaded[rid]
+        units = [mask(text, state.language, glossary)
+                 for text in (stored.report.title, *state.summary)]
+        jobs.append(_Job(stored, target, key, route, units))
     _recall(store, jobs, run)
     _translate_jobs(store, engine, jobs, settings, run, now, progress)
-    for job in jobs:
-        for index, text in job.remembered.items():
-            job.outputs[index] = text
     with store.transaction():
         for job in jobs:
-            store.editions.save(job.report.id, _assemble(job), job.key, now)
+            store.editions.save(job.report.id, _mailed_edition(job, settings.bodies), job.key,
+                                now)
             run.editions += 1
+    if bodies:
+        return translate_bodies(store, engine, glossary, settings, now=now,
+                                report_id=report_id, progress=progress, stop=stop, run=run)
+    run.bodies_waiting = sum(1 for _ in _waiting_bodies(store, engine, glossary, settings,
+                                                        report_id))
     return run
 
 
-def _units(
-    stored: StoredReport, summary: Sequence[str], source: str, glossary: Glossary, bodies: bool
-) -> tuple[list[Masked], list[int]]:
-    texts = [stored.report.title, *summary]
-    sizes = []
-    if bodies:
+def translate_bodies(
+    store: Store,
+    engine: Engine,
+    glossary: Glossary,
+    settings: TranslateSettings,
+    *,
+    now: datetime,
+    report_id: int | None = None,
+    progress: Progress | None = None,
+    stop: Callable[[], bool] = lambda: False,
+    run: TranslationRun | None = None,
+) -> TranslationRun:
+    """Translate the bodies of the current editions that wait for one (their titles and
+    summaries are done), all of them together model by model, then save each into its
+    edition. When ``stop()`` is true before a chunk, stop there: the bodies wait for a later
+    run, which finds what was translated in the cache."""
+    run = TranslationRun() if run is None else run
+    loaded: dict[int, StoredReport] = {}
+    jobs: list[_Job] = []
+    for state, target, route, key in _waiting_bodies(store, engine, glossary, settings,
+                                                     report_id):
+        rid = state.report_id
+        if rid not in loaded:
+            loaded[rid] = store.reports.get(rid)
+        stored = loaded[rid]
+        units: list[Masked] = []
+        sizes: list[int] = []
         for paragraph in stored.report.paragraphs:
             sentences = split_sentences(paragraph) or [paragraph]
-            texts += sentences
+            units += [mask(text, state.language, glossary) for text in sentences]
             sizes.append(len(sentences))
-    return [mask(text, source, glossary) for text in texts], sizes
+        jobs.append(_Job(stored, target, key, route, units, sizes))
+    _recall(store, jobs, run)
+    if not _translate_jobs(store, engine, jobs, settings, run, now, progress, stop, " bodies"):
+        run.bodies_waiting += len(jobs)
+        return run
+    with store.transaction():
+        for job in jobs:
+            body, flags = _body(job)
+            run.bodies += store.editions.save_body(job.report.id, job.target, job.key, body,
+                                                   flags)
+    return run
+
+
+_Target = tuple[TranslationState, str, tuple[InstalledModel, ...] | None, str]
+
+
+def _targets(store: Store, engine: Engine, glossary: Glossary, settings: TranslateSettings,
+             report_id: int | None) -> Iterator[_Target]:
+    """Each report (or one) and language it is translated into, with the route of installed
+    models there (None: there is none) and the key of the edition it makes."""
+    models = list(engine.models())
+    by_key = {m.key: m for m in models}
+    refs = [m.ref for m in models]
+    glossary_id = glossary.fingerprint
+    for state in store.editions.state(report_id):
+        for target in settings.languages:
+            if target == state.language:
+                continue
+            route_refs = plan_route(refs, state.language, target)
+            route = tuple(by_key[r.key] for r in route_refs) if route_refs is not None else None
+            yield state, target, route, _edition_key(state.content_hash, state.summary, target,
+                                                     route, glossary_id, settings.bodies)
+
+
+def _waiting_bodies(
+    store: Store, engine: Engine, glossary: Glossary, settings: TranslateSettings,
+    report_id: int | None,
+) -> Iterator[tuple[TranslationState, str, tuple[InstalledModel, ...], str]]:
+    """The current editions whose body waits for its translation."""
+    if not settings.bodies:
+        return
+    for state, target, route, key in _targets(store, engine, glossary, settings, report_id):
+        if target in state.bodies_waiting and route is not None and state.keys.get(target) == key:
+            yield state, target, route, key
 
 
 def _edition_key(
@@ -155,8 +227,11 @@ def _edition_key(
 def _translate_jobs(
     store: Store, engine: Engine, jobs: list[_Job], settings: TranslateSettings,
     run: TranslationRun, now: datetime, progress: Progress | None,
-) -> None:
-    """Run every job's units through its route, leg by leg, all jobs of a leg together."""
+    stop: Callable[[], bool] = lambda: False, part: str = "",
+) -> bool:
+    """Run every job's units through its route, leg by leg, all jobs of a leg together, each
+    chunk's translations cached as soon as they are made. False when ``stop()`` was true
+    before a chunk (the jobs are then left unfinished)."""
     for job in jobs:
         job.outputs = [unit.text for unit in job.units]
     legs = max((len(job.route) for job in jobs), default=0)
@@ -177,12 +252,14 @@ def _translate_jobs(
             done: dict[str, str] = {text: cached[hashes[text]] for text in texts
                                     if hashes[text] in cached}
             chunk = max(1, settings.batch_sentences)
-            label = f"{model.from_code}→{model.to_code}"
+            label = f"{model.from_code}→{model.to_code}{part}"
             tick = None
             if progress is not None and missing:
                 progress(0, len(missing), label)
                 tick = _ticker(progress, len(missing), label)
             for start in range(0, len(missing), chunk):
+                if stop():
+                    return False
                 batch = missing[start : start + chunk]
                 outputs = engine.translate(model, batch, tick)
                 run.batch_calls += 1
@@ -199,6 +276,10 @@ def _translate_jobs(
             for job in model_jobs:
                 job.outputs = [text if i in job.remembered else done[text]
                                for i, text in enumerate(job.outputs)]
+    for job in jobs:
+        for index, text in job.remembered.items():
+            job.outputs[index] = text
+    return True
 
 
 def _ticker(progress: Progress, total: int, label: str) -> Callable[[int], None]:
@@ -216,27 +297,37 @@ def _recall(store: Store, jobs: list[_Job], run: TranslationRun) -> None:
         run.from_memory += len(job.remembered)
 
 
-
-
-def _assemble(job: _Job) -> Edition:
+def _restore(job: _Job) -> tuple[list[str], list[Flag]]:
+    """The job's translated units with their facts put back, and their quality flags."""
     restored: list[str] = []
-    unit_flags: list[list[Flag]] = []
+    flags: list[Flag] = []
     for unit, output in zip(job.units, job.outputs, strict=True):
         text, restore_flags = unmask(output, unit, job.target)
         restored.append(text)
-        unit_flags.append(restore_flags + quality_flags(unit, output, job.target))
-    mailed = 1 + job.summary_count
-    paragraphs = []
-    cursor = mailed
-    for size in job.paragraph_sizes:
-        paragraphs.append(" ".join(restored[cursor : cursor + size]))
-        cursor += size
+        flags += restore_flags + quality_flags(unit, output, job.target)
+    return restored, unique_flags(flags)
+
+
+def _mailed_edition(job: _Job, bodies: bool) -> Edition:
+    """The edition of a translated title and summary; its body follows (None until then),
+    unless bodies are not translated or the report has none ("")."""
+    restored, flags = _restore(job)
     return Edition(
         language=job.target,
         title=restored[0],
-        summary=tuple(restored[1:mailed]),
-        body="\n\n".join(paragraphs) if job.paragraph_sizes else None,
+        summary=tuple(restored[1:]),
+        body="" if bodies and not job.report.report.paragraphs else None,
         model=describe_route([m.ref for m in job.route]),
-        flags=tuple(unique_flags(f for flags in unit_flags[:mailed] for f in flags)),
-        body_flags=tuple(unique_flags(f for flags in unit_flags[mailed:] for f in flags)),
+        flags=tuple(flags),
     )
+
+
+def _body(job: _Job) -> tuple[str, list[Flag]]:
+    """A translated body, paragraph by paragraph, and its quality flags."""
+    restored, flags = _restore(job)
+    paragraphs = []
+    cursor = 0
+    for size in job.paragraph_sizes:
+        paragraphs.append(" ".join(restored[cursor : cursor + size]))
+        cursor += size
+    return "\n\n".join(paragraphs), flags

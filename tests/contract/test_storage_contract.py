@@ -280,6 +280,41 @@ def test_a_missing_issue_is_a_clear_error(store: Store) -> None:
         store.issues.get(1)
 
 
+def _deliver(store: Store, issue_id: int) -> None:
+    """Mark the messages of ``issue_id`` sent; leave every other message queued."""
+    for row in store.outbox.claim("one", 100, NOW, 30).rows:
+        if row.issue_id == issue_id:
+            store.outbox.mark(row.id, "one", State.SENDING, State.SENT, now=NOW)
+    store.outbox.release("one")
+
+
+def test_the_archive_holds_the_issues_that_reached_a_reader(store: Store) -> None:
+    first, second = _add(store, key="k1"), _add(store, "Kyrgyzstan: Mudflow", key="k2")
+    _subscribe(store, "a@example.org")
+    older, _ = _issue(store, [first])
+    queued, _ = _issue(store, [second])  # queued, never sent
+    _deliver(store, older)
+    assert [i.id for i in store.issues.archive("daily")] == [older]
+    with pytest.raises(NotFound):
+        store.issues.archived(queued)
+    # a later issue carries report 2, held back from Russian by the first, to ru readers only
+    store.holds.record("daily", [(second, "ru")], older, NOW)
+    (hold,) = store.holds.waiting("daily")
+    later, _ = store.issues.create(
+        "daily", "digest", [], {"ru": "{}", "kk": "{}"}, NOW + timedelta(hours=1),
+        recipients=lambda issue_id: [QueuedMessage(1, "a@example.org", None, "ru",
+                                                   f"n{issue_id}@example.org", "html")])
+    assert store.holds.release(hold, later, NOW)
+    _deliver(store, later)
+    newest = store.issues.archived(later)
+    assert (newest.kind, newest.report_ids, newest.languages) == ("digest", (second,),
+                                                                  ("kk", "ru"))
+    assert [i.id for i in store.issues.archive("daily")] == [later, older]  # newest first
+    assert [i.id for i in store.issues.archive("daily", limit=1)] == [later]
+    assert store.issues.archived(older).report_ids == (first,)
+    assert store.issues.archive("weekly") == []
+
+
 def test_schedule_runs_record_a_list_start_once_and_the_last_run(store: Store) -> None:
     assert store.runs.list_start("daily") is None
     assert store.runs.record_list_start("daily", NOW) == NOW
@@ -426,6 +461,48 @@ def test_translation_jobs_are_queued_once_per_change_and_leased(store: Store,
     assert store.jobs.unfinished([first, second]) == {second}
     assert store.jobs.enqueue([(first, "a2")], NOW) == 1  # the report changed: again
     assert store.jobs.counts() == {"pending": 2}
+
+
+def test_a_translation_job_turns_to_its_bodies_once_no_title_or_summary_waits(
+        store: Store) -> None:
+    first, second = _add(store, key="k1"), _add(store, "Kyrgyzstan: Mudflow", key="k2")
+    store.jobs.enqueue([(first, "a")], NOW)
+    job = store.jobs.claim("w", NOW, 60)
+    assert job is not None
+    assert (job.report_id, job.body) == (first, False)
+    assert store.jobs.finish(first, "w", NOW, bodies_wait=True)
+    assert store.jobs.unfinished([first]) == set()  # no mail waits for a body
+    assert not store.jobs.waiting()
+    store.jobs.enqueue([(second, "b")], NOW + timedelta(seconds=1))
+    assert store.jobs.waiting()
+    assert store.jobs.claim("v", NOW, 60, bodies=False) is not None  # report 2's title first
+    assert store.jobs.claim("w", NOW, 60, bodies=False) is None  # titles only: none waits
+    body = store.jobs.claim("w", NOW, 60)
+    assert body is not None
+    assert (body.report_id, body.body) == (first, True)
+    assert store.jobs.held_by() == {"v": second, "w": first}
+    assert store.jobs.renew("w", NOW + timedelta(seconds=50), 60) == 1
+    assert store.jobs.recover(NOW + timedelta(seconds=61)) == 1  # v died: its turn waits again
+    assert store.jobs.counts() == {"pending": 1, "body_running": 1}
+    assert store.jobs.release("w") == 1  # w stopped: the body waits again
+    assert store.jobs.counts() == {"pending": 1, "body": 1}
+    assert store.jobs.requeue_all(NOW) == 1  # new models: the titles and summaries again
+    assert store.jobs.counts() == {"pending": 2}
+
+
+def test_an_edition_gets_its_body_after_its_title_and_summary(store: Store) -> None:
+    rid = _add(store)
+    store.editions.save(rid, Edition("ru", "Паводки", ("Люди",), None, "en→ru m"), "key-1", NOW)
+    store.editions.save(rid, Edition("kk", None, None, None, None, (Flag("no_model", "x"),)),
+                        "key-0", NOW)
+    (state,) = store.editions.state(rid)
+    assert state.bodies_waiting == {"ru"}  # a body waits for a title and summary made
+    flags = (Flag("length", "long"),)
+    assert not store.editions.save_body(rid, "ru", "key-2", "Тело.", flags)  # replaced since
+    assert store.editions.save_body(rid, "ru", "key-1", "Тело.", flags)
+    edition = store.editions.of(rid)["ru"]
+    assert (edition.title, edition.body, edition.body_flags) == ("Паводки", "Тело.", flags)
+    assert next(iter(store.editions.state(rid))).bodies_waiting == frozenset()
 
 
 def test_heartbeats_say_who_runs_and_what_it_holds(queued: Store) -> None:

@@ -17,10 +17,11 @@ from newsletter.app import Instance
 from newsletter.cli.main import cli
 from newsletter.reports.ingest import ingest_inbox
 from newsletter.store import Store
+from newsletter.summarise.core import split_sentences
 from newsletter.summarise.pending import summarise_pending
 from newsletter.translate.core import Glossary
 from newsletter.translate.packages import install
-from newsletter.translate.pending import translate_pending
+from newsletter.translate.pending import translate_bodies, translate_pending
 from tests.helpers import FIXED_NOW, REPO, SAMPLE_REPORT, drop
 from tests.tiny_argos import TinyPackage
 
@@ -62,7 +63,9 @@ def test_english_reports_get_russian_and_kazakh_editions_with_facts_intact(
         assert "kaz Cyrl" not in text
     assert ru.model == "en→ru translate-en_ru@1.0"
     assert (ru.body or "").count("\n\n") == 3  # paragraphs kept
-    assert run.batch_calls == 2  # one CTranslate2 call per language
+    # per language, one CTranslate2 call for the title and summary, one for the body
+    assert run.batch_calls == 4
+    assert (run.editions, run.bodies, run.bodies_waiting) == (2, 2, 0)
     assert ru.flags == ()
     assert kk.flags == ()
 
@@ -72,11 +75,17 @@ def test_all_reports_go_through_one_batch_per_language_and_chunk(
 ) -> None:
     _install(instance, tiny_models["en_ru"])
     _ready(instance, store, SAMPLE_REPORT, FLOOD)
-    settings = replace(instance.settings.translate, languages=["en", "ru"], batch_sentences=10)
+    settings = replace(instance.settings.translate, languages=["en", "ru"], batch_sentences=3)
     engine = instance.engine()
-    run = translate_pending(store, engine, Glossary(), settings, now=FIXED_NOW)
-    assert run.translated > 10
-    assert engine.batch_calls == run.batch_calls == -(-run.translated // 10)
+    mailed = translate_pending(store, engine, Glossary(), settings, now=FIXED_NOW, bodies=False)
+    assert (mailed.editions, mailed.bodies_waiting) == (2, 2)
+    assert mailed.translated > 3  # both titles and summaries, in chunks of 3
+    assert engine.batch_calls == mailed.batch_calls == -(-mailed.translated // 3)
+    bodies = translate_bodies(store, engine, Glossary(), settings, now=FIXED_NOW)
+    assert (bodies.bodies, bodies.bodies_waiting) == (2, 0)
+    assert bodies.translated > 3  # both bodies, in chunks of 3
+    assert bodies.batch_calls == -(-bodies.translated // 3)
+    assert engine.batch_calls == mailed.batch_calls + bodies.batch_calls
 
 
 def test_the_progress_moves_with_each_engine_batch_not_each_chunk(
@@ -87,17 +96,36 @@ def test_the_progress_moves_with_each_engine_batch_not_each_chunk(
     settings = replace(instance.settings.translate, languages=["en", "ru"])  # chunks of 256
     engine = instance.engine()
     engine.batch_size = 4
-    steps: list[tuple[int, int]] = []
-    run = translate_pending(store, engine, Glossary(), settings, now=FIXED_NOW,
-                            progress=lambda step, total, _label: steps.append((step, total)))
-    total = run.translated
-    assert total < 256  # one chunk, one call …
-    assert run.batch_calls == 1
-    assert steps[0] == (0, total)
-    moves = [step for step, _ in steps[1:]]
-    assert len(moves) == -(-total // 4)  # … whose progress moved every 4 sentences
-    assert max(moves) <= 4
-    assert sum(moves) == total
+    steps: dict[str, list[tuple[int, int]]] = {}
+    run = translate_pending(
+        store, engine, Glossary(), settings, now=FIXED_NOW,
+        progress=lambda step, total, label: steps.setdefault(label, []).append((step, total)))
+    assert list(steps) == ["en→ru", "en→ru bodies"]  # titles and summaries, then bodies
+    assert run.batch_calls == 2  # one chunk, one call each …
+    total = 0
+    for label_steps in steps.values():
+        start, *moved = label_steps
+        part = start[1]
+        assert start == (0, part)
+        moves = [step for step, _ in moved]
+        assert len(moves) == -(-part // 4)  # … whose progress moved every 4 sentences
+        assert max(moves) <= 4
+        assert sum(moves) == part
+        total += part
+    assert total == run.translated < 256
+
+
+def test_parallel_batches_translate_exactly_as_one_batch_at_a_time(
+    instance: Instance, tiny_models: dict[str, TinyPackage]
+) -> None:
+    _install(instance, tiny_models["en_kk"])  # with a target prefix to strip
+    sentences = split_sentences(SAMPLE_REPORT.read_text(encoding="utf-8"))
+    one, two = instance.engine(), instance.engine()
+    one.parallel, two.parallel = 1, 2
+    one.batch_size = two.batch_size = 3
+    (model,) = one.models()
+    assert two.translate(model, sentences) == one.translate(model, sentences)
+    assert two.target_tokens == one.target_tokens > len(sentences)
 
 
 def test_nothing_is_translated_twice(
@@ -108,13 +136,17 @@ def test_nothing_is_translated_twice(
     settings = replace(instance.settings.translate, languages=["en", "ru"])
     first = translate_pending(store, instance.engine(), Glossary(), settings, now=FIXED_NOW)
     assert first.translated > 0
-    assert first.from_cache == 0
+    report = store.reports.get(1).report
+    in_body = {s for p in report.paragraphs for s in split_sentences(p)}
+    repeated = [s for s in store.summaries.of(1) or () if s in in_body]
+    assert repeated
+    assert first.from_cache == len(repeated)  # the summary's sentences, again in the body
     again = translate_pending(store, instance.engine(), Glossary(), settings, now=FIXED_NOW)
     assert (again.editions, again.translated) == (0, 0)
     forced = translate_pending(store, instance.engine(), Glossary(), settings, now=FIXED_NOW,
                                force=True)
     assert forced.translated == 0
-    assert forced.from_cache == first.translated
+    assert forced.from_cache == first.sentences
     # a repost sharing sentences needs only its new ones
     _ready(instance, store, REPO / "seeds" / "2013-02-01_kazakhstan-floods-ifrc-repost.txt")
     repost = translate_pending(store, instance.engine(), Glossary(), settings, now=FIXED_NOW)

@@ -17,6 +17,7 @@ from newsletter.translate.core import (
     unmask,
 )
 from newsletter.translate.editions import EditionStatus, Policy, edition_status
+from newsletter.translate.engine import batch_size_for, max_decoding_length
 from tests.helpers import REPO
 
 GLOSSARY = parse_glossary(
@@ -163,3 +164,18 @@ def test_the_repository_glossary_covers_the_sample_reports_names() -> None:
                  "IPC Phase 3", "Almaty", "Shymkent", "Kazakhstan"):
         assert name in english
     assert all(set(row) >= {"en", "ru", "kk"} for row in glossary.rows)
+
+
+def test_a_models_output_is_capped_relative_to_its_longest_source() -> None:
+    assert max_decoding_length(10) == 46  # three times the source, and 16 more
+    assert max_decoding_length(0) == 16
+    assert max_decoding_length(5_000) == 1024  # never more
+
+
+@pytest.mark.parametrize(("sentences", "expected"), [
+    (1, 1), (4, 2), (5, 3),  # a title and summary: shared by both workers
+    (64, 32), (300, 32),  # enough for both: full batches
+])
+def test_small_inputs_are_spread_over_the_parallel_batches(sentences: int, expected: int) -> None:
+    assert batch_size_for(sentences, 32, 2) == expected
+    assert batch_size_for(sentences, 32, 1) == min(sentences, 32)
