@@ -21,6 +21,7 @@ class Received:
     recipients: list[str]
     data: bytes
     mail_options: list[str] = field(default_factory=list)
+    peer: tuple[str, int] | None = None  # the client's address and port: its connection
 
 
 @dataclass
@@ -68,18 +69,18 @@ class Sink:
         self.attempts[address] = self.attempts.get(address, 0) + 1
         data = envelope.original_content or envelope.content
         if fault == "drop":
-            self.messages.append(_received(envelope, data))
+            self.messages.append(_received(envelope, data, session))
             server.transport.close()
             return "250 never seen"
         if fault == "stall":
-            self.messages.append(_received(envelope, data))
+            self.messages.append(_received(envelope, data, session))
             await asyncio.sleep(self.stall_seconds)
             return "250 too late"
         if fault and fault.startswith("DATA:"):
             return fault[5:]
         if self.data_delay:
             await asyncio.sleep(self.data_delay)
-        self.messages.append(_received(envelope, data))
+        self.messages.append(_received(envelope, data, session))
         self.arrivals.append(time.monotonic())
         return "250 Message accepted"
 
@@ -92,9 +93,9 @@ class Sink:
         return found
 
 
-def _received(envelope: Any, data: bytes) -> Received:
+def _received(envelope: Any, data: bytes, session: Any) -> Received:
     return Received(envelope.mail_from, list(envelope.rcpt_tos), data,
-                    list(envelope.mail_options))
+                    list(envelope.mail_options), tuple(session.peer))
 
 
 def free_port() -> int:

@@ -51,12 +51,12 @@ def crowded(instance: Instance) -> Instance:
     return _queue(instance, CROWD)
 
 
-def _start(office: Instance, port: int) -> subprocess.Popen[bytes]:
+def _start(office: Instance, port: int, *options: str) -> subprocess.Popen[bytes]:
     env = {**os.environ, "NEWSLETTER_WEB_SECRET": SECRET, **relay_env(port),
            "NEWSLETTER_DELIVERY_LEASE": "1",
            "NEWSLETTER_DELIVERY_RATE": "25", "NEWSLETTER_DELIVERY_CONNECTIONS": "3"}
     return subprocess.Popen([sys.executable, "-m", "newsletter", "--config",
-                             str(office.config_path), "deliver"], env=env,
+                             str(office.config_path), "deliver", *options], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
 
@@ -99,9 +99,12 @@ def test_killing_the_sender_at_random_points_loses_nothing(queued: Instance) -> 
 
 
 @pytest.mark.slow
-def test_sigterm_finishes_in_flight_messages_and_stops_cleanly(queued: Instance) -> None:
+@pytest.mark.parametrize("processes", [1, 2])
+def test_sigterm_finishes_in_flight_messages_and_stops_cleanly(queued: Instance,
+                                                                processes: int) -> None:
+    """`deliver`, and `deliver --processes 2` whose SIGTERM reaches each sending process."""
     with smtp_sink() as (sink, port):
-        process = _start(queued, port)
+        process = _start(queued, port, "--processes", str(processes))
         time.sleep(1.0)
         process.send_signal(signal.SIGTERM)
         _, err = process.communicate(timeout=60)
