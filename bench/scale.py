@@ -176,12 +176,13 @@ def _queue_issue_rows(store: Store) -> None:
     shutil.rmtree(office, ignore_errors=True)
 
 
-DUE_INDEX = "CREATE INDEX outbox_due ON outbox(state, next_attempt_at)"
+DUE_INDEX = ("CREATE INDEX outbox_due ON outbox(state, next_attempt_at) "
+             "WHERE state IN ('pending', 'retry')")  # as migration 0014 makes it
 
 
 def claim_latency(target: str, sent: int) -> dict[str, float]:
-    """ms for one claim of 50 due rows among ``sent`` sent ones, with the schema's
-    (state, next_attempt_at) index and without it (the baseline)."""
+    """ms for one claim of 50 due rows among ``sent`` sent ones, with the schema's index of
+    due rows and without it (the baseline)."""
     with open_store(target) as store:
         store.db.execute("DELETE FROM outbox")
         issue_id = int(store.db.scalar(

@@ -20,6 +20,8 @@ class Received:
     sender: str
     recipients: list[str]
     data: bytes
+    mail_options: list[str] = field(default_factory=list)
+    peer: tuple[str, int] | None = None  # the client's address and port: its connection
 
 
 @dataclass
@@ -33,6 +35,7 @@ class Sink:
     """
 
     messages: list[Received] = field(default_factory=list)
+    pipelining: bool = False  # offer PIPELINING (RFC 2920), as Postfix does
     faults: dict[str, list[str | None]] = field(default_factory=dict)
     stall_seconds: float = 5.0
     data_delay: float = 0.0  # every reply to the data waits this long (a slow relay)
@@ -43,6 +46,13 @@ class Sink:
         plan = self.faults.get(address, [])
         index = self.attempts.get(address, 0)
         return plan[index] if index < len(plan) else None
+
+    async def handle_EHLO(self, server: Any, session: Any, envelope: Any, hostname: str,
+                          responses: list[str]) -> list[str]:
+        session.host_name = hostname
+        if self.pipelining:  # aiosmtpd reads commands one by one, so it pipelines as it is
+            responses.insert(-1, "250-PIPELINING")
+        return responses
 
     async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str,
                           rcpt_options: list[str]) -> str:
@@ -59,18 +69,18 @@ class Sink:
         self.attempts[address] = self.attempts.get(address, 0) + 1
         data = envelope.original_content or envelope.content
         if fault == "drop":
-            self.messages.append(Received(envelope.mail_from, list(envelope.rcpt_tos), data))
+            self.messages.append(_received(envelope, data, session))
             server.transport.close()
             return "250 never seen"
         if fault == "stall":
-            self.messages.append(Received(envelope.mail_from, list(envelope.rcpt_tos), data))
+            self.messages.append(_received(envelope, data, session))
             await asyncio.sleep(self.stall_seconds)
             return "250 too late"
         if fault and fault.startswith("DATA:"):
             return fault[5:]
         if self.data_delay:
             await asyncio.sleep(self.data_delay)
-        self.messages.append(Received(envelope.mail_from, list(envelope.rcpt_tos), data))
+        self.messages.append(_received(envelope, data, session))
         self.arrivals.append(time.monotonic())
         return "250 Message accepted"
 
@@ -81,6 +91,11 @@ class Sink:
             if match:
                 found.append(match.group(1).decode())
         return found
+
+
+def _received(envelope: Any, data: bytes, session: Any) -> Received:
+    return Received(envelope.mail_from, list(envelope.rcpt_tos), data,
+                    list(envelope.mail_options), tuple(session.peer))
 
 
 def free_port() -> int:

@@ -122,23 +122,25 @@ def print_table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> None:
 
 
 @contextlib.contextmanager
-def progress(label: str) -> Iterator[Callable[[int, int, str], None] | None]:
-    """Progress bars on a terminal, one per model; elsewhere the structured logs say how far
-    the work got."""
+def progress(label: str) -> Iterator[Callable[..., None] | None]:
+    """Progress bars on a terminal, one per model (``advance(step, total, what)``, and a
+    ``detail`` shown after the bar); elsewhere the structured logs say how far the work
+    got."""
     if not sys.stderr.isatty():
         yield None
         return
     current: dict[str, Any] = {}
 
-    def advance(step: int, total: int, what: str) -> None:
+    def advance(step: int, total: int, what: str, detail: str | None = None) -> None:
         if current.get("what") != what:
             if "bar" in current:
                 current["bar"].__exit__(None, None, None)
             current["bar"] = click.progressbar(length=total, label=f"{label} {what}",
-                                               file=sys.stderr)
+                                               file=sys.stderr,
+                                               item_show_func=lambda item: item)
             current["bar"].__enter__()
             current["what"] = what
-        current["bar"].update(step)
+        current["bar"].update(step, detail)
 
     try:
         yield advance

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import multiprocessing
+import os
 import signal
+import time
+from collections.abc import Callable
+from typing import Any
 
 import click
 
@@ -19,7 +24,7 @@ from newsletter.cli.common import (
 )
 from newsletter.delivery.rules import OutboxSummary, State
 from newsletter.delivery.sender import DeliveryRun, Sender
-from newsletter.errors import AlreadySent, RelayUnreachable
+from newsletter.errors import AlreadySent, DeliveryError, NewsletterError, RelayUnreachable
 from newsletter.issues.create import CreatedIssue, audience, create_issue
 from newsletter.issues.proof import make_proof, send_proof
 from newsletter.languages import LANGUAGES
@@ -33,15 +38,19 @@ from newsletter.subscribers.core import (
 @click.command()
 @click.option("--dry-run", is_flag=True, help="Say what is due; send nothing.")
 @click.option("--json", "as_json", is_flag=True, help="The run's figures as one JSON object.")
+@click.option("--processes", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Sending processes on this machine, each with [delivery] connections, "
+                   "sharing the outbox through its fenced leases (2 uses both cores of a "
+                   "2-core machine).")
 @click.pass_obj
 @handle_errors
-def deliver(obj: Context, dry_run: bool, as_json: bool) -> None:
+def deliver(obj: Context, dry_run: bool, as_json: bool, processes: int) -> None:
     """Send every due message of the outbox (SIGTERM or Ctrl+C: finish the messages in
     flight, then stop; nothing is lost or sent twice)."""
     instance = obj.instance
     with instance.open_store() as store:
+        summary = store.outbox.summary(utc_now())
         if dry_run:
-            summary = store.outbox.summary(utc_now())
             if as_json:
                 emit_json({"due": summary.due, "waiting": summary.waiting,
                             "next_retry": summary.next_retry})
@@ -49,7 +58,11 @@ def deliver(obj: Context, dry_run: bool, as_json: bool) -> None:
             click.echo(f"{summary.due} message(s) due would be attempted; nothing sent "
                        f"(--dry-run){waiting_text(summary)}")
             return
-        run = asyncio.run(_deliver(store, _sender(instance, store)))
+        if processes == 1:
+            run = asyncio.run(_deliver(store, _sender(instance, store), summary.due))
+    if processes > 1:  # forked with no database connection open
+        run = _deliver_in_processes(instance, processes, summary.due)
+    with instance.open_store() as store:
         summary = store.outbox.summary(utc_now())
     if as_json:
         emit_json({**run.figures(), "unreachable": run.unreachable, "waiting": summary.waiting,
@@ -104,12 +117,127 @@ def _sender_unless(queue_only: bool, instance: Instance, store: Store) -> Sender
     return _sender(instance, store)
 
 
-async def _deliver(store: Store, sender: Sender) -> DeliveryRun:
+async def _deliver(store: Store, sender: Sender, due: int | None = None) -> DeliveryRun:
     with progress("Sending") as advance:  # a bar on a terminal; the log says it otherwise
         if advance is not None:
-            due = store.outbox.summary(sender.clock()).due
-            sender.on_message = lambda run: advance(1, due, "messages")
-        return await sender.sweep(stop_on_signals()) or DeliveryRun()
+            if due is None:
+                due = store.outbox.summary(sender.clock()).due
+            meter = _Meter(advance, due)
+            sender.on_message = lambda run: meter.show(run.figures(), 1)
+        run = await sender.sweep(stop_on_signals()) or DeliveryRun()
+        if advance is not None:
+            meter.show(run.figures(), 0, now=True)  # the bar ends on the final figures
+        return run
+
+
+async def _sweep(sender: Sender) -> DeliveryRun:
+    return await sender.sweep(stop_on_signals()) or DeliveryRun()
+
+
+class _Meter:
+    """Moves a progress bar at most ten times a second: messages done of those due, and
+    how many were sent, are to be retried or failed, at what rate."""
+
+    def __init__(self, advance: Callable[..., None], due: int) -> None:
+        self.advance = advance
+        self.due = due
+        self.started = self.shown = time.monotonic()
+        self.done = self.waiting = 0
+
+    def show(self, figures: dict[str, int], done: int, *, now: bool = False) -> None:
+        self.done += done
+        self.waiting += done
+        moment = time.monotonic()
+        if not (now or moment - self.shown >= 0.1):
+            return
+        rate = self.done / max(moment - self.started, 1e-9)
+        detail = (f"{figures['sent']} sent, {figures['retried']} to retry, "
+                  f"{figures['failed']} failed, {rate:,.0f}/s")
+        self.advance(self.waiting, self.due, "messages", detail)
+        self.shown, self.waiting = moment, 0
+
+
+def _deliver_in_processes(instance: Instance, processes: int, due: int) -> DeliveryRun:
+    """``processes`` sweeps at once, each in a process of its own (forked, each opening its
+    own database connection), claiming through the same fenced leases as any other
+    senders. SIGTERM or Ctrl+C reaches them all: the messages in flight finish."""
+    context = multiprocessing.get_context("fork")
+    shared = context.Array("q", len(_SHARED) * processes, lock=False)
+    results: multiprocessing.SimpleQueue[tuple[DeliveryRun | None, str]] = context.SimpleQueue()
+    children = [context.Process(target=_sweep_in_child,
+                                args=(instance, shared, slot, results), name=f"deliver-{slot}")
+                for slot in range(processes)]
+    for child in children:
+        child.start()
+    def tell_children(signum: int, _: object) -> None:
+        for child in children:
+            if child.pid is not None and child.exitcode is None:
+                os.kill(child.pid, signum)
+
+    forward = {signum: signal.signal(signum, tell_children)
+               for signum in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        with progress("Sending") as advance:
+            meter = _Meter(advance, due) if advance is not None else None
+            while any(child.is_alive() for child in children):
+                time.sleep(0.1)
+                if meter is not None:
+                    totals = _totals(shared, processes)
+                    meter.show(totals, totals["done"] - meter.done, now=True)
+            if meter is not None:
+                totals = _totals(shared, processes)
+                meter.show(totals, totals["done"] - meter.done, now=True)
+        outcomes = [results.get() for _ in children]
+    finally:
+        for signum, handler in forward.items():
+            signal.signal(signum, handler)
+        for child in children:
+            child.join()
+    total = DeliveryRun()
+    errors = [error for run, error in outcomes if run is None]
+    for run, _ in outcomes:
+        if run is not None:
+            total.add(run)
+    if errors:
+        raise DeliveryError(f"{len(errors)} of {processes} sending processes failed: "
+                            f"{errors[0]} ({total.sent} message(s) sent)",
+                            hint="the messages they held are taken up again once their "
+                                 "leases run out: run `newsletter deliver` again")
+    return total
+
+
+_SHARED = ("done", "sent", "retried", "failed")  # each sending process's figures so far
+
+
+def _totals(shared: Any, processes: int) -> dict[str, int]:
+    return {name: sum(shared[slot * len(_SHARED) + index] for slot in range(processes))
+            for index, name in enumerate(_SHARED)}
+
+
+def _sweep_in_child(instance: Instance, shared: Any, slot: int,
+                    results: multiprocessing.SimpleQueue[tuple[DeliveryRun | None, str]]
+                    ) -> None:
+    """One of :func:`_deliver_in_processes`'s sweeps; its figures go to ``shared`` as it
+    sends, and its result (or what stopped it) to ``results``."""
+    base = slot * len(_SHARED)
+    done = 0
+
+    def tell(run: DeliveryRun) -> None:
+        nonlocal done
+        done += 1
+        shared[base:base + len(_SHARED)] = [done, run.sent, run.retried, run.failed]
+
+    try:
+        with instance.open_store() as store:
+            sender = _sender(instance, store)
+            sender.on_message = tell
+            run = asyncio.run(_sweep(sender))
+    except NewsletterError as exc:
+        results.put((None, exc.message))
+    except BaseException as exc:  # reported by the parent, which exits 1
+        results.put((None, f"{type(exc).__name__}: {exc}"))
+    else:
+        results.put((run, ""))
 
 
 _QUEUE_ONLY = ("Queue the messages and leave the sending to the delivery workers "

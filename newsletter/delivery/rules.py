@@ -101,6 +101,21 @@ class OutboxRow:
 
 
 @dataclass(frozen=True)
+class Change:
+    """One fenced move of an outbox row from ``expected`` to ``state``, with what the relay
+    said; written only if the sweep that makes it still holds the row's lease."""
+
+    row_id: int
+    expected: State
+    state: State
+    code: int | None = None
+    text: str = ""
+    next_attempt_at: datetime | None = None
+    attempted: bool = False  # counts as an attempt
+    ambiguous: bool = False  # the outcome is unknown: a duplicate is possible
+
+
+@dataclass(frozen=True)
 class QueuedMessage:
     """One message of an issue as it is queued: who gets it, in which language."""
 

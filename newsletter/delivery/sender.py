@@ -8,6 +8,7 @@ conversation is :mod:`newsletter.delivery.smtp`; :class:`Sender` is one process'
 from __future__ import annotations
 
 import asyncio
+import collections
 import logging
 import random
 import secrets
@@ -16,12 +17,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Protocol
 
-import aiosmtplib
-
-from newsletter.delivery import smtp as smtp_link
 from newsletter.delivery.files import FileTransport
 from newsletter.delivery.rules import (
     Attempt,
+    Change,
     OutboxRow,
     RetryPolicy,
     State,
@@ -29,8 +28,8 @@ from newsletter.delivery.rules import (
     classify,
     is_bounce,
 )
-from newsletter.delivery.smtp import SmtpOptions
-from newsletter.errors import DeliveryError
+from newsletter.delivery.smtp import CONNECT_ERRORS, Session, SmtpOptions
+from newsletter.errors import ComposeError, DeliveryError
 from newsletter.store import Store
 
 log = logging.getLogger(__name__)
@@ -92,6 +91,12 @@ class RateLimiter:
         self.interval = 1.0 / rate if rate > 0 else 0.0
         self.next_start = 0.0
 
+    def delay(self) -> float:
+        """Seconds the next :meth:`wait` would take, if called now."""
+        if not self.interval:
+            return 0.0
+        return max(0.0, self.next_start - asyncio.get_running_loop().time())
+
     async def wait(self) -> None:
         if not self.interval:
             return
@@ -125,6 +130,128 @@ class _Breaker:
         return self.failures >= self.limit
 
 
+# The fence covers what a connection is expected to send in this many seconds: a group of
+# rows goes to ``transmitting`` in one transaction, with the outcomes of the group before.
+FENCE_SECONDS = 0.1
+
+
+class _Pace:
+    """How many messages a connection sends in :data:`FENCE_SECONDS`, from a moving average
+    of its time per message (rate limit waits included). It starts at one, so a slow or
+    rate-limited relay gets one fence per message, as it would without batching."""
+
+    def __init__(self) -> None:
+        self.per_message = FENCE_SECONDS
+
+    def record(self, seconds: float) -> None:
+        self.per_message += (seconds - self.per_message) / 8
+
+    def group(self, limit: int) -> int:
+        return max(1, min(limit, int(FENCE_SECONDS / max(self.per_message, 1e-6))))
+
+
+class _Book:
+    """A connection's writes to the outbox, kept until the next group is fenced and then made
+    in the same transaction (:meth:`Outbox.write <newsletter.store.outbox.Outbox.write>`).
+
+    Every outcome is written before the rows after its group are fenced, and a row's fence is
+    durable before its data goes, so a crash between the two leaves at most the rows of one
+    group in ``transmitting``: recovery retries them and marks them ambiguous, and a message
+    sent again is never an unrecorded duplicate."""
+
+    def __init__(self, store: Store, owner: str, options: SendOptions,
+                 clock: Callable[[], datetime], rng: random.Random, run: DeliveryRun) -> None:
+        self.store = store
+        self.owner = owner
+        self.options = options
+        self.clock = clock
+        self.rng = rng
+        self.run = run
+        self.pending: list[tuple[OutboxRow, Change, Attempt | None]] = []
+        self.transmitting: set[int] = set()  # rows this connection fenced and not yet done
+
+    def fence(self, rows: list[OutboxRow]) -> list[OutboxRow]:
+        """Write what is pending and move ``rows`` to ``transmitting``, together; returns the
+        rows that may be sent (the others' lease was lost: counted, never sent)."""
+        fresh = [row.id for row in rows if row.id not in self.transmitting]
+        with self.store.transaction():
+            self.flush()
+            fenced = self.store.outbox.fence(fresh, self.owner) if fresh else set()
+        self.run.lost += len(fresh) - len(fenced)
+        self.transmitting |= fenced
+        return [row for row in rows if row.id in self.transmitting]
+
+    def outcome(self, row: OutboxRow, attempt: Attempt) -> None:
+        """What the relay said of a fenced row (written with the next fence)."""
+        verdict = classify(attempt)
+        if verdict is Verdict.SENT:
+            change = Change(row.id, State.TRANSMITTING, State.SENT, attempt.code, attempt.text,
+                            attempted=True)
+        else:
+            if attempt.during_data:
+                self.run.ambiguous += 1
+            when = self.options.policy.next_attempt(row.attempts + 1, self.clock(), self.rng)
+            state = State.RETRY if verdict is Verdict.RETRY and when is not None else State.FAILED
+            change = Change(row.id, State.TRANSMITTING, state, attempt.code,
+                            attempt.text or state.value,
+                            next_attempt_at=when if state is State.RETRY else None,
+                            attempted=True, ambiguous=attempt.during_data)
+        self._keep(row, change, attempt)
+
+    def defer(self, row: OutboxRow, error: str) -> None:
+        """No connection could be made: the message is not at fault, so no attempt is
+        counted; it waits one retry delay."""
+        before = State.TRANSMITTING if row.id in self.transmitting else State.SENDING
+        self._keep(row, Change(row.id, before, State.RETRY, text=error,
+                               next_attempt_at=self.clock() + self.options.policy.base), None)
+        self.run.deferred += 1
+
+    def impossible(self, row: OutboxRow, reason: str) -> None:
+        """A fenced row whose message cannot be built (an address or name no message can
+        carry): failed for good, with the reason, without an attempt."""
+        self._keep(row, Change(row.id, State.TRANSMITTING, State.FAILED,
+                               text=f"not sent: {reason}"), Attempt(None, reason))
+
+    def unstarted(self, rows: list[OutboxRow]) -> None:
+        """Fenced rows whose data never went (the sweep stops): back to ``sending``, for
+        :meth:`Outbox.release` or the next group."""
+        for row in rows:
+            if row.id in self.transmitting:
+                self._keep(row, Change(row.id, State.TRANSMITTING, State.SENDING), None)
+
+    def flush(self) -> None:
+        """Write the outcomes kept so far (in one transaction)."""
+        pending, self.pending = self.pending, []
+        if not pending:
+            return
+        now = self.clock()
+        made = self.store.outbox.write([change for _, change, _ in pending], self.owner, now)
+        for (row, change, attempt), ok in zip(pending, made, strict=True):
+            self._count(row, change, attempt, ok, now)
+
+    def _keep(self, row: OutboxRow, change: Change, attempt: Attempt | None) -> None:
+        self.transmitting.discard(row.id)
+        self.pending.append((row, change, attempt))
+
+    def _count(self, row: OutboxRow, change: Change, attempt: Attempt | None, ok: bool,
+               now: datetime) -> None:
+        run = self.run
+        if attempt is None:  # deferred, or given back: no outcome to count
+            return
+        if not ok:
+            run.lost += 1  # recovery took the row over (it was marked ambiguous there)
+        elif change.state is State.SENT:
+            run.sent += 1
+            run.sent_by_issue[row.issue_id] = run.sent_by_issue.get(row.issue_id, 0) + 1
+        elif change.state is State.RETRY:
+            run.retried += 1
+        else:
+            run.failed += 1
+            if is_bounce(attempt) and self.store.subscribers.record_bounce(
+                    row.subscriber_id, self.options.bounce_threshold, now):
+                run.bounced += 1
+
+
 async def send_outbox(
     store: Store, source: MessageSource, smtp: SmtpOptions | None, options: SendOptions, *,
     owner: str, clock: Callable[[], datetime], stop: asyncio.Event | None = None,
@@ -132,16 +259,20 @@ async def send_outbox(
     limiter: RateLimiter | None = None,
     on_message: Callable[[DeliveryRun], None] | None = None,
 ) -> DeliveryRun:
-    """Send every due message of the outbox through a pool of SMTP connections (or into
-    ``files``), recording each outcome before the next; stop cleanly when ``stop`` is set.
+    """Send every due message of the outbox through a pool of SMTP sessions (or into
+    ``files``), each outcome recorded before the rows after it are fenced; stop cleanly when
+    ``stop`` is set.
 
     The sweep claims under its own owner id (``owner`` plus a random part, so two sweeps
     never share one), each connection only the few messages it sends next, and renews the
     leases it holds while it works. Every change of a row is fenced on that owner: a row
-    whose lease was lost is not sent. After ``breaker_failures`` consecutive failures to
-    connect, or when no connection could be made at all, the sweep stops, leaves the rest
-    queued, and says why in :attr:`DeliveryRun.unreachable`. ``on_message`` is told the
-    figures so far after each message (a progress bar); each batch also goes to the log.
+    whose lease was lost is not sent. Writes are batched (:class:`_Book`): a group of rows,
+    as many as the connection sends in :data:`FENCE_SECONDS`, is fenced in one transaction
+    together with the outcomes of the group before. After ``breaker_failures`` consecutive
+    failures to connect, or when no connection could be made at all, the sweep stops,
+    leaves the rest queued, and says why in :attr:`DeliveryRun.unreachable`. ``on_message``
+    is told the figures so far after each message (a progress bar); each batch also goes to
+    the log.
     """
     stop = stop or asyncio.Event()
     rng = rng or random.Random()
@@ -152,71 +283,99 @@ async def send_outbox(
     run.requeued, run.ambiguous = recovered.requeued, recovered.ambiguous
     breaker = _Breaker(options.breaker_failures)
     done = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    # The lease as this process sees it: a sweep that froze past it sends nothing more.
+    lease_ends = loop.time() + options.lease
 
     async def renewer() -> None:
+        nonlocal lease_ends
         every = max(0.05, options.lease / 3)
         while not done.is_set():
             try:
                 await asyncio.wait_for(done.wait(), timeout=every)
             except TimeoutError:
+                renewed_at = loop.time()
                 store.outbox.renew(claimant, clock(), options.lease)
+                lease_ends = renewed_at + options.lease
+
+    def halted() -> bool:
+        return stop.is_set() or breaker.tripped or loop.time() >= lease_ends
 
     async def worker() -> None:
-        connection: aiosmtplib.SMTP | None = None
+        nonlocal lease_ends
+        session: Session | None = None
+        pace = _Pace()
         try:
-            while not (stop.is_set() or breaker.tripped):
+            while not halted():
+                claimed_at = loop.time()
                 claimed = store.outbox.claim(claimant, options.claim_batch, clock(), options.lease)
+                lease_ends = max(lease_ends, claimed_at + options.lease)
                 run.skipped += claimed.skipped
                 if not claimed.rows and not claimed.skipped:
                     break
-                for row in claimed.rows:
-                    if stop.is_set() or breaker.tripped:
-                        break  # claimed but not started: released below
-                    await limiter.wait()
-                    connection = await _one(connection, row)
-                    if on_message is not None:
-                        on_message(run)
+                book = _Book(store, claimant, options, clock, rng, run)
+                try:
+                    session = await _send(session, claimed.rows, book, pace)
+                finally:
+                    book.flush()  # also when a file cannot be written: nothing is lost
                 log.info("outbox batch of %d done: %d sent so far", len(claimed.rows), run.sent,
                          extra={"event": "deliver_batch", "batch": len(claimed.rows),
                                 **run.figures()})
         finally:
-            await smtp_link.close(connection)
+            if session is not None:
+                await session.quit()
 
-    async def _one(connection: aiosmtplib.SMTP | None,
-                   row: OutboxRow) -> aiosmtplib.SMTP | None:
-        message = source.message(row)
-        if files is not None:
-            if not store.outbox.mark(row.id, claimant, State.SENDING, State.TRANSMITTING):
-                run.lost += 1
-                return None
-            try:
-                files.deliver(options.sender, row.address, message, row.message_id)
-            except DeliveryError:  # nothing was written (files appear whole or not at all)
-                store.outbox.mark(row.id, claimant, State.TRANSMITTING, State.PENDING)
-                raise
-            _record(store, claimant, row, Attempt(250, "written to the file outbox"), options,
-                    clock(), rng, run)
-            return None
-        assert smtp is not None
-        if connection is None or not connection.is_connected:
-            try:
-                connection = await smtp_link.connect(smtp)
-            except (TimeoutError, aiosmtplib.SMTPException, OSError) as exc:
-                error = f"{type(exc).__name__}: {exc}"
-                breaker.failure(error)
-                _defer(store, claimant, row, error, options, clock(), run)
-                return None
-            breaker.success()
-        # From the data on, a lost reply means "unknown"; and only the lease holder may go on.
-        connection, attempt = await smtp_link.transmit(
-            connection, options.sender, row.address, message,
-            before_data=lambda: store.outbox.mark(row.id, claimant, State.SENDING,
-                                                  State.TRANSMITTING))
-        if attempt is None:
-            run.lost += 1
-        else:
-            _record(store, claimant, row, attempt, options, clock(), rng, run)
-        return connection
+    async def _slot(book: _Book) -> float:
+        """Wait for the rate limit, writing the outcomes so far first when it makes us wait:
+        a slow or rate-limited sender records each outcome as it comes. Returns when the
+        wait began, for the pace."""
+        began = loop.time()
+        if limiter.delay() > 0:
+            book.flush()
+        await limiter.wait()
+        return began
+
+    async def _send(session: Session | None, rows: list[OutboxRow], book: _Book,
+                    pace: _Pace) -> Session | None:
+        """Send ``rows`` in fenced groups; what is left when the sweep stops is given back."""
+        queue = collections.deque(rows)
+        try:
+            while queue and not halted():
+                if files is None and (session is None or not session.is_open):
+                    assert smtp is not None
+                    try:
+                        session = await Session.open(smtp)
+                    except CONNECT_ERRORS as exc:
+                        breaker.failure(f"{type(exc).__name__}: {exc}")
+                        book.defer(queue.popleft(), breaker.last_error)
+                        continue
+                    breaker.success()
+                started = await _slot(book)  # before the fence: no row waits in flight
+                ahead = book.fence([queue.popleft() for _ in range(pace.group(len(queue)))])
+                queue.extendleft(reversed(ahead))  # fenced: sent next, or given back below
+                for index in range(len(ahead)):
+                    if halted() or (session is not None and not session.is_open):
+                        break
+                    if index:
+                        started = await _slot(book)
+                    row = queue.popleft()
+                    try:
+                        message = source.message(row)
+                    except ComposeError as exc:
+                        book.impossible(row, exc.message)
+                        continue
+                    if session is None:
+                        assert files is not None
+                        _write_file(files, options.sender, row, message, book)
+                    else:
+                        attempt = await session.send(options.sender, row.address, message)
+                        book.outcome(row, attempt)
+                    pace.record(loop.time() - started)
+                    if on_message is not None:
+                        on_message(run)
+        finally:
+            book.unstarted(list(queue))
+        return session
 
     workers = 1 if files is not None else max(1, options.connections)
     renewing = asyncio.ensure_future(renewer())
@@ -233,48 +392,16 @@ async def send_outbox(
     return run
 
 
-def _defer(store: Store, owner: str, row: OutboxRow, error: str, options: SendOptions,
-           now: datetime, run: DeliveryRun) -> None:
-    """No connection could be made: the message is not at fault, so no attempt is counted;
-    it waits one retry delay and is tried again."""
-    store.outbox.mark(row.id, owner, State.SENDING, State.RETRY, text=error,
-               next_attempt_at=now + options.policy.base)
-    run.deferred += 1
-
-
-def _record(store: Store, owner: str, row: OutboxRow, attempt: Attempt, options: SendOptions,
-            now: datetime, rng: random.Random, run: DeliveryRun) -> None:
-    """Record the outcome of an attempt made on a transmitting row."""
-    verdict = classify(attempt)
-    if verdict is Verdict.SENT:
-        if store.outbox.mark(row.id, owner, State.TRANSMITTING, State.SENT, code=attempt.code,
-                      text=attempt.text, now=now, attempted=True):
-            run.sent += 1
-            run.sent_by_issue[row.issue_id] = run.sent_by_issue.get(row.issue_id, 0) + 1
-        else:
-            run.lost += 1  # recovery marked it ambiguous: it may be sent again, as recorded
-        return
-    if attempt.during_data:
-        run.ambiguous += 1
-    when = options.policy.next_attempt(row.attempts + 1, now, rng)
-    state = State.RETRY if verdict is Verdict.RETRY and when is not None else State.FAILED
-    text = attempt.text or state.value
-    # A refusal before the data leaves the row in ``sending``; one after it in
-    # ``transmitting``: whichever it is in now, only its owner may move it.
-    marked = any(store.outbox.mark(row.id, owner, before, state, code=attempt.code, text=text,
-                            next_attempt_at=when if state is State.RETRY else None,
-                            attempted=True, ambiguous=attempt.during_data)
-                 for before in (State.TRANSMITTING, State.SENDING))
-    if not marked:
-        run.lost += 1
-        return
-    if state is State.RETRY:
-        run.retried += 1
-        return
-    run.failed += 1
-    if is_bounce(attempt) and store.subscribers.record_bounce(
-            row.subscriber_id, options.bounce_threshold, now):
-        run.bounced += 1
+def _write_file(files: FileTransport, sender: str, row: OutboxRow, message: bytes,
+                book: _Book) -> None:
+    """One message into the file transport: files appear whole or not at all, so a failure
+    (raised) leaves the row to be sent again."""
+    try:
+        files.deliver(sender, row.address, message, row.message_id)
+    except DeliveryError:
+        book.unstarted([row])
+        raise
+    book.outcome(row, Attempt(250, "written to the file outbox"))
 
 
 class Sender:

@@ -406,6 +406,20 @@ MIGRATIONS: tuple[Migration, ...] = (
         CREATE INDEX outbox_by_issue ON outbox(issue_id, state);
         """,
     ),
+    Migration(
+        "0014_outbox_partial_indexes",
+        """
+        -- Every message changes state three or four times on its way out: each index that
+        -- holds every row is written at each change. These hold only the rows their
+        -- queries look for: the due ones (claims, status) and the sent ones (the archive
+        -- asks whether an issue reached anyone).
+        DROP INDEX outbox_due;
+        CREATE INDEX outbox_due ON outbox(state, next_attempt_at)
+            WHERE state IN ('pending', 'retry');
+        DROP INDEX outbox_by_issue;
+        CREATE INDEX outbox_sent_by_issue ON outbox(issue_id) WHERE state = 'sent';
+        """,
+    ),
 )
 
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from newsletter.delivery.rules import (
+    Change,
     Claimed,
     LastError,
     OutboxEntry,
@@ -18,10 +19,18 @@ from newsletter.delivery.rules import (
     Requeued,
     State,
 )
-from newsletter.store.database import Database, literals, moment, stamp
+from newsletter.store.database import Database, chunks, literals, moment, stamp
 from newsletter.subscribers.core import Status
 
 _LEASED = literals(State.SENDING, State.TRANSMITTING)
+# One fenced move of a row (:meth:`Outbox.write`): only its lease holder, only from the state
+# it expects.
+_MOVE = """UPDATE outbox SET state = ?, last_code = COALESCE(?, last_code),
+      last_text = COALESCE(?, last_text), next_attempt_at = ?, attempts = attempts + ?,
+      ambiguous = CASE WHEN ? = 1 THEN 1 ELSE ambiguous END, sent_at = COALESCE(?, sent_at),
+      lease_owner = CASE WHEN ? = 1 THEN lease_owner ELSE NULL END,
+      lease_until = CASE WHEN ? = 1 THEN lease_until ELSE NULL END
+    WHERE id = ? AND lease_owner = ? AND state = ?"""
 _DUE = literals(State.PENDING, State.RETRY)
 _ACTIVE = f"s.status = '{Status.ACTIVE}' AND m.status = '{Status.ACTIVE}'"
 # A message and what decides whether it may still go: its subscriber and their membership
@@ -86,24 +95,45 @@ class Outbox:
              now: datetime | None = None, attempted: bool = False,
              ambiguous: bool = False) -> bool:
         """Move one row from ``expected`` to ``state`` if ``owner`` still holds its lease,
-        and commit at once: the outbox is the record of what was sent, so each outcome is
-        durable before the next message goes. False means the lease was lost (it ran out and
-        recovery took the row over): the caller must not send it."""
-        leased = state in (State.SENDING, State.TRANSMITTING)
-        return self.db.execute(
-            """UPDATE outbox SET state = ?, last_code = COALESCE(?, last_code),
-                  last_text = COALESCE(?, last_text),
-                  next_attempt_at = ?, attempts = attempts + ?,
-                  ambiguous = CASE WHEN ? = 1 THEN 1 ELSE ambiguous END,
-                  sent_at = COALESCE(?, sent_at),
-                  lease_owner = CASE WHEN ? = 1 THEN lease_owner ELSE NULL END,
-                  lease_until = CASE WHEN ? = 1 THEN lease_until ELSE NULL END
-                WHERE id = ? AND lease_owner = ? AND state = ?""",
-            (state, code, text[:500] or None,
-             stamp(next_attempt_at) if next_attempt_at else None,
-             1 if attempted else 0, 1 if ambiguous else 0,
-             stamp(now) if now and state == State.SENT else None,
-             1 if leased else 0, 1 if leased else 0, row_id, owner, expected)).rowcount == 1
+        and commit at once (:meth:`write`, for one row). False means the lease was lost (it
+        ran out and recovery took the row over): the caller must not send it."""
+        change = Change(row_id, State(expected), State(state), code, text, next_attempt_at,
+                        attempted, ambiguous)
+        return self.write([change], owner, now or datetime.now(UTC)) == [True]
+
+    def write(self, changes: Sequence[Change], owner: str, now: datetime) -> list[bool]:
+        """Make ``changes``, each only if ``owner`` still holds the row's lease and the row is
+        in the state the change expects, all in one transaction (one commit for many
+        outcomes: the sender batches them). Returns, per change, whether it was made: False
+        means the lease was lost (it ran out and recovery took the row over), and a message
+        whose move to ``transmitting`` failed must not be sent. A row that leaves the leased
+        states gives its lease up; ``sent_at`` is ``now`` for a row that becomes sent."""
+        sent_at = stamp(now)
+        made = []
+        with self.db.transaction():
+            for change in changes:
+                leased = change.state in (State.SENDING, State.TRANSMITTING)
+                made.append(self.db.execute(
+                    _MOVE, (change.state, change.code, change.text[:500] or None,
+                            stamp(change.next_attempt_at) if change.next_attempt_at else None,
+                            int(change.attempted), int(change.ambiguous),
+                            sent_at if change.state is State.SENT else None,
+                            int(leased), int(leased), change.row_id, owner,
+                            change.expected)).rowcount == 1)
+        return made
+
+    def fence(self, ids: Sequence[int], owner: str) -> set[int]:
+        """Move the rows ``ids`` that ``owner`` holds from ``sending`` to ``transmitting``,
+        in one statement: their data may go from now on. Returns those it moved (a row not
+        among them was lost to recovery and must not be sent)."""
+        moved: set[int] = set()
+        for chunk in chunks(ids):
+            marks = ",".join("?" * len(chunk))
+            moved.update(int(row[0]) for row in self.db.all(
+                f"""UPDATE outbox SET state = '{State.TRANSMITTING}'
+                    WHERE id IN ({marks}) AND lease_owner = ? AND state = '{State.SENDING}'
+                    RETURNING id""", (*chunk, owner)))
+        return moved
 
     def recover(self, now: datetime) -> Recovered:
         """Take over the messages whose owner's lease ran out (it crashed or froze: a live

@@ -11,7 +11,7 @@ from typing import TypeVar
 
 import pytest
 
-from newsletter.delivery.rules import QueuedMessage, State
+from newsletter.delivery.rules import Change, QueuedMessage, State
 from newsletter.errors import AlreadySent, LeaseLost, NotFound
 from newsletter.reports.model import Report
 from newsletter.store import Store
@@ -550,6 +550,29 @@ def test_every_state_change_is_fenced_by_owner_and_state(queued: Store) -> None:
     assert not outbox.mark(row.id, "one", State.TRANSMITTING, State.SENT)  # done already
     (entry,) = [e for e in outbox.entries() if e.id == row.id]
     assert (entry.state, entry.attempts, entry.last_code) == (State.SENT, 1, 250)
+
+
+def test_a_group_is_fenced_in_one_go_and_many_outcomes_are_written_together(
+        queued: Store) -> None:
+    outbox = queued.outbox
+    mine = outbox.claim("one", 3, NOW, 30).rows
+    theirs = outbox.claim("two", 1, NOW, 30).rows
+    ids = [row.id for row in mine]
+    assert outbox.fence([*ids, theirs[0].id], "one") == set(ids)  # not another's row
+    assert outbox.fence(ids, "one") == set()  # transmitting already
+    made = outbox.write([
+        Change(ids[0], State.TRANSMITTING, State.SENT, 250, "2.0.0 queued as A1",
+               attempted=True),
+        Change(ids[1], State.TRANSMITTING, State.FAILED, 550, "no such user", attempted=True),
+        Change(ids[2], State.SENDING, State.SENT, 250, "ok"),  # not in that state: refused
+        Change(theirs[0].id, State.SENDING, State.RETRY, 451, "later"),  # not the owner
+    ], "one", NOW)
+    assert made == [True, True, False, False]
+    states = {e.id: (e.state, e.attempts, e.last_text, e.sent_at) for e in outbox.entries()}
+    assert states[ids[0]] == (State.SENT, 1, "2.0.0 queued as A1", NOW)
+    assert states[ids[1]] == (State.FAILED, 1, "no such user", None)
+    assert states[ids[2]][0] == State.TRANSMITTING
+    assert states[theirs[0].id][0] == State.SENDING
 
 
 def test_an_expired_lease_is_recovered_and_fences_out_its_old_owner(queued: Store) -> None:

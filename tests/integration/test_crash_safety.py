@@ -51,12 +51,12 @@ def crowded(instance: Instance) -> Instance:
     return _queue(instance, CROWD)
 
 
-def _start(office: Instance, port: int) -> subprocess.Popen[bytes]:
+def _start(office: Instance, port: int, *options: str) -> subprocess.Popen[bytes]:
     env = {**os.environ, "NEWSLETTER_WEB_SECRET": SECRET, **relay_env(port),
            "NEWSLETTER_DELIVERY_LEASE": "1",
            "NEWSLETTER_DELIVERY_RATE": "25", "NEWSLETTER_DELIVERY_CONNECTIONS": "3"}
     return subprocess.Popen([sys.executable, "-m", "newsletter", "--config",
-                             str(office.config_path), "deliver"], env=env,
+                             str(office.config_path), "deliver", *options], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
 
@@ -99,9 +99,12 @@ def test_killing_the_sender_at_random_points_loses_nothing(queued: Instance) -> 
 
 
 @pytest.mark.slow
-def test_sigterm_finishes_in_flight_messages_and_stops_cleanly(queued: Instance) -> None:
+@pytest.mark.parametrize("processes", [1, 2])
+def test_sigterm_finishes_in_flight_messages_and_stops_cleanly(queued: Instance,
+                                                                processes: int) -> None:
+    """`deliver`, and `deliver --processes 2` whose SIGTERM reaches each sending process."""
     with smtp_sink() as (sink, port):
-        process = _start(queued, port)
+        process = _start(queued, port, "--processes", str(processes))
         time.sleep(1.0)
         process.send_signal(signal.SIGTERM)
         _, err = process.communicate(timeout=60)
@@ -115,6 +118,47 @@ def test_sigterm_finishes_in_flight_messages_and_stops_cleanly(queued: Instance)
         outcome = _check(queued, sink.message_ids())
     assert outcome == {"duplicates": 0, "ambiguous": 0}
 
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("pipelining", [False, True], ids=["lockstep", "pipelining"])
+def test_a_kill_at_full_speed_turns_unwritten_outcomes_into_ambiguous_rows(
+        crowded: Instance, pipelining: bool) -> None:
+    """At full speed the outcomes of a group of messages are written together: SIGKILL
+    while messages flow leaves the group's rows in transmitting, though the relay has some
+    of them. They are taken up again as ambiguous and sent again: every duplicate is
+    recorded, and no message is lost."""
+    env = {**os.environ, "NEWSLETTER_WEB_SECRET": SECRET, **relay_env(0),
+           "NEWSLETTER_DELIVERY_LEASE": "1", "NEWSLETTER_DELIVERY_CONNECTIONS": "2"}
+    with smtp_sink() as (sink, port):
+        sink.pipelining = pipelining
+        env["NEWSLETTER_SMTP_PORT"] = str(port)
+        command = [sys.executable, "-m", "newsletter", "--config", str(crowded.config_path),
+                   "deliver"]
+        process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL,
+                                   stderr=subprocess.DEVNULL)
+        while len(sink.messages) < CROWD // 3 and process.poll() is None:
+            time.sleep(0.001)
+        process.kill()
+        process.wait(timeout=30)
+        arrived = set(sink.message_ids())
+        with crowded.open_store() as store:
+            rows = store.outbox.rows()
+        in_flight = {r["message_id"] for r in rows if r["state"] == "transmitting"}
+        assert len(in_flight) > 1  # a whole group was fenced, not one message
+        assert in_flight & arrived  # the relay had some whose outcome was never written
+        time.sleep(1.2)  # the lease of the killed sender runs out
+        final = subprocess.run(command, env=env, capture_output=True, timeout=120)
+        assert final.returncode == 0, final.stderr
+    with crowded.open_store() as store:
+        rows = store.outbox.rows()
+    assert {r["state"] for r in rows} == {"sent"}
+    received = Counter(sink.message_ids())
+    assert set(received) == {r["message_id"] for r in rows}  # nothing lost
+    duplicates = {mid for mid, n in received.items() if n > 1}
+    ambiguous = {r["message_id"] for r in rows if r["ambiguous"]}
+    assert duplicates == in_flight & arrived  # sent again, as recorded, and only those
+    assert duplicates <= ambiguous == in_flight
 
 
 DYING_ISSUE = """

@@ -7,7 +7,13 @@ import email
 import email.policy
 import json
 import mailbox
+import os
+import pty
+import re
 import ssl
+import subprocess
+import sys
+from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -34,6 +40,7 @@ from tests.office import (
     ingest_sample,
     queue_alert,
     readers,
+    relay_env,
     subscribe,
     with_config,
 )
@@ -82,10 +89,17 @@ def _states(store: Store) -> dict[str, str]:
     return {row["address"]: row["state"] for row in store.outbox.rows()}
 
 
-def test_every_message_arrives_once_personalised(office: Instance, store: Store) -> None:
+# Relays that offer PIPELINING get MAIL, RCPT and DATA in one write; the others one at a time.
+RELAYS = pytest.mark.parametrize("pipelining", [False, True], ids=["lockstep", "pipelining"])
+
+
+@RELAYS
+def test_every_message_arrives_once_personalised(office: Instance, store: Store,
+                                                 pipelining: bool) -> None:
     addresses = [f"reader{i}@example.org" for i in range(12)]
     issue = _issue(office, store, addresses)
     with smtp_sink() as (sink, port):
+        sink.pipelining = pipelining
         run = _send(office, store, port, clock=lambda: datetime.now(UTC))
     assert run.sent == 12
     assert sorted(m.recipients[0] for m in sink.messages) == sorted(addresses)
@@ -98,8 +112,10 @@ def test_every_message_arrives_once_personalised(office: Instance, store: Store)
     assert again.sent == 0
 
 
+@RELAYS
 def test_temporary_failures_are_retried_and_permanent_ones_fail(office: Instance,
-                                                                store: Store) -> None:
+                                                                store: Store,
+                                                                pipelining: bool) -> None:
     plan: dict[str, list[str | None]] = {
         "t421@example.org": ["421 4.3.2 closing"],
         "t451@example.org": ["451 4.3.0 try later", "451 4.3.0 try later"],
@@ -112,6 +128,7 @@ def test_temporary_failures_are_retried_and_permanent_ones_fail(office: Instance
     _issue(office, store, list(plan))
     now = datetime.now(UTC)
     with smtp_sink() as (sink, port):
+        sink.pipelining = pipelining
         sink.faults.update(plan)
         first = _send(office, store, port, clock=lambda: now)
         assert first.failed == 1
@@ -132,11 +149,13 @@ def test_temporary_failures_are_retried_and_permanent_ones_fail(office: Instance
     assert sorted(received) == sorted(a for a, s in states.items() if s == "sent")
 
 
-def test_a_connection_lost_after_the_data_is_recorded_as_ambiguous(office: Instance,
-                                                                   store: Store) -> None:
+@RELAYS
+def test_a_connection_lost_after_the_data_is_recorded_as_ambiguous(
+        office: Instance, store: Store, pipelining: bool) -> None:
     _issue(office, store, ["drop@example.org", "stall@example.org", "ok@example.org"])
     now = datetime.now(UTC)
     with smtp_sink() as (sink, port):
+        sink.pipelining = pipelining
         sink.faults.update({"drop@example.org": ["drop"], "stall@example.org": ["stall"]})
         sink.stall_seconds = 3
         run = _send(office, store, port, clock=lambda: now, timeout=1, connections=1)
@@ -271,3 +290,50 @@ def test_sending_logs_each_batch_when_not_on_a_terminal(office: Instance, store:
                if '"deliver_batch"' in line]
     assert [b["batch"] for b in batches] == [20, 20, 5]
     assert [b["sent"] for b in batches] == [20, 40, 45]
+
+
+def test_sending_on_a_terminal_shows_a_bar_with_the_counts_and_the_rate(
+        office: Instance, store: Store) -> None:
+    subscribe(store, "daily", readers(45, "t"))
+    queue_alert(office, store)
+    terminal, its_end = pty.openpty()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "newsletter", "--config", str(office.config_path), "deliver"],
+        env={**os.environ, "NEWSLETTER_WEB_SECRET": SECRET}, stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL, stderr=its_end)
+    os.close(its_end)
+    shown = b""
+    while True:
+        try:
+            chunk = os.read(terminal, 4096)
+        except OSError:  # the other end closed: the process is done with the terminal
+            break
+        if not chunk:
+            break
+        shown += chunk
+    os.close(terminal)
+    assert process.wait(timeout=60) == 0
+    text = shown.decode(errors="replace")
+    assert "Sending messages" in text
+    assert re.search(r"45 sent, 0 to retry, 0 failed, [\d,]+/s", text), text
+
+
+def test_deliver_in_two_processes_sends_each_message_once(office: Instance,
+                                                          store: Store) -> None:
+    subscribe(store, "daily", readers(300, "p"))
+    queue_alert(office, store)
+    with smtp_sink() as (sink, port):
+        sink.pipelining = True
+        done = subprocess.run(
+            [sys.executable, "-m", "newsletter", "--config", str(office.config_path),
+             "deliver", "--processes", "2", "--json"],
+            env={**os.environ, "NEWSLETTER_WEB_SECRET": SECRET, **relay_env(port),
+                 "NEWSLETTER_DELIVERY_CONNECTIONS": "2"},
+            capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["sent"] == 300
+    copies = Counter(sink.message_ids())
+    assert len(copies) == 300
+    assert set(copies.values()) == {1}
+    assert len({m.peer for m in sink.messages}) == 4  # two processes, two connections each
+    assert set(_states(store).values()) == {"sent"}

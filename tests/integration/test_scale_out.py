@@ -109,6 +109,16 @@ class Processes:
                                str(self.office.config_path), *args], env=self.env,
                               capture_output=True, text=True, timeout=60)
 
+    def wait_until_up(self) -> None:
+        """Wait until every running process has beaten once: from then on SIGTERM stops it
+        cleanly (its handler is set before the first beat)."""
+        def up() -> bool:
+            with self.office.open_store() as store:
+                beating = {beat.pid for beat in store.workers.listing()}
+            return all(p.pid in beating for p in self.running.values() if p.poll() is None)
+
+        _wait(up, 60, "every process to start")
+
     def stop_all(self) -> dict[str, tuple[int, str]]:
         outcomes = {}
         for process in self.running.values():
@@ -261,6 +271,7 @@ def test_scheduler_and_workers_killed_at_random_on_postgresql_lose_nothing(
                         and set(states) <= {"sent", "failed"})
 
             _wait(settled, 300, "every message sent or failed for good")
+            processes.wait_until_up()  # a process killed while it starts exits by the signal
         outcomes = processes.outcomes
         received = Counter(sink.message_ids())
     assert all(code == 0 for code, _ in outcomes.values()), outcomes
