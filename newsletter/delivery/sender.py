@@ -214,7 +214,7 @@ class _Book:
 
     def unstarted(self, rows: list[OutboxRow]) -> None:
         """Fenced rows whose data never went (the sweep stops): back to ``sending``, for
-        :meth:`Outbox.release` or the next group."""
+        :meth:`Outbox.release` or the next group. Rows with an outcome are left alone."""
         for row in rows:
             if row.id in self.transmitting:
                 self._keep(row, Change(row.id, State.TRANSMITTING, State.SENDING), None)
@@ -284,7 +284,8 @@ async def send_outbox(
     breaker = _Breaker(options.breaker_failures)
     done = asyncio.Event()
     loop = asyncio.get_running_loop()
-    # The lease as this process sees it: a sweep that froze past it sends nothing more.
+    # The lease as this process sees it: every row it holds was claimed or last renewed at
+    # least this late. A sweep that froze past it sends nothing more.
     lease_ends = loop.time() + options.lease
 
     async def renewer() -> None:
@@ -302,14 +303,11 @@ async def send_outbox(
         return stop.is_set() or breaker.tripped or loop.time() >= lease_ends
 
     async def worker() -> None:
-        nonlocal lease_ends
         session: Session | None = None
         pace = _Pace()
         try:
             while not halted():
-                claimed_at = loop.time()
                 claimed = store.outbox.claim(claimant, options.claim_batch, clock(), options.lease)
-                lease_ends = max(lease_ends, claimed_at + options.lease)
                 run.skipped += claimed.skipped
                 if not claimed.rows and not claimed.skipped:
                     break
@@ -361,14 +359,17 @@ async def send_outbox(
                     row = queue.popleft()
                     try:
                         message = source.message(row)
+                        if session is None:
+                            assert files is not None
+                            _write_file(files, options.sender, row, message, book)
+                        else:  # an SMTP path is checked before anything is written
+                            attempt = await session.send(options.sender, row.address, message)
                     except ComposeError as exc:
                         book.impossible(row, exc.message)
                         continue
-                    if session is None:
-                        assert files is not None
-                        _write_file(files, options.sender, row, message, book)
-                    else:
-                        attempt = await session.send(options.sender, row.address, message)
+                    if session is not None:
+                        # Any other error before this leaves the row in transmitting: its
+                        # data may have gone, so recovery retries it as ambiguous.
                         book.outcome(row, attempt)
                     pace.record(loop.time() - started)
                     if on_message is not None:

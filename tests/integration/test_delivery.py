@@ -337,3 +337,20 @@ def test_deliver_in_two_processes_sends_each_message_once(office: Instance,
     assert set(copies.values()) == {1}
     assert len({m.peer for m in sink.messages}) == 4  # two processes, two connections each
     assert set(_states(store).values()) == {"sent"}
+
+
+def test_a_message_that_cannot_be_composed_fails_with_the_reason_and_the_rest_go(
+        office: Instance, store: Store) -> None:
+    """An address stored before today's checks (here written straight into the database)
+    that no message can carry fails for good, with the reason, without stopping the sweep."""
+    _issue(office, store, ["one@example.org", "two@example.org"])
+    store.db.execute("UPDATE outbox SET address = 'bad address@example.org' "
+                     "WHERE address = 'one@example.org'")
+    with smtp_sink() as (sink, port):
+        run = _send(office, store, port, clock=lambda: datetime.now(UTC))
+    assert (run.sent, run.failed, run.bounced) == (1, 1, 0)
+    rows = {r["address"]: r for r in store.outbox.rows()}
+    assert rows["bad address@example.org"]["state"] == "failed"
+    assert rows["bad address@example.org"]["last_text"].startswith("not sent:")
+    assert rows["bad address@example.org"]["attempts"] == 0
+    assert [m.recipients for m in sink.messages] == [["two@example.org"]]
