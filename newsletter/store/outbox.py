@@ -72,12 +72,17 @@ class Outbox:
                       lease_until = NULL, next_attempt_at = NULL, last_text = ?
                     WHERE id = ? AND state IN {_DUE}""",
                 [(_skip_reason(row[9], row[10], row[11]), row[0]) for row in stale])
-            if sendable:  # one statement for the batch (its rows are locked by the SELECT)
+            if sendable:
+                # One statement for the batch, by primary key alone: the rows are held since
+                # the SELECT (SQLite's BEGIN IMMEDIATE, PostgreSQL's FOR UPDATE), so their
+                # state cannot have changed, and a condition on it would lead SQLite's
+                # planner to the index of due rows: a scan of the whole queue per claim
+                # (2.7 ms a claim with 60,000 rows due, against 0.05 ms).
                 marks = ",".join("?" * len(sendable))
                 self.db.execute(
                     f"""UPDATE outbox SET state = '{State.SENDING}', lease_owner = ?,
                           lease_until = ?
-                        WHERE id IN ({marks}) AND state IN {_DUE}""",
+                        WHERE id IN ({marks})""",
                     (owner, until, *(row[0] for row in sendable)))
         return Claimed([OutboxRow(int(row[0]), int(row[1]), int(row[2]), str(row[3]), row[4],
                                   str(row[5]), str(row[6]), int(row[7]), str(row[8]))
