@@ -11,7 +11,8 @@ path: one ``EmailMessage`` and one ``smtplib`` connection per message, timed ove
 the whole digest in 60 s or less. The sink is as in bench/send.py (Postfix's smtp-sink when
 installed). Last line: one JSON object with the figures.
 
-    .venv/bin/python bench/digest.py [--readers 100000] [--naive 1000] [--sink auto]
+    .venv/bin/python bench/digest.py [--readers 100000] [--naive 1000] [--processes 1]
+        [--connections 4] [--sink auto]
 """
 
 from __future__ import annotations
@@ -41,7 +42,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--readers", type=int, default=100_000)
     parser.add_argument("--naive", type=int, default=1_000, help="messages for the naive path")
-    parser.add_argument("--connections", type=int, default=4)
+    parser.add_argument("--connections", type=int, default=4, help="per sending process")
+    parser.add_argument("--processes", type=int, default=1, help="deliver --processes N")
     parser.add_argument("--sink", default="auto",
                         help="smtp-sink, aiosmtpd, auto (smtp-sink when installed) or HOST:PORT")
     parser.add_argument("--step", choices=("prepare", "naive"), help=argparse.SUPPRESS)
@@ -59,7 +61,8 @@ def main() -> None:
             figures["sink"] = described
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    print(f"{args.readers:,} readers, {REPORTS} reports, en/ru/kk; sink: {figures['sink']}")
+    print(f"{args.readers:,} readers, {REPORTS} reports, en/ru/kk; {args.processes} sending "
+          f"process(es) x {args.connections} connections; sink: {figures['sink']}")
     for name, stage in figures["stages"].items():
         print(f"  {name:<12} {stage['seconds']:8.2f} s   peak RSS {stage['peak_rss_mib']:6.0f} MiB")
     print(f"  {'total':<12} {figures['seconds']:8.2f} s   (goal {GOAL_SECONDS:.0f} s)")
@@ -98,7 +101,7 @@ def run(work: Path, host: str, port: int, args: argparse.Namespace) -> dict[str,
         ("translate", ["translate"]),
         ("import", ["subscribers", "import", str(work / "readers.csv"), "--list", "bench"]),
         ("digest", ["digest", "--list", "bench", "--queue-only"]),
-        ("deliver", ["deliver"]),
+        ("deliver", ["deliver", "--processes", str(args.processes)]),
     ]:
         stages[name] = _stage(config, command, env)
     naive = float(str(step("naive")["messages_per_s"]))
@@ -106,6 +109,7 @@ def run(work: Path, host: str, port: int, args: argparse.Namespace) -> dict[str,
     delivered = args.readers / stages["deliver"]["seconds"]
     return {"bench": "digest", "readers": args.readers, "reports": REPORTS,
             "languages": ["en", "ru", "kk"], "connections": args.connections,
+            "processes": args.processes,
             "stages": stages, "seconds": round(total, 2), "goal_seconds": GOAL_SECONDS,
             "messages_per_s": round(delivered), "naive_messages_per_s": round(naive),
             "naive_seconds": round(args.readers / naive, 1),
