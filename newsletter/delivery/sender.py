@@ -341,6 +341,8 @@ async def send_outbox(
             while queue and not halted():
                 if files is None and (session is None or not session.is_open):
                     assert smtp is not None
+                    if session is not None:
+                        session.close()
                     try:
                         session = await Session.open(smtp)
                     except CONNECT_ERRORS as exc:

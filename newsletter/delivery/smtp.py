@@ -170,7 +170,11 @@ class Session:
 
     @property
     def is_open(self) -> bool:
-        return self._replies.lost is None and not self.transport.is_closing()
+        """Whether the next message can go on this session: connected, and no reply is
+        waiting that nothing asked for (a relay that times an idle session out says 421
+        first); with such a reply the session is out of step and must be replaced."""
+        return (self._replies.lost is None and not self._replies.replies
+                and not self.transport.is_closing())
 
     async def send(self, sender: str, recipient: str, message: bytes) -> Attempt:
         """Hand ``message`` to the relay for ``recipient``. ``during_data`` in the attempt

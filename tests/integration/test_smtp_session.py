@@ -145,3 +145,20 @@ def test_sink_offers_pipelining_only_when_asked() -> None:
         with smtp_sink() as (sink, port):
             sink.pipelining = wanted
             assert asyncio.run(offered(port)) is wanted
+
+
+def test_a_reply_nobody_asked_for_puts_the_session_out_of_step() -> None:
+    """A relay that says something between messages (an idle timeout's 421, say) leaves a
+    reply that would be taken for the next command's: the session is then not open."""
+    with _nonsense_relay(b"250 ok\r\n") as port:
+        async def run() -> tuple[bool, bool]:
+            session = await Session.open(SmtpOptions("127.0.0.1", port, "none", "", "", 5))
+            try:
+                before = session.is_open
+                session.transport.write(b"NOOP\r\n")  # its reply arrives unasked for
+                await asyncio.sleep(0.2)
+                return before, session.is_open
+            finally:
+                session.close()
+
+        assert asyncio.run(run()) == (True, False)
