@@ -1,5 +1,5 @@
-"""Helpers for tests that lay out report files, look at a database or sign with DKIM, and the
-fixed clock they run on."""
+"""Helpers for tests that lay out report files, look at a database, move an outbox row or
+sign with DKIM, and the fixed clock they run on."""
 
 from __future__ import annotations
 
@@ -9,6 +9,9 @@ import subprocess
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+
+from newsletter.delivery.rules import Change, State
+from newsletter.store.outbox import Outbox
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLE_REPORT = REPO / "seeds" / "000_613cf9316ff160d9.txt"
@@ -76,3 +79,12 @@ def dkim_dns(record: str, name: bytes) -> Callable[..., bytes]:
         return record.encode()
 
     return lookup
+
+
+def mark(outbox: Outbox, row_id: int, owner: str, expected: State, state: State, *,
+         now: datetime | None = None, code: int | None = None, text: str = "",
+         next_attempt_at: datetime | None = None, attempted: bool = False) -> bool:
+    """One fenced move of an outbox row (:meth:`Outbox.write` for one change): whether it
+    was made."""
+    change = Change(row_id, expected, state, code, text, next_attempt_at, attempted)
+    return outbox.write([change], owner, now or datetime.now(UTC)) == [True]

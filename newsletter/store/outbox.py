@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from newsletter.delivery.rules import (
@@ -94,17 +94,6 @@ class Outbox:
             f"""UPDATE outbox SET lease_until = ?
                 WHERE lease_owner = ? AND state IN {_LEASED}""",
             (stamp(now + timedelta(seconds=lease)), owner)).rowcount
-
-    def mark(self, row_id: int, owner: str, expected: str, state: str, *,
-             code: int | None = None, text: str = "", next_attempt_at: datetime | None = None,
-             now: datetime | None = None, attempted: bool = False,
-             ambiguous: bool = False) -> bool:
-        """Move one row from ``expected`` to ``state`` if ``owner`` still holds its lease,
-        and commit at once (:meth:`write`, for one row). False means the lease was lost (it
-        ran out and recovery took the row over): the caller must not send it."""
-        change = Change(row_id, State(expected), State(state), code, text, next_attempt_at,
-                        attempted, ambiguous)
-        return self.write([change], owner, now or datetime.now(UTC)) == [True]
 
     def write(self, changes: Sequence[Change], owner: str, now: datetime) -> list[bool]:
         """Make ``changes``, each only if ``owner`` still holds the row's lease and the row is

@@ -19,6 +19,7 @@ from newsletter.subscribers.core import Status, check_subscriber
 from newsletter.translate.core import Flag
 from newsletter.translate.editions import Edition
 from tests.contract.conftest import Reopen
+from tests.helpers import mark
 
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
@@ -284,7 +285,7 @@ def _deliver(store: Store, issue_id: int) -> None:
     """Mark the messages of ``issue_id`` sent; leave every other message queued."""
     for row in store.outbox.claim("one", 100, NOW, 30).rows:
         if row.issue_id == issue_id:
-            store.outbox.mark(row.id, "one", State.SENDING, State.SENT, now=NOW)
+            mark(store.outbox, row.id, "one", State.SENDING, State.SENT, now=NOW)
     store.outbox.release("one")
 
 
@@ -542,12 +543,12 @@ def test_claims_of_two_owners_never_overlap(queued: Store) -> None:
 def test_every_state_change_is_fenced_by_owner_and_state(queued: Store) -> None:
     (row,) = queued.outbox.claim("one", 1, NOW, 30).rows
     outbox = queued.outbox
-    assert not outbox.mark(row.id, "two", State.SENDING, State.TRANSMITTING)  # not the owner
-    assert not outbox.mark(row.id, "one", State.PENDING, State.TRANSMITTING)  # not that state
-    assert outbox.mark(row.id, "one", State.SENDING, State.TRANSMITTING)
-    assert outbox.mark(row.id, "one", State.TRANSMITTING, State.SENT, code=250, text="ok",
+    assert not mark(outbox, row.id, "two", State.SENDING, State.TRANSMITTING)  # not the owner
+    assert not mark(outbox, row.id, "one", State.PENDING, State.TRANSMITTING)  # not that state
+    assert mark(outbox, row.id, "one", State.SENDING, State.TRANSMITTING)
+    assert mark(outbox, row.id, "one", State.TRANSMITTING, State.SENT, code=250, text="ok",
                        now=NOW, attempted=True)
-    assert not outbox.mark(row.id, "one", State.TRANSMITTING, State.SENT)  # done already
+    assert not mark(outbox, row.id, "one", State.TRANSMITTING, State.SENT)  # done already
     (entry,) = [e for e in outbox.entries() if e.id == row.id]
     assert (entry.state, entry.attempts, entry.last_code) == (State.SENT, 1, 250)
 
@@ -578,13 +579,13 @@ def test_a_group_is_fenced_in_one_go_and_many_outcomes_are_written_together(
 def test_an_expired_lease_is_recovered_and_fences_out_its_old_owner(queued: Store) -> None:
     outbox = queued.outbox
     claimed = outbox.claim("crashed", 2, NOW, 30).rows
-    outbox.mark(claimed[1].id, "crashed", State.SENDING, State.TRANSMITTING)
+    mark(outbox, claimed[1].id, "crashed", State.SENDING, State.TRANSMITTING)
     assert outbox.recover(NOW + timedelta(seconds=10)).requeued == 0  # still alive
     assert outbox.renew("crashed", NOW + timedelta(seconds=20), 30) == 2
     assert outbox.recover(NOW + timedelta(seconds=40)).requeued == 0  # renewed until 50 s
     recovered = outbox.recover(NOW + timedelta(seconds=51))
     assert (recovered.requeued, recovered.ambiguous) == (1, 1)
-    assert not outbox.mark(claimed[1].id, "crashed", State.TRANSMITTING, State.SENT)
+    assert not mark(outbox, claimed[1].id, "crashed", State.TRANSMITTING, State.SENT)
     states = {e.id: (e.state, e.ambiguous) for e in outbox.entries()}
     assert states[claimed[0].id] == (State.PENDING, False)
     assert states[claimed[1].id] == (State.RETRY, True)
@@ -594,7 +595,7 @@ def test_an_expired_lease_is_recovered_and_fences_out_its_old_owner(queued: Stor
 def test_a_clean_stop_releases_unstarted_claims(queued: Store) -> None:
     outbox = queued.outbox
     rows = outbox.claim("one", 5, NOW, 30).rows
-    outbox.mark(rows[0].id, "one", State.SENDING, State.TRANSMITTING)
+    mark(outbox, rows[0].id, "one", State.SENDING, State.TRANSMITTING)
     assert outbox.release("one") == 4
     assert outbox.counts() == {State.PENDING: 4, State.TRANSMITTING: 1}
 
@@ -603,7 +604,7 @@ def test_retries_wait_for_their_time_and_retry_makes_them_due(queued: Store) -> 
     outbox = queued.outbox
     (row,) = outbox.claim("one", 1, NOW, 30).rows
     later = NOW + timedelta(minutes=10)
-    outbox.mark(row.id, "one", State.SENDING, State.RETRY, code=451, text="try later",
+    mark(outbox, row.id, "one", State.SENDING, State.RETRY, code=451, text="try later",
                 next_attempt_at=later, attempted=True)
     summary = outbox.summary(NOW)
     assert (summary.due, summary.waiting, summary.next_retry) == (4, 1, later)

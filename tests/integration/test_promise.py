@@ -24,7 +24,7 @@ from newsletter.delivery.rules import Recovered, State
 from newsletter.reports.ingest import ingest_inbox
 from newsletter.store import Store
 from newsletter.subscribers.core import check_subscriber
-from tests.helpers import FIXED_NOW, SAMPLE_REPORT, drop
+from tests.helpers import FIXED_NOW, SAMPLE_REPORT, drop, mark
 from tests.office import (
     DAILY,
     ingest_sample,
@@ -82,15 +82,15 @@ def test_a_lost_lease_cannot_be_written_and_a_renewed_one_is_not_taken(
     later = start + timedelta(seconds=8)
     assert store.outbox.renew("a/1", later, lease=10) == 2  # a live owner keeps what it holds
     assert store.outbox.recover(start + timedelta(seconds=12)) == Recovered(0, 0)  # renewed: not expired
-    assert store.outbox.mark(second.id, "a/1", State.SENDING, State.TRANSMITTING)
+    assert mark(store.outbox, second.id, "a/1", State.SENDING, State.TRANSMITTING)
     expired = start + timedelta(seconds=30)
     assert store.outbox.recover(expired) == Recovered(1, 1)  # only now, after the lease ran out
-    assert not store.outbox.mark(first.id, "a/1", State.SENDING, State.TRANSMITTING)  # fenced
-    assert not store.outbox.mark(second.id, "a/1", State.TRANSMITTING, State.SENT)
+    assert not mark(store.outbox, first.id, "a/1", State.SENDING, State.TRANSMITTING)  # fenced
+    assert not mark(store.outbox, second.id, "a/1", State.TRANSMITTING, State.SENT)
     taken = store.outbox.claim("b/2", 5, expired, lease=10).rows
     assert {row.id for row in taken} == {first.id, second.id}
-    assert not store.outbox.mark(first.id, "a/1", State.SENDING, State.TRANSMITTING)
-    assert store.outbox.mark(first.id, "b/2", State.SENDING, State.TRANSMITTING)
+    assert not mark(store.outbox, first.id, "a/1", State.SENDING, State.TRANSMITTING)
+    assert mark(store.outbox, first.id, "b/2", State.SENDING, State.TRANSMITTING)
     rows = {r["id"]: r for r in store.outbox.rows()}
     assert (rows[first.id]["ambiguous"], rows[second.id]["ambiguous"]) == (False, True)
 
