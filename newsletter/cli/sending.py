@@ -142,19 +142,19 @@ class _Meter:
         self.advance = advance
         self.due = due
         self.started = self.shown = time.monotonic()
-        self.done = self.waiting = 0
+        self.done = self.unshown = 0  # unshown: done since the bar last moved
 
     def show(self, figures: dict[str, int], done: int, *, now: bool = False) -> None:
         self.done += done
-        self.waiting += done
+        self.unshown += done
         moment = time.monotonic()
         if not (now or moment - self.shown >= 0.1):
             return
         rate = self.done / max(moment - self.started, 1e-9)
         detail = (f"{figures['sent']} sent, {figures['retried']} to retry, "
                   f"{figures['failed']} failed, {rate:,.0f}/s")
-        self.advance(self.waiting, self.due, "messages", detail)
-        self.shown, self.waiting = moment, 0
+        self.advance(self.unshown, self.due, "messages", detail)
+        self.shown, self.unshown = moment, 0
 
 
 def _deliver_in_processes(instance: Instance, processes: int, due: int) -> DeliveryRun:
