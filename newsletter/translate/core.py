@@ -29,8 +29,8 @@ from babel.numbers import format_decimal
 
 from newsletter.errors import GlossaryFormatError
 from newsletter.languages import LANGUAGES
+from newsletter.reports.dates import MONTH_NUMBERS
 from newsletter.reports.language import KAZAKH_LETTERS
-from newsletter.reports.parse import MONTH_NUMBERS
 
 _PLACEHOLDER_BASE = 700
 
