@@ -26,6 +26,7 @@ from newsletter.languages import LANGUAGES
 from newsletter.reports.ingest import ingest_inbox
 from newsletter.reports.model import IngestOutcome, IngestStatus, StoredReport
 from newsletter.reports.places import Gazetteer
+from newsletter.reports.split import RevisionLine, history, split_revision
 from newsletter.summarise.pending import summarise_pending
 from newsletter.translate.editions import Edition, Policy, edition_view
 from newsletter.translate.pending import translate_pending
@@ -208,9 +209,11 @@ def reports_show(obj: Context, report_id: int, as_json: bool) -> None:
         summary = store.summaries.of(report_id)
         editions = _edition_views(stored, summary, store.editions.of(report_id),
                                   settings.languages, Policy(settings.policy))
+        revisions = history(store, report_id)
     places = obj.instance.gazetteer
     if as_json:
-        emit_json({**_report_dict(stored, summary, places), "editions": editions})
+        emit_json({**_report_dict(stored, summary, places), "editions": editions,
+                   "revisions": [_revision_dict(line) for line in revisions]})
         return
     data = _report_dict(stored, summary, places, body=False)
     del data["summary"], data["summary_sentences"]
@@ -227,6 +230,12 @@ def reports_show(obj: Context, report_id: int, as_json: bool) -> None:
         if view["title"]:
             click.echo(f"  {view['title']}")
             click.echo(f"  {view['summary']}")
+    click.echo("\nRevisions")
+    for line in revisions:
+        click.echo(f"  {_revision_text(line)}")
+    if sum(1 for line in revisions if line.split_into is None) > 1:
+        click.echo(f"  (a revision that is another report: `newsletter reports split {report_id} "
+                   "--revision N`)")
     click.echo("\nSummary")
     if summary is None:
         click.echo("  (not summarised yet: run `newsletter summarise`)")
@@ -234,6 +243,67 @@ def reports_show(obj: Context, report_id: int, as_json: bool) -> None:
         click.echo(f"  - {sentence}")
     click.echo("\nBody")
     click.echo(stored.report.body)
+
+
+def _revision_dict(line: RevisionLine) -> dict[str, Any]:
+    revision = line.revision
+    return {
+        "revision": revision.split_revision if line.split_into else revision.revision,
+        "ingested_at": revision.ingested_at.isoformat(), "path": revision.path,
+        "content_hash": revision.content_hash,
+        "title": revision.report.title if revision.report else None,
+        "text_kept": revision.report is not None,
+        "body_changed": None if line.changed is None else round(line.changed, 3),
+        "title_changed": line.title_changed, "split_into": line.split_into,
+        "split_from": ({"report": line.split_from[0], "revision": line.split_from[1]}
+                       if line.split_from else None),
+    }
+
+
+def _revision_text(line: RevisionLine) -> str:
+    revision = line.revision
+    when = revision.ingested_at.strftime("%Y-%m-%d %H:%M")
+    if line.split_into is not None:
+        return (f"{revision.split_revision:>3}  {when}  {revision.path}  split off: now report "
+                f"{line.split_into}")
+    notes = []
+    if line.split_from is not None:
+        notes.append(f"was revision {line.split_from[1]} of report {line.split_from[0]}")
+    if line.changed is not None:
+        notes.append(f"{line.changed:.0%} of the body changed")
+    if line.title_changed:
+        notes.append("new title")
+    if revision.report is None:
+        notes.append("text not kept")
+    elif line.changed is None and line.split_from is None:
+        notes.append("first")
+    return f"{revision.revision:>3}  {when}  {revision.path}  " + "; ".join(notes)
+
+
+@reports.command("split")
+@click.argument("report_id", type=int, metavar="ID")
+@click.option("--revision", type=click.IntRange(min=1), required=True, metavar="N",
+              help="The revision that is really another report.")
+@click.option("--json", "as_json", is_flag=True, help="The new report's ID as JSON.")
+@click.pass_obj
+@handle_errors
+def reports_split(obj: Context, report_id: int, revision: int, as_json: bool) -> None:
+    """Make revision N of report ID a report of its own (when ingest took another report for
+    an update). Nothing is deleted; a list that got ID while it showed revision N is not sent
+    the new report again; other lists get it as new."""
+    instance = obj.instance
+    with instance.open_store() as store:
+        new_id = split_revision(store, instance.inbox, report_id, revision, now=utc_now())
+        summarise_pending(store, instance.settings.summary, now=utc_now())
+        new = store.reports.get(new_id)
+        back = store.reports.get(report_id)
+    if as_json:
+        emit_json({"report_id": report_id, "revision": revision, "new_report_id": new_id,
+                   "report_revision": back.revision})
+        return
+    click.echo(f"Revision {revision} of report {report_id} is now report {new_id}: "
+               f"{new.report.title}")
+    click.echo(f"Report {report_id} shows revision {back.revision}: {back.report.title}")
 
 
 @click.command("summarise")

@@ -35,7 +35,7 @@ def status(obj: Context, as_json: bool) -> None:
     instance = obj.instance
     with instance.open_store() as store:
         by_language = store.reports.by_language()
-        revisions = store.reports.revisions()
+        revisions = store.reports.revision_count()
         quarantined = store.inbox.quarantined()
         unsummarised = store.summaries.missing()
         last_ingest = store.inbox.last_seen()

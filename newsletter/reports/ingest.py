@@ -2,9 +2,11 @@
 
 For each file: skip it if it is unchanged since the last run or still being written; read,
 decode and parse it; then record it as a new report, a duplicate of a known one (same normalised
-content under any name) or an update (changed content of a known file or of a report with the
-same title, source and date). A file that cannot become a report is moved to the quarantine
-folder with a ``.reason.txt`` beside it, and the batch goes on. Good files stay where they are:
+content under any name) or an update of a stored report, as
+:func:`newsletter.reports.identity.same_report` decides: the same file or the same title, and
+substantially the same text or document code; never a different report's. A file that
+cannot become a report is moved to the quarantine folder with a ``.reason.txt`` beside it,
+and the batch goes on. Good files stay where they are:
 ingest never deletes a user's file.
 """
 
@@ -23,8 +25,9 @@ from pathlib import Path
 from newsletter.config import IngestSettings
 from newsletter.errors import ConfigError, ReportError
 from newsletter.reports.decode import decode_report
+from newsletter.reports.identity import content_hash, same_report, title_key
 from newsletter.reports.model import InboxFile, IngestOutcome, IngestStatus
-from newsletter.reports.parse import content_hash, identity_key, parse_report
+from newsletter.reports.parse import parse_report
 from newsletter.reports.places import Gazetteer, load_gazetteer
 from newsletter.store import Store
 
@@ -106,6 +109,7 @@ def ingest_inbox(
             hint="create it, or point [paths] seeds at the folder where reports arrive",
         )
     known = store.inbox.known()
+    store.reports.refresh_title_keys(title_key)
     outcomes = []
     paths = list(scan(inbox, options))
     # One transaction per batch: a crash loses only the batch's records, and its files are still
@@ -194,7 +198,7 @@ def _ingest_file(
         return _quarantine(store, inbox, path, relative, before, error, now)
 
     digest = content_hash(report)
-    key = identity_key(report)
+    key = title_key(report.title)
     duplicate_of = store.reports.id_by_hash(digest)
     if duplicate_of is not None:
         store.inbox.remember(relative, size=before.st_size, mtime_ns=before.st_mtime_ns,
@@ -205,20 +209,27 @@ def _ingest_file(
             path=str(path), status=IngestStatus.DUPLICATE, report_id=duplicate_of,
             reason="same_content", detail=f"same content as report {duplicate_of}",
         )
-    target = seen.report_id if seen and seen.report_id else store.reports.id_by_identity(key)
+    same_file = seen.report_id if seen and seen.report_id else None
+    target, detail = None, None
+    for candidate in store.reports.candidates(key, same_file):
+        verdict = same_report(report, candidate.report, same_file=candidate.id == same_file)
+        if verdict.same:
+            target, detail = candidate.id, verdict.reason
+            break
+        detail = detail or f"not an update of report {candidate.id}: {verdict.reason}"
     if target is not None:
         revision = store.reports.update(
             target, report, content_hash=digest, identity_key=key, path=relative,
             encoding=decoded.encoding, now=now,
         )
         status, report_id = IngestStatus.UPDATED, target
-        detail: str | None = f"revision {revision}"
+        detail = f"revision {revision}: {detail}"
     else:
         report_id = store.reports.add(
             report, content_hash=digest, identity_key=key, path=relative,
             encoding=decoded.encoding, now=now,
         )
-        status, detail = IngestStatus.INGESTED, None
+        status = IngestStatus.INGESTED
     store.inbox.remember(relative, size=before.st_size, mtime_ns=before.st_mtime_ns,
                         status=status.value, report_id=report_id, now=now)
     return IngestOutcome(path=str(path), status=status, report_id=report_id, detail=detail)

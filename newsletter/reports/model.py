@@ -46,6 +46,23 @@ class StoredReport:
     places: tuple[str, ...] = ()
 
 
+@dataclass(frozen=True)
+class Revision:
+    """One revision of a stored report. ``report`` is its text (None when it was ingested
+    before revisions kept their text); ``split_from``/``split_revision`` name the report and
+    revision it was before an operator split it off into ``report_id``."""
+
+    report_id: int
+    revision: int
+    content_hash: str
+    path: str
+    ingested_at: datetime
+    report: Report | None
+    encoding: str | None = None
+    split_from: int | None = None
+    split_revision: int | None = None
+
+
 class IngestStatus(StrEnum):
     INGESTED = "ingested"
     DUPLICATE = "duplicate"

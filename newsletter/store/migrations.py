@@ -420,6 +420,37 @@ MIGRATIONS: tuple[Migration, ...] = (
         CREATE INDEX outbox_sent_by_issue ON outbox(issue_id) WHERE state = 'sent';
         """,
     ),
+    Migration(
+        "0015_revision_texts",
+        """
+        -- Each revision keeps its own text, so that an operator sees how much changed from one
+        -- to the next and can split a revision wrongly taken for an update into a report of
+        -- its own (split_from, split_revision: the report and revision it was). The current
+        -- revision's text is copied from the report; older ones were not kept.
+        ALTER TABLE report_revisions ADD COLUMN title TEXT;
+        ALTER TABLE report_revisions ADD COLUMN source TEXT;
+        ALTER TABLE report_revisions ADD COLUMN kind TEXT;
+        ALTER TABLE report_revisions ADD COLUMN published TEXT;
+        ALTER TABLE report_revisions ADD COLUMN posted TEXT;
+        ALTER TABLE report_revisions ADD COLUMN language TEXT;
+        ALTER TABLE report_revisions ADD COLUMN dateline TEXT;
+        ALTER TABLE report_revisions ADD COLUMN body TEXT;
+        ALTER TABLE report_revisions ADD COLUMN encoding TEXT;
+        ALTER TABLE report_revisions ADD COLUMN split_from INTEGER;
+        ALTER TABLE report_revisions ADD COLUMN split_revision INTEGER;
+        UPDATE report_revisions
+           SET (title, source, kind, published, posted, language, dateline, body, encoding) =
+               (SELECT r.title, r.source, r.kind, r.published, r.posted, r.language,
+                       r.dateline, r.body, r.encoding
+                  FROM reports r
+                 WHERE r.id = report_revisions.report_id
+                   AND r.revision = report_revisions.revision);
+        -- The identity key becomes the title key of newsletter.reports.identity (updates are
+        -- looked up by title or file, then judged by their text): marked stale here, it is
+        -- computed again by the next ingest.
+        UPDATE reports SET identity_key = 'stale:' || identity_key;
+        """,
+    ),
 )
 
 

@@ -129,7 +129,7 @@ def test_reports_are_stored_read_and_revised(store: Store) -> None:
     assert revised == 2
     assert store.reports.get(first).report.title == "Kazakhstan: Floods (update)"
     assert store.reports.id_by_hash("h2") == first
-    assert store.reports.revisions() == 3
+    assert store.reports.revision_count() == 3
 
 
 def test_a_missing_report_is_a_clear_error(store: Store) -> None:

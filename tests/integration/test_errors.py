@@ -49,6 +49,7 @@ BAD_INPUT: dict[str, list[str]] = {
     "preview": ["preview", "--report", "999"],
     "reports list": ["BROKEN", "reports", "list"],
     "reports show": ["reports", "show", "999"],
+    "reports split": ["reports", "split", "999", "--revision", "2"],
     "retry": ["retry", "--issue", "999"],
     "review approve": ["review", "approve", "999", "--lang", "kk"],
     "review edit": ["review", "edit", "999", "--lang", "kk", "--title", "x"],
