@@ -102,13 +102,12 @@ def build_places(iso: IsoData, curated_text: str) -> str:
     file's header); raises BuildError when a row would lack a language or a region its row."""
     source = _iso_names(iso)
     curated = {place.code: place for place in parse_places(curated_text)}
-    claims: dict[str, str] = {}
+    claims: dict[str, set[str]] = {}  # a name curated for two codes is ambiguous on purpose
     for place in curated.values():
         for names in place.names.values():
             for name in names:
-                if not name.startswith("-") and claims.setdefault(name, place.code) != place.code:
-                    raise BuildError(f"{name!r} is curated for both {claims[name]} and "
-                                     f"{place.code}")
+                if not name.startswith("-"):
+                    claims.setdefault(name, set()).add(place.code)
     holders: dict[str, set[str]] = {}
     for code, (_, by_language) in source.items():
         for names_ in by_language.values():
@@ -131,7 +130,7 @@ def build_places(iso: IsoData, curated_text: str) -> str:
             removed = {name[1:] for name in given if name.startswith("-")}
             names = [name for name in given if not name.startswith("-")]
             for name in iso_names.get(lang, []):
-                if (name in removed or claims.get(name, code) != code
+                if (name in removed or code not in claims.get(name, {code})
                         or (len(holders[name]) > 1 and name not in claims)):
                     continue
                 names.append(name)

@@ -124,10 +124,11 @@ def test_a_place_without_a_name_in_a_language_is_refused() -> None:
         build.build_places(iso(countries=countries), CURATED)
 
 
-def test_a_name_curated_for_two_places_is_refused() -> None:
-    curated = CURATED + "NP,,,Turkey,,\n"
-    with pytest.raises(build.BuildError, match="'Turkey' is curated for both TR and NP"):
-        build.build_places(iso(), curated)
+def test_a_name_curated_for_two_places_is_kept_on_both_as_an_ambiguous_name() -> None:
+    curated = CURATED + "NP,,,Nepal|Turkey,Непал,Непал\n"
+    rows = {row.split(",")[0]: row for row in build.build_places(iso(), curated).splitlines()}
+    assert "Turkey" in rows["NP"].split(",")[3].split("|")
+    assert "Turkey" in rows["TR"].split(",")[3].split("|")
 
 
 def test_a_curated_alpha3_must_agree_with_iso_codes() -> None:
