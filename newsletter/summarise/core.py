@@ -20,7 +20,8 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from newsletter.reports.parse import MONTH_NAMES, split_dateline
+from newsletter.reports.datelines import split_dateline
+from newsletter.reports.dates import MONTH_NAMES
 
 METHOD = "pacsum-tfidf-1"
 
@@ -59,13 +60,22 @@ class Summary:
 
 # -- sentence splitting -----------------------------------------------------------------------
 
+# Abbreviations a name or a number follows ("Mr Smith", "No. 5", "ул. Абая"): a full stop
+# after them never ends a sentence.
 _ABBREVIATIONS = frozenset(
     """
     mr mrs ms dr prof st sr jr gen col lt sgt capt gov sen rep rev hon no nos vol fig p pp
-    approx est ca cf vs etc al inc ltd co corp dept univ assn bros ave blvd rd jan feb mar apr
-    jun jul aug sep sept oct nov dec mon tue wed thu fri sat sun km kg mln bn ref art para
-    г гг т е д п др млн млрд тыс руб ул им см стр проф акад обл р-н пос с ж жж б с.с
+    ref art para cf vs al ул им проф акад пос с ж жж б с.с
     i.e e.g a.m p.m т.е т.д т.п т.б т.с.с
+    """.split()
+)
+# Abbreviations that end a phrase ("550 тыс.", "3 km.", "etc."): their full stop ends the
+# sentence when a capital letter follows ("…около 550 тыс. Об этом сообщило…").
+_PHRASE_ENDINGS = frozenset(
+    """
+    approx est ca etc inc ltd co corp dept univ assn bros ave blvd rd jan feb mar apr jun jul
+    aug sep sept oct nov dec mon tue wed thu fri sat sun km kg mln bn т е д п др млн млрд тыс
+    руб см стр обл р-н гг
     """.split()
 )
 _CLOSERS = "\"'”’»)]"
@@ -111,9 +121,15 @@ def _is_false_boundary(candidate: str, following: str) -> bool:
     if not words:
         return True
     last = words[-1].lstrip(_OPENERS)
-    next_word = following.split(maxsplit=1)[0].strip(_OPENERS).lower() if following else ""
+    raw_next = following.split(maxsplit=1)[0].strip(_OPENERS) if following else ""
+    next_word = raw_next.lower()
     if last.lower() in _ABBREVIATIONS:
         return True
+    if last.lower() == "г":  # "в 2020 г. В городе…" ends a sentence; "г. Алматы" does not
+        before = words[-2] if len(words) > 1 else ""
+        return not (before.isdigit() and len(before) == 4 and raw_next[:1].isupper())
+    if last.lower() in _PHRASE_ENDINGS:
+        return not raw_next[:1].isupper()
     if _INITIALISM.search(last + "."):
         return next_word not in _SENTENCE_STARTERS
     # A single capital letter is an initial ("J. Smith"); a digit before "." is a number's end.
@@ -137,6 +153,32 @@ _BOILERPLATE = re.compile(
     r"about (?:the )?[A-Z]\w+:|ends|###|\*\*\*)",
     re.IGNORECASE,
 )
+# Stock sentences of humanitarian reports, wherever they stand: what a fund or a federation
+# is, when the next report comes, what period or sources a report covers, who issued it,
+# that a bulletin seeks no funds, attributions alone ("Об этом сообщает пресс-служба…"),
+# photo credits.
+_STOCK = re.compile(
+    r"disaster relief emergency fund \(dref\) (?:is|was) (?:a|the|created|established)|"
+    r"un-?earmarked (?:money|funds?)|the dref is a vital part|federation[’']?s mission is|"
+    r"is being issued for information only|not seeking (?:any )?funding|"
+    r"next (?:situation )?(?:report|update|bulletin|sitrep|flash update) will be "
+    r"(?:issued|published|released|shared)|"
+    r"period covered by this|^reporting period\b|(?:this update|this report|it) covers the "
+    r"period|this (?:situation )?(?:report|update|bulletin|sitrep|document) (?:is|was|has been) "
+    r"(?:produced|prepared|issued|based|compiled)|(?:is|was) based on information (?:received|"
+    r"provided|gathered)|the report is issued at|it was issued by|"
+    r"brought to you in association with|glide (?:no|number|n°)|dref operation\s*:|"
+    r"^(?:об этом|о чем|как) (?:сообщ|заявил|написал|пишет|рассказал|говорится|информирует|"
+    r"передает|передаёт)|^(?:источник|фото|photo|credit)\s*:|\bphoto\s*:|©|"
+    r"all rights reserved|все права защищены|subscribe to|подписывайтесь",
+    re.IGNORECASE,
+)
+# A section word glued to the sentence after it when a page is copied ("Highlights According
+# to the latest estimates…").
+_SECTION_PREFIX = re.compile(
+    r"^(?:highlights|key (?:messages|points|figures|highlights)|summary|overview|situation "
+    r"overview|основные моменты|главное)\s*[:•.–-]?\s+(?=[A-ZА-ЯЁ])", re.IGNORECASE)
+_SENTENCE_END = re.compile(r"[.!?…][\"'”’»)\]]*$")
 _LIST_MARKER = re.compile(r"^\s*(?:[•\-–*·▪]|\d+[.)])\s+")
 _QUOTE_MARKS = re.compile(r"[\"“”«»]")
 _QUOTED_SPAN = re.compile(r"\"[^\"]*\"|“[^”]*”|«[^»]*»")
@@ -155,6 +197,12 @@ _ATTRIBUTION = re.compile(
     r"деді|атап өтті|мәлімдеді|хабарлады)\b",
     re.IGNORECASE,
 )
+# Openings that lean on what came before ("По его словам, …", "According to the agency, …").
+_DEPENDENT_PHRASES = re.compile(
+    r"^(?:по (?:его|ее|её|их) (?:словам|данным|мнению|оценкам|информации)|"
+    r"according to (?:him|her|them|it|the (?:agency|organi[sz]ation|ministry|report|statement|"
+    r"official))\b|in addition\b|на (?:этом|том) фоне|в (?:этой|той) связи|"
+    r"(?:оның|олардың) (?:айтуынша|мәліметінше))", re.IGNORECASE)
 _DEPENDENT_OPENERS = frozenset(
     """
     he she it they them his her its their this these that those such however but also yet
@@ -180,10 +228,12 @@ class _Candidate:
 def _is_noise(sentence: str) -> bool:
     if _CONTACT.search(sentence) or _EMAIL.search(sentence) or _PHONE.search(sentence):
         return True
-    if _BOILERPLATE.search(sentence):
+    if _BOILERPLATE.search(sentence) or _STOCK.search(sentence):
         return True
     if len(sentence.split()) < 5:
         return True  # headings, labels and fragments
+    if sentence.endswith("?") and len(sentence.split()) <= 12:
+        return True  # a heading asked as a question: "What happened, where and when?"
     return sentence.isupper()  # an all-capitals heading
 
 
@@ -301,7 +351,7 @@ def summarise(
 ) -> Summary:
     """Up to ``options.sentences`` sentences / ``options.words`` words of ``body``, in order."""
     options = options or SummaryOptions()
-    candidates = _candidates(body, dateline)
+    candidates = _candidates(body, dateline, title)
     if not candidates or options.sentences < 1 or options.words < 1:
         return Summary(())
     scores, sims = _scores(candidates, title, options)
@@ -343,27 +393,37 @@ def summarise(
     return Summary(tuple(chosen[i].text for i in sorted(chosen)))
 
 
-def _candidates(body: str, dateline: str | None) -> list[_Candidate]:
+def _candidates(body: str, dateline: str | None, title: str = "") -> list[_Candidate]:
+    """The sentences a summary may hold: no noise, no fragment (a heading, a figure's label, a
+    caption: no full stop), and none that only says the title again."""
     body = split_dateline(body, dateline)
+    title_words = set(_tokens(title))
     out: list[_Candidate] = []
+    fragments: list[_Candidate] = []
     for index, sentence in enumerate(split_sentences(body)):
         sentence = _LIST_MARKER.sub("", _URL.sub("", sentence)).strip()
+        sentence = _SECTION_PREFIX.sub("", sentence)
         if _is_noise(sentence):
             continue
+        tokens = _tokens(sentence)
+        if title_words and tokens and len(set(tokens) & title_words) >= 0.8 * len(tokens):
+            continue  # the title again, which the reader sees above the summary
         first = sentence.lstrip(_OPENERS).split(maxsplit=1)[0].strip(",;:").casefold()
-        out.append(
+        target = out if _SENTENCE_END.search(sentence) else fragments
+        target.append(
             _Candidate(
                 index=index,
                 text=sentence,
                 words=len(sentence.split()),
                 quote=_is_quote(sentence),
                 attributed=bool(_ATTRIBUTION.search(sentence)),
-                dependent=first in _DEPENDENT_OPENERS,
+                dependent=first in _DEPENDENT_OPENERS
+                or bool(_DEPENDENT_PHRASES.match(sentence)),
                 figures=len(key_figures(sentence)),
-                tokens=_tokens(sentence),
+                tokens=tokens,
             )
         )
-    return out
+    return out or fragments  # a text of fragments alone (a list) is summarised from them
 
 
 def _truncate(sentence: str, words: int) -> str:
@@ -437,10 +497,43 @@ def key_figures(sentence: str) -> frozenset[str]:
     return frozenset(figures)
 
 
+# Units and magnitudes: after one of these, the fact is what the next word counts ("40 тонн
+# муки", "3.2 million people"); otherwise the word after the number is what is counted.
+_MEASURES = frozenset(word[:5] for word in
+    """km км m м kg кг t т ton tons tonne tonnes тонн тонны тонна ha га hectare гектар mm мм l л
+    litre liter литр % percent процент пайыз million billion thousand тыс тысяч млн миллион
+    млрд миллиард us usd доллар dollar chf франк сом тенге tenge""".split())
+
+
+def key_facts(sentence: str) -> frozenset[tuple[str, str]]:
+    """The facts a sentence states, as (figure, what it counts): "40 км" and "40 т", or "14
+    кишлаков" and "14 км", are different facts; "4,800 people" and "4 800 people" one."""
+    if not _DIGIT.search(sentence):
+        return frozenset()
+    text = _DATE_EXPRESSION.sub(_drop_date, sentence)
+    facts = set()
+    for match in _FIGURE.finditer(text):
+        digits = re.sub(r"[ ,.](?=\d{3}\b)", "", match.group().strip())
+        if not (len(digits.rstrip("% ")) >= 2 or "%" in digits):
+            continue
+        number = re.sub(r"\s*(?:%|per cent|процент\w*|пайыз\w*)$", "", digits)
+        words = [w[:6] for w in _WORD.findall(text[match.end() : match.end() + 80].casefold())
+                 if w not in _STOPWORDS and not w.isdigit()]
+        if number != digits:
+            words.insert(0, "%")
+        counted = words[:1]
+        while counted and counted[-1][:5] in _MEASURES and len(counted) < len(words) \
+                and len(counted) < 3:
+            counted.append(words[len(counted)])
+        facts.add((number, " ".join(counted)))
+    return frozenset(facts)
+
+
 def plan_digest(entries: Iterable[DigestEntry], *, threshold: float = 0.5) -> list[DigestItem]:
     """Merge near-duplicate reports (5-gram containment ≥ ``threshold``) into one item each,
-    crediting every source, and drop summary sentences whose key figures were all given before.
-    The first report of a group (in the order given) leads it."""
+    crediting every source, and drop a summary sentence whose facts (:func:`key_facts`: each
+    figure with what it counts) were all stated before in the digest: the report printed first
+    keeps its sentence. The first report of a group (in the order given) leads it."""
     entries = list(entries)
     grams = [shingles(e.body) for e in entries]
     group_of: list[int] = list(range(len(entries)))
@@ -450,7 +543,7 @@ def plan_digest(entries: Iterable[DigestEntry], *, threshold: float = 0.5) -> li
                 group_of[i] = j
                 break
     items = []
-    seen_figures: set[str] = set()
+    seen_facts: set[tuple[str, str]] = set()
     for leader, entry in enumerate(entries):
         if group_of[leader] != leader:
             continue
@@ -461,10 +554,10 @@ def plan_digest(entries: Iterable[DigestEntry], *, threshold: float = 0.5) -> li
                 sources.append(member.source)
         kept = []
         for index, sentence in enumerate(entry.summary):
-            figures = key_figures(sentence)
-            if figures and figures <= seen_figures:
+            facts = key_facts(sentence)
+            if facts and facts <= seen_facts:
                 continue
-            seen_figures |= figures
+            seen_facts |= facts
             kept.append(index)
         if not kept and entry.summary:
             kept = [0]

@@ -7,6 +7,7 @@ from newsletter.reports.parse import parse_report
 from newsletter.summarise.core import (
     DigestEntry,
     containment,
+    key_facts,
     key_figures,
     plan_digest,
     shingles,
@@ -65,3 +66,17 @@ def test_containment_and_figures() -> None:
     assert containment(shingles("a b c d"), shingles(long)) == 0.0
     assert key_figures("On 9 and 10 June 2019, 1,000 people; 35 per cent; 41%") == {
         "1000", "35 per cent", "41%"}
+
+
+def test_sentences_are_repeats_only_when_they_state_the_same_facts() -> None:
+    """"40 т" is not "40 км", "14 кишлаков" not "14 км": the later report keeps its news."""
+    first = DigestEntry(1, "A", "OCHA", "alpha " * 10, (
+        "Сель перекрыл дорогу на 40 км в 14 км от Душанбе.",))
+    update = DigestEntry(2, "B", "WFP", "beta " * 10, (
+        "ВПП доставила 40 т муки в 14 кишлаков района.",
+        "Дорогу перекрыло на 40 км в 14 км от Душанбе.",))
+    items = plan_digest([first, update])
+    assert items[0].summary == first.summary
+    assert items[1].summary == ("ВПП доставила 40 т муки в 14 кишлаков района.",)
+    assert key_facts("40 т муки и 14 кишлаков") == {("40", "т муки"), ("14", "кишлак")}
+    assert key_facts("Floods displaced 4,800 people.") == key_facts("Some 4 800 people fled.")

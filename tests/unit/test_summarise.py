@@ -157,7 +157,70 @@ def test_changing_a_weight_changes_the_choice() -> None:
         ("В г. Алматы т.е. в городе. Новое предложение.",
          ["В г. Алматы т.е. в городе.", "Новое предложение."]),
         ("Title line\n\n• First item\n• Second item", ["Title line", "• First item", "• Second item"]),
+        ("Пострадали около 550 тыс. Об этом сообщило УКГВ.",
+         ["Пострадали около 550 тыс.", "Об этом сообщило УКГВ."]),
+        ("Около 550 тыс. человек пострадали.", ["Около 550 тыс. человек пострадали."]),
+        ("Это было в 2020 г. В городе снова паводки.",
+         ["Это было в 2020 г.", "В городе снова паводки."]),
     ],
 )
 def test_split_sentences(text: str, expected: list[str]) -> None:
     assert split_sentences(text) == expected
+
+
+# A DREF report as real pages give it: the fund's stock paragraph, the period, a heading, the
+# next report's date, an attribution alone.
+STOCK_BODY = """\
+The International Federation's Disaster Relief Emergency Fund (DREF) is a source of un-earmarked \
+money created by the Federation in 1985 to ensure that immediate financial support is available.
+
+Period covered by this update: 10 November to 19 December 2023.
+
+What happened, where and when?
+
+Floods in the Aktobe region destroyed 340 houses and forced 4,800 people to leave 12 villages.
+
+The Kazakh Red Crescent distributed food parcels and hygiene kits to 1,250 families in April.
+
+The Government asked the United Nations for help with shelter and clean water on 10 April.
+
+The next report will be issued on or around 20 April.
+
+This report is produced by OCHA Kazakhstan in collaboration with humanitarian partners.
+"""
+
+
+def test_stock_paragraphs_headings_and_attributions_are_never_chosen() -> None:
+    summary = summarise("Kazakhstan: Floods DREF update", STOCK_BODY)
+    assert summary.sentences == (
+        "Floods in the Aktobe region destroyed 340 houses and forced 4,800 people to leave 12 "
+        "villages.",
+        "The Kazakh Red Crescent distributed food parcels and hygiene kits to 1,250 families in "
+        "April.",
+        "The Government asked the United Nations for help with shelter and clean water on 10 "
+        "April.",
+    )
+
+
+def test_figure_labels_captions_and_the_title_again_are_never_chosen() -> None:
+    body = ("Kazakhstan: floods in Aktobe\n\n"
+            "912,000 Children in need of humanitarian assistance\n\n"
+            "A boy rescued from the water in Aktobe on Sunday evening\n\n"
+            "Floods in the Aktobe region forced 4,800 people from their homes this week.\n\n"
+            "Об этом сообщила пресс-служба МЧС, передает ТАСС.")
+    summary = summarise("Kazakhstan: floods in Aktobe", body)
+    assert summary.sentences == (
+        "Floods in the Aktobe region forced 4,800 people from their homes this week.",)
+
+
+def test_a_russian_reference_to_an_earlier_speaker_comes_only_with_its_antecedent() -> None:
+    body = ("Президент Красного Полумесяца назвал ситуацию тяжелой для всех пострадавших сел.\n\n"
+            "Паводки повредили 340 домов в Актюбинской области за последнюю неделю.\n\n"
+            "По ее данным, помощь получили 1 250 семей в шести районах области.")
+    summary = summarise("Паводки", body, SummaryOptions(sentences=1, words=100))
+    assert not summary.sentences[0].startswith("По ее данным")
+
+
+def test_a_page_of_fragments_alone_is_still_summarised() -> None:
+    body = "• 340 houses damaged in Aktobe\n• 4,800 people evacuated from 12 villages"
+    assert summarise("Floods", body).sentences
