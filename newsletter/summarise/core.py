@@ -234,6 +234,9 @@ def _is_noise(sentence: str) -> bool:
         return True  # headings, labels and fragments
     if sentence.endswith("?") and len(sentence.split()) <= 12:
         return True  # a heading asked as a question: "What happened, where and when?"
+    words = sentence.split()
+    if sentence.count(",") >= 2 and sum(w[:1].isupper() for w in words) >= 0.7 * len(words):
+        return True  # names and affiliations: "Saule Shalgymbaeva, Red Crescent, Assel …"
     return sentence.isupper()  # an all-capitals heading
 
 

@@ -207,7 +207,8 @@ def test_figure_labels_captions_and_the_title_again_are_never_chosen() -> None:
             "912,000 Children in need of humanitarian assistance\n\n"
             "A boy rescued from the water in Aktobe on Sunday evening\n\n"
             "Floods in the Aktobe region forced 4,800 people from their homes this week.\n\n"
-            "Об этом сообщила пресс-служба МЧС, передает ТАСС.")
+            "Об этом сообщила пресс-служба МЧС, передает ТАСС.\n\n"
+            "Saule Shalgymbaeva, Red Crescent of Kazakhstan, Assel Tastanova, IFRC Almaty.")
     summary = summarise("Kazakhstan: floods in Aktobe", body)
     assert summary.sentences == (
         "Floods in the Aktobe region forced 4,800 people from their homes this week.",)
