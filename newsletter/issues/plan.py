@@ -11,11 +11,7 @@ from datetime import date
 from newsletter.mail.render import MailIssue, MailItem
 from newsletter.reports.model import StoredReport
 from newsletter.store import Store
-from newsletter.summarise.core import (
-    DigestEntry,
-    DigestItem,
-    plan_digest,
-)
+from newsletter.summarise.digest import DigestEntry, DigestItem, plan_digest
 from newsletter.translate.core import Flag
 from newsletter.translate.editions import (
     Edition,

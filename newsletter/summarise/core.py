@@ -17,11 +17,12 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 from newsletter.reports.datelines import split_dateline
-from newsletter.reports.dates import MONTH_NAMES
+from newsletter.summarise.figures import key_figures
+from newsletter.summarise.words import tokens
 
 METHOD = "pacsum-tfidf-1"
 
@@ -40,7 +41,6 @@ class SummaryOptions:
     title: float = 0.8
     position: float = 0.3
     position_decay: float = 0.1
-    threshold: float = 0.0
     length: float = 0.0
     figures: float = 0.2
     redundancy: float = 0.5
@@ -89,6 +89,37 @@ _SENTENCE_STARTERS = frozenset(
 )
 
 
+_BLOCK_BREAK = re.compile(r"\n\s*\n|\n(?=\s*[•\-–*·▪]\s)")
+
+
+def _blocks(text: str) -> Iterator[str]:
+    """The paragraphs and list items of ``text``, one at a time, each on one line."""
+    start = 0
+    for match in _BLOCK_BREAK.finditer(text):
+        block = " ".join(text[start : match.start()].split())
+        if block:
+            yield block
+        start = match.end()
+    block = " ".join(text[start:].split())
+    if block:
+        yield block
+
+
+def _block_sentences(block: str) -> Iterator[str]:
+    start = 0
+    for match in _BOUNDARY.finditer(block):
+        end = match.end("end")
+        # Only the ends are looked at: a block of a million "No. 1"s costs linear time.
+        if _is_false_boundary(block[max(start, end - 80) : end],
+                              block[match.end() : match.end() + 40]):
+            continue
+        yield block[start:end].strip()
+        start = match.end()
+    rest = block[start:].strip()
+    if rest:
+        yield rest
+
+
 def split_sentences(text: str) -> list[str]:
     """Sentences of ``text``; paragraphs and list items always end one.
 
@@ -96,22 +127,7 @@ def split_sentences(text: str) -> list[str]:
     initial ("J. Smith"), or an initialism ("U.S.", "i.e.") unless a typical sentence opener
     follows ("… in the U.S. The talks …"). Decimal numbers never contain a break.
     """
-    sentences: list[str] = []
-    for block in re.split(r"\n\s*\n|\n(?=\s*[•\-–*·▪]\s)", text):
-        block = " ".join(block.split())
-        if not block:
-            continue
-        start = 0
-        for match in _BOUNDARY.finditer(block):
-            candidate = block[start : match.end("end")]
-            if _is_false_boundary(candidate, block[match.end() :]):
-                continue
-            sentences.append(candidate.strip())
-            start = match.end()
-        rest = block[start:].strip()
-        if rest:
-            sentences.append(rest)
-    return sentences
+    return [sentence for block in _blocks(text) for sentence in _block_sentences(block)]
 
 
 def _is_false_boundary(candidate: str, following: str) -> bool:
@@ -240,41 +256,6 @@ def _is_noise(sentence: str) -> bool:
     return sentence.isupper()  # an all-capitals heading
 
 
-# -- tokens ---------------------------------------------------------------------------------
-
-_WORD = re.compile(r"[^\W\d_]+(?:['’-][^\W\d_]+)*|\d+(?:[.,]\d+)*")
-_STOPWORDS = frozenset(
-    """
-    a an the and or but of to in on at by for with from as is are was were be been being has
-    have had do does did not no it its this that these those he she they them his her their we
-    our you your i me my which who whom whose what when where why how all any both each few more
-    most other some such only own same so than too very can will just should now also said says
-    would could may might must shall about into over after before between under again further
-    then once there here out up down off above below per mr ms mrs
-    и в во не что он на я с со как а то все она так его но да ты к у же вы за бы по только ее
-    мне было вот от меня еще нет о из ему теперь когда даже ну вдруг ли если уже или ни быть был
-    него до вас нибудь опять уж вам ведь там потом себя ничего ей может они тут где есть надо ней
-    для мы тебя их чем была сам чтоб без будто чего раз тоже себе под будет ж тогда кто этот того
-    потому этого какой совсем ним здесь этом один почти мой тем чтобы нее сейчас были куда зачем
-    всех никогда можно при наконец два об другой хоть после над больше тот через эти нас про
-    всего них какая много разве три эту моя впрочем хорошо свою этой перед иногда лучше чуть том
-    нельзя такой им более всегда конечно всю между также это года году
-    және мен бен пен үшін бұл осы деп бойынша туралы да де ол олар жылы сондай-ақ болып болды
-    тиіс бар жоқ еді емес қана ғана әр барлық оның олардың біз сіз бір екі арқылы кейін дейін
-    """.split()
-)
-
-
-def _tokens(sentence: str) -> Counter[str]:
-    """Content words, lower-cased and cut to a stem-like prefix (works for Cyrillic too)."""
-    counts: Counter[str] = Counter()
-    for word in _WORD.findall(sentence.casefold()):
-        if word in _STOPWORDS or (len(word) < 2 and not word.isdigit()):
-            continue
-        counts[word[:6] if word.isalpha() else word] += 1
-    return counts
-
-
 # -- scoring ------------------------------------------------------------------------------------
 
 
@@ -297,53 +278,42 @@ def _cosine(a: dict[str, float], b: dict[str, float]) -> float:
     return sum(w * b.get(t, 0.0) for t, w in a.items())
 
 
-def _similarities(vectors: Sequence[dict[str, float]]) -> list[list[float]]:
-    """Pairwise cosine similarities of unit vectors, through an inverted index: the work is the
-    sum of squared term frequencies, not n² dictionary walks."""
-    n = len(vectors)
-    sims = [[0.0] * n for _ in range(n)]
-    postings: dict[str, list[tuple[int, float]]] = {}
-    for i, vector in enumerate(vectors):
-        for term, weight in vector.items():
-            postings.setdefault(term, []).append((i, weight))
-    for entries in postings.values():
-        for a in range(len(entries)):
-            i, wi = entries[a]
-            row = sims[i]
-            for j, wj in entries[a + 1 :]:
-                row[j] += wi * wj
-    for i in range(n):
-        for j in range(i + 1, n):
-            sims[j][i] = sims[i][j]
-    return sims
-
-
 def _scores(
     candidates: Sequence[_Candidate], title: str, options: SummaryOptions
-) -> tuple[list[float], list[list[float]]]:
-    """Each candidate's score, and the candidates' pairwise cosine similarities."""
-    title_bag = _tokens(title)
+) -> tuple[list[float], list[dict[str, float]]]:
+    """Each candidate's score, and the candidates' unit TF-IDF vectors.
+
+    Centrality looks forward (the similarity of a sentence to all that follow it) and back
+    (to all before it): with unit vectors these are dot products with the running sums of the
+    vectors after and before it, so the cost is linear in the words, not quadratic in the
+    sentences (a full similarity matrix took 31 s and 1.7 GB for 8,000 sentences)."""
+    title_bag = tokens(title)
     vectors = _tfidf([c.tokens for c in candidates] + [title_bag])
     title_vector = vectors.pop()
     n = len(candidates)
-    sims = _similarities(vectors)
-    flat = [s for row in sims for s in row]
-    low, high = (min(flat), max(flat)) if flat else (0.0, 0.0)
-    cut = low + options.threshold * (high - low)
+    total: dict[str, float] = {}
+    for vector in vectors:
+        for term, weight in vector.items():
+            total[term] = total.get(term, 0.0) + weight
+    before: dict[str, float] = {}
     scores = []
-    for i in range(n):
-        forward = sum(max(0.0, sims[i][j] - cut) for j in range(i + 1, n))
-        backward = sum(max(0.0, sims[i][j] - cut) for j in range(i))
+    for i, vector in enumerate(vectors):
+        backward = sum(w * before.get(t, 0.0) for t, w in vector.items())
+        whole = sum(w * total[t] for t, w in vector.items())
+        self_similarity = sum(w * w for w in vector.values())
+        forward = whole - backward - self_similarity
+        for term, weight in vector.items():
+            before[term] = before.get(term, 0.0) + weight
         centrality = options.forward * forward + options.backward * backward
         position = math.exp(-options.position_decay * i)
         scores.append(
             centrality / max(1.0, math.sqrt(n))
-            + options.title * _cosine(vectors[i], title_vector)
+            + options.title * _cosine(vector, title_vector)
             + options.position * position
             + options.length * min(candidates[i].words, 40) / 40
             + options.figures * min(candidates[i].figures, 1)
         )
-    return scores, sims
+    return scores, vectors
 
 
 # -- selection --------------------------------------------------------------------------------
@@ -357,7 +327,7 @@ def summarise(
     candidates = _candidates(body, dateline, title)
     if not candidates or options.sentences < 1 or options.words < 1:
         return Summary(())
-    scores, sims = _scores(candidates, title, options)
+    scores, vectors = _scores(candidates, title, options)
     position_of = {c.index: k for k, c in enumerate(candidates)}
     by_index = {c.index: c for c in candidates}
     chosen: dict[int, _Candidate] = {}
@@ -375,8 +345,8 @@ def summarise(
         group = [c for c in group if c.index not in chosen]
         if not group:
             continue
-        if any(sims[position_of[c.index]][position_of[k]] > options.redundancy
-               for c in group for k in chosen):
+        if any(_cosine(vectors[position_of[c.index]], vectors[position_of[k]])
+               > options.redundancy for c in group for k in chosen):
             continue  # says again what a chosen sentence says
         quotes = sum(1 for c in group if c.quote)
         if quotes and (quote_used or quotes > 1 or not all(c.attributed for c in group if c.quote)):
@@ -396,20 +366,45 @@ def summarise(
     return Summary(tuple(chosen[i].text for i in sorted(chosen)))
 
 
+# A summary is chosen among a report's first sentences and the first sentence of each later
+# paragraph: what a reader needs first stands there, and the cost and memory of a summary stay
+# the same whatever the report's length (a 2 MB report takes what its first pages take).
+FIRST_SENTENCES = 400
+SECTION_LEADS = 200
+_LONGEST = 2_000  # characters of one sentence looked at: a longer one is cut to its budget
+
+
+def _sentences(body: str) -> Iterator[tuple[int, str]]:
+    """The sentences a summary may be chosen from, with their places in the text (a gap in
+    the numbering where sentences were passed over)."""
+    index = leads = 0
+    for block in _blocks(body):
+        for position, sentence in enumerate(_block_sentences(block)):
+            if index >= FIRST_SENTENCES and position > 0:
+                index += 1  # the rest of a later paragraph is passed over
+                break
+            if index >= FIRST_SENTENCES:
+                leads += 1
+                if leads > SECTION_LEADS:
+                    return
+            yield index, sentence[:_LONGEST]
+            index += 1
+
+
 def _candidates(body: str, dateline: str | None, title: str = "") -> list[_Candidate]:
     """The sentences a summary may hold: no noise, no fragment (a heading, a figure's label, a
     caption: no full stop), and none that only says the title again."""
     body = split_dateline(body, dateline)
-    title_words = set(_tokens(title))
+    title_words = set(tokens(title))
     out: list[_Candidate] = []
     fragments: list[_Candidate] = []
-    for index, sentence in enumerate(split_sentences(body)):
+    for index, sentence in _sentences(body):
         sentence = _LIST_MARKER.sub("", _URL.sub("", sentence)).strip()
         sentence = _SECTION_PREFIX.sub("", sentence)
         if _is_noise(sentence):
             continue
-        tokens = _tokens(sentence)
-        if title_words and tokens and len(set(tokens) & title_words) >= 0.8 * len(tokens):
+        bag = tokens(sentence)
+        if title_words and bag and len(set(bag) & title_words) >= 0.8 * len(bag):
             continue  # the title again, which the reader sees above the summary
         first = sentence.lstrip(_OPENERS).split(maxsplit=1)[0].strip(",;:").casefold()
         target = out if _SENTENCE_END.search(sentence) else fragments
@@ -423,7 +418,7 @@ def _candidates(body: str, dateline: str | None, title: str = "") -> list[_Candi
                 dependent=first in _DEPENDENT_OPENERS
                 or bool(_DEPENDENT_PHRASES.match(sentence)),
                 figures=len(key_figures(sentence)),
-                tokens=tokens,
+                tokens=bag,
             )
         )
     return out or fragments  # a text of fragments alone (a list) is summarised from them
@@ -432,145 +427,3 @@ def _candidates(body: str, dateline: str | None, title: str = "") -> list[_Candi
 def _truncate(sentence: str, words: int) -> str:
     parts = sentence.split()
     return sentence if len(parts) <= words else " ".join(parts[:words]) + " …"
-
-
-# -- digest level -------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class DigestEntry:
-    """One report as it enters a digest."""
-
-    report_id: int
-    title: str
-    source: str | None
-    body: str
-    summary: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class DigestItem:
-    """One item of a digest: a report, or several that tell the same event, credited to all."""
-
-    report_ids: tuple[int, ...]
-    title: str
-    sources: tuple[str, ...]
-    summary: tuple[str, ...]
-    summary_indices: tuple[int, ...] = ()  # which sentences of the leader's summary were kept
-
-
-def shingles(text: str, n: int = 5) -> frozenset[tuple[str, ...]]:
-    """Word n-grams of ``text`` (case and punctuation ignored)."""
-    words = _WORD.findall(text.casefold())
-    return frozenset(tuple(words[i : i + n]) for i in range(max(0, len(words) - n + 1)))
-
-
-def containment(a: frozenset[tuple[str, ...]], b: frozenset[tuple[str, ...]]) -> float:
-    """Share of the smaller set's n-grams found in the other (1.0: one text holds the other)."""
-    if not a or not b:
-        return 0.0
-    return len(a & b) / min(len(a), len(b))
-
-
-_FIGURE = re.compile(r"\d+(?:[ ,.]\d{3})*(?:[.,]\d+)?\s*(?:%|per cent|процент\w*|пайыз\w*)?")
-# Dates and years say when, not how many: they are not key figures.
-_DATE_EXPRESSION = re.compile(
-    r"\b\d{1,2}(?:\s*(?:and|и|-|–)\s*\d{1,2})?\s+(?P<after>[^\W\d_]{3,10})\b"
-    r"|\b(?P<before>[^\W\d_]{3,10})\.?\s+\d{1,2}\b|\b(?:19|20)\d{2}\b"
-)
-_DIGIT = re.compile(r"\d")
-
-
-def _drop_date(match: re.Match[str]) -> str:
-    month = match.group("after") or match.group("before")
-    if month is None or month.casefold() in MONTH_NAMES:
-        return " "
-    return match.group()
-
-
-def key_figures(sentence: str) -> frozenset[str]:
-    """The numbers a sentence states, normalised ("1,250" and "1 250" are one figure)."""
-    if not _DIGIT.search(sentence):
-        return frozenset()
-    figures = set()
-    for match in _FIGURE.finditer(_DATE_EXPRESSION.sub(_drop_date, sentence)):
-        digits = re.sub(r"[ ,.](?=\d{3}\b)", "", match.group().strip())
-        if len(digits.rstrip("% ")) >= 2 or "%" in digits:  # single digits are rarely key facts
-            figures.add(digits)
-    return frozenset(figures)
-
-
-# Units and magnitudes: after one of these, the fact is what the next word counts ("40 тонн
-# муки", "3.2 million people"); otherwise the word after the number is what is counted.
-_MEASURES = frozenset(word[:5] for word in
-    """km км m м kg кг t т ton tons tonne tonnes тонн тонны тонна ha га hectare гектар mm мм l л
-    litre liter литр % percent процент пайыз million billion thousand тыс тысяч млн миллион
-    млрд миллиард us usd доллар dollar chf франк сом тенге tenge""".split())
-
-
-def key_facts(sentence: str) -> frozenset[tuple[str, str]]:
-    """The facts a sentence states, as (figure, what it counts): "40 км" and "40 т", or "14
-    кишлаков" and "14 км", are different facts; "4,800 people" and "4 800 people" one."""
-    if not _DIGIT.search(sentence):
-        return frozenset()
-    text = _DATE_EXPRESSION.sub(_drop_date, sentence)
-    facts = set()
-    for match in _FIGURE.finditer(text):
-        digits = re.sub(r"[ ,.](?=\d{3}\b)", "", match.group().strip())
-        if not (len(digits.rstrip("% ")) >= 2 or "%" in digits):
-            continue
-        number = re.sub(r"\s*(?:%|per cent|процент\w*|пайыз\w*)$", "", digits)
-        words = [w[:6] for w in _WORD.findall(text[match.end() : match.end() + 80].casefold())
-                 if w not in _STOPWORDS and not w.isdigit()]
-        if number != digits:
-            words.insert(0, "%")
-        counted = words[:1]
-        while counted and counted[-1][:5] in _MEASURES and len(counted) < len(words) \
-                and len(counted) < 3:
-            counted.append(words[len(counted)])
-        facts.add((number, " ".join(counted)))
-    return frozenset(facts)
-
-
-def plan_digest(entries: Iterable[DigestEntry], *, threshold: float = 0.5) -> list[DigestItem]:
-    """Merge near-duplicate reports (5-gram containment ≥ ``threshold``) into one item each,
-    crediting every source, and drop a summary sentence whose facts (:func:`key_facts`: each
-    figure with what it counts) were all stated before in the digest: the report printed first
-    keeps its sentence. The first report of a group (in the order given) leads it."""
-    entries = list(entries)
-    grams = [shingles(e.body) for e in entries]
-    group_of: list[int] = list(range(len(entries)))
-    for i in range(len(entries)):
-        for j in range(i):
-            if group_of[j] == j and containment(grams[i], grams[j]) >= threshold:
-                group_of[i] = j
-                break
-    items = []
-    seen_facts: set[tuple[str, str]] = set()
-    for leader, entry in enumerate(entries):
-        if group_of[leader] != leader:
-            continue
-        members = [e for k, e in enumerate(entries) if group_of[k] == leader]
-        sources: list[str] = []
-        for member in members:
-            if member.source and member.source not in sources:
-                sources.append(member.source)
-        kept = []
-        for index, sentence in enumerate(entry.summary):
-            facts = key_facts(sentence)
-            if facts and facts <= seen_facts:
-                continue
-            seen_facts |= facts
-            kept.append(index)
-        if not kept and entry.summary:
-            kept = [0]
-        items.append(
-            DigestItem(
-                report_ids=tuple(m.report_id for m in members),
-                title=entry.title,
-                sources=tuple(sources),
-                summary=tuple(entry.summary[i] for i in kept),
-                summary_indices=tuple(kept),
-            )
-        )
-    return items

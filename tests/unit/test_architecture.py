@@ -12,7 +12,8 @@ from tests.helpers import REPO
 
 PACKAGE = REPO / "newsletter"
 CORE = ["errors", "config", "languages", "reports/model", "reports/decode", "reports/language",
-        "reports/parse", "reports/inflection", "reports/places", "summarise/core", "translate/core", "translate/editions", "mail/render",
+        "reports/parse", "reports/chrome", "reports/head", "reports/dates",
+        "reports/datelines", "reports/identity", "reports/inflection", "reports/places", "summarise/core", "summarise/words", "summarise/figures", "summarise/digest", "translate/core", "translate/editions", "mail/render",
         "mail/compose", "mail/links", "subscribers/core", "delivery/rules",
         "delivery/transport", "delivery/relays", "example_config", "issues/model"]
 EDGE_LIBRARIES = {"sqlite3", "psycopg", "aiosmtplib", "smtplib", "argostranslate",

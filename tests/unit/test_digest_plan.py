@@ -4,15 +4,9 @@ from __future__ import annotations
 
 from newsletter.reports.decode import decode_report
 from newsletter.reports.parse import parse_report
-from newsletter.summarise.core import (
-    DigestEntry,
-    containment,
-    key_facts,
-    key_figures,
-    plan_digest,
-    shingles,
-    summarise,
-)
+from newsletter.summarise.core import summarise
+from newsletter.summarise.digest import DigestEntry, containment, plan_digest, shingles
+from newsletter.summarise.figures import key_facts, key_figures
 from tests.helpers import REPO
 
 
