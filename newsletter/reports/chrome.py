@@ -113,7 +113,6 @@ _SITE_PATTERNS = re.compile(
         r"sharing button$", r"Copy to clipboard", r"^Поделиться стать",
         r"Подписывайтесь на\b.{0,120}$", r"Рейтинг@Mail\.ru", r"Обновлено в \d{1,2}:\d{2}$",
         r"^Updated at \d{1,2}:\d{2}$",
-        r"(?:\d{1,2}:\d{2}\D.*){2,}",  # a news ticker: several times of day on one line
         r"^Читать \S+ в$", r"^Пожалуйста, перейдите по ссылке из письма",
         r"^Регистрация пройдена успешно", r"^Registration (?:completed|successful)",
         r"^Изменение языка", r"^Новые материалы",
@@ -125,15 +124,20 @@ _SITE_PATTERNS = re.compile(
 _COUNTRY_TAGS = re.compile(
     r"^(?:date \d{4}-\d{2}-\d{2}\s+)?(?P<first>[^\W\d_][^+]{1,60}?)\s*\+\s*\d+\s*"
     r"(?:more|autres?|de plus|más|ещё|еще|другие|других)$", re.IGNORECASE)
-_TICKER = re.compile(r"(?:[^|]+\|){3,}")
+# A news ticker or a menu: items between bars, or several times of day glued to headlines
+# ("22:08СМС-рассылка … 21:55Власти …").
+_GLUED_TIME = re.compile(r"\d{1,2}:\d{2}[^\W\d_]")
 _LETTER = re.compile(r"[^\W\d_]")
 
 
 def site_line(line: str) -> bool:
     """Whether ``line`` is the site's (a banner, a skip link, a button, a counter, a notice)."""
     stripped = line.strip()
-    return (stripped.casefold() in _SITE_LINES or bool(_SITE_PATTERNS.search(stripped))
-            or bool(_TICKER.match(stripped)))
+    if stripped.count("|") >= 3 or len(_GLUED_TIME.findall(stripped)) >= 2:
+        return True
+    # Banners, buttons and notices are short: a long line is looked at only for tickers.
+    return len(stripped) <= 600 and (stripped.casefold() in _SITE_LINES
+                                     or bool(_SITE_PATTERNS.search(stripped)))
 
 
 def country_tags(line: str) -> bool:

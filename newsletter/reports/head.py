@@ -29,6 +29,7 @@ from newsletter.reports.dates import complete, find_date, parse_date
 from newsletter.reports.identity import normalise
 
 MAX_TITLE_CHARS = 300
+_LONGEST_META = 400  # characters: a longer line is never chrome, a header or a date line
 
 _DATE_LINE = re.compile(r"^\s*date\s+(\d{4}-\d{2}-\d{2})\b.*$", re.IGNORECASE)
 _FROM_LINE = re.compile(r"^from\s+(?P<org>\S.*)$", re.IGNORECASE)
@@ -155,6 +156,8 @@ def meta_line(lines: list[str], i: int, head: PageHead, place: Callable[[str], b
     """How many lines from ``i`` are chrome, a header, a field block or a date line (recording
     what they say in ``head``); 0 when line ``i`` is text."""
     line = lines[i].strip()
+    if len(line) > _LONGEST_META:  # headers and date lines are short: a long line is text,
+        return 1 if site_line(line) else 0  # or a news ticker
     if (before_title or not head.body_started) and _header(line, head):
         return 1
     if _date_line(line, head, before_title):

@@ -144,13 +144,13 @@ def _lead(paragraphs: list[str], head: PageHead, place: Callable[[str], bool]) -
     assert head.title is not None
     head.body_started = True
     lead = paragraphs[:_LEAD_PARAGRAPHS]
-    seen = {fold(p) for p in lead}
-    twice = {folded for folded in seen if sum(fold(p) == folded for p in lead) > 1}
+    folds = [_short_fold(p) for p in lead]
+    twice = {f for f in folds if f and folds.count(f) > 1}
     kept: list[str] = []
     looking = True  # for the dateline
     for index, paragraph in enumerate(lead):
         title = fold(head.title)
-        folded = fold(paragraph)
+        folded = folds[index]
         if title.startswith(folded + " ") and title[len(folded):].lstrip()[:1] in "-|–—":
             # "Headline - РИА Новости, 06.06.2023" was the browser tab's title
             if (found := find_date(head.title[len(paragraph):])) is not None:
@@ -158,13 +158,15 @@ def _lead(paragraphs: list[str], head: PageHead, place: Callable[[str], bool]) -
             head.title = squash(paragraph)
             continue
         lines = [ln for ln in paragraph.split("\n")
-                 if fold(ln) != title and fold(ln) not in head.dropped
+                 if not (len(ln) <= 600 and fold(ln) in (title, *head.dropped))
                  and not meta_line([ln], 0, head, place, before_title=False)]
         if not lines or folded in twice and index < len(lead) - 1 and folded != title \
                 and not sentence(paragraph):
             continue  # chrome, or a caption printed twice
         paragraph = "\n".join(lines)
-        if fold(paragraph).startswith(title + " ") and len(paragraph) > len(head.title) + 20:
+        cut = len(head.title)
+        if fold(paragraph[:cut]) == title and paragraph[cut : cut + 1] == " " and len(
+                paragraph) > cut + 20:
             paragraph = paragraph[len(head.title):].strip()  # "Title Title's first sentence…"
         if head.published is None and (m := _ISSUED.search(paragraph)):
             head.published = parse_date(m.group("date"))
@@ -177,6 +179,12 @@ def _lead(paragraphs: list[str], head: PageHead, place: Callable[[str], bool]) -
                 looking = False  # the text has begun: a dateline would have opened it
         kept.append(paragraph)
     return kept + paragraphs[_LEAD_PARAGRAPHS:]
+
+
+def _short_fold(text: str) -> str:
+    """``text`` folded for comparison with titles and chrome lines, which are short: a long
+    paragraph is none of them (and folding 2 MB eight times is what a long report cost)."""
+    return fold(text) if len(text) <= 600 else ""
 
 
 _INVISIBLE = re.compile("[\ufeff\u200b\u200c\u200d\u2060]")
