@@ -20,6 +20,7 @@ import click
 from newsletter.app import Instance, load_instance
 from newsletter.errors import NewsletterError
 from newsletter.logs import configure_logging
+from newsletter.store.failures import Failure
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -149,3 +150,16 @@ def progress(label: str) -> Iterator[Callable[..., None] | None]:
             current["bar"].__exit__(None, None, None)
 
 
+
+
+def failure_dict(failure: Failure) -> dict[str, Any]:
+    """A step that failed for one report (``store.failures``), as JSON."""
+    return {"report_id": failure.report_id, "step": failure.step, "attempts": failure.attempts,
+            "error": failure.error, "first_failed_at": failure.first_failed_at.isoformat(),
+            "next_attempt_at": failure.next_attempt_at.isoformat()}
+
+
+def failure_text(failure: Failure) -> str:
+    """The same, for people."""
+    return (f"report {failure.report_id}: {failure.step} failed {failure.attempts} time(s), "
+            f"last: {failure.error}; next try {failure.next_attempt_at:%Y-%m-%d %H:%M} UTC")

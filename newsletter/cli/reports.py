@@ -15,6 +15,8 @@ from newsletter.cli.common import (
     Context,
     display_path,
     emit_json,
+    failure_dict,
+    failure_text,
     handle_errors,
     print_table,
     progress,
@@ -210,10 +212,12 @@ def reports_show(obj: Context, report_id: int, as_json: bool) -> None:
         editions = _edition_views(stored, summary, store.editions.of(report_id),
                                   settings.languages, Policy(settings.policy))
         revisions = history(store, report_id)
+        failures = store.failures.of(report_id)
     places = obj.instance.gazetteer
     if as_json:
         emit_json({**_report_dict(stored, summary, places), "editions": editions,
-                   "revisions": [_revision_dict(line) for line in revisions]})
+                   "revisions": [_revision_dict(line) for line in revisions],
+                   "failures": [failure_dict(f) for f in failures]})
         return
     data = _report_dict(stored, summary, places, body=False)
     del data["summary"], data["summary_sentences"]
@@ -222,6 +226,8 @@ def reports_show(obj: Context, report_id: int, as_json: bool) -> None:
     width = max(len(key) for key in data)
     for key, value in data.items():
         click.echo(f"{key:<{width}}  {'-' if value is None else value}")
+    for failure in failures:
+        click.echo(f"! {failure_text(failure)}")
     for view in editions:
         click.echo(f"\nEdition {view['language']}: {view['status']}"
                    + (f" ({view['model']})" if view["model"] else ""))

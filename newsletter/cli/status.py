@@ -11,6 +11,8 @@ from newsletter.cli.common import (
     Context,
     display_path,
     emit_json,
+    failure_dict,
+    failure_text,
     handle_errors,
     print_table,
     utc_now,
@@ -47,6 +49,8 @@ def status(obj: Context, as_json: bool) -> None:
         outbox_now = store.outbox.summary(utc_now())
         outbox = outbox_now.states
         errors = store.outbox.last_errors()
+        failures = store.failures.listing(limit=10)
+        failing = store.failures.count()
         schedules: list[dict[str, Any]] = []
         for spec in instance.lists(store).values():
             previous = store.runs.last(spec.name, "digest")
@@ -90,6 +94,8 @@ def status(obj: Context, as_json: bool) -> None:
         "outbox_ambiguous": outbox_now.ambiguous,
         "lists": schedules,
         "last_errors": [{"address": e.address, "code": e.code, "text": e.text} for e in errors],
+        "failing_steps": failing,
+        "failures": [failure_dict(f) for f in failures],
         "quarantine": str(inbox.quarantine),
         "last_ingest": last_ingest.isoformat() if last_ingest else None,
     }
@@ -107,6 +113,11 @@ def status(obj: Context, as_json: bool) -> None:
     if unsummarised:
         click.echo(f"Summaries    {unsummarised} report(s) without a current summary; "
                    "run `newsletter summarise`")
+    if failing:
+        click.echo(f"Failing      {failing} report step(s) failed and are tried again with "
+                   "backoff; the other reports go on:")
+        for failure in failures:
+            click.echo(f"  {failure_text(failure)}")
     click.echo(f"Editions     {translations.editions} translated edition(s)"
                + (f" ({translations.without_model} waiting for a model)"
                   if translations.without_model else "") + "; "

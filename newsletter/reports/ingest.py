@@ -35,6 +35,7 @@ log = logging.getLogger(__name__)
 
 # Names that editors, browsers and copy tools give files while they are still being written.
 _BATCH = 200
+PLACES_STEP = "place"
 _TEMPORARY_SUFFIXES = (".part", ".partial", ".tmp", ".crdownload", ".download", "~", ".swp")
 
 
@@ -132,23 +133,35 @@ def ingest_inbox(
                                "reason": outcome.reason},
                     )
                     outcomes.append(outcome)
-    locate(store, inbox.places)
+    locate(store, inbox.places, now=now)
     return outcomes
 
 
-def locate(store: Store, gazetteer: Gazetteer) -> int:
+def locate(store: Store, gazetteer: Gazetteer, *, now: datetime | None = None) -> int:
     """Detect the places of every report not yet placed with this gazetteer (new, changed,
-    or placed with a gazetteer the office has extended since); returns how many."""
-    stale = store.reports.unplaced(gazetteer.fingerprint)
-    if stale:
+    or placed with a gazetteer the office has extended since); returns how many. A report
+    whose detection fails is recorded in ``store.failures`` and tried again with backoff."""
+    when = now or store.now()
+    waiting = store.failures.waiting(PLACES_STEP, when)
+    stale = [r for r in store.reports.unplaced(gazetteer.fingerprint) if r.id not in waiting]
+    found: dict[int, tuple[str, ...]] = {}
+    for stored in stale:
+        report = stored.report
+        try:
+            found[stored.id] = gazetteer.detect(report.title, report.body, report.dateline)
+        except Exception as exc:  # one report's failure is recorded; the others go on
+            failure = store.failures.record(stored.id, PLACES_STEP,
+                                            f"{type(exc).__name__}: {exc}", when)
+            log.error("could not place report %s: %s", stored.id, failure.error,
+                      extra={"event": "places_failed", "report_id": stored.id})
+    if found:
         with store.transaction():
-            store.reports.set_places(
-                {r.id: gazetteer.detect(r.report.title, r.report.body, r.report.dateline)
-                 for r in stale},
-                gazetteer.fingerprint)
-        log.info("placed %d report(s)", len(stale),
-                 extra={"event": "places", "reports": len(stale)})
-    return len(stale)
+            store.reports.set_places(found, gazetteer.fingerprint)
+            for report_id in found:
+                store.failures.clear(report_id, PLACES_STEP)
+        log.info("placed %d report(s)", len(found),
+                 extra={"event": "places", "reports": len(found)})
+    return len(found)
 
 
 def _ingest_file(

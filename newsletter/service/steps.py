@@ -32,6 +32,7 @@ from newsletter.translate.editions import Policy, ReviewRule, edition_view
 from newsletter.translate.pending import Engine, translate_pending
 
 log = logging.getLogger(__name__)
+TRANSLATE_STEP = "translate"
 
 
 def report_date(stored: StoredReport) -> date:
@@ -111,6 +112,7 @@ class Service:
         self.store.jobs.enqueue(
             ((s.report_id, source_key(s.content_hash, s.summary))
              for s in self.store.editions.state()), now)
+        self.store.jobs.retry(self.store.failures.due(TRANSLATE_STEP, now), now)
         return sum(1 for o in outcomes if o.status.value in ("ingested", "updated"))
 
     def translate(self, owner: str, *, stop: Callable[[], bool] = lambda: False,
@@ -149,11 +151,20 @@ class Service:
             except NotFound:  # the report went away meanwhile
                 jobs.finish(job.report_id, owner, self.clock(), "the report no longer exists")
             except Exception as exc:
-                jobs.finish(job.report_id, owner, self.clock(), f"{type(exc).__name__}: {exc}")
-                raise
+                # Recorded and tried again with backoff (prepare() queues it); the other
+                # reports' jobs go on.
+                error = f"{type(exc).__name__}: {exc}"
+                jobs.finish(job.report_id, owner, self.clock(), error)
+                failure = self.store.failures.record(job.report_id, TRANSLATE_STEP, error,
+                                                     self.clock())
+                log.exception("could not translate report %s (attempt %d; next at %s)",
+                              job.report_id, failure.attempts,
+                              failure.next_attempt_at.isoformat(),
+                              extra={"event": "translate_failed", "report_id": job.report_id})
             else:
                 jobs.finish(job.report_id, owner, self.clock(),
                             bodies_wait=run.bodies_waiting > 0)
+                self.store.failures.clear(job.report_id, TRANSLATE_STEP)
                 if not job.body:
                     done += 1
                     told = False

@@ -59,6 +59,13 @@ class TranslationJobs:
                 WHERE translation_jobs.source_key <> excluded.source_key""",
             [(report_id, key, stamp(now)) for report_id, key in keys])
 
+    def retry(self, report_ids: Iterable[int], now: datetime) -> int:
+        """Queue the failed jobs of ``report_ids`` again (their backoff has passed)."""
+        return self.db.executemany(
+            f"""UPDATE translation_jobs SET state = '{JobState.PENDING}', queued_at = ?
+                WHERE report_id = ? AND state = '{JobState.FAILED}'""",
+            [(stamp(now), report_id) for report_id in report_ids])
+
     def requeue_all(self, now: datetime) -> int:
         """Queue every job not waiting or running again (a translation worker starts with
         new models): its titles and summaries first, as for a new report."""

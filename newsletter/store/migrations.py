@@ -451,6 +451,24 @@ MIGRATIONS: tuple[Migration, ...] = (
         UPDATE reports SET identity_key = 'stale:' || identity_key;
         """,
     ),
+    Migration(
+        "0016_report_failures",
+        """
+        -- A step (summarise, place) that failed for one report: the error, how often, and
+        -- when it is tried again (with backoff), so that one poisoned report never blocks
+        -- the others and is shown to the operator.
+        CREATE TABLE report_failures (
+            report_id        INTEGER NOT NULL REFERENCES reports(id) ON DELETE CASCADE,
+            step             TEXT NOT NULL,
+            attempts         INTEGER NOT NULL,
+            error            TEXT NOT NULL,
+            first_failed_at  TEXT NOT NULL,
+            last_failed_at   TEXT NOT NULL,
+            next_attempt_at  TEXT NOT NULL,
+            PRIMARY KEY (report_id, step)
+        );
+        """,
+    ),
 )
 
 

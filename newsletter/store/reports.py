@@ -8,7 +8,7 @@ is recorded as having got the new one.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import date, datetime
 
 from newsletter.errors import NewsletterError, NotFound
@@ -230,7 +230,7 @@ class Reports:
             f"""SELECT {COLUMNS} FROM reports r
                 WHERE places_version IS NULL OR places_version <> ? ORDER BY id""", (version,))]
 
-    def set_places(self, found: dict[int, Sequence[str]], version: str) -> None:
+    def set_places(self, found: Mapping[int, Sequence[str]], version: str) -> None:
         """Record the places detected in each report (ISO 3166 codes) with ``version``."""
         self.db.executemany(
             "UPDATE reports SET places = ?, places_version = ? WHERE id = ?",
