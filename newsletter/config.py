@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from newsletter.config_values import coerce
 from newsletter.delivery.relays import PASSWORD_ENV, RelaySpec, parse_relays
 from newsletter.errors import ConfigError, InstanceNotFound, ListError
 from newsletter.languages import LANGUAGES
@@ -29,9 +30,11 @@ CONFIG_NAME = "newsletter.toml"
 ENV_PREFIX = "NEWSLETTER_"
 
 
-def setting(default: Any, doc: str, *, secret: bool = False, choices: tuple[str, ...] = ()) -> Any:
-    """Declare one setting: its default, one line of documentation, and whether it is a secret."""
-    meta = {"doc": doc, "secret": secret, "choices": choices}
+def setting(default: Any, doc: str, *, secret: bool = False, choices: tuple[str, ...] = (),
+            bounds: tuple[float, float] | None = None) -> Any:
+    """Declare one setting: its default, one line of documentation, whether it is a secret,
+    and for a number the range it must fall in (a number setting must declare one)."""
+    meta = {"doc": doc, "secret": secret, "choices": choices, "bounds": bounds}
     if isinstance(default, list):
         return field(default_factory=lambda: list(default), metadata=meta)
     return field(default=default, metadata=meta)
@@ -61,7 +64,11 @@ class DatabaseSettings:
         "", "Empty: the SQLite file of [paths] database. sqlite:///PATH for another file, or "
         "postgresql://USER@HOST/NAME; a URL with a password only in NEWSLETTER_DATABASE_URL.",
     )
-    pool_size: int = setting(4, "Most PostgreSQL connections one process keeps open.")
+    pool_size: int = setting(4, "Most PostgreSQL connections one process keeps open.",
+        bounds=(1, 100))
+    outage_seconds: float = setting(
+        300.0, "How long a running service or worker waits for a database that went away "
+        "(a restart, a lock held too long) before it exits with an error.", bounds=(0, 7 * 86_400))
 
 
 @dataclass(frozen=True)
@@ -73,13 +80,13 @@ class IngestSettings:
     )
     recursive: bool = setting(True, "Also scan sub-folders of the inbox (hidden ones excepted).")
     max_bytes: int = setting(
-        2_000_000, "Files larger than this are quarantined as too large, without being read."
-    )
+        2_000_000, "Files larger than this are quarantined as too large, without being read.",
+        bounds=(1, 100_000_000))
     settle_seconds: float = setting(
         2.0,
         "A file modified less than this many seconds ago is taken to be still being written "
         "and is left for the next run.",
-    )
+        bounds=(0, 86_400))
     places: str = setting(
         "translations/places.csv",
         "An office's own additions to the gazetteer of countries and regions that list "
@@ -91,8 +98,8 @@ class IngestSettings:
 class SummarySettings:
     """The summary stored with every report, in the report's own language."""
 
-    sentences: int = setting(3, "Most sentences in a report's summary.")
-    words: int = setting(120, "Most words in a report's summary.")
+    sentences: int = setting(3, "Most sentences in a report's summary.", bounds=(1, 20))
+    words: int = setting(120, "Most words in a report's summary.", bounds=(5, 1_000))
 
 
 @dataclass(frozen=True)
@@ -112,23 +119,25 @@ class TranslateSettings:
         "translations/glossary.csv", "CSV of fixed translations (columns en, ru, kk)."
     )
     bodies: bool = setting(True, "Also translate report bodies (for the web archive).")
-    threads: int = setting(0, "CTranslate2 threads per batch; 0 picks 1 on machines of <= 2 cores.")
+    threads: int = setting(0, "CTranslate2 threads per batch; 0 picks 1 on machines of <= 2 cores.",
+        bounds=(0, 256))
     parallel: int = setting(
         0, "Batches each model decodes at once, each on its own threads; 0 picks the cores "
-        "divided by threads (2 on a machine of 2 cores)."
-    )
-    beam_size: int = setting(2, "Beam width: 1 is fastest, 4 is argostranslate's default.")
+        "divided by threads (2 on a machine of 2 cores).",
+        bounds=(0, 64))
+    beam_size: int = setting(2, "Beam width: 1 is fastest, 4 is argostranslate's default.",
+        bounds=(1, 16))
     batch_sentences: int = setting(
-        256, "Sentences per CTranslate2 batch call (each language is translated in such chunks)."
-    )
+        256, "Sentences per CTranslate2 batch call (each language is translated in such chunks).",
+        bounds=(1, 4_096))
     alert_wait_seconds: float = setting(
         600.0, "How long an alert waits for its report's translations; then the list's policy "
-        "decides what readers of a language not yet translated get."
-    )
+        "decides what readers of a language not yet translated get.",
+        bounds=(0, 7 * 86_400))
     job_lease_seconds: float = setting(
         300.0, "A translation job's lease, renewed after each batch; when it runs out (the "
-        "worker died) another worker takes the job."
-    )
+        "worker died) another worker takes the job.",
+        bounds=(1, 86_400))
 
 
 @dataclass(frozen=True)
@@ -139,8 +148,8 @@ class ModelsSettings:
         "var/argos", "Argos folder of the instance: packages/ holds installed models."
     )
     max_bytes: int = setting(
-        2_000_000_000, "Largest size a model archive may unpack to; larger ones are refused."
-    )
+        2_000_000_000, "Largest size a model archive may unpack to; larger ones are refused.",
+        bounds=(1, 50_000_000_000))
 
 
 @dataclass(frozen=True)
@@ -170,28 +179,31 @@ class DeliverySettings:
         "eml", "The file transport writes one .eml per message, or appends to outbox.mbox.",
         choices=("eml", "mbox"),
     )
-    connections: int = setting(4, "SMTP connections used at once.")
-    rate: float = setting(0.0, "Most messages per second over all connections; 0 for no limit.")
+    connections: int = setting(4, "SMTP connections used at once.", bounds=(1, 100))
+    rate: float = setting(0.0, "Most messages per second over all connections; 0 for no limit.",
+        bounds=(0, 100_000))
     lease: float = setting(
         120.0, "Seconds a claim lasts unless its sender renews it (a live sender does, every "
-        "third of this); after a crash or freeze, its messages are taken up again."
-    )
-    max_attempts: int = setting(8, "Attempts for a temporary failure before it counts as failed.")
+        "third of this); after a crash or freeze, its messages are taken up again.",
+        bounds=(0.5, 86_400))
+    max_attempts: int = setting(8, "Attempts for a temporary failure before it counts as failed.",
+        bounds=(1, 100))
     retry_base_seconds: float = setting(
         60.0, "Delay before the first retry of a temporary failure; it doubles with each "
-        "attempt (with jitter) up to retry_cap_seconds."
-    )
-    retry_cap_seconds: float = setting(21600.0, "Longest delay between two retries.")
+        "attempt (with jitter) up to retry_cap_seconds.",
+        bounds=(0.1, 86_400))
+    retry_cap_seconds: float = setting(21600.0, "Longest delay between two retries.",
+        bounds=(0.1, 30 * 86_400))
     breaker_failures: int = setting(
         5, "Consecutive failures to connect to the relay after which a sweep stops and leaves "
-        "the rest queued (the relay is taken to be down)."
-    )
+        "the rest queued (the relay is taken to be down).",
+        bounds=(1, 1_000))
     bounce_threshold: int = setting(
-        3, "Permanent refusals after which an address is marked bounced and never sent to."
-    )
+        3, "Permanent refusals after which an address is marked bounced and never sent to.",
+        bounds=(1, 1_000))
     poll_seconds: float = setting(
-        5.0, "How often a delivery or translation worker looks for work when it has none."
-    )
+        5.0, "How often a delivery or translation worker looks for work when it has none.",
+        bounds=(0.1, 3_600))
 
 
 @dataclass(frozen=True)
@@ -199,7 +211,8 @@ class SmtpSettings:
     """The SMTP relay."""
 
     host: str = setting("localhost", "Relay host name.")
-    port: int = setting(587, "Relay port (587 for STARTTLS, 465 for implicit TLS).")
+    port: int = setting(587, "Relay port (587 for STARTTLS, 465 for implicit TLS).",
+        bounds=(1, 65_535))
     security: str = setting(
         "starttls", "starttls or tls (certificates always verified); none sends in plain text "
         "and is meant for a relay on this machine only.", choices=("starttls", "tls", "none"),
@@ -207,8 +220,8 @@ class SmtpSettings:
     username: str = setting("", "User name for AUTH; empty for none.")
     password: str = setting("", "Password for AUTH.", secret=True)
     timeout: float = setting(
-        600.0, "Seconds to wait for the relay; RFC 5321 allows 10 minutes after the data."
-    )
+        600.0, "Seconds to wait for the relay; RFC 5321 allows 10 minutes after the data.",
+        bounds=(1, 3_600))
     ca_file: str = setting(
         "", "PEM file of certificate authorities to trust besides the system's (a private CA)."
     )
@@ -229,21 +242,22 @@ class DkimSettings:
 class ScheduleSettings:
     """The service that `newsletter run` keeps running."""
 
-    poll_seconds: float = setting(60.0, "How often the inbox is checked for new reports.")
+    poll_seconds: float = setting(60.0, "How often the inbox is checked for new reports.",
+        bounds=(0.1, 86_400))
     deliver_seconds: float = setting(
-        60.0, "How often the outbox is swept for messages due (retries included)."
-    )
+        60.0, "How often the outbox is swept for messages due (retries included).",
+        bounds=(0.1, 86_400))
     alert_max_age_hours: float = setting(
         48.0, "A report older than this (by its original publication date: a repost of an old "
-        "report is old news) is not alerted but goes into the list's next digest."
-    )
+        "report is old news) is not alerted but goes into the list's next digest.",
+        bounds=(0, 8_760))
     catch_up: str = setting(
         "one", "After downtime: one digest for all the missed runs of a list, or none.",
         choices=("one", "none"),
     )
     lease_seconds: float = setting(
-        30.0, "The sending lease; a second `newsletter run` waits until it runs out."
-    )
+        30.0, "The sending lease; a second `newsletter run` waits until it runs out.",
+        bounds=(1, 3_600))
 
 
 @dataclass(frozen=True)
@@ -265,8 +279,20 @@ class WebSettings:
     old_secrets: list[str] = setting(
         [], "Retired signing keys, comma-separated: links they signed keep working.", secret=True
     )
+    trusted_proxies: list[str] = setting(
+        [], "Addresses of the reverse proxies in front of `newsletter serve`, comma-separated: "
+        "only their X-Forwarded-For is believed (rate limits count by the client it names).")
+    max_body_bytes: int = setting(
+        65_536, "Largest request body the web app reads; a larger one is answered 413.",
+        bounds=(1_024, 10_000_000))
+    max_connections: int = setting(
+        200, "Most connections `newsletter serve` keeps open; more are closed at once.",
+        bounds=(1, 10_000))
+    request_timeout: float = setting(
+        15.0, "Seconds a client has to send a whole request (headers and body); a slower one is "
+        "disconnected.", bounds=(1, 600))
     host: str = setting("127.0.0.1", "Interface `newsletter serve` listens on.")
-    port: int = setting(8025, "Port `newsletter serve` listens on.")
+    port: int = setting(8025, "Port `newsletter serve` listens on.", bounds=(1, 65_535))
 
 
 @dataclass(frozen=True)
@@ -359,6 +385,7 @@ class SettingSpec:
     doc: str
     secret: bool
     choices: tuple[str, ...]
+    bounds: tuple[float, float] | None = None
 
     @property
     def name(self) -> str:
@@ -384,6 +411,7 @@ def settings_table(sections: Mapping[str, type] = SECTIONS) -> Iterator[SettingS
                 doc=f.metadata["doc"],
                 secret=f.metadata["secret"],
                 choices=f.metadata["choices"],
+                bounds=f.metadata["bounds"],
             )
 
 
@@ -412,6 +440,10 @@ def load_settings(
         raise ConfigError(
             f"cannot read {config_path}: {exc.strerror}", hint="check the path given to --config"
         ) from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"{config_path} is not UTF-8 text (byte {exc.start} cannot be read)",
+            hint="save the file as UTF-8 (TOML files are UTF-8)") from exc
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(
             f"{config_path} is not valid TOML: {exc}", hint="fix the line named above"
@@ -461,11 +493,11 @@ def build_settings(
                     setting=name,
                     hint=f"delete it from the file and set {spec.env_var} in the environment",
                 )
-            value, source = _coerce(spec, file_section[spec.key], origin), "file"
+            value, source = coerce(spec, file_section[spec.key], origin), "file"
         if spec.env_var in environ:
-            value, source = _coerce(spec, environ[spec.env_var], spec.env_var), "env"
+            value, source = coerce(spec, environ[spec.env_var], spec.env_var), "env"
         if name in overrides:
-            value, source = _coerce(spec, overrides[name], "command line"), "flag"
+            value, source = coerce(spec, overrides[name], "command line"), "flag"
         values[spec.section][spec.key] = value
         sources[name] = source
     _check_database_url(values.get("database", {}).get("url", ""), sources.get("database.url"),
@@ -538,61 +570,3 @@ def _reject_unknown_env(environ: Mapping[str, str], table: Mapping[str, SettingS
 
 # Environment variables of ours that are not settings (read elsewhere, documented in README).
 _NON_SETTING_ENV = frozenset({"NEWSLETTER_CONFIG", "NEWSLETTER_REVIEWER_PASSWORD"})
-
-_TRUE = {"1", "true", "yes", "on"}
-_FALSE = {"0", "false", "no", "off"}
-
-
-def _coerce(spec: SettingSpec, raw: Any, origin: str) -> Any:
-    """Turn a TOML value or an environment string into the setting's type, or explain why not."""
-    expected = spec.type
-
-    def fail(what: str) -> ConfigError:
-        return ConfigError(
-            f"{spec.name} from {origin}: {what} (got {raw!r})",
-            setting=spec.name,
-            hint=f"{spec.name}: {spec.doc}",
-        )
-
-    value: Any
-    if expected is bool:
-        if isinstance(raw, bool):
-            value = raw
-        elif isinstance(raw, str) and raw.strip().lower() in _TRUE | _FALSE:
-            value = raw.strip().lower() in _TRUE
-        else:
-            raise fail("expected true or false")
-    elif expected is int:
-        if isinstance(raw, bool):
-            raise fail("expected a whole number")
-        try:
-            value = int(str(raw).replace("_", "")) if isinstance(raw, str) else int(raw)
-        except ValueError:
-            raise fail("expected a whole number") from None
-        if isinstance(raw, float) and raw != value:
-            raise fail("expected a whole number")
-    elif expected is float:
-        if isinstance(raw, bool):
-            raise fail("expected a number")
-        try:
-            value = float(raw)
-        except (TypeError, ValueError):
-            raise fail("expected a number") from None
-    elif expected == list[str]:
-        if isinstance(raw, str):
-            value = [part.strip() for part in raw.split(",") if part.strip()]
-        elif isinstance(raw, list) and all(isinstance(item, str) for item in raw):
-            value = list(raw)
-        else:
-            raise fail("expected a list of strings")
-    elif expected is str:
-        if not isinstance(raw, str):
-            raise fail("expected a string")
-        value = raw
-    else:  # pragma: no cover - a new setting type must be taught here
-        raise TypeError(f"unsupported setting type {expected!r} for {spec.name}")
-    if spec.choices and value not in spec.choices:
-        raise fail(f"expected one of {', '.join(spec.choices)}")
-    if isinstance(value, int | float) and not isinstance(value, bool) and value < 0:
-        raise fail("must not be negative")
-    return value

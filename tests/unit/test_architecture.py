@@ -11,7 +11,7 @@ import pytest
 from tests.helpers import REPO
 
 PACKAGE = REPO / "newsletter"
-CORE = ["errors", "config", "languages", "reports/model", "reports/decode", "reports/language",
+CORE = ["errors", "config", "config_values", "languages", "reports/model", "reports/decode", "reports/language",
         "reports/parse", "reports/chrome", "reports/head", "reports/dates",
         "reports/datelines", "reports/identity", "reports/inflection", "reports/places", "summarise/core", "summarise/words", "summarise/figures", "summarise/digest", "translate/core", "translate/editions", "mail/render",
         "mail/compose", "mail/links", "subscribers/core", "delivery/rules",

@@ -10,6 +10,7 @@ import pytest
 from newsletter.config import (
     build_settings,
     find_config,
+    load_settings,
     settings_table,
 )
 from newsletter.errors import ConfigError, InstanceNotFound
@@ -49,11 +50,25 @@ def test_list_settings_from_the_environment_are_comma_separated() -> None:
         ({"ingest": {"max_byte": 1}}, {}, "unknown setting [ingest] max_byte"),
         ({"smtpd": {"host": "x"}}, {}, "unknown section [smtpd]"),
         ({"ingest": {"max_bytes": "lots"}}, {}, "ingest.max_bytes from newsletter.toml"),
-        ({"ingest": {"max_bytes": -1}}, {}, "must not be negative"),
+        ({"ingest": {"max_bytes": -1}}, {}, "must be between 1 and 100,000,000"),
         ({"ingest": {"recursive": "maybe"}}, {}, "expected true or false"),
         ({"log": {"level": "loud"}}, {}, "expected one of debug, info, warning, error"),
         ({}, {"NEWSLETTER_INGEST_SETTLE_SECONDS": "soon"}, "NEWSLETTER_INGEST_SETTLE_SECONDS"),
         ({}, {"NEWSLETTER_INGEST_MAXBYTES": "1"}, "unknown environment variable"),
+        # a number's range, for the file, the environment and --set alike
+        ({"delivery": {"connections": 10**12}}, {}, "must be between 1 and 100"),
+        ({}, {"NEWSLETTER_DELIVERY_LEASE": "1e12"}, "must be between 0.5 and 86,400"),
+        ({"schedule": {"alert_max_age_hours": 10**9}}, {}, "must be between 0 and 8,760"),
+        ({"smtp": {"port": 99999}}, {}, "must be between 1 and 65,535"),
+        ({"database": {"pool_size": 0}}, {}, "must be between 1 and 100"),
+        ({"summary": {"sentences": 10**9}}, {}, "must be between 1 and 20"),
+        ({}, {"NEWSLETTER_DELIVERY_RETRY_CAP_SECONDS": "1e999"}, "expected a finite number"),
+        ({}, {"NEWSLETTER_DELIVERY_RATE": "nan"}, "expected a finite number"),
+        ({"delivery": {"connections": [4]}}, {}, "expected a whole number"),
+        ({"delivery": {"lease": [4]}}, {}, "expected a number"),
+        ({}, {"NEWSLETTER_MAIL_FROM_ADDRESS": "a@example.org\r\nBcc: all@example.org"},
+         "a line break or control character is not allowed"),
+        ({}, {"NEWSLETTER_TRANSLATE_LANGUAGES": "en,r\nu"}, "a line break"),
     ],
 )
 def test_bad_settings_are_refused_with_the_setting_named(
@@ -156,3 +171,27 @@ def test_a_mistyped_set_flag_is_an_error_that_names_the_setting_meant() -> None:
         build_settings(ROOT, {}, environ={}, overrides={"smtp.hots": "x"})
     assert caught.value.hint is not None
     assert "did you mean smtp.host" in caught.value.hint
+
+
+def test_set_overrides_are_checked_like_the_file() -> None:
+    with pytest.raises(ConfigError) as caught:
+        build_settings(ROOT, {}, environ={}, overrides={"delivery.connections": "10000000000"})
+    assert "must be between 1 and 100" in caught.value.message
+
+
+def test_every_number_setting_declares_its_range() -> None:
+    unbounded = [spec.name for spec in settings_table()
+                 if spec.type in (int, float) and spec.bounds is None]
+    assert unbounded == []
+    for spec in settings_table():
+        if spec.bounds:
+            assert spec.bounds[0] <= spec.default <= spec.bounds[1], spec.name
+
+
+def test_a_config_file_that_is_not_utf8_is_an_error_not_a_traceback(tmp_path: Path) -> None:
+    config = tmp_path / "newsletter.toml"
+    config.write_bytes('[mail]\nfrom_name = "Гуманитарные новости"\n'.encode("cp1251"))
+    with pytest.raises(ConfigError) as caught:
+        load_settings(config, environ={})
+    assert "not UTF-8" in caught.value.message
+    assert caught.value.hint
