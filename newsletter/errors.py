@@ -7,6 +7,11 @@ Each derives from :class:`NewsletterError`, carries the fields that locate it, a
     ├── ConfigError           a setting is unknown, malformed, or a secret sits in a file
     │   └── InstanceNotFound  no newsletter.toml in the current folder or its parents
     ├── StoreError            the database cannot be opened or migrated
+    │   └── DatabaseFault     a statement failed for a reason of the database's own
+    │       ├── DatabaseBusy         another process holds the write lock (try again)
+    │       ├── DatabaseFull         the disk (or the database's quota) is full
+    │       ├── DatabaseReadOnly     the file or its folder cannot be written
+    │       └── DatabaseUnavailable  the server went away (a restart, a network outage)
     ├── ReportError           a report file cannot become a report (quarantine reason)
     ├── NotFound              an ID or name that does not exist
     ├── GlossaryFormatError   the glossary CSV is malformed
@@ -64,6 +69,32 @@ class InstanceNotFound(ConfigError):
 
 class StoreError(NewsletterError):
     """The database cannot be opened, or its schema is newer than this program."""
+
+
+class DatabaseFault(StoreError):
+    """A statement failed for a reason of the database's own, not of the statement's: the
+    driver's error, converted once where statements are run (``__cause__`` holds it).
+    ``where`` names the database (a file, or a URL without its password)."""
+
+    def __init__(self, message: str, *, where: str, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.where = where
+
+
+class DatabaseBusy(DatabaseFault):
+    """Another process held the write lock longer than the wait allows."""
+
+
+class DatabaseFull(DatabaseFault):
+    """The disk holding the database, or the database's quota, is full."""
+
+
+class DatabaseReadOnly(DatabaseFault):
+    """The database file, its folder or the server refuses writes."""
+
+
+class DatabaseUnavailable(DatabaseFault, ConnectionError):
+    """The connection to the database server was lost and could not be made again."""
 
 
 class ReportError(NewsletterError):

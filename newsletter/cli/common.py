@@ -18,9 +18,11 @@ from typing import Any, NoReturn, TypeVar
 import click
 
 from newsletter.app import Instance, load_instance
-from newsletter.errors import NewsletterError
+from newsletter.errors import DatabaseBusy, NewsletterError
 from newsletter.logs import configure_logging
+from newsletter.store import live_processes
 from newsletter.store.failures import Failure
+from newsletter.store.faults import database_fault
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -44,6 +46,10 @@ class Context:
             configure_logging("debug" if self.debug else log.level, log.format)
         return self._instance
 
+    @property
+    def loaded(self) -> bool:
+        return self._instance is not None
+
 
 def parse_overrides(values: Sequence[str]) -> dict[str, str]:
     overrides = {}
@@ -66,6 +72,12 @@ def handle_errors(command: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return command(*args, **kwargs)
+        except DatabaseBusy as exc:
+            ctx = click.get_current_context()
+            holders = (live_processes(ctx.obj.instance.settings.database_target)
+                       if isinstance(ctx.obj, Context) and ctx.obj.loaded else [])
+            fail(exc.message, (exc.hint or "") + (
+                f"; alive now: {', '.join(holders)}" if holders else ""))
         except NewsletterError as exc:
             fail(exc.message, exc.hint)
         except BrokenPipeError:
@@ -74,6 +86,11 @@ def handle_errors(command: F) -> F:
             where = f" ({exc.filename})" if exc.filename else ""
             fail(f"{exc.strerror or exc}{where}",
                   "check that the path exists and that this user may read and write it")
+        except Exception as exc:
+            fault = database_fault(exc, "the database")
+            if fault is None:
+                raise
+            fail(fault.message, fault.hint)
 
     return wrapper  # type: ignore[return-value]
 

@@ -17,6 +17,7 @@ from newsletter.cli.sending import check_relay, stop_on_signals
 from newsletter.delivery.sender import DeliveryRun
 from newsletter.errors import NewsletterError
 from newsletter.service import scheduler as schedule
+from newsletter.service.outage import Outage
 from newsletter.service.workers import ALIVE_SECONDS, deliver_forever, translate_forever
 from newsletter.store import Store
 from newsletter.store.workers import WorkerBeat
@@ -142,7 +143,8 @@ def worker_deliver(obj: Context, relay: str | None) -> None:
 async def _deliver_forever(instance: Instance, sender: Any, heartbeat: Any) -> DeliveryRun:
     return await deliver_forever(sender, heartbeat,
                                  poll=instance.settings.delivery.poll_seconds,
-                                 stop=stop_on_signals())
+                                 stop=stop_on_signals(),
+                                 outage=Outage(instance.settings.database.outage_seconds))
 
 
 @worker.command("translate")

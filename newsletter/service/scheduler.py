@@ -32,8 +32,9 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
 from newsletter.delivery.sender import DeliveryRun, Sender
-from newsletter.errors import AlreadyRunning, LeaseLost
+from newsletter.errors import AlreadyRunning, DatabaseFault, LeaseLost
 from newsletter.service.cron import cron_trigger, previous_fire
+from newsletter.service.outage import Outage
 from newsletter.service.steps import Service
 from newsletter.service.workers import HEARTBEAT_SECONDS, Heartbeat, TranslationThread
 from newsletter.store import Store
@@ -156,11 +157,14 @@ async def run_forever(service: Service, lease: SchedulerLease, *, sender: Sender
     service.fence = lease.fence
     running: set[asyncio.Task[object]] = set()
     lost: list[LeaseLost] = []
+    outage = Outage(service.settings.database.outage_seconds)
+    gone: list[DatabaseFault] = []
 
     def job(step: Callable[[], Awaitable[object]]) -> Callable[[], Awaitable[None]]:
         """Run ``step`` as a task the stop waits for. It is shielded: APScheduler cancels
         its jobs when it shuts down, and a send must finish, not be cut off mid-message.
-        A failure is logged, not fatal; a lost lease stops the service."""
+        A failure is logged, not fatal; a database outage is logged once and ridden out up
+        to [database] outage_seconds; a lost lease stops the service."""
         async def wrapper() -> None:
             if stop.is_set():
                 return
@@ -169,12 +173,19 @@ async def run_forever(service: Service, lease: SchedulerLease, *, sender: Sender
             task.add_done_callback(running.discard)
             try:
                 await asyncio.shield(task)
+                outage.ok()
             except asyncio.CancelledError:
                 raise
             except LeaseLost as exc:
                 log.error("%s; stopping", exc.message, extra={"event": "lease_lost"})
                 lost.append(exc)
                 stop.set()
+            except DatabaseFault as fault:
+                try:
+                    outage.failed(fault)  # the next fire of the job is the next try
+                except DatabaseFault as final:
+                    gone.append(final)
+                    stop.set()
             except Exception:  # a job's failure must not stop the service
                 log.exception("scheduled job failed", extra={"event": "job_failed"})
         return wrapper
@@ -265,9 +276,14 @@ async def run_forever(service: Service, lease: SchedulerLease, *, sender: Sender
             scheduler.shutdown(wait=False)
         if translator is not None:
             await asyncio.to_thread(translator.stop)
-        if not lost:
-            lease.drop()
-        heartbeat.stopped()
+        try:
+            if not lost:
+                lease.drop()
+            heartbeat.stopped()
+        except DatabaseFault:
+            pass  # the lease runs out by itself; the heartbeat goes stale
+    if gone:
+        raise gone[0]
         log.info("service stopped", extra={"event": "stopped"})
     if lost:
         raise lost[0]

@@ -17,7 +17,7 @@ from datetime import date, datetime, timedelta
 from functools import cached_property
 
 from newsletter.config import Settings
-from newsletter.errors import AlreadySent, NotFound
+from newsletter.errors import AlreadySent, DatabaseFault, NotFound
 from newsletter.issues.create import CreatedIssue, create_issue
 from newsletter.mail.render import Renderer
 from newsletter.reports.ingest import Inbox, ingest_inbox
@@ -150,6 +150,8 @@ class Service:
                 self.missing_models.update(why for _, _, why in run.missing)
             except NotFound:  # the report went away meanwhile
                 jobs.finish(job.report_id, owner, self.clock(), "the report no longer exists")
+            except DatabaseFault:
+                raise  # not the report's fault: the job's lease runs out and it is done again
             except Exception as exc:
                 # Recorded and tried again with backoff (prepare() queues it); the other
                 # reports' jobs go on.

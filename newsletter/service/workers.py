@@ -21,6 +21,8 @@ from collections.abc import Callable
 from datetime import datetime
 
 from newsletter.delivery.sender import DeliveryRun, Sender
+from newsletter.errors import DatabaseFault
+from newsletter.service.outage import Outage
 from newsletter.service.steps import Service
 from newsletter.store import Store
 
@@ -48,25 +50,39 @@ class Heartbeat:
         self.store.workers.stopped(self.id, self.clock())
 
 
+async def _pause(stop: asyncio.Event, seconds: float) -> None:
+    try:
+        await asyncio.wait_for(stop.wait(), timeout=seconds)
+    except TimeoutError:
+        pass
+
+
 async def deliver_forever(sender: Sender, heartbeat: Heartbeat, *, poll: float,
-                          stop: asyncio.Event) -> DeliveryRun:
+                          stop: asyncio.Event, outage: Outage | None = None) -> DeliveryRun:
     """Sweep the outbox until ``stop``; between sweeps that found nothing, wait ``poll``
-    seconds. Returns what all the sweeps did."""
+    seconds. A database outage is ridden out (:class:`Outage`). Returns what all the sweeps
+    did."""
     total = DeliveryRun()
+    outage = outage or Outage(300.0)
     heartbeat.beat()
     try:
         while not stop.is_set():
-            run = await sender.sweep(stop)
-            heartbeat.beat()
+            try:
+                run = await sender.sweep(stop)
+                heartbeat.beat()
+            except DatabaseFault as fault:
+                await _pause(stop, outage.failed(fault))
+                continue
+            outage.ok()
             if run is not None:
                 total.add(run)
             if run is None or not any(run.figures().values()) or run.unreachable:
-                try:
-                    await asyncio.wait_for(stop.wait(), timeout=poll)
-                except TimeoutError:
-                    pass
+                await _pause(stop, poll)
     finally:
-        heartbeat.stopped()
+        try:
+            heartbeat.stopped()
+        except DatabaseFault:
+            pass  # the database is gone: its record says so by going stale
     return total
 
 
@@ -104,17 +120,30 @@ class TranslationThread:
 
     def _main(self) -> None:
         service = self.open_service()
+        outage = Outage(service.settings.database.outage_seconds)
         try:
             while not self._stop.is_set():
                 self._wake.clear()
+                wait = self.poll
                 try:
                     self.done += service.translate(self.owner, stop=self._stop.is_set,
                                                    mailed=self._on_done)
+                    outage.ok()
+                except DatabaseFault as fault:
+                    try:
+                        wait = outage.failed(fault)
+                    except DatabaseFault:
+                        log.error("translation stopped: the database is gone",
+                                  extra={"event": "translate_stopped"})
+                        return
                 except Exception:  # logged; the job is recorded as failed, others go on
                     log.exception("translation failed", extra={"event": "translate_failed"})
-                self._wake.wait(self.poll)
+                self._wake.wait(wait)
         finally:
-            service.store.jobs.release(self.owner)
+            try:
+                service.store.jobs.release(self.owner)
+            except DatabaseFault:
+                pass  # its lease runs out; recover() gives the job back
             service.store.close()
 
 
@@ -133,21 +162,32 @@ def translate_forever(service: Service, heartbeat: Heartbeat, *,
             pulse = Heartbeat(store, heartbeat.id, heartbeat.role, clock=heartbeat.clock,
                               detail=heartbeat.detail)
             while not beating.wait(HEARTBEAT_SECONDS):
-                pulse.beat()
+                try:
+                    pulse.beat()
+                except DatabaseFault:
+                    pass  # the main loop rides the outage out and says so
 
     pulse = threading.Thread(target=beat_while_running, name="heartbeat", daemon=True)
     pulse.start()
+    outage = Outage(service.settings.database.outage_seconds)
     try:
         while not stop.is_set():
+            wait = poll
             try:
                 done += service.translate(heartbeat.id, stop=stop.is_set)
+                heartbeat.beat()
+                outage.ok()
+            except DatabaseFault as fault:
+                wait = outage.failed(fault)  # past the limit: the worker exits with Error:
             except Exception:
                 log.exception("translation failed", extra={"event": "translate_failed"})
-            heartbeat.beat()
-            stop.wait(poll)
+            stop.wait(wait)
     finally:
         beating.set()
         pulse.join()
-        service.store.jobs.release(heartbeat.id)
-        heartbeat.stopped()
+        try:
+            service.store.jobs.release(heartbeat.id)
+            heartbeat.stopped()
+        except DatabaseFault:
+            pass  # its lease runs out; recover() gives the job back
     return done

@@ -17,7 +17,7 @@ import sqlite3
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from newsletter.errors import StoreError
@@ -25,6 +25,7 @@ from newsletter.store.database import Database, connect_postgresql, connect_sqli
 from newsletter.store.dialect import SQLITE
 from newsletter.store.editions import Editions, Reviews
 from newsletter.store.failures import Failures
+from newsletter.store.faults import database_fault
 from newsletter.store.holds import Holds
 from newsletter.store.inbox import Inbox
 from newsletter.store.issues import Issues
@@ -41,7 +42,7 @@ from newsletter.store.subscribers import Subscribers
 from newsletter.store.summaries import Summaries
 from newsletter.store.workers import Workers
 
-__all__ = ["MIGRATIONS", "Migration", "Store", "is_postgresql", "open_store"]
+__all__ = ["MIGRATIONS", "Migration", "Store", "is_postgresql", "live_processes", "open_store"]
 
 
 class Store:
@@ -138,18 +139,20 @@ def open_store(target: str | Path, *, migrations: Sequence[Migration] = MIGRATIO
     path = Path(str(target).removeprefix("sqlite://")) if isinstance(target, str) else target
     try:
         db = connect_sqlite(path)
-    except (OSError, sqlite3.OperationalError) as exc:
+    except sqlite3.DatabaseError as exc:
+        # A lock, a full disk or a read-only file is said as such: following the hint of an
+        # unusable file (restore a backup) would replace a live database.
+        raise database_fault(exc, str(path)) or _unusable(str(path), exc) from exc
+    except OSError as exc:
         raise StoreError(
             f"cannot open the database {path}: {exc}",
             hint="check that the folder exists and is writable, or set [paths] database",
         ) from exc
-    except sqlite3.DatabaseError as exc:
-        raise _unusable(str(path), exc) from exc
     try:
         applied = migrate(db, migrations)
     except sqlite3.DatabaseError as exc:
         db.close()
-        raise _unusable(str(path), exc) from exc
+        raise database_fault(exc, str(path)) or _unusable(str(path), exc) from exc
     except StoreError:
         db.close()
         raise
@@ -172,11 +175,33 @@ def _open_postgresql(url: str, migrations: Sequence[Migration], pool_size: int) 
         applied = migrate(db, migrations)
     except psycopg.Error as exc:
         db.close()
-        raise _unusable(display_url(url), exc) from exc
+        raise (database_fault(exc, display_url(url))
+               or _unusable(display_url(url), exc)) from exc
     except StoreError:
         db.close()
         raise
     return Store(db, applied)
+
+
+def live_processes(target: str | Path, *, within: float = 60.0) -> list[str]:
+    """The processes whose heartbeat says they use the SQLite database ``target`` now, for
+    a "locked by another process" message: read without waiting for any lock (WAL readers
+    never wait for the writer); nothing when it cannot be read."""
+    if is_postgresql(target):
+        return []
+    path = Path(str(target).removeprefix("sqlite://"))
+    since = (datetime.now(UTC) - timedelta(seconds=within)).isoformat(timespec="seconds")
+    try:
+        connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=1.0)
+        try:
+            rows = connection.execute(
+                """SELECT role, host, pid FROM workers WHERE stopped_at IS NULL
+                   AND heartbeat_at >= ? ORDER BY role, started_at""", (since,)).fetchall()
+        finally:
+            connection.close()
+    except sqlite3.Error:
+        return []
+    return [f"{role} on {host} (pid {pid})" for role, host, pid in rows]
 
 
 def _unusable(where: str, exc: Exception) -> StoreError:

@@ -24,7 +24,9 @@ from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import urlsplit, urlunsplit
 
+from newsletter.errors import DatabaseFault, DatabaseUnavailable
 from newsletter.store.dialect import POSTGRESQL, SQLITE, Dialect
+from newsletter.store.faults import database_fault
 
 Row = tuple[Any, ...]
 
@@ -45,18 +47,39 @@ class Cursor(Protocol):
 class Database:
     """One open connection and the dialect its queries are written for. ``where`` names the
     database for people (a file, or a URL without its password); ``release`` gives the
-    connection back (closes it, or returns it to its pool)."""
+    connection back (closes it, or returns it to its pool); ``reconnect`` trades a broken
+    connection for a new one (a server's only: a SQLite file has no connection to lose).
+
+    A statement that fails for a reason of the database's own (locked, disk full, read-only,
+    the server gone) raises the :class:`~newsletter.errors.DatabaseFault` that says so, with
+    what to do (:mod:`newsletter.store.faults`). A lost server connection is made again and
+    the statement run again when no transaction was open; inside one, the transaction is
+    lost (:class:`~newsletter.errors.DatabaseUnavailable`) and the next one reconnects."""
 
     def __init__(self, connection: Any, dialect: Dialect, where: str,
-                 release: Callable[[], None]) -> None:
+                 release: Callable[[Any], None],
+                 reconnect: Callable[[Any], Any] | None = None) -> None:
         self.connection = connection
         self.dialect = dialect
         self.where = where
         self._release = release
+        self._reconnect = reconnect
+        self._broken = False
         self._depth = 0
 
     def execute(self, sql: str, params: Sequence[object] = ()) -> Cursor:
-        cursor: Cursor = self.connection.execute(self.dialect.sql(sql), params)
+        if self._broken and not self._depth:
+            self._new_connection()
+        try:
+            cursor: Cursor = self.connection.execute(self.dialect.sql(sql), params)
+        except Exception as exc:
+            fault = self._fault(exc)
+            if fault is None:
+                raise
+            if isinstance(fault, DatabaseUnavailable) and not self._depth and self._reconnect:
+                self._new_connection(fault)
+                return self.execute(sql, params)  # the same statement, on the new connection
+            raise fault from exc
         return cursor
 
     def executemany(self, sql: str, rows: Iterable[Sequence[object]]) -> int:
@@ -64,12 +87,43 @@ class Database:
         rows = list(rows)
         if not rows:
             return 0
+        if self._broken and not self._depth:
+            self._new_connection()
         cursor = self.connection.cursor()
         try:
             cursor.executemany(self.dialect.sql(sql), rows)
             return max(int(cursor.rowcount), 0)
+        except Exception as exc:
+            fault = self._fault(exc)
+            if fault is None:
+                raise
+            raise fault from exc
         finally:
-            cursor.close()
+            try:
+                cursor.close()
+            except Exception:  # a lost connection's cursor: nothing left to close
+                pass
+
+    def _fault(self, exc: Exception) -> DatabaseFault | None:
+        found = database_fault(exc, self.where)
+        if isinstance(found, DatabaseUnavailable):
+            self._broken = True
+        return found
+
+    def _new_connection(self, cause: DatabaseFault | None = None) -> None:
+        """Trade the broken connection for a new one, or raise DatabaseUnavailable."""
+        if self._reconnect is None:
+            raise cause or DatabaseUnavailable(
+                f"the connection to {self.where} was lost", where=self.where)
+        try:
+            self.connection = self._reconnect(self.connection)
+        except Exception as exc:
+            raise DatabaseUnavailable(
+                f"cannot reach the database {self.where}: {str(exc).strip() or type(exc).__name__}",
+                where=self.where,
+                hint="check that the database server is running and reachable; the command "
+                     "can be run again once it is") from exc
+        self._broken = False
 
     def one(self, sql: str, params: Sequence[object] = ()) -> Row | None:
         row: Row | None = self.execute(sql, params).fetchone()
@@ -91,19 +145,20 @@ class Database:
         rolls back only the block's (the outer one then decides)."""
         if self._depth:
             name = f"sp{self._depth}"
-            self.connection.execute(f"SAVEPOINT {name}")
+            self.execute(f"SAVEPOINT {name}")
             self._depth += 1
             try:
                 yield
             except BaseException:
-                self.connection.execute(f"ROLLBACK TO SAVEPOINT {name}")
-                self.connection.execute(f"RELEASE SAVEPOINT {name}")
+                if not self._broken:
+                    self.execute(f"ROLLBACK TO SAVEPOINT {name}")
+                    self.execute(f"RELEASE SAVEPOINT {name}")
                 raise
             finally:
                 self._depth -= 1
-            self.connection.execute(f"RELEASE SAVEPOINT {name}")
+            self.execute(f"RELEASE SAVEPOINT {name}")
             return
-        self.connection.execute(self.dialect.begin)
+        self.execute(self.dialect.begin)
         self._depth = 1
         try:
             yield
@@ -112,7 +167,11 @@ class Database:
             raise
         finally:
             self._depth = 0
-        self.connection.execute("COMMIT")
+        try:
+            self.execute("COMMIT")
+        except DatabaseFault:
+            self._rollback()  # SQLite keeps the transaction open after a failed COMMIT
+            raise
 
     def _rollback(self) -> None:
         try:
@@ -130,7 +189,7 @@ class Database:
         return datetime.fromisoformat(str(self.scalar(f"SELECT {self.dialect.clock}")))
 
     def close(self) -> None:
-        self._release()
+        self._release(self.connection)
 
 
 def connect_sqlite(path: Path) -> Database:
@@ -146,7 +205,7 @@ def connect_sqlite(path: Path) -> Database:
     except BaseException:
         connection.close()
         raise
-    return Database(connection, SQLITE, str(path), connection.close)
+    return Database(connection, SQLITE, str(path), lambda c: c.close())
 
 
 # One pool per database URL and process. Keepalives let the server notice a vanished client
@@ -175,12 +234,19 @@ def connect_postgresql(url: str, *, pool_size: int = 4) -> Database:
             _POOLS[url] = pool
     connection = pool.getconn()
 
-    def release() -> None:
-        if not connection.closed and connection.info.transaction_status != 0:
-            connection.execute("ROLLBACK")  # never hand a half-done transaction back
+    def release(connection: Any) -> None:
+        try:
+            if not connection.closed and connection.info.transaction_status != 0:
+                connection.execute("ROLLBACK")  # never hand a half-done transaction back
+        except Exception:  # a broken connection: the pool discards it
+            pass
         pool.putconn(connection)
 
-    return Database(connection, POSTGRESQL, display_url(url), release)
+    def reconnect(broken: Any) -> Any:
+        release(broken)  # the pool checks it and drops it if it is broken
+        return pool.getconn(timeout=5.0)
+
+    return Database(connection, POSTGRESQL, display_url(url), release, reconnect)
 
 
 def close_pools() -> None:

@@ -131,6 +131,23 @@ class Subscribers:
                        VALUES (?, ?, ?, ?)""", (subscriber_id, list_name, method, stamp(now)))
         return ended > 0
 
+    def reinvite(self, subscriber_id: int, list_name: str, now: datetime) -> None:
+        """An invitation (double opt-in) to a reader who had unsubscribed: they and their
+        membership become pending, so that following the confirmation link makes them active
+        again. Bounced and suppressed readers are never reinvited."""
+        at = stamp(now)
+        with self.db.transaction():
+            self.db.execute(
+                f"""UPDATE subscribers SET status = '{Status.PENDING}', updated_at = ?
+                    WHERE id = ? AND status = '{Status.UNSUBSCRIBED}'""", (at, subscriber_id))
+            self.db.execute(
+                f"""INSERT INTO subscriptions (subscriber_id, list_name, status, created_at,
+                      updated_at) VALUES (?, ?, '{Status.PENDING}', ?, ?)
+                    ON CONFLICT (subscriber_id, list_name) DO UPDATE
+                      SET status = '{Status.PENDING}', updated_at = excluded.updated_at
+                      WHERE subscriptions.status = '{Status.UNSUBSCRIBED}'""",
+                (subscriber_id, list_name, at, at))
+
     def confirm(self, subscriber_id: int, list_name: str, now: datetime) -> bool:
         """Double opt-in: a pending subscriber and membership become active."""
         with self.db.transaction():
