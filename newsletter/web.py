@@ -178,8 +178,13 @@ def create_app(instance: Instance) -> Starlette:
                                                       _method(request), datetime.now(UTC))
                         state = "unsubscribed"
                     else:
-                        store.subscribers.confirm(subscriber.id, claim.list_name, datetime.now(UTC))
-                        state = "subscribed"
+                        confirmed = store.subscribers.confirm(subscriber.id, claim.list_name,
+                                                              datetime.now(UTC))
+                        active = store.subscribers.memberships(subscriber.id).get(
+                            claim.list_name) == "active"
+                        # Only what is true: a link whose invitation no longer stands (the
+                        # reader left since, or was suppressed) confirms nothing.
+                        state = "subscribed" if confirmed or active else "invalid"
                 else:
                     state = ("confirm-unsubscribe" if purpose == UNSUBSCRIBE
                              else "confirm-subscription")
@@ -187,7 +192,8 @@ def create_app(instance: Instance) -> Starlette:
             return page("web/subscription.html", language, page_title="Invalid link",
                         state="invalid", status_code=400)
         return page("web/subscription.html", language, page_title=title, state=state,
-                    list_title=title, email=subscriber.email)
+                    list_title=title, email=subscriber.email,
+                    status_code=400 if state == "invalid" else 200)
 
     async def unsubscribe(request: Request) -> Response:
         if request.method == "POST":

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,18 +26,18 @@ from newsletter.subscribers.core import (
     FORMATS,
     MAX_NAME,
     REVIEW_RULES,
-    CsvProblem,
+    ImportCounts,
     Mode,
     Status,
     Subscriber,
+    SubscriberRow,
     check_subscriber,
-    export_csv,
     list_to_table,
     normalise_address,
     parse_list,
-    parse_subscriber_csv,
     with_place_codes,
 )
+from newsletter.subscribers.csvfile import SubscriberCsv, export_csv
 from newsletter.subscribers.invite import invite
 
 # -- subscribers and lists -----------------------------------------------------------------
@@ -230,41 +230,64 @@ def subscribers_import(obj: Context, csv_file: Path, list_name: str, consent: st
     semicolon or tab). A column that is missing, or a cell that is empty, leaves an address
     already stored as it is; a row that cannot be read is reported with its line number, the
     others are imported, and the command exits 1 (unless --allow-errors)."""
-    try:
-        text = csv_file.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise NewsletterError(f"{csv_file} is not UTF-8 text (byte {exc.start})",
-                              hint="save the spreadsheet as \"CSV UTF-8\" and import that") from exc
-    parsed = parse_subscriber_csv(text)
+    consent_source = consent or f"import of {csv_file.name}"
     with obj.instance.open_store() as store:
         obj.instance.list_named(store, list_name)
-        counts = store.subscribers.import_rows(parsed.rows, list_name,
-                                          consent_source=consent or f"import of {csv_file.name}",
-                                          now=utc_now())
+        try:
+            with csv_file.open(encoding="utf-8-sig", newline="") as handle, \
+                    store.transaction():
+                reader = SubscriberCsv(handle)
+                counts = ImportCounts(added=0, updated=0, unchanged=0, subscribed=0,
+                                      not_resubscribed=[])
+                for batch in _batches(reader, _IMPORT_BATCH):
+                    counts = counts + store.subscribers.import_rows(
+                        batch, list_name, consent_source=consent_source, now=utc_now())
+        except UnicodeDecodeError as exc:
+            raise NewsletterError(f"{csv_file} is not UTF-8 text (byte {exc.start})",
+                                  hint="save the spreadsheet as \"CSV UTF-8\" and import that; "
+                                       "nothing was imported") from exc
+    problems = reader.problems
     figures = {"added": counts.added, "updated": counts.updated, "unchanged": counts.unchanged,
                "subscribed": counts.subscribed, "not_resubscribed": counts.not_resubscribed,
-               "problems": [{"line": p.line, "reason": p.reason} for p in parsed.problems],
-               "unknown_columns": list(parsed.unknown_columns)}
+               "problems": [{"line": p.line, "reason": p.reason} for p in problems],
+               "problem_count": reader.problem_count,
+               "unknown_columns": list(reader.unknown_columns)}
     if as_json:
         emit_json(figures)
-        _refused(parsed.problems, allow_errors)
+        _refused(reader.problem_count, allow_errors)
         return
     click.echo(f"{counts.added} added, {counts.updated} updated, {counts.unchanged} unchanged; "
                f"{counts.subscribed} newly subscribed to {list_name}")
-    if parsed.unknown_columns:
-        click.echo(f"Ignored unknown columns: {', '.join(parsed.unknown_columns)} "
+    if reader.unknown_columns:
+        click.echo(f"Ignored unknown columns: {', '.join(reader.unknown_columns)} "
                    "(known: email, name, language, format)", err=True)
-    for problem in parsed.problems:
+    for problem in problems:
         click.echo(f"line {problem.line}: {problem.reason}", err=True)
+    if reader.problem_count > len(problems):
+        click.echo(f"… and {reader.problem_count - len(problems):,} more refused row(s)", err=True)
     for address in counts.not_resubscribed:
         click.echo(f"{address}: unsubscribed or suppressed, not resubscribed", err=True)
-    _refused(parsed.problems, allow_errors)
+    _refused(reader.problem_count, allow_errors)
 
 
-def _refused(problems: Sequence[CsvProblem], allow_errors: bool) -> None:
+_IMPORT_BATCH = 5_000  # rows written per statement batch: memory stays flat, however big the file
+
+
+def _batches(rows: Iterable[SubscriberRow], size: int) -> Iterator[list[SubscriberRow]]:
+    batch: list[SubscriberRow] = []
+    for row in rows:
+        batch.append(row)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def _refused(problems: int, allow_errors: bool) -> None:
     if problems and not allow_errors:
         raise NewsletterError(
-            f"{len(problems)} row(s) were refused (the others were imported)",
+            f"{problems} row(s) were refused (the others were imported)",
             hint="fix those lines and import the file again (nothing is added twice), or "
                  "pass --allow-errors to accept the file as it is")
 

@@ -25,6 +25,7 @@ from babel import Locale
 from babel.dates import format_date as babel_format_date
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
+from markupsafe import Markup
 
 from newsletter.languages import LANGUAGES
 from newsletter.translate.core import Glossary
@@ -35,6 +36,21 @@ MAX_HTML_BYTES = 100_000  # Gmail clips larger messages
 _SAFE_SCHEMES = ("http://", "https://", "mailto:")
 # Styles are inlined for clients that drop <style>; the block stays for its @media rules.
 _INLINER = css_inline.CSSInliner(keep_style_tags=True, load_remote_stylesheets=False)
+
+
+_TOKEN_MARK = "@@"
+_DEFUSED_MARK = "@\u2060@"  # a word joiner between the two: the same to a reader
+
+
+def _defuse_tokens(value: Any) -> Any:
+    """Every value a template prints (a report's title, a summary, a source…) with the
+    per-reader tokens' mark broken by an invisible word joiner: only the tokens the templates
+    write themselves are filled in per reader, never text that came from a report."""
+    if isinstance(value, Markup):
+        return Markup(str(value).replace(_TOKEN_MARK, _DEFUSED_MARK))
+    if isinstance(value, str):
+        return value.replace(_TOKEN_MARK, _DEFUSED_MARK)
+    return value
 
 
 def N_(message: str) -> str:  # noqa: N802 - the conventional name for a deferred translation
@@ -165,6 +181,7 @@ class Renderer:
             trim_blocks=True,
             lstrip_blocks=True,
             keep_trailing_newline=True,
+            finalize=_defuse_tokens,
         )
         env.install_gettext_translations(self.translations[language], newstyle=True)  # type: ignore[attr-defined]
         env.filters["format_date"] = lambda value: babel_format_date(value, "long", locale=language)

@@ -1,5 +1,5 @@
-"""Subscribers and lists: address validation, CSV import and export, signed unsubscribe tokens
-(pure; no I/O).
+"""Subscribers and lists: address validation, subscriber rows, signed unsubscribe tokens
+(pure; no I/O). Reading and writing subscriber CSV files is :mod:`newsletter.subscribers.csvfile`.
 
 Addresses are validated offline: a dot-atom local part (plus-addressing allowed; quoted local
 parts and non-ASCII local parts, which need SMTPUTF8, are refused with that reason) and a domain
@@ -9,9 +9,7 @@ is lower-cased, with the domain in ASCII (punycode), which is also what makes ad
 A subscriber row (a CSV row, or ``subscribers add``) gives only what it gives: a name, language
 or format that is missing, empty or blank is *not given*, so an existing subscriber keeps the
 stored value and a new one gets the default (no name, ``en``, ``html``). A name is at most
-:data:`MAX_NAME` characters. A CSV record is one physical line, read on its own: a line with a
-quote left open, or with a cell too long to read, is a problem row with its line number, and
-the lines around it are read as usual.
+:data:`MAX_NAME` characters.
 
 Unsubscribe tokens are HMAC-SHA256 signatures over (subscriber, list, issue day), tagged with a
 key id derived from the secret, so links keep working across a key rotation while the old key is
@@ -23,15 +21,15 @@ one purpose, under the signature: unsubscribe, confirm a subscription, or a test
 from __future__ import annotations
 
 import base64
-import csv
 import hashlib
 import hmac
-import io
 import re
-from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from enum import StrEnum
+
+import idna
 
 from newsletter.errors import AddressError, ListError, TokenError
 from newsletter.languages import DEFAULT, LANGUAGES
@@ -42,6 +40,9 @@ FORMATS = ("html", "text")
 DEFAULT_LANGUAGE = DEFAULT
 DEFAULT_FORMAT = "html"
 MAX_NAME = 200  # characters in a display name, after white space is collapsed
+# Codes people write for our languages: a country code, or ISO 639-2/3 instead of 639-1.
+LANGUAGE_SLIPS = {"kz": "kk", "kaz": "kk", "qaz": "kk", "rus": "ru", "eng": "en", "gb": "en",
+                  "uk": "en", "us": "en"}
 TOKEN_LIFETIME = timedelta(days=400)  # a mail may be read, and acted on, for a year and more
 _LOCAL = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*$")
 _LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
@@ -79,6 +80,12 @@ class ImportCounts:
     subscribed: int = 0  # new memberships in the list
     not_resubscribed: list[str] = field(default_factory=list)  # unsubscribed/suppressed/bounced
 
+    def __add__(self, other: ImportCounts) -> ImportCounts:
+        """The counts of two batches of one import."""
+        return ImportCounts(self.added + other.added, self.updated + other.updated,
+                            self.unchanged + other.unchanged, self.subscribed + other.subscribed,
+                            [*self.not_resubscribed, *other.not_resubscribed])
+
 
 def normalise_address(raw: str) -> str:
     """The canonical form of an e-mail address, or :class:`AddressError` saying what is wrong."""
@@ -109,8 +116,10 @@ def _ascii_domain(domain: str, raw: str) -> str:
     if not domain:
         raise AddressError(f"{raw!r} has no domain")
     try:
-        ascii_domain = domain.encode("idna").decode("ascii")
-    except UnicodeError as exc:
+        # IDNA 2008 with UTS 46 mapping (the idna package): it refuses what the 2003 codec
+        # of the standard library lets through, such as a label that starts with a hyphen.
+        ascii_domain = idna.encode(domain, uts46=True).decode("ascii")
+    except (idna.IDNAError, UnicodeError) as exc:
         raise AddressError(f"{raw!r} has an invalid domain") from exc
     labels = ascii_domain.split(".")
     if len(labels) < 2 or len(ascii_domain) > 253:
@@ -166,148 +175,6 @@ def check_subscriber(email: str, name: str | None = None, language: str | None =
         raise AddressError(f"the name is {len(cleaned_name):,} characters long; at most "
                            f"{MAX_NAME} are allowed")
     return SubscriberRow(normalise_address(email), cleaned_name, language, fmt)
-
-
-@dataclass(frozen=True)
-class CsvProblem:
-    """A row of an import that was not taken, and why."""
-
-    line: int
-    reason: str
-
-
-@dataclass(frozen=True)
-class ParsedCsv:
-    rows: tuple[SubscriberRow, ...]
-    problems: tuple[CsvProblem, ...]
-    unknown_columns: tuple[str, ...]
-
-
-KNOWN_COLUMNS = ("email", "name", "language", "format")
-
-
-UNTERMINATED_QUOTE = "unterminated quote: a quoted cell must end on the line it starts on"
-
-
-def _physical_lines(text: str) -> list[str]:
-    """The lines of ``text`` with their endings (``\\n``, ``\\r\\n`` or ``\\r``); a last line
-    without one gets ``\\n``, so that a quote left open there is seen like any other."""
-    lines = io.StringIO(text, newline="").readlines()
-    if lines and not lines[-1].endswith(("\n", "\r")):
-        lines[-1] += "\n"
-    return lines
-
-
-# Codes people write for our languages: a country code, or ISO 639-2/3 instead of 639-1.
-LANGUAGE_SLIPS = {"kz": "kk", "kaz": "kk", "qaz": "kk", "rus": "ru", "eng": "en", "gb": "en",
-                  "uk": "en", "us": "en"}
-
-
-def sniff_delimiter(header: str) -> str:
-    """The delimiter of a CSV from its header line: a comma, or the semicolon that Excel in a
-    Russian (or other comma-decimal) locale writes, or a tab."""
-    counts = {d: header.count(d) for d in (",", ";", "\t")}
-    best = max(counts, key=lambda d: counts[d])
-    return best if counts[best] else ","
-
-
-def _read_record(line: str, delimiter: str = ",") -> list[str]:
-    """The cells of one physical line, or :class:`AddressError` if the line is not one whole
-    CSV record: a quote it opens does not close on it, or a cell is longer than the csv
-    module takes (:func:`csv.field_size_limit`, 131,072 characters unless changed)."""
-    try:
-        values = next(csv.reader((line,), delimiter=delimiter))
-    except csv.Error as exc:
-        limit = csv.field_size_limit()
-        if len(line) > limit:
-            raise AddressError(f"a cell is longer than {limit:,} characters") from None
-        raise AddressError(f"not readable as CSV ({exc})") from None
-    # Only a quoted cell still open at the end of the line takes in the line ending.
-    if any("\n" in value or "\r" in value for value in values):
-        raise AddressError(UNTERMINATED_QUOTE)
-    return values
-
-
-def parse_subscriber_csv(text: str) -> ParsedCsv:
-    """Rows of a subscriber CSV (header row; ``email`` required; ``name``, ``language``,
-    ``format`` optional). A missing column, or an empty cell, gives nothing: the row's field
-    is ``None`` (see :class:`SubscriberRow`). Bad rows are reported by line number;
-    duplicates of an earlier row are reported too; unknown columns are named, not silently
-    dropped.
-
-    A record is one physical line: each line is read on its own, so a line that cannot be
-    read (a quote it leaves open, a cell too long for the csv module) is one problem row and
-    every other line, before or after it, is read as if it were not there. A cell that runs
-    over a line break, even one closed on a later line, is such a problem (no field of a
-    subscriber can hold a line break); the lines it ran over are read as rows of their own."""
-    lines = _physical_lines(text.lstrip("\ufeff"))
-    if not lines:
-        raise AddressError("the CSV file is empty",
-                           hint="its first row must name the columns")
-    delimiter = sniff_delimiter(lines[0])
-    try:
-        header = [column.strip().lower() for column in _read_record(lines[0], delimiter)]
-    except AddressError as exc:
-        raise AddressError(f"the CSV header on line 1 cannot be read: {exc.message}",
-                           hint="the first row must name the columns: email,name,language,format"
-                           ) from None
-    if "email" not in header:
-        raise AddressError(f"the CSV header {header} has no email column",
-                           hint="the first row must name the columns: email,name,language,format")
-    index = {name: header.index(name) for name in KNOWN_COLUMNS if name in header}
-    unknown = tuple(c for c in header if c not in KNOWN_COLUMNS)
-    rows: list[SubscriberRow] = []
-    problems: list[CsvProblem] = []
-    seen: dict[str, int] = {}
-    for line, physical in enumerate(lines[1:], start=2):
-        try:
-            values = _read_record(physical, delimiter)
-        except AddressError as exc:
-            problems.append(CsvProblem(line, exc.message))
-            continue
-        if not any(v.strip() for v in values):
-            continue
-        if len(values) != len(header):
-            problems.append(CsvProblem(line, f"{len(values)} fields, the header has "
-                                             f"{len(header)}"))
-            continue
-        field = {column: values[position] for column, position in index.items()}
-        try:
-            row = check_subscriber(field.get("email", ""), field.get("name"),
-                                   field.get("language"), field.get("format"))
-        except AddressError as exc:
-            problems.append(CsvProblem(line, exc.message))
-            continue
-        if row.email in seen:
-            problems.append(CsvProblem(line, f"{row.email} already on line {seen[row.email]}"))
-            continue
-        seen[row.email] = line
-        rows.append(row)
-    return ParsedCsv(tuple(rows), tuple(problems), unknown)
-
-
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
-def spreadsheet_safe(value: str) -> str:
-    """A cell that a spreadsheet will not run as a formula (OWASP CSV injection advice)."""
-    return "'" + value if value.startswith(_FORMULA_START) else value
-
-
-def export_csv(rows: Iterable[Sequence[str]], header: Sequence[str]) -> Iterator[str]:
-    """CSV lines, every cell made spreadsheet-safe."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(header)
-    yield buffer.getvalue()
-    for row in rows:
-        buffer.seek(0)
-        buffer.truncate()
-        writer.writerow([spreadsheet_safe(cell) for cell in row])
-        yield buffer.getvalue()
-
-
-# -- unsubscribe tokens -------------------------------------------------------------------------
 
 
 def key_id(secret: str) -> str:

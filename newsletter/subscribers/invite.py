@@ -11,7 +11,7 @@ from newsletter.errors import NewsletterError
 from newsletter.mail.messages import Addressee, MessageBuilder
 from newsletter.mail.render import Renderer
 from newsletter.store import Store
-from newsletter.subscribers.core import ListSpec, SubscriberRow
+from newsletter.subscribers.core import ListSpec, Status, SubscriberRow
 
 
 @dataclass(frozen=True)
@@ -28,15 +28,21 @@ def invite(store: Store, spec: ListSpec, row: SubscriberRow, *, builder: Message
            now: datetime) -> Invitation:
     """Add ``row`` to ``spec`` as pending and mail it the confirmation link, in the language
     and format it ends up with (an address already stored keeps what ``row`` does not give).
-    An address that unsubscribed or was suppressed is refused, and nothing is sent."""
+    A reader who had unsubscribed is pending again, and active again only once they follow
+    the link (their consent, given anew). A bounced or suppressed address is refused, and
+    nothing is sent."""
     subscribers = store.subscribers
-    counts = subscribers.import_rows([row], spec.name, consent_source="invitation", now=now,
-                                     status="pending")
-    if counts.not_resubscribed:
-        raise NewsletterError(f"{row.email} has unsubscribed or is suppressed: not invited")
+    known = subscribers.find(row.email)
+    if known is not None and known.status in (Status.BOUNCED, Status.SUPPRESSED):
+        raise NewsletterError(f"{row.email} is {known.status}: not invited",
+                              hint="a bounced or suppressed address is never written to again")
+    subscribers.import_rows([row], spec.name, consent_source="invitation", now=now,
+                            status="pending")
     subscriber = subscribers.get(row.email)
-    if subscribers.memberships(subscriber.id).get(spec.name) == "active":
+    if subscriber.status == Status.ACTIVE and subscribers.memberships(
+            subscriber.id).get(spec.name) == "active":
         return Invitation(row.email, None)
+    subscribers.reinvite(subscriber.id, spec.name, now)
     today = now.date()
     rendered = renderer.render_confirmation(
         subscriber.language, spec.title_in(subscriber.language),

@@ -2,8 +2,9 @@
 
 Each approved pair is one ``<tu>`` with a ``<tuv>`` per language. The segments are the
 memory's own: the source's facts (numbers, dates, codes, glossary terms) appear as numeric
-placeholders in both, as our model sees them. Reading refuses documents with a DOCTYPE (no
-entities are expanded) and anything that is not TMX.
+placeholders in both, as our model sees them. Reading parses with defusedxml, which refuses a
+DOCTYPE, entities and external references in whatever encoding the document is in (a UTF-16
+file hid its DOCTYPE from a byte search), and refuses anything that is not TMX.
 """
 
 from __future__ import annotations
@@ -13,6 +14,9 @@ import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+
+from defusedxml import DTDForbidden, EntitiesForbidden, ExternalReferenceForbidden
+from defusedxml.ElementTree import fromstring as safe_fromstring
 
 from newsletter.errors import NewsletterError
 
@@ -52,12 +56,12 @@ def write_tmx(units: Iterable[Unit], *, tool_version: str) -> bytes:
 
 def read_tmx(data: bytes, *, source_language: str = "en") -> Iterator[Unit]:
     """The pairs of a TMX document, from ``source_language`` to each other language."""
-    if b"<!DOCTYPE" in data[:4096].upper() or b"<!ENTITY" in data.upper():
-        raise NewsletterError("the TMX file declares a DOCTYPE or entities: refused",
-                              hint="export it again without a DOCTYPE")
     try:
-        root = ET.fromstring(data)
-    except ET.ParseError as exc:
+        root = safe_fromstring(data, forbid_dtd=True)
+    except (DTDForbidden, EntitiesForbidden, ExternalReferenceForbidden) as exc:
+        raise NewsletterError("the TMX file declares a DOCTYPE or entities: refused",
+                              hint="export it again without a DOCTYPE") from exc
+    except (ET.ParseError, ValueError) as exc:  # ValueError: an encoding expat cannot read
         raise NewsletterError(f"the file is not well-formed XML: {exc}",
                               hint="give a TMX 1.4 file") from exc
     if root.tag != "tmx" or root.find("body") is None:

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import textwrap
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -109,3 +110,29 @@ def test_a_report_whose_summary_fails_is_recorded_retried_and_blocks_no_alert(
         office.service(store, clock=clock).prepare()
         assert store.failures.of(poisoned) == []
         assert store.summaries.of(poisoned)
+
+
+IMPORT_UNDER_A_CEILING = textwrap.dedent("""
+    import resource, sys
+    limit = 120 * 2**20  # a whole-file import of 300,000 rows needed well over 180 MiB
+    resource.setrlimit(resource.RLIMIT_DATA, (limit, limit))
+    from newsletter.cli import main
+    sys.argv = ["newsletter", "subscribers", "import", sys.argv[1], "--list", "daily"]
+    main()
+""")
+
+
+def test_a_300000_row_import_is_streamed_under_a_fixed_memory_ceiling(tmp_path: Path) -> None:
+    office = tmp_path / "office"
+    assert CliRunner().invoke(cli, ["init", str(office)]).exit_code == 0
+    (office / "newsletter.toml").write_text(
+        (office / "newsletter.toml").read_text() + '\n[lists.daily]\ntitle = "Daily"\n')
+    rows = office / "readers.csv"
+    with rows.open("w", encoding="utf-8") as handle:
+        handle.write("email,name,language\n")
+        for i in range(300_000):
+            handle.write(f"reader{i}@example{i % 97}.org,Читатель {i},ru\n")
+    done = subprocess.run([sys.executable, "-c", IMPORT_UNDER_A_CEILING, str(rows)],
+                          capture_output=True, text=True, cwd=office, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "300000 added" in done.stdout

@@ -5,6 +5,7 @@ from __future__ import annotations
 import email
 import email.policy
 import re
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -104,3 +105,42 @@ def test_an_invitation_keeps_the_name_and_language_already_stored(office: Path) 
     assert "Асель" in shown
     assert "kk" in shown
     assert "text" in shown
+
+
+def _confirm_link(office: Path) -> str:
+    outbox = office / "var" / "outbox" / "mail"
+    newest = max(outbox.glob("*.eml"), key=lambda p: p.stat().st_mtime_ns)
+    message = email.message_from_bytes(newest.read_bytes(), policy=email.policy.default)
+    text = message.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    found = re.search(r"http://127\.0\.0\.1:8025(/confirm/\S+)", text)
+    assert found is not None
+    return found.group(1)
+
+
+def test_a_reader_who_left_can_be_invited_back_and_is_active_once_they_confirm(
+        office: Path) -> None:
+    invoke("subscribers", "add", "e@example.org", "--list", "daily")
+    assert invoke("subscribers", "remove", "e@example.org")[0] == 0  # unsubscribed, everywhere
+    code, out, err = invoke("subscribers", "invite", "e@example.org", "--list", "daily")
+    assert code == 0, err
+    assert "pending until confirmed" in out
+    instance = load_instance(office, cwd=office, environ={
+        "NEWSLETTER_WEB_SECRET": "invite-test-secret-0123456789"})
+    with instance.open_store() as store:
+        assert list(store.subscribers.recipients("daily")) == []  # not before they confirm
+    link = _confirm_link(office)
+    with serving(create_app(instance)) as base:
+        request = urllib.request.Request(base + link, data=b"", method="POST")
+        with urllib.request.urlopen(request, timeout=10) as reply:
+            assert reply.status == 200
+    with instance.open_store() as store:
+        assert [s.email for s in store.subscribers.recipients("daily")] == ["e@example.org"]
+        subscriber = store.subscribers.get("e@example.org")
+        assert subscriber.status == "active"
+        # a link whose invitation no longer stands confirms nothing, and says so
+        store.subscribers.unsubscribe(subscriber.id, "daily", "test", store.now())
+    with serving(create_app(instance)) as base:
+        request = urllib.request.Request(base + link, data=b"", method="POST")
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(request, timeout=10)
+        assert refused.value.code == 400

@@ -97,6 +97,18 @@ def test_the_body_link_and_greeting_are_personalised_and_escaped() -> None:
     assert "https://example.org/u/abc?x=1&y=2" in text
 
 
+def test_a_report_cannot_fill_in_a_readers_link_or_greeting() -> None:
+    """Only the tokens the templates put there are personalised, never a report's text."""
+    hostile = _item(title=f"Floods {UNSUBSCRIBE_TOKEN} {GREETING_TOKEN}",
+                    summary=(f"Click {UNSUBSCRIBE_TOKEN} now.",), sources=(GREETING_TOKEN,))
+    message = _message(hostile, recipient=_recipient(name="Bob"))
+    for part in ("plain", "html"):
+        body = message.get_body((part,)).get_content()  # type: ignore[union-attr]
+        assert body.count("https://example.org/u/abc") == 1  # the footer's link only
+        assert body.count("Bob") == 1  # the greeting only
+        assert "Floods @\u2060@UNSUBSCRIBE_URL@\u2060@" in body
+
+
 @pytest.mark.parametrize(
     "title",
     ["Floods\r\nBcc: victim@example.org", "Floods\nX-Injected: 1", "Floods\rX: y",

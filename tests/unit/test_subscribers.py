@@ -19,15 +19,13 @@ from newsletter.subscribers.core import (
     Mode,
     SubscriberRow,
     check_subscriber,
-    export_csv,
     normalise_address,
     parse_list,
-    parse_subscriber_csv,
     sign_test_token,
     sign_token,
-    spreadsheet_safe,
     verify_token,
 )
+from newsletter.subscribers.csvfile import export_csv, parse_subscriber_csv, spreadsheet_safe
 
 
 @pytest.mark.parametrize(
@@ -55,6 +53,7 @@ def test_valid_addresses_are_normalised(raw: str, expected: str) -> None:
         ("a b@example.org", "spaces"), ("a@exa mple.org", "spaces"), (".a@example.org", "invalid part"),
         ("a.@example.org", "invalid part"), ("a..b@example.org", "invalid part"),
         ("a@-example.org", "invalid domain"), ("a@example..org", "invalid domain"),
+        ("a@-тест.рф", "invalid domain"), ("a@тест-.kz", "invalid domain"),
         ("a@example.c", "top-level"), ("a@example.123", "top-level"),
         ('"quoted"@example.org', "quoted"), ("юзер@example.org", "SMTPUTF8"),
         ("a@b.org\r\nBcc: x@y.org", "control"), ("x" * 65 + "@example.org", "invalid part"),
