@@ -60,9 +60,13 @@ class Instance:
     def root(self) -> Path:
         return self.settings.root
 
-    def open_store(self) -> Store:
-        return open_store(self.settings.database_target,
-                          pool_size=self.settings.database.pool_size)
+    def open_store(self, *, busy_seconds: float | None = None) -> Store:
+        """The instance's database; a SQLite writer waits ``busy_seconds`` (default
+        ``[database] busy_seconds``) for another process's write before it says so."""
+        database = self.settings.database
+        return open_store(self.settings.database_target, pool_size=database.pool_size,
+                          busy_seconds=database.busy_seconds if busy_seconds is None
+                          else busy_seconds)
 
     @property
     def inbox(self) -> Inbox:

@@ -66,6 +66,9 @@ class DatabaseSettings:
     )
     pool_size: int = setting(4, "Most PostgreSQL connections one process keeps open.",
         bounds=(1, 100))
+    busy_seconds: float = setting(
+        30.0, "How long a SQLite writer waits for another process's write to finish before "
+        "it says that the database is locked.", bounds=(0.1, 3_600))
     outage_seconds: float = setting(
         300.0, "How long a running service or worker waits for a database that went away "
         "(a restart, a lock held too long) before it exits with an error.", bounds=(0, 7 * 86_400))

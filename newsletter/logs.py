@@ -41,3 +41,11 @@ def configure_logging(level: str, fmt: str, stream: IO[str] | None = None) -> No
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
     root.propagate = False
+    # psycopg's pool warns at each failed reconnection, and APScheduler at each fire it skips
+    # while the job before is still running (max_instances=1, on purpose): the database
+    # faults say an outage once (newsletter.service.outage), so only their errors are shown.
+    for name in ("psycopg", "apscheduler"):
+        library = logging.getLogger(name)
+        library.handlers[:] = [handler]
+        library.setLevel(logging.ERROR)
+        library.propagate = False

@@ -70,6 +70,26 @@ class Cluster:
             admin.execute(f'CREATE DATABASE "{name}" TEMPLATE template0')
         return self.url(name)
 
+    def restart(self) -> None:
+        """Restart the server at once (``pg_ctl restart -m fast``): every connection is cut."""
+        self._run("pg_ctl", "-D", str(self.data), "-l", str(self.root / "server.log"), "-w",
+                  "-m", "fast", "-o", f"-k {self.root} {SERVER_OPTIONS}", "restart")
+
+    def stop_server(self) -> None:
+        """Stop the server, keeping its data, until :meth:`start_server`."""
+        self._run("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "stop")
+
+    def start_server(self) -> None:
+        """Start a stopped server again (nothing when it runs)."""
+        status = subprocess.run(
+            ["runuser", "-u", "postgres", "--", str(self.binaries / "pg_ctl"), "-D",
+             str(self.data), "status"] if self._as_postgres else
+            [str(self.binaries / "pg_ctl"), "-D", str(self.data), "status"],
+            capture_output=True, timeout=60)
+        if status.returncode != 0:
+            self._run("pg_ctl", "-D", str(self.data), "-l", str(self.root / "server.log"), "-w",
+                      "-o", f"-k {self.root} {SERVER_OPTIONS}", "start")
+
     def stop(self) -> None:
         try:
             self._run("pg_ctl", "-D", str(self.data), "-m", "immediate", "stop")

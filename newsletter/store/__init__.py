@@ -131,14 +131,14 @@ def is_postgresql(target: str | Path) -> bool:
 
 
 def open_store(target: str | Path, *, migrations: Sequence[Migration] = MIGRATIONS,
-               pool_size: int = 4) -> Store:
+               pool_size: int = 4, busy_seconds: float = 30.0) -> Store:
     """Open the database ``target`` and apply missing migrations: a SQLite file (a path, or
     ``sqlite:///PATH``; created if needed) or a PostgreSQL URL (``postgresql://…``)."""
     if is_postgresql(target):
         return _open_postgresql(str(target), migrations, pool_size)
     path = Path(str(target).removeprefix("sqlite://")) if isinstance(target, str) else target
     try:
-        db = connect_sqlite(path)
+        db = connect_sqlite(path, busy_seconds=busy_seconds)
     except sqlite3.DatabaseError as exc:
         # A lock, a full disk or a read-only file is said as such: following the hint of an
         # unusable file (restore a backup) would replace a live database.

@@ -192,16 +192,16 @@ class Database:
         self._release(self.connection)
 
 
-def connect_sqlite(path: Path) -> Database:
+def connect_sqlite(path: Path, *, busy_seconds: float = 30.0) -> Database:
     """Open (creating if needed) the SQLite database at ``path``: WAL mode, one writer at a
-    time, and a writer waits up to 30 s for another to finish."""
+    time, and a writer waits up to ``busy_seconds`` for another to finish."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    connection = sqlite3.connect(path, isolation_level=None, timeout=30.0)
+    connection = sqlite3.connect(path, isolation_level=None, timeout=busy_seconds)
     try:
         connection.execute("PRAGMA journal_mode = WAL")
         connection.execute("PRAGMA synchronous = NORMAL")
         connection.execute("PRAGMA foreign_keys = ON")
-        connection.execute("PRAGMA busy_timeout = 30000")
+        connection.execute(f"PRAGMA busy_timeout = {int(busy_seconds * 1000)}")
     except BaseException:
         connection.close()
         raise

@@ -1,4 +1,5 @@
-"""The database's own failures, told apart from a statement's and said with what to do (pure).
+"""The database's own failures, told apart from a statement's and said with what to do (pure but
+for a look at the free space of a disk that gave an I/O error).
 
 SQLite says them in its messages; PostgreSQL in SQLSTATE codes and its connection errors.
 Each becomes the :class:`~newsletter.errors.DatabaseFault` that names the cause and the next
@@ -7,6 +8,7 @@ step; an error of the statement itself (a constraint, a syntax error) is left al
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from pathlib import Path
 
@@ -18,6 +20,7 @@ from newsletter.errors import (
     DatabaseUnavailable,
 )
 
+_NEARLY_FULL = 1 << 20  # bytes free: a disk with less is full for a database
 _BUSY = ("database is locked", "database table is locked", "database is busy")
 _FULL = ("database or disk is full", "disk is full")
 _READ_ONLY = ("attempt to write a readonly database", "readonly database",
@@ -39,16 +42,29 @@ def database_fault(exc: BaseException, where: str) -> DatabaseFault | None:
     if isinstance(exc, DatabaseFault):
         return exc
     if isinstance(exc, sqlite3.OperationalError):
-        return _sqlite(str(exc), where)
+        return _sqlite(str(exc), where, getattr(exc, "sqlite_errorname", ""))
     module = type(exc).__module__
     if module.startswith("psycopg"):
         return _postgresql(exc, where)
     return None
 
 
-def _sqlite(message: str, where: str) -> DatabaseFault | None:
+def _free_bytes(folder: Path) -> int | None:
+    try:
+        found = os.statvfs(folder)
+    except OSError:
+        return None
+    return found.f_bavail * found.f_frsize
+
+
+def _sqlite(message: str, where: str, code: str = "") -> DatabaseFault | None:
     lowered = message.lower()
     folder = Path(where).parent
+    if "disk i/o error" in lowered or code.startswith("SQLITE_IOERR"):
+        # SQLite reports a write that found no room as an I/O error as often as "full".
+        free = _free_bytes(folder)
+        if free is not None and free < _NEARLY_FULL:
+            lowered = "database or disk is full"
     if any(text in lowered for text in _BUSY):
         return DatabaseBusy(f"the database {where} is locked by another process ({message})",
                             where=where, hint=busy_hint(where))
