@@ -180,7 +180,7 @@ def test_a_database_locked_by_another_process_says_so_and_who(
         thread.join()
     assert code == 1
     assert "Traceback" not in output
-    assert f"is locked by another process" in output
+    assert "is locked by another process" in output
     assert "run this again in a moment" in output
     assert "deliver on relayhost (pid 4242)" in output
     assert "restore" not in output  # never the advice that would replace a live database
