@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import subprocess
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -33,6 +34,16 @@ def drop(folder: Path, name: str, content: str | bytes, *, encoding: str = "utf-
     data = content.encode(encoding) if isinstance(content, str) else content
     path.write_bytes(data)
     return stamp(path, modified)
+
+
+def wait_until(condition: Callable[[], bool], what: str, timeout: float = 120) -> None:
+    """Wait for an event (a message at the sink, a row's state), polling: a busy machine only
+    makes it slower. ``timeout`` is a guard against a hang, not a figure the test relies on."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"waited {timeout:.0f} s for {what}")
+        time.sleep(0.01)
 
 
 class Clock:

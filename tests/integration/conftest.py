@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,6 +13,14 @@ from newsletter.app import Instance, init_instance, load_instance
 from newsletter.cli.main import cli
 from newsletter.store import Store
 from tests.tiny_argos import TinyPackage, build_package
+
+
+@pytest.fixture(autouse=True)
+def _collect_what_the_test_left() -> Iterator[None]:
+    """Collect garbage as each test ends, so that a socket or file the test left open warns
+    (and fails) in that test, not in whichever test the collector happens to run in."""
+    yield
+    gc.collect()
 
 
 @pytest.fixture

@@ -3,6 +3,7 @@ the outbox recorded as ambiguous; SIGTERM stops cleanly with no duplicate at all
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import random
@@ -11,11 +12,13 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from datetime import UTC, datetime
 
 import pytest
 
 from newsletter.app import Instance
-from tests.helpers import REPO
+from newsletter.store.database import stamp
+from tests.helpers import REPO, wait_until
 from tests.office import (
     DAILY,
     ingest_sample,
@@ -25,7 +28,7 @@ from tests.office import (
     subscribe,
     with_config,
 )
-from tests.smtp_server import plan_faults, smtp_sink
+from tests.smtp_server import Sink, plan_faults, smtp_sink
 
 SECRET = "crash-test-secret-0123456789"
 MESSAGES = 150
@@ -74,28 +77,46 @@ def _check(office: Instance, received: list[str]) -> dict[str, int]:
     return {"duplicates": len(duplicates), "ambiguous": len(ambiguous)}
 
 
+def _sent_or_ended(sink: Sink, count: int, process: subprocess.Popen[bytes]) -> bool:
+    return len(sink.messages) >= count or process.poll() is not None
+
+
+def _leases_ended(office: Instance) -> bool:
+    """No message is held under a lease still running (a killed sender's has run out)."""
+    with office.open_store() as store:
+        held = store.db.scalar("SELECT COUNT(*) FROM outbox WHERE lease_until > ?",
+                               (stamp(datetime.now(UTC)),))
+    return int(held) == 0
+
+
 @pytest.mark.slow
 def test_killing_the_sender_at_random_points_loses_nothing(queued: Instance) -> None:
+    """Each kill lands after a random number of messages reached the relay, at a random
+    moment within the next exchanges (three connections, a slow relay: some messages are
+    always on their way)."""
     rng = random.Random(20261128)
     interrupted = 0
     with smtp_sink() as (sink, port):
         sink.data_delay = 0.02  # a slow relay: kills often land while a reply is awaited
         for _ in range(6):
             before = len(sink.messages)
+            target = before + rng.randint(1, 12)
             process = _start(queued, port)
-            time.sleep(rng.uniform(0.7, 1.5))  # startup takes ~0.5 s; then messages flow
+            wait_until(functools.partial(_sent_or_ended, sink, target, process),
+                       "the sender to send its first messages")
+            time.sleep(rng.uniform(0, 0.05))  # a random point within the exchanges in flight
             process.kill()
             process.wait(timeout=30)
             assert process.stderr is not None
             process.stderr.close()
             if before < len(sink.messages) < MESSAGES:
                 interrupted += 1
-            time.sleep(1.1)  # the lease of the killed process runs out
+            wait_until(lambda: _leases_ended(queued), "the killed sender's lease to run out")
         final = _start(queued, port)
         _, err = final.communicate(timeout=120)
         assert final.returncode == 0, err
         _check(queued, sink.message_ids())
-    assert interrupted >= 3  # the kills did land in the middle of sending
+    assert interrupted == 6  # every kill landed in the middle of sending
 
 
 @pytest.mark.slow
@@ -105,7 +126,7 @@ def test_sigterm_finishes_in_flight_messages_and_stops_cleanly(queued: Instance,
     """`deliver`, and `deliver --processes 2` whose SIGTERM reaches each sending process."""
     with smtp_sink() as (sink, port):
         process = _start(queued, port, "--processes", str(processes))
-        time.sleep(1.0)
+        wait_until(lambda: len(sink.messages) >= 10, "messages to flow")
         process.send_signal(signal.SIGTERM)
         _, err = process.communicate(timeout=60)
         assert process.returncode == 0, err

@@ -11,7 +11,6 @@ import subprocess
 import sys
 import tempfile
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import closing
 from datetime import UTC, datetime
@@ -22,7 +21,7 @@ from click.testing import CliRunner
 
 from newsletter.cli.main import cli
 from newsletter.store import open_store
-from tests.helpers import SAMPLE_REPORT, drop
+from tests.helpers import SAMPLE_REPORT, drop, wait_until
 from tests.postgres import Cluster
 
 SECRET = "database-faults-secret-0123456789"
@@ -208,11 +207,11 @@ def test_a_running_process_rides_out_a_postgresql_restart_and_gives_up_after_the
         worker = subprocess.Popen([sys.executable, "-m", "newsletter", *command],
                                   cwd=folder, env=env, stdout=subprocess.DEVNULL, stderr=stderr)
     try:
-        _wait_for(lambda: started in log.read_text(), 60, "the process to start")
+        wait_until(lambda: started in log.read_text(), "the process to start", 60)
         postgres_cluster.restart()  # pg_ctl restart -m fast: every connection is cut
         restarted = datetime.now(UTC)
-        _wait_for(lambda: _beat_since(postgres_url, restarted), 60,
-                  "a heartbeat of the worker after the restart")
+        wait_until(lambda: _beat_since(postgres_url, restarted),
+                   "a heartbeat of the worker after the restart", 60)
         assert worker.poll() is None  # it rode the restart out
         postgres_cluster.stop_server()  # now for longer than outage_seconds
         worker.wait(timeout=90)
@@ -237,12 +236,3 @@ def _beat_since(url: str, moment: datetime) -> bool:
     with psycopg.connect(url, autocommit=True) as db:
         row = db.execute("SELECT max(heartbeat_at) FROM workers").fetchone()
     return row is not None and row[0] is not None and datetime.fromisoformat(row[0]) > moment
-
-
-def _wait_for(condition: object, seconds: float, what: str) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():  # type: ignore[operator]
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"gave up waiting for {what}")

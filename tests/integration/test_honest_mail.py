@@ -128,7 +128,8 @@ def _open(request: urllib.request.Request | str) -> tuple[int, str]:
         with urllib.request.urlopen(request, timeout=10) as reply:
             return reply.status, reply.read().decode("utf-8")
     except urllib.error.HTTPError as error:
-        return error.code, error.read().decode("utf-8")
+        with error:  # it holds the connection: closed here, not by the GC
+            return error.code, error.read().decode("utf-8")
 
 
 @pytest.mark.parametrize("language", ["ru", "kk"])

@@ -143,4 +143,5 @@ def test_a_reader_who_left_can_be_invited_back_and_is_active_once_they_confirm(
         request = urllib.request.Request(base + link, data=b"", method="POST")
         with pytest.raises(urllib.error.HTTPError) as refused:
             urllib.request.urlopen(request, timeout=10)
+        refused.value.close()
         assert refused.value.code == 400

@@ -42,7 +42,8 @@ def _post(url: str, body: bytes) -> tuple[int, str]:
         with urllib.request.urlopen(request, timeout=10) as reply:
             return reply.status, reply.read().decode("utf-8")
     except urllib.error.HTTPError as error:
-        return error.code, error.read().decode("utf-8")
+        with error:  # it holds the connection: closed here, not by the GC
+            return error.code, error.read().decode("utf-8")
 
 
 def test_one_click_post_unsubscribes_at_once(web_instance: Instance) -> None:
