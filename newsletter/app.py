@@ -38,6 +38,8 @@ from newsletter.service.steps import Service
 from newsletter.service.workers import Heartbeat, TranslationThread
 from newsletter.store import Store, open_store
 from newsletter.subscribers.core import ListSpec, parse_list, with_place_codes
+from newsletter.subscribers.links import Links as ReaderLinks
+from newsletter.subscribers.pending import UnsubscribeJournal
 from newsletter.translate.core import Glossary, parse_glossary
 from newsletter.translate.engine import ArgosEngine
 
@@ -156,6 +158,23 @@ class Instance:
                               "([lists.NAME]) or with `newsletter lists add NAME`")
         return lists[name]
 
+    def unsubscribe_journal(self) -> UnsubscribeJournal:
+        """Where an unsubscribe waits when the database cannot take it: beside the SQLite
+        file, or in the instance's var/ for PostgreSQL."""
+        target = self.settings.database_target
+        if isinstance(target, Path):
+            return UnsubscribeJournal(target.with_name(target.name + ".unsubscribes"))
+        return UnsubscribeJournal(self.settings.resolve("var/unsubscribes.pending"))
+
+    def reader_links(self) -> ReaderLinks:
+        """What following a reader's signed link needs (:mod:`newsletter.subscribers.links`):
+        the database with a short wait for locks, so a reader never waits behind another
+        process, the journal, and the signing keys."""
+        return ReaderLinks(open_store=functools.partial(self.open_store, busy_seconds=2.0),
+                           secrets=self.signing_secrets() if self.settings.web.secret else [],
+                           lists=self.lists, journal=self.unsubscribe_journal(),
+                           clock=lambda: datetime.now(UTC))
+
     def signing_secrets(self) -> list[str]:
         """The current signing key first, then retired ones; an error if none is set."""
         web = self.settings.web
@@ -268,7 +287,8 @@ class Instance:
         """The service's steps; ``looking`` for previews and dry runs, which write nothing."""
         return Service(store, self.settings, inbox=self.inbox, lists=lambda: self.lists(store),
                        engine=self.engine, renderer=self.renderer, glossary=self.glossary,
-                       clock=clock, looking=looking)
+                       clock=clock, looking=looking,
+                       journal=None if looking else self.unsubscribe_journal())
 
     def issue_messages(self, store: Store) -> IssueMessages:
         """The bytes of each outbox row: its issue's template, filled in per recipient."""

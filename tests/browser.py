@@ -24,6 +24,8 @@ from typing import Any
 import uvicorn
 from websockets.sync.client import ClientConnection, connect
 
+from newsletter.web.server import uvicorn_config
+
 FLAGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync",
          "--disable-extensions", "--window-size=1200,1000", "--remote-debugging-port=0"]
@@ -139,11 +141,13 @@ def chromium(profile: Path) -> Iterator[Page]:
 
 @contextmanager
 def serving(app: Any) -> Iterator[str]:
-    """Run an ASGI app with uvicorn on a free port of 127.0.0.1; yield its base URL."""
+    """Run the web app on a free port of 127.0.0.1 as ``newsletter serve`` runs it (uvicorn
+    with the instance's limits); yield its base URL."""
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
+    settings = app.state.web.instance.settings.web
+    server = uvicorn.Server(uvicorn_config(app, settings, host="127.0.0.1", port=port))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     deadline = time.monotonic() + 20

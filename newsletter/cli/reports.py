@@ -422,9 +422,8 @@ def preview(obj: Context, report_id: int | None, digest: str | None, limit: int,
 @handle_errors
 def serve(obj: Context, host: str | None, port: int | None) -> None:
     """Serve the local web app: previews of every issue in every language, and the archive."""
-    import uvicorn
-
     from newsletter.web import create_app
+    from newsletter.web.server import serve as serve_app
 
     instance = obj.instance
     web = instance.settings.web
@@ -438,7 +437,7 @@ def serve(obj: Context, host: str | None, port: int | None) -> None:
                                    "that port: stop it, or pick another with --port") from exc
     app = create_app(instance)
     click.echo(f"Serving on http://{host}:{port}/ (Ctrl+C stops)")
-    uvicorn.run(app, host=host, port=port, log_level="warning")
+    serve_app(app, web, host=host, port=port)
 
 
 COMMANDS: tuple[click.Command, ...] = (init, ingest, reports, summarise_command,

@@ -16,7 +16,7 @@ from newsletter.cli.common import Context, emit_json, handle_errors, print_table
 from newsletter.errors import NewsletterError, NotFound
 from newsletter.issues.create import audience
 from newsletter.languages import LANGUAGES
-from newsletter.review_web import hash_password
+from newsletter.reviewers import MAX_NAME, MAX_PASSWORD, MIN_PASSWORD, hash_password
 from newsletter.translate.editions import ReviewRule
 from newsletter.translate.review import (
     approve,
@@ -239,14 +239,15 @@ def reviewers_add(obj: Context, name: str) -> None:
     """Add a reviewer, or set a new password: from NEWSLETTER_REVIEWER_PASSWORD, else asked
     for (twice, not shown). At least 12 characters."""
     name = name.strip()
-    if not name or len(name) > 80:
-        raise NewsletterError("a reviewer's name is 1 to 80 characters",
+    if not name or len(name) > MAX_NAME:
+        raise NewsletterError(f"a reviewer's name is 1 to {MAX_NAME} characters",
                               hint="e.g. `newsletter reviewers add aigul`")
     password = os.environ.get("NEWSLETTER_REVIEWER_PASSWORD") or click.prompt(
         "Password", hide_input=True, confirmation_prompt=True)
-    if len(password) < 12:
-        raise NewsletterError("the password is shorter than 12 characters",
-                              hint="choose a longer one (a few words do)")
+    if not MIN_PASSWORD <= len(password) <= MAX_PASSWORD:
+        raise NewsletterError(
+            f"the password is {len(password):,} characters long: it must have "
+            f"{MIN_PASSWORD} to {MAX_PASSWORD:,}", hint="a few words make a good one")
     with obj.instance.open_store() as store:
         store.reviewers.save(name, hash_password(password), store.clock()())
     click.echo(f"Reviewer {name} can log in at {obj.instance.settings.web.base_url}/review")

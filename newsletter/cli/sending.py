@@ -58,6 +58,7 @@ def deliver(obj: Context, dry_run: bool, as_json: bool, processes: int) -> None:
             click.echo(f"{summary.due} message(s) due would be attempted; nothing sent "
                        f"(--dry-run){waiting_text(summary)}")
             return
+        instance.unsubscribe_journal().apply(store)  # readers who left first
         if processes == 1:
             run = asyncio.run(_deliver(store, _sender(instance, store), summary.due))
     if processes > 1:  # forked with no database connection open

@@ -130,6 +130,7 @@ def worker_deliver(obj: Context, relay: str | None) -> None:
     instance = obj.instance
     instance.signing_secrets()
     with instance.open_store() as store:
+        instance.unsubscribe_journal().apply(store)  # readers who left first
         clock, owner = store.clock(), schedule.owner_name()
         sender = instance.sender(store, owner=owner, clock=clock, relay=relay)
         heartbeat = instance.heartbeat(store, owner, "deliver", clock,

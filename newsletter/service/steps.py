@@ -26,6 +26,7 @@ from newsletter.service.cron import previous_fire
 from newsletter.store import Store
 from newsletter.store.holds import Hold
 from newsletter.subscribers.core import ListSpec, Mode
+from newsletter.subscribers.pending import UnsubscribeJournal
 from newsletter.summarise.pending import summarise_pending
 from newsletter.translate.core import Glossary
 from newsletter.translate.editions import Policy, ReviewRule, edition_view
@@ -56,7 +57,8 @@ class Service:
                  lists: Callable[[], dict[str, ListSpec]], engine: Callable[[], Engine],
                  renderer: Callable[[], Renderer], glossary: Callable[[], Glossary],
                  clock: Callable[[], datetime], looking: bool = False,
-                 fence: Callable[[], None] | None = None) -> None:
+                 fence: Callable[[], None] | None = None,
+                 journal: UnsubscribeJournal | None = None) -> None:
         self.store = store
         self.settings = settings
         self.inbox = inbox
@@ -66,6 +68,8 @@ class Service:
         self._glossary = glossary
         self.clock = clock
         self.looking = looking
+        # Unsubscribes the web app could not write at once: applied before any issue is made.
+        self.journal = journal
         # Run first in every transaction that makes an issue: a scheduler that lost its lease
         # (it froze, another took over) makes nothing.
         self.fence = fence
@@ -107,6 +111,8 @@ class Service:
         arrived. The translating is done by :meth:`translate` (a translation worker, or
         ``run``'s translation thread), so that alerts and sending never wait behind it."""
         now = self.clock()
+        if self.journal is not None:
+            self.journal.apply(self.store)
         outcomes = ingest_inbox(self.store, self.inbox, self.settings.ingest, now=now)
         summarise_pending(self.store, self.settings.summary, now=now)
         self.store.jobs.enqueue(

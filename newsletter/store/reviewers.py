@@ -1,5 +1,6 @@
 """Reviewers, their sessions, and failed logins (queries). Passwords are hashed by the caller
-(:mod:`newsletter.review_web`); session tokens are stored only as their SHA-256."""
+(:mod:`newsletter.reviewers`); session tokens are stored only as their SHA-256. A new
+password, like a removed reviewer, ends every session of theirs."""
 
 from __future__ import annotations
 
@@ -26,10 +27,13 @@ class Reviewers:
         self.db = db
 
     def save(self, name: str, password_hash: str, now: datetime) -> None:
-        self.db.execute(
-            """INSERT INTO reviewers (name, password_hash, created_at) VALUES (?, ?, ?)
-               ON CONFLICT (name) DO UPDATE SET password_hash = excluded.password_hash""",
-            (name, password_hash, stamp(now)))
+        """Add a reviewer, or set a new password (which logs them out everywhere)."""
+        with self.db.transaction():
+            self.db.execute("DELETE FROM review_sessions WHERE reviewer = ?", (name,))
+            self.db.execute(
+                """INSERT INTO reviewers (name, password_hash, created_at) VALUES (?, ?, ?)
+                   ON CONFLICT (name) DO UPDATE SET password_hash = excluded.password_hash""",
+                (name, password_hash, stamp(now)))
 
     def password_hash(self, name: str) -> str | None:
         found = self.db.scalar("SELECT password_hash FROM reviewers WHERE name = ?", (name,))

@@ -6,9 +6,6 @@ from __future__ import annotations
 
 import http.cookiejar
 import json
-import urllib.error
-import urllib.parse
-import urllib.request
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -24,6 +21,7 @@ from tests.browser import chromium, serving
 from tests.helpers import REPO, drop
 from tests.office import report_text, subscribe, with_config
 from tests.tiny_argos import TinyPackage
+from tests.web_client import Client
 
 SECRET = "review-web-secret-0123456789"
 PASSWORD = "correct horse battery staple"
@@ -53,37 +51,6 @@ def office(instance: Instance, tiny_models: dict[str, TinyPackage]) -> Instance:
     return loaded
 
 
-class Client:
-    """HTTP with a cookie jar and no redirect following, to see each answer as it is."""
-
-    class _NoRedirect(urllib.request.HTTPRedirectHandler):
-        def redirect_request(self, *args: object, **kwargs: object) -> None:
-            return None
-
-    def __init__(self, base: str) -> None:
-        self.base = base
-        self.jar = http.cookiejar.CookieJar()
-        self.opener = urllib.request.build_opener(
-            urllib.request.HTTPCookieProcessor(self.jar), self._NoRedirect)
-        self.last_headers: dict[str, str] = {}
-
-    def request(self, path: str, fields: dict[str, str] | None = None) -> tuple[int, str]:
-        data = None if fields is None else urllib.parse.urlencode(fields).encode()
-        try:
-            with self.opener.open(self.base + path, data=data, timeout=10) as reply:
-                self.last_headers = dict(reply.headers)
-                return reply.status, reply.read().decode("utf-8")
-        except urllib.error.HTTPError as error:
-            self.last_headers = dict(error.headers)
-            return error.code, error.read().decode("utf-8")
-
-    def csrf(self, path: str) -> str:
-        status, page = self.request(path)
-        assert status == 200, page
-        marker = 'name="csrf" value="'
-        return page.split(marker, 1)[1].split('"', 1)[0]
-
-
 def _approved(office: Instance) -> bool:
     with office.open_store() as store:
         return store.editions.of(1)["kk"].approved
@@ -111,7 +78,7 @@ def test_every_review_route_needs_a_session_and_every_form_its_csrf_token(
         assert anonymous.request(f"/unsubscribe/{token}")[0] == 200  # the public page works
 
         reviewer = Client(base)
-        status, _ = reviewer.request("/review/login", {"name": "aigul", "password": PASSWORD})
+        status, _ = reviewer.login("aigul", PASSWORD)
         assert status == 303
         cookie = reviewer.last_headers["set-cookie"].lower()
         assert "httponly" in cookie
@@ -131,9 +98,8 @@ def test_wrong_passwords_are_rate_limited(office: Instance) -> None:
     with serving(create_app(office)) as base:
         client = Client(base)
         for _ in range(5):
-            assert client.request("/review/login", {"name": "aigul",
-                                                    "password": "wrong"})[0] == 401
-        status, page = client.request("/review/login", {"name": "aigul", "password": PASSWORD})
+            assert client.login("aigul", "wrong")[0] == 401
+        status, page = client.login("aigul", PASSWORD)
         assert status == 429  # even the right password, until the window passes
         assert "Too many failed logins" in page
         assert client.request("/review")[0] == 303

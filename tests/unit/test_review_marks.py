@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from newsletter.review_web import marked, mentioned
 from newsletter.translate.core import Flag
+from newsletter.web.review import marked, mentioned
 
 
 def test_numbers_and_quoted_words_of_flags_are_marked_and_the_rest_escaped() -> None:
