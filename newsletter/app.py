@@ -14,7 +14,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from newsletter.config import CONFIG_NAME, Settings, find_config, load_settings
+from newsletter.config import (
+    CONFIG_NAME,
+    Settings,
+    find_config,
+    load_settings,
+    read_file_lists,
+)
 from newsletter.delivery.files import FileTransport
 from newsletter.delivery.relays import RelaySpec
 from newsletter.delivery.rules import RetryPolicy
@@ -134,18 +140,38 @@ class Instance:
         return MessageBuilder(mail, self.links(signed=signed),
                               self.dkim_signer() if signed else None)
 
+    @functools.cached_property
+    def _file_lists(self) -> FileLists:
+        return FileLists(self.config_path, self.settings.lists, self.gazetteer)
+
+    def file_lists(self) -> tuple[ListSpec, ...]:
+        """The lists of newsletter.toml as the file is now."""
+        return self._file_lists.current()
+
     def lists(self, store: Store) -> dict[str, ListSpec]:
-        """Every list: those of newsletter.toml, then those added with `newsletter lists add`."""
-        found = {spec.name: spec for spec in self.settings.lists}
+        """Every list: those of newsletter.toml (as the file is now), then those added with
+        `newsletter lists add`."""
+        found = {spec.name: spec for spec in self.file_lists()}
         for name, table in store.lists.stored().items():
             if name in found:
-                log.warning("list %s is in newsletter.toml and in the database; the file wins",
-                            name)
+                if name not in self._file_lists.warned:
+                    self._file_lists.warned.add(name)
+                    log.warning("list %s is in newsletter.toml and in the database; the file "
+                                "wins", name)
                 continue
             found[name] = parse_list(name, table, origin="database")
             check_schedule(found[name], datetime.now(UTC))
         return {name: with_place_codes(spec, self.gazetteer) if spec.countries else spec
                 for name, spec in found.items()}
+
+    def record_list_starts(self, store: Store) -> None:
+        """Record, for each list not yet seen, that it gets the reports arriving from now on
+        (`lists add` records it at creation; a list of newsletter.toml, at the first command
+        that writes and sees it)."""
+        now = store.clock()()
+        for name in self.lists(store):
+            if store.runs.list_start(name) is None:
+                store.runs.record_list_start(name, now)
 
     def list_named(self, store: Store, name: str) -> ListSpec:
         lists = self.lists(store)
@@ -377,14 +403,59 @@ def load_instance(
             )
     settings = load_settings(path, environ=environ, overrides=overrides)
     instance = Instance(path.resolve(), settings)
-    for spec in settings.lists:  # what the scheduler cannot run, a country no one knows
+    _check_lists(settings.lists, instance.gazetteer, path)
+    return instance
+
+
+def _check_lists(lists: tuple[ListSpec, ...], gazetteer: Gazetteer, path: Path) -> None:
+    """What the scheduler cannot run, a country no one knows: an error naming the file."""
+    for spec in lists:
         try:
             check_schedule(spec, datetime.now(UTC))  # with the scheduler's own parser
             if spec.countries:
-                with_place_codes(spec, instance.gazetteer)
+                with_place_codes(spec, gazetteer)
         except ListError as exc:
             raise ConfigError(f"{exc.message} in {path}", hint=exc.hint) from exc
-    return instance
+
+
+class FileLists:
+    """The lists of ``newsletter.toml``, read again when the file changes, so a running
+    service picks up a list added or changed there within a poll. A change that does not
+    load (a typo, an unknown country) is logged once and the lists as they were stay."""
+
+    def __init__(self, path: Path, loaded: tuple[ListSpec, ...], gazetteer: Gazetteer) -> None:
+        self.path = path
+        self.lists = loaded
+        self.gazetteer = gazetteer
+        self.seen = self._stamp()
+        self.warned: set[str] = set()  # lists in both places, said once
+
+    def _stamp(self) -> tuple[int, int] | None:
+        try:
+            found = self.path.stat()
+        except OSError:
+            return None
+        return found.st_mtime_ns, found.st_size
+
+    def current(self) -> tuple[ListSpec, ...]:
+        stamp = self._stamp()
+        if stamp is None or stamp == self.seen:
+            return self.lists
+        self.seen = stamp
+        try:
+            lists = read_file_lists(self.path)
+            _check_lists(lists, self.gazetteer, self.path)
+        except ConfigError as exc:
+            log.error("the lists of %s did not load, so they stay as they were: %s (%s)",
+                      self.path, exc.message, exc.hint,
+                      extra={"event": "lists_not_reloaded", "path": str(self.path)})
+            return self.lists
+        if lists != self.lists:
+            log.info("lists of %s read again: %s", self.path,
+                     ", ".join(spec.name for spec in lists) or "none",
+                     extra={"event": "lists_reloaded", "path": str(self.path)})
+        self.lists = lists
+        return lists
 
 
 def init_instance(folder: Path) -> Path:

@@ -437,8 +437,20 @@ def load_settings(
 ) -> Settings:
     """Read ``config_path``; layer the environment and flag ``overrides`` ("section.key") on it."""
     environ = os.environ if environ is None else environ
+    data = _read_toml(config_path)
+    return build_settings(
+        config_path.parent.resolve(),
+        data,
+        environ=environ,
+        overrides=overrides or {},
+        origin=str(config_path),
+        sections=sections,
+    )
+
+
+def _read_toml(config_path: Path) -> dict[str, Any]:
     try:
-        data = tomllib.loads(config_path.read_text(encoding="utf-8"))
+        return tomllib.loads(config_path.read_text(encoding="utf-8"))
     except OSError as exc:
         raise ConfigError(
             f"cannot read {config_path}: {exc.strerror}", hint="check the path given to --config"
@@ -451,14 +463,12 @@ def load_settings(
         raise ConfigError(
             f"{config_path} is not valid TOML: {exc}", hint="fix the line named above"
         ) from exc
-    return build_settings(
-        config_path.parent.resolve(),
-        data,
-        environ=environ,
-        overrides=overrides or {},
-        origin=str(config_path),
-        sections=sections,
-    )
+
+
+def read_file_lists(config_path: Path) -> tuple[ListSpec, ...]:
+    """The ``[lists.NAME]`` tables of ``config_path`` as it is now (a running service reads
+    them again when the file changes)."""
+    return _parse_lists(_read_toml(config_path).get("lists", {}), str(config_path))
 
 
 def build_settings(

@@ -69,6 +69,7 @@ def ingest(obj: Context, as_json: bool) -> None:
     """Pick up new and changed report files from the inbox, and summarise them."""
     instance = obj.instance
     with instance.open_store() as store:
+        instance.record_list_starts(store)  # every list gets the reports that arrive now
         outcomes = ingest_inbox(store, instance.inbox, instance.settings.ingest, now=utc_now())
         summarise_pending(store, instance.settings.summary, now=utc_now())
     if as_json:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -23,10 +24,12 @@ from newsletter.service.cron import check_schedule
 from newsletter.subscribers.core import (
     DEFAULT_FORMAT,
     DEFAULT_LANGUAGE,
+    DEFAULT_SCHEDULES,
     FORMATS,
     MAX_NAME,
     REVIEW_RULES,
     ImportCounts,
+    ListSpec,
     Mode,
     Status,
     Subscriber,
@@ -327,14 +330,23 @@ def lists_group() -> None:
 
 
 @lists_group.command("show")
-@click.option("--json", "as_json", is_flag=True, help="A JSON array of lists.")
+@click.argument("name", required=False)
+@click.option("--json", "as_json", is_flag=True, help="A JSON array of lists (one object with "
+              "NAME).")
 @click.pass_obj
 @handle_errors
-def lists_show(obj: Context, as_json: bool) -> None:
-    """Every list, where it is declared, and how many subscribers it has."""
+def lists_show(obj: Context, name: str | None, as_json: bool) -> None:
+    """Every list, where it is declared, and how many subscribers it has; with NAME, all of
+    that list."""
     with obj.instance.open_store() as store:
         lists = obj.instance.lists(store)
         counts = store.subscribers.counts_by_list()
+        if name is not None:
+            spec = obj.instance.list_named(store, name)
+            start = store.runs.list_start(name)
+    if name is not None:
+        _show_list(spec, counts.get(name, {}), start, as_json)
+        return
     data = [{"name": spec.name, **list_to_table(spec), "origin": spec.origin,
              "subscribers": counts.get(spec.name, {})} for spec in lists.values()]
     if as_json:
@@ -351,48 +363,130 @@ def lists_show(obj: Context, as_json: bool) -> None:
                   for spec in lists.values()])
 
 
-@lists_group.command("add")
-@click.argument("name")
-@click.option("--title")
-@click.option("--title-ru", "title_ru", default="", help="The title for Russian readers.")
-@click.option("--title-kk", "title_kk", default="", help="The title for Kazakh readers.")
-@click.option("--description", default="")
-@click.option("--mode", type=click.Choice([m.value for m in Mode]), default="daily",
-              show_default=True)
-@click.option("--schedule", help="Cron: minute hour day month weekday (default by mode).")
-@click.option("--timezone", default="Asia/Almaty", show_default=True)
-@click.option("--languages", default=",".join(LANGUAGES), show_default=True)
-@click.option("--countries", default="")
-@click.option("--keywords", default="")
-@click.option("--sources", default="")
-@click.option("--kinds", default="")
-@click.option("--policy", type=click.Choice(["hold", "fallback"]), default="fallback",
-              show_default=True)
-@click.option("--review", type=click.Choice(REVIEW_RULES), default="flagged", show_default=True,
-              help="Which machine translations wait for a reviewer: none, flagged ones, all.")
-@click.pass_obj
-@handle_errors
-def lists_add(obj: Context, name: str, title: str | None, title_ru: str, title_kk: str,
-              description: str, mode: str,
-              schedule: str | None, timezone: str, languages: str, countries: str, keywords: str,
-              sources: str, kinds: str, policy: str, review: str) -> None:
-    """Create (or change) a list kept in the database."""
-    table: dict[str, object] = {
-        "title": title or name, "description": description, "mode": mode, "timezone": timezone,
-        "languages": languages, "countries": countries, "keywords": keywords,
-        "sources": sources, "kinds": kinds, "policy": policy, "review": review,
-        "title_ru": title_ru, "title_kk": title_kk}
-    if schedule:
-        table["schedule"] = schedule
+def _show_list(spec: ListSpec, counts: dict[str, int], start: datetime | None,
+               as_json: bool) -> None:
+    table = list_to_table(spec)
+    data = {"name": spec.name, **table, "origin": spec.origin,
+            "starts": start.isoformat() if start else None, "subscribers": counts}
+    if as_json:
+        emit_json(data)
+        return
+    where = ("newsletter.toml" if spec.origin == "config"
+             else "the database (`newsletter lists set` changes it)")
+    rows: list[tuple[str, str]] = [("name", spec.name), ("declared in", where)]
+    for key, value in table.items():
+        shown = ", ".join(str(v) for v in value) if isinstance(value, list) else str(value)
+        rows.append((key.replace("_", " "), shown or "-"))
+    rows.append(("gets reports that arrived from",
+                 start.isoformat() if start else "its first run (not yet)"))
+    rows.append(("subscribers", ", ".join(f"{n} {state}" for state, n in sorted(counts.items()))
+                 or "none"))
+    width = max(len(label) for label, _ in rows)
+    for label, value in rows:
+        click.echo(f"{label:<{width}}  {value}")
+
+
+def _list_options(defaults: bool) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    """The options of `lists add` (with their defaults) and `lists set` (without: only what
+    is given changes)."""
+    def default(value: str) -> dict[str, Any]:
+        return {"default": value, "show_default": True} if defaults else {"default": None}
+
+    options = [
+        click.option("--title", help="The list's title (default: its name)."),
+        click.option("--title-ru", "title_ru", help="The title for Russian readers."),
+        click.option("--title-kk", "title_kk", help="The title for Kazakh readers."),
+        click.option("--description"),
+        click.option("--mode", type=click.Choice([m.value for m in Mode]), **default("daily")),
+        click.option("--schedule", help="Cron: minute hour day month weekday (default by "
+                                        "mode)."),
+        click.option("--timezone", **default("Asia/Almaty")),
+        click.option("--languages", help="Comma-separated.",
+                     **default(",".join(LANGUAGES))),
+        click.option("--countries", help="Comma-separated names or codes; \"\" for none."),
+        click.option("--keywords", help="Comma-separated; \"\" for none."),
+        click.option("--sources", help="Comma-separated; \"\" for none."),
+        click.option("--kinds", help="Comma-separated; \"\" for none."),
+        click.option("--policy", type=click.Choice(["hold", "fallback"]), **default("fallback")),
+        click.option("--review", type=click.Choice(REVIEW_RULES),
+                     help="Which machine translations wait for a reviewer: none, flagged "
+                          "ones, all.", **default("flagged")),
+    ]
+
+    def apply(command: Callable[..., None]) -> Callable[..., None]:
+        for option in reversed(options):
+            command = option(command)
+        return command
+    return apply
+
+
+def _save_list(obj: Context, name: str, table: dict[str, object], verb: str) -> None:
     spec = with_place_codes(parse_list(name, table, origin="database"),
                             obj.instance.gazetteer)  # countries by code, whatever was typed
     check_schedule(spec, utc_now())  # with the scheduler's own parser
-    if any(s.name == name for s in obj.instance.settings.lists):
-        raise ListError(f"{name} is declared in newsletter.toml", hint="change it there")
     with obj.instance.open_store() as store:
-        store.lists.save(name, list_to_table(spec), utc_now())
-    click.echo(f"Saved list {name} ({spec.mode.value}"
-               + (f", {spec.schedule} {spec.timezone}" if spec.schedule else "") + ")")
+        now = store.clock()()
+        with store.transaction():
+            store.lists.save(name, list_to_table(spec), now)
+            # The list gets the reports that arrive from its creation on (a change keeps it).
+            store.runs.record_list_start(name, now)
+    digest = "its digest " if spec.mode is Mode.ALERTS else ""
+    click.echo(f"{verb} list {name} ({spec.mode.value}, {digest}{spec.schedule} "
+               f"{spec.timezone})")
+
+
+def _declared_in_file(obj: Context, name: str) -> None:
+    if any(s.name == name for s in obj.instance.file_lists()):
+        raise ListError(f"{name} is declared in newsletter.toml",
+                        hint=f"change it there, in [lists.{name}]: the service reads the "
+                             "change within a poll")
+
+
+@lists_group.command("add")
+@click.argument("name")
+@_list_options(defaults=True)
+@click.pass_obj
+@handle_errors
+def lists_add(obj: Context, /, name: str, **options: str | None) -> None:
+    """Create a list kept in the database. It gets the reports that arrive from now on."""
+    _declared_in_file(obj, name)
+    with obj.instance.open_store() as store:
+        exists = name in store.lists.stored()
+    if exists:
+        raise ListError(f"there is a list called {name} already",
+                        hint=f"`newsletter lists set {name} --OPTION VALUE` changes only what "
+                             f"it is given; `newsletter lists show {name}` shows it all")
+    table: dict[str, object] = {key: value for key, value in options.items()
+                                if value is not None}
+    table.setdefault("title", name)
+    _save_list(obj, name, table, "Added")
+
+
+@lists_group.command("set")
+@click.argument("name")
+@_list_options(defaults=False)
+@click.pass_obj
+@handle_errors
+def lists_set(obj: Context, /, name: str, **options: str | None) -> None:
+    """Change a list kept in the database: only the options given change."""
+    _declared_in_file(obj, name)
+    with obj.instance.open_store() as store:
+        stored = store.lists.stored().get(name)
+    if stored is None:
+        raise ListError(f"no database list called {name!r}",
+                        hint=f"`newsletter lists add {name}` creates it; `newsletter lists "
+                             "show` lists them all")
+    changes = {key: value for key, value in options.items() if value is not None}
+    if not changes:
+        raise ListError("nothing to change", hint=f"give an option, e.g. `newsletter lists set "
+                                                  f"{name} --policy hold`; `--help` lists them")
+    table = dict(stored)
+    mode_changed = "mode" in changes and changes["mode"] != table.get("mode")
+    if mode_changed and "schedule" not in changes and table.get("schedule") == \
+            DEFAULT_SCHEDULES.get(Mode(str(table.get("mode", "daily")))):
+        table.pop("schedule", None)  # the old mode's default schedule: the new mode's instead
+    table.update(changes)
+    _save_list(obj, name, table, "Changed")
 
 
 @lists_group.command("remove")
@@ -401,10 +495,11 @@ def lists_add(obj: Context, name: str, title: str | None, title_ru: str, title_k
 @handle_errors
 def lists_remove(obj: Context, name: str) -> None:
     """Delete a list kept in the database (memberships are kept, for the record)."""
-    with obj.instance.open_store() as store:
+    with obj.instance.open_store() as store, store.transaction():
         if not store.lists.delete(name):
             raise ListError(f"no database list called {name!r}",
                             hint="lists of newsletter.toml are removed by editing the file")
+        store.runs.forget_list_start(name)  # added again, it starts again
     click.echo(f"Removed list {name}")
 
 

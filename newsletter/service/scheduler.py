@@ -207,7 +207,35 @@ async def run_forever(service: Service, lease: SchedulerLease, *, sender: Sender
             return None
         return await sender.sweep(stop)
 
+    scheduled: dict[str, tuple[str, str]] = {}  # list → (schedule, timezone) of its job
+
+    def schedule_digests(*, starting: bool = False) -> None:
+        """A digest job for each list as the lists are now (database and newsletter.toml): a
+        list added or changed while the service runs is scheduled at the next poll, and one
+        removed is no longer."""
+        lists = service.lists()
+        for name, spec in lists.items():
+            wanted = (spec.schedule, spec.timezone)
+            if scheduled.get(name) == wanted:
+                continue
+            service.start_of(name)  # it gets the reports that arrive from now on
+            if name in scheduled:
+                scheduler.reschedule_job(f"digest:{name}", trigger=cron_trigger(spec))
+            else:
+                scheduler.add_job(job(digest_of(name)), cron_trigger(spec),
+                                  id=f"digest:{name}")
+            if not starting:  # a change while running: say so
+                log.info("digest of %s scheduled: %s %s", name, *wanted,
+                         extra={"event": "list_scheduled", "list": name})
+            scheduled[name] = wanted
+        for name in set(scheduled) - set(lists):
+            scheduler.remove_job(f"digest:{name}")
+            del scheduled[name]
+            log.info("digest of %s unscheduled: the list is gone", name,
+                     extra={"event": "list_unscheduled", "list": name})
+
     async def prepare_and_alert() -> object:
+        schedule_digests()
         service.prepare()
         if translator is not None:
             translator.wake()
@@ -245,9 +273,7 @@ async def run_forever(service: Service, lease: SchedulerLease, *, sender: Sender
                       id="lease")
     scheduler.add_job(job(beat), IntervalTrigger(seconds=HEARTBEAT_SECONDS), id="heartbeat",
                       next_run_time=datetime.now(UTC))
-    for spec in service.lists().values():
-        scheduler.add_job(job(digest_of(spec.name)), cron_trigger(spec),
-                          id=f"digest:{spec.name}")
+    schedule_digests(starting=True)
     loop = asyncio.get_running_loop()
 
     def translated() -> None:  # from the translation thread: alerts may go now
@@ -284,6 +310,6 @@ async def run_forever(service: Service, lease: SchedulerLease, *, sender: Sender
             pass  # the lease runs out by itself; the heartbeat goes stale
     if gone:
         raise gone[0]
-        log.info("service stopped", extra={"event": "stopped"})
     if lost:
         raise lost[0]
+    log.info("service stopped", extra={"event": "stopped"})

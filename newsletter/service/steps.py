@@ -73,25 +73,26 @@ class Service:
         # Run first in every transaction that makes an issue: a scheduler that lost its lease
         # (it froze, another took over) makes nothing.
         self.fence = fence
-        # Every list gets the reports that arrive once the service knows it (recorded before
-        # anything is ingested), never the archive that was there before it. Only a service
-        # that sends records it: a preview or a dry run (``looking``) writes nothing, and
-        # takes a list it has never seen as starting now.
+        # Every list gets the reports that arrive once it exists (:meth:`start_of`), never
+        # the archive that was there before it. A preview or a dry run (``looking``) writes
+        # nothing: the starts it assumed for lists never seen are kept here.
         self.starts: dict[str, datetime] = {}
         # Why languages went untranslated (no model for a pair), each with the command that
         # installs one, for the command line to print.
         self.missing_models: set[str] = set()
         for name in self.lists():
-            self._start(name)
+            self.start_of(name)
 
-    def _start(self, name: str) -> datetime:
-        if name not in self.starts:
-            known = self.store.runs.list_start(name)
-            if known is None:
-                known = (self.clock() if self.looking
-                         else self.store.runs.record_list_start(name, self.clock()))
-            self.starts[name] = known
-        return self.starts[name]
+    def start_of(self, name: str) -> datetime:
+        """When ``name`` started getting reports: recorded when it was created (`lists add`)
+        or first seen by a command that writes, and recorded now when it is new (a preview
+        or a dry run, which write nothing, take a new list as starting now)."""
+        known = self.store.runs.list_start(name)
+        if known is not None:
+            return known
+        if self.looking:
+            return self.starts.setdefault(name, self.clock())
+        return self.store.runs.record_list_start(name, self.clock())
 
     # Built once per service: the engine keeps its CTranslate2 models loaded between polls,
     # and the renderer its compiled catalogs and templates between issues.
@@ -182,7 +183,7 @@ class Service:
 
     def due(self, spec: ListSpec) -> list[StoredReport]:
         """Matching reports not yet sent to ``spec``, oldest first."""
-        start = self._start(spec.name)  # a list added while running is seen from now on
+        start = self.start_of(spec.name)  # the reports that arrived since the list exists
         return [r for r in self.store.issues.unsent_reports(spec.name, start)
                 if spec.matches(r.report, r.places)]
 
@@ -261,7 +262,7 @@ class Service:
         found = []
         for spec in self.lists().values():
             last = self.store.runs.last(spec.name, "digest")
-            fire = previous_fire(spec, now, last.at if last else self._start(spec.name))
+            fire = previous_fire(spec, now, last.at if last else self.start_of(spec.name))
             if fire is not None:
                 found.append((spec, fire))
         return found

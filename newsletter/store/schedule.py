@@ -39,6 +39,11 @@ class ScheduleRuns:
         assert known is not None
         return known
 
+    def forget_list_start(self, list_name: str) -> None:
+        """A list removed: added again, it starts again."""
+        self.db.execute("DELETE FROM schedule_runs WHERE list_name = ? AND kind = ?",
+                        (list_name, _START))
+
     def claim_fire(self, list_name: str, kind: str, fire: datetime, now: datetime) -> int | None:
         """Take the scheduled fire of ``kind`` for ``list_name`` at ``fire``; its run's ID, or
         None when it was taken already (another scheduler, or before a restart)."""

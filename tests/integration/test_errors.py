@@ -39,6 +39,7 @@ BAD_INPUT: dict[str, list[str]] = {
     "init": ["init", "."],  # the current folder is an instance already
     "lists add": ["lists", "add", "x", "--schedule", "every day"],
     "lists remove": ["lists", "remove", "no-such-list"],
+    "lists set": ["lists", "set", "no-such-list", "--policy", "hold"],
     "lists show": ["BROKEN", "lists", "show"],
     "models build": ["models", "build", "empty-checkpoint", "--from", "en", "--to", "kk"],
     "models check": ["models", "check"],  # with a package whose model file is garbage

@@ -26,7 +26,7 @@ ENV = {"NEWSLETTER_WEB_SECRET": SECRET}
 
 READ_ONLY = [
     ["status"], ["status", "--json"], ["reports", "list"], ["reports", "list", "--json"],
-    ["reports", "show", "1"], ["reports", "show", "1", "--json"], ["lists", "show"],
+    ["reports", "show", "1"], ["reports", "show", "1", "--json"], ["lists", "show"], ["lists", "show", "fresh"],
     ["subscribers", "list"], ["subscribers", "show", "reader0@example.org"],
     ["subscribers", "export", "--list", "daily"], ["outbox", "list"],
     ["outbox", "list", "--json", "--state", "pending"], ["deliver", "--dry-run"],
