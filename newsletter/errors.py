@@ -185,8 +185,10 @@ class AlreadySent(NewsletterError):
 class LeaseLost(NewsletterError):
     """A lease ran out and another owner took it: what its old holder was doing is not done."""
 
-    def __init__(self, name: str, owner: str) -> None:
-        super().__init__(f"{owner} no longer holds the {name} lease: another process took over",
+    def __init__(self, name: str, owner: str, holder: str | None = None) -> None:
+        taker = holder or "another process"
+        super().__init__(f"{owner} no longer holds the {name} lease: {taker} took it over",
                          hint="this process stops; the one holding the lease carries on")
         self.name = name
         self.owner = owner
+        self.holder = holder

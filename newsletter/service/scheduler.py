@@ -9,7 +9,8 @@ digest for a missed run, and every scheduled fire is claimed once in the databas
 Exactly one scheduler fires at a time, across machines: it holds the ``scheduler`` lease (a
 row with an epoch), renews it every third of its length, and every issue it makes is fenced
 on (owner, epoch) in the issue's own transaction. A scheduler that froze past its lease and
-came back finds the lease taken: its writes are refused (:class:`LeaseLost`) and it stops. A
+came back finds the lease taken: its writes are refused (:class:`LeaseLost`, naming the new
+holder) and it stops; one whose lease ran out while no one took it renews it and goes on. A
 second scheduler on the same database says who holds the lease and waits as a standby (or
 exits). SIGTERM and SIGINT stop new work, let the messages in flight finish, and exit 0.
 
@@ -77,17 +78,32 @@ class SchedulerLease:
         if held.owner != self.owner:
             return held.owner
         if self.epoch is not None and held.epoch != self.epoch:
-            raise LeaseLost(LEASE, self.owner)
+            raise LeaseLost(LEASE, self.owner, "another scheduler, since gone,")
         self.epoch = held.epoch
         return None
 
     def fence(self) -> None:
+        """Inside an issue's transaction: go on only while this process holds the lease. A
+        lease that ran out while this process was busy (a long digest, a slow database) and
+        that no one took meanwhile is renewed, and the work goes on; :class:`LeaseLost`
+        (naming the new holder) only when another scheduler took it."""
         if self.epoch is None:
             raise LeaseLost(LEASE, self.owner)
-        self.store.leases.fence(LEASE, self.owner, self.epoch, self.clock())
+        try:
+            self.store.leases.fence(LEASE, self.owner, self.epoch, self.clock())
+        except LeaseLost:
+            held = self.store.leases.holder(LEASE)
+            if held is None or held.owner != self.owner or held.epoch != self.epoch:
+                raise LeaseLost(LEASE, self.owner, held.owner if held else None) from None
+            log.warning("the scheduler lease ran out while this process was busy and no one "
+                        "took it: renewed", extra={"event": "lease_renewed_late"})
+            holder = self.take()
+            if holder is not None:
+                raise LeaseLost(LEASE, self.owner, holder) from None
+            self.store.leases.fence(LEASE, self.owner, self.epoch, self.clock())
 
     def drop(self) -> None:
-        self.store.leases.drop(LEASE, self.owner)
+        self.store.leases.drop(LEASE, self.owner, self.clock())
 
 
 async def wait_for_lease(lease: SchedulerLease, *, standby: bool,
@@ -256,7 +272,7 @@ async def run_forever(service: Service, lease: SchedulerLease, *, sender: Sender
     async def renew() -> object:
         holder = lease.take()
         if holder is not None:
-            raise LeaseLost(LEASE, lease.owner)
+            raise LeaseLost(LEASE, lease.owner, holder)
         return None
 
     async def beat() -> object:

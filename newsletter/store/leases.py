@@ -67,6 +67,8 @@ class Leases:
         if touched != 1:
             raise LeaseLost(name, owner)
 
-    def drop(self, name: str, owner: str) -> None:
-        """Give the lease up, if ``owner`` still holds it."""
-        self.db.execute("DELETE FROM leases WHERE name = ? AND owner = ?", (name, owner))
+    def drop(self, name: str, owner: str, now: datetime) -> None:
+        """Give the lease up, if ``owner`` still holds it: it runs out now. The row stays, so
+        the epoch keeps counting holders (the next other owner takes it at epoch + 1)."""
+        self.db.execute("UPDATE leases SET expires_at = ? WHERE name = ? AND owner = ?",
+                        (stamp(now), name, owner))

@@ -343,10 +343,11 @@ def test_a_lease_has_one_holder_until_it_runs_out(store: Store) -> None:
     assert _holder(store, "one", 20) == ("one", 1)  # renewed until 50 s, same epoch
     assert _holder(store, "two", 40) == ("one", 1)
     assert _holder(store, "two", 51) == ("two", 2)  # ran out: taken over, a new epoch
-    store.leases.drop("scheduler", "one")  # no longer the holder: changes nothing
+    store.leases.drop("scheduler", "one", NOW + timedelta(seconds=55))  # not the holder
     assert _holder(store, "one", 60) == ("two", 2)
-    store.leases.drop("scheduler", "two")
-    assert _holder(store, "one", 60) == ("one", 1)
+    store.leases.drop("scheduler", "two", NOW + timedelta(seconds=60))
+    assert _holder(store, "one", 60) == ("one", 3)  # given up: another holder, a new epoch
+    assert _holder(store, "one", 200) == ("one", 3)  # ran out, taken again by its holder
 
 
 def test_writes_under_a_lease_are_fenced_on_its_epoch(store: Store) -> None:

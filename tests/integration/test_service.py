@@ -143,9 +143,28 @@ def test_two_schedulers_on_one_database(office: Instance, store: Store) -> None:
     clock.now += timedelta(seconds=31)  # the first one froze: its lease runs out
     assert asyncio.run(wait(standby=True)) is True
     assert first.take() == "host:2"
-    with pytest.raises(LeaseLost):  # what the first one would still make is refused
-        first.fence()
+    with pytest.raises(LeaseLost, match="host:2 took it over"):  # what the first one would
+        first.fence()                                             # still make is refused
     second.fence()
+
+
+def test_a_scheduler_whose_lease_ran_out_while_busy_goes_on_when_no_one_took_it(
+        office: Instance, store: Store) -> None:
+    clock = Clock(datetime(2026, 5, 4, 10, 0, tzinfo=UTC))
+    lease = SchedulerLease(store, "host:1", 30, clock)
+    assert lease.take() is None
+    service = office.service(store, clock=clock)
+    service.fence = lease.fence
+    _arrive(office, "late.txt", report_text("Floods", clock.now.date()), clock)
+    service.prepare()
+    clock.now += timedelta(seconds=95)  # a long digest: three renewals missed
+    made = service.digest(service.lists()["daily"])
+    assert made is not None  # no one took the lease: renewed, and the digest made
+    held = store.leases.holder("scheduler")
+    assert held is not None
+    assert (held.owner, held.epoch) == ("host:1", 1)
+    assert held.expires_at == clock.now + timedelta(seconds=30)
+    assert lease.take() is None  # and the renewal job goes on as before
 
 
 def test_an_alert_waits_for_its_translation_then_follows_the_policy(
