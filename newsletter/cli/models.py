@@ -150,6 +150,8 @@ def models_check(obj: Context, as_json: bool) -> None:
             state = "ok  " if r.ok else "FAIL"
             click.echo(f"{state} {r.model.name} ({r.model.from_code}→{r.model.to_code}) "
                        f"{r.seconds:.2f} s: {r.output or r.error}")
+            if r.output and r.error:
+                click.echo(f"     {r.error}")
     if any(not r.ok for r in results):
         raise NewsletterError("some models failed their check",
                               hint="remove or reinstall the models marked FAIL")

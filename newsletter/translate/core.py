@@ -233,9 +233,29 @@ class Flag:
 
 _DIGITS = re.compile(r"\d+")
 
+# What the engine saw while translating a sentence travels with its output (and is cached
+# with it) as a private-use character at its end: the model ran to the most tokens it may
+# produce without ending the sentence (cut short), or the sentence was longer than the
+# model takes and was translated in pieces. :func:`engine_marks` reads them back.
+CUT_MARK = "\ue000"
+SPLIT_MARK = "\ue001"
+_MARKS = {CUT_MARK: Flag("runaway", "the model did not end the sentence: its output was cut "
+                                    "at the most tokens it may produce"),
+          SPLIT_MARK: Flag("split", "the sentence is longer than the model takes: it was "
+                                    "translated in pieces")}
+
+
+def engine_marks(output: str) -> tuple[str, list[Flag]]:
+    """``output`` without the engine's marks, and the flags they stand for."""
+    flags = [flag for mark, flag in _MARKS.items() if mark in output]
+    if flags:
+        output = output.translate({ord(mark): None for mark in _MARKS})
+    return output, flags
+
 
 def unmask(output: str, masked: Masked, target: str) -> tuple[str, list[Flag]]:
     """Put the protected facts back into a model's ``output``, rendered for ``target``."""
+    output, _ = engine_marks(output)
     by_placeholder = {span.placeholder: span for span in masked.spans}
     seen: dict[str, int] = {}
     flags: list[Flag] = []
@@ -338,7 +358,7 @@ LENGTH_BOUNDS = (0.4, 3.0)
 
 def quality_flags(masked: Masked, output: str, target: str) -> list[Flag]:
     """Problems of a model's ``output`` for ``masked`` (before placeholders are restored)."""
-    flags: list[Flag] = []
+    output, flags = engine_marks(output)
     source_letters = len(re.findall(r"[^\W\d_]", masked.text))
     output_letters = re.findall(r"[^\W\d_]", output)
     if source_letters >= 4:

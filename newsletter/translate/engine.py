@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import struct
 import sys
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -23,7 +24,7 @@ from types import ModuleType
 from typing import Any
 
 from newsletter.errors import ModelError
-from newsletter.translate.core import ModelRef
+from newsletter.translate.core import CUT_MARK, SPLIT_MARK, ModelRef
 
 INSTALL_RECORD = ".install.json"
 # Marian models tokenise source and target with different SentencePiece models; Argos
@@ -142,10 +143,56 @@ DECODING_SLACK = 16
 DECODING_CEILING = 1024
 
 
-def max_decoding_length(longest_source: int) -> int:
+def max_decoding_length(longest_source: int, positions: int | None = None) -> int:
     """The most target tokens a batch whose longest source has ``longest_source`` tokens
-    may produce."""
-    return min(DECODING_CEILING, DECODING_RATIO * longest_source + DECODING_SLACK)
+    may produce, within the model's ``positions`` (its position table, when it has one)."""
+    cap = min(DECODING_CEILING, DECODING_RATIO * longest_source + DECODING_SLACK)
+    return cap if positions is None else min(cap, positions)
+
+
+def position_limit(model_bin: Path) -> int | None:
+    """How many positions the model's position table holds (a source or an output longer
+    than that fails inside CTranslate2), read from the variable headers of its
+    ``model.bin`` without loading the weights; None when it has no table (positions computed
+    as it goes) or the file is in a format this reader does not know."""
+    try:
+        with model_bin.open("rb") as handle:
+            def number(fmt: str) -> int:
+                return int(struct.unpack("<" + fmt, handle.read(struct.calcsize(fmt)))[0])
+
+            def name() -> str:
+                return handle.read(number("H")).rstrip(b"\0").decode("utf-8", "replace")
+
+            version = number("I")
+            if not 4 <= version <= 6:
+                return None
+            name()  # the spec's name
+            number("I")  # its revision
+            found: list[int] = []
+            for _ in range(number("I")):
+                variable = name()
+                shape = [number("I") for _ in range(number("B"))]
+                number("B")  # the type
+                handle.seek(number("I"), os.SEEK_CUR)
+                if variable.endswith("position_encodings/encodings") and shape:
+                    found.append(shape[0])
+            return min(found) if found else None
+    except (OSError, struct.error):
+        return None
+
+
+@dataclass(frozen=True)
+class _Loaded:
+    package: Any
+    translator: Any
+    decoder: Any  # the target's SentencePiece model, when it has its own
+    positions: int | None  # the model's position table (position_limit)
+    added: int  # tokens the model's config adds to every source (language token, </s>)
+
+    @property
+    def longest_source(self) -> int | None:
+        """The most tokens of a sentence the model takes at once."""
+        return None if self.positions is None else max(1, self.positions - self.added)
 
 
 def batch_size_for(sentences: int, batch_size: int, parallel: int) -> int:
@@ -169,7 +216,7 @@ class ArgosEngine:
         self.parallel = parallel or default_parallel(self.threads)
         self.beam_size = beam_size
         self.batch_size = batch_size
-        self._loaded: dict[str, tuple[Any, Any, Any]] = {}
+        self._loaded: dict[str, _Loaded] = {}
         # for tests and benches: translate calls made, and target tokens the models produced
         self.batch_calls = 0
         self.target_tokens = 0
@@ -177,7 +224,7 @@ class ArgosEngine:
     def models(self) -> list[InstalledModel]:
         return installed_models(self.packages_dir)
 
-    def _load(self, model: InstalledModel) -> tuple[Any, Any, Any]:
+    def _load(self, model: InstalledModel) -> _Loaded:
         if model.key not in self._loaded:
             package_module = import_argos_package(self.argos_home)
             import ctranslate2
@@ -188,6 +235,8 @@ class ArgosEngine:
                     str(model.path / "model"), device="cpu", inter_threads=self.parallel,
                     intra_threads=self.threads,
                 )
+                config = json.loads((model.path / "model" / "config.json").read_text(
+                    encoding="utf-8")) if (model.path / "model" / "config.json").is_file() else {}
             except Exception as exc:  # any failure to load is the package's fault
                 raise ModelError(
                     f"cannot load the model {model.name}: {exc}",
@@ -202,7 +251,11 @@ class ArgosEngine:
                 decoder = sentencepiece.SentencePieceProcessor(
                     model_file=str(model.path / TARGET_TOKENIZER)
                 )
-            self._loaded[model.key] = (package, translator, decoder)
+            added = int(bool(config.get("add_source_bos"))) + int(bool(config.get(
+                "add_source_eos")))
+            self._loaded[model.key] = _Loaded(package, translator, decoder,
+                                              position_limit(model.path / "model" / "model.bin"),
+                                              added)
         return self._loaded[model.key]
 
     def translate(self, model: InstalledModel, sentences: Sequence[str],
@@ -211,38 +264,76 @@ class ArgosEngine:
         (sorted so a batch pads little), all batches handed to CTranslate2 at once so that
         ``parallel`` of them are decoded together; ``done`` is told how many sentences each
         batch finished, in order, for a progress bar that moves while a large chunk is
-        translated."""
+        translated.
+
+        Nothing is asked of the model that it cannot do: a sentence longer than it takes is
+        translated in pieces, and no output may run past its position table; either is
+        marked on the output (:data:`~newsletter.translate.core.CUT_MARK`,
+        :data:`~newsletter.translate.core.SPLIT_MARK`) and flagged. Any failure of the model
+        is a :class:`ModelError` naming it."""
         if not sentences:
             return []
-        package, translator, decoder = self._load(model)
-        tokenizer = package.tokenizer
-        tokens = [tokenizer.encode(sentence) for sentence in sentences]
+        loaded = self._load(model)
+        try:
+            return self._translate(model, loaded, sentences, done)
+        except ModelError:
+            raise
+        except Exception as exc:  # CTranslate2 raises RuntimeError and ValueError alike
+            raise ModelError(
+                f"the model {model.name} ({model.from_code}→{model.to_code}) failed: {exc}",
+                hint=f"`newsletter models check` tries every model; rebuild or reinstall "
+                     f"{model.name}, or remove it with `newsletter models remove "
+                     f"{model.name}`") from exc
+
+    def _translate(self, model: InstalledModel, loaded: _Loaded, sentences: Sequence[str],
+                   done: Callable[[int], None] | None) -> list[str]:
+        tokenizer = loaded.package.tokenizer
+        pieces_of: list[list[str]] = []  # what the model is given: sentences, or their pieces
+        owner: list[int] = []  # the sentence each of them belongs to
+        longest = loaded.longest_source
+        for index, sentence in enumerate(sentences):
+            tokens = tokenizer.encode(sentence)
+            step = longest if longest is not None and len(tokens) > longest else len(tokens)
+            for start in range(0, max(1, len(tokens)), max(1, step)):
+                pieces_of.append(tokens[start : start + step])
+                owner.append(index)
         prefix = model.target_prefix
-        order = sorted(range(len(tokens)), key=lambda i: len(tokens[i]))
-        outputs: list[str] = [""] * len(tokens)
+        order = sorted(range(len(pieces_of)), key=lambda i: len(pieces_of[i]))
+        outputs: list[str] = [""] * len(pieces_of)
         size = batch_size_for(len(order), self.batch_size, self.parallel)
         submitted = []
         for start in range(0, len(order), size):
             batch = order[start : start + size]
-            submitted.append((batch, translator.translate_batch(
-                [tokens[i] for i in batch],
+            cap = max_decoding_length(max(len(pieces_of[i]) for i in batch), loaded.positions)
+            submitted.append((batch, cap, loaded.translator.translate_batch(
+                [pieces_of[i] for i in batch],
                 target_prefix=[[prefix]] * len(batch) if prefix else None,
                 beam_size=self.beam_size,
                 max_batch_size=size,
                 # replace_unknowns makes batched decoding several times slower (it tracks
                 # attention); an unknown token is flagged instead (quality flag "unknown").
-                max_decoding_length=max_decoding_length(max(len(tokens[i]) for i in batch)),
+                max_decoding_length=cap,
                 asynchronous=True,
             )))
-        for batch, results in submitted:
+        waiting = [0] * len(sentences)  # pieces of each sentence not yet translated
+        for belongs in owner:
+            waiting[belongs] += 1
+        for batch, cap, results in submitted:
+            completed = 0
             for i, pending in zip(batch, results, strict=True):
                 pieces = pending.result().hypotheses[0]
                 self.target_tokens += len(pieces)
-                outputs[i] = self._decode(tokenizer, decoder, pieces, prefix)
-            if done is not None:
-                done(len(batch))
+                outputs[i] = self._decode(tokenizer, loaded.decoder, pieces, prefix) + (
+                    CUT_MARK if len(pieces) >= cap else "")
+                waiting[owner[i]] -= 1
+                completed += waiting[owner[i]] == 0
+            if done is not None and completed:
+                done(completed)
         self.batch_calls += 1
-        return outputs
+        joined: list[list[str]] = [[] for _ in sentences]
+        for i, text in enumerate(outputs):
+            joined[owner[i]].append(text)
+        return [" ".join(parts) + (SPLIT_MARK if len(parts) > 1 else "") for parts in joined]
 
     @staticmethod
     def _decode(tokenizer: Any, decoder: Any, pieces: list[str], prefix: str) -> str:

@@ -27,6 +27,7 @@ from pathlib import Path, PurePosixPath
 
 from newsletter.errors import ModelError
 from newsletter.languages import NAMES
+from newsletter.translate.core import engine_marks, mask, quality_flags
 from newsletter.translate.engine import (
     INSTALL_RECORD,
     TARGET_TOKENIZER,
@@ -210,7 +211,9 @@ class CheckResult:
 
 
 def check(engine: ArgosEngine, models: Sequence[InstalledModel] | None = None) -> list[CheckResult]:
-    """Load each model and translate a probe sentence in its source language."""
+    """Load each model and translate a probe sentence in its source language; the output
+    must pass the quality checks every translation gets (script, length, repetition, Kazakh
+    letters…), so a model that answers with gibberish fails."""
     results = []
     for model in models if models is not None else engine.models():
         probe = PROBES.get(model.from_code, PROBES["en"])
@@ -220,9 +223,12 @@ def check(engine: ArgosEngine, models: Sequence[InstalledModel] | None = None) -
         except ModelError as exc:
             results.append(CheckResult(model, False, "", time.perf_counter() - started, str(exc)))
             continue
-        ok = bool(output.strip()) and output.strip() != probe
-        results.append(CheckResult(model, ok, output, time.perf_counter() - started,
-                                   None if ok else "the model returned nothing useful"))
+        flags = quality_flags(mask(probe, model.from_code), output, model.to_code)
+        text, _ = engine_marks(output)
+        problem = ("the model returned nothing" if not text.strip()
+                   else "; ".join(f"{flag.code}: {flag.detail}" for flag in flags) or None)
+        results.append(CheckResult(model, problem is None, text, time.perf_counter() - started,
+                                   problem))
     return results
 
 
