@@ -13,7 +13,7 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -155,9 +155,16 @@ def test_an_office_moves_from_sqlite_to_postgresql(instance: Instance,
     with sqlite_office.open_store() as store:
         subscribe(store, "alerts", readers(25))
         queue_alert(sqlite_office, store, "alerts")
+        store.reviewers.save("aigul", "argon2-hash", store.now())
+        store.reviewers.open_session("token", "aigul", "csrf", store.now(),
+                                     store.now() + timedelta(hours=8))
         before = {"reports": store.reports.by_language(), "outbox": store.outbox.counts()}
     runner = CliRunner()
     config = ["--config", str(sqlite_office.config_path)]
+    for same in (f"sqlite:///{sqlite_office.settings.database_path}",):
+        refused = runner.invoke(cli, [*config, "db", "copy", "--to", same])
+        assert refused.exit_code == 1
+        assert "is the database this office uses" in refused.output
     copied = runner.invoke(cli, [*config, "db", "copy", "--to", postgres_url, "--json"])
     assert copied.exit_code == 0, copied.output
     tables = json.loads(copied.output)["tables"]
@@ -172,6 +179,19 @@ def test_an_office_moves_from_sqlite_to_postgresql(instance: Instance,
         assert store.backend == "postgresql"
         assert {"reports": store.reports.by_language(),
                 "outbox": store.outbox.counts()} == before
+        assert store.reviewers.names() == ["aigul"]
+        session = store.reviewers.session("token", store.now())
+        assert session is not None  # still logged in after the move
+        assert session.reviewer == "aigul"
+    # With NEWSLETTER_DATABASE_URL exported first (the office now reads PostgreSQL), a copy
+    # "to" it, however the address is written, is a copy onto itself: refused.
+    for same in (postgres_url, postgres_url + ("&" if "?" in postgres_url else "?")
+                 + "application_name=copy"):
+        onto_itself = runner.invoke(cli, [*config, "db", "copy", "--to", same],
+                                    env={"NEWSLETTER_DATABASE_URL": postgres_url})
+        assert onto_itself.exit_code == 1, onto_itself.output
+        assert "is the database this office uses" in onto_itself.output
+        assert "unset it for the copy" in onto_itself.output
     ingest_sample(moved, reports={"second.txt": SAMPLE_REPORT.read_text().replace(
         "Kazakhstan", "Tajikistan")})
     with moved.open_store() as store:

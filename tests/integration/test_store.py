@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from newsletter.errors import StoreError
-from newsletter.store import MIGRATIONS, Migration, open_store
+from newsletter.store import MIGRATIONS, Migration, Store, open_store
+from newsletter.store.copy import NOT_COPIED, TABLES
 
 
 def test_a_new_database_is_migrated_in_wal_mode(tmp_path: Path) -> None:
@@ -52,3 +53,11 @@ def test_a_file_that_is_not_a_database_gives_a_clear_error(tmp_path: Path) -> No
     with pytest.raises(StoreError) as caught:
         open_store(path)
     assert "not a usable newsletter database" in caught.value.message
+
+
+def test_every_table_is_copied_by_db_copy_or_left_out_on_purpose(store: Store) -> None:
+    """A new table must be put in newsletter.store.copy's TABLES (in the order its
+    references need) or NOT_COPIED, or `db copy` would silently leave it behind."""
+    tables = {str(row[0]) for row in store.db.all(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")}
+    assert tables == set(TABLES) | set(NOT_COPIED)
