@@ -46,13 +46,15 @@ def plan_issue(
     summary_budget: tuple[int, int] | None = None,
     review: ReviewRule = ReviewRule.FLAGGED,
     extra: Mapping[str, Sequence[int]] | None = None,
+    as_approved: bool = False,
 ) -> PlannedIssue:
     """What each language's mail of an alert or digest says, from the stored editions.
 
     A digest merges near-duplicate reports into one item crediting every source; per language,
     an item whose translation is flagged, missing or waiting for a reviewer (``review``)
     follows ``policy``: the original text with a notice (fallback) or left out with the reason
-    recorded (hold; :attr:`PlannedIssue.held_reports` names them). ``extra`` adds reports for
+    recorded (hold; :attr:`PlannedIssue.held_reports` names them); ``as_approved`` plans it as
+    it would go once every edition is approved as it stands. ``extra`` adds reports for
     one language's readers only (held back from them before, and free to go now).
     ``list_title`` is one title for every language or the title in each of ``languages``.
     ``summary_budget`` (sentences, words) is a list's own summary length: the stored summary,
@@ -81,7 +83,8 @@ def plan_issue(
         for plan in planned:
             leader = stored[plan.report_ids[0]]
             edition = editions.get(leader.id, {}).get(language)
-            item = _mail_item(leader, plan, edition, language, policy, base_url, review)
+            item = _mail_item(leader, plan, edition, language, policy, base_url, review,
+                              as_approved)
             if isinstance(item, str):
                 result.held.setdefault(language, []).append(item)
                 result.held_reports.setdefault(language, []).extend(plan.report_ids)
@@ -121,14 +124,14 @@ def fallback_reason(flags: Sequence[Flag]) -> str:
 
 def _mail_item(
     leader: StoredReport, plan: DigestItem, edition: Edition | None, language: str,
-    policy: Policy, base_url: str, review: ReviewRule,
+    policy: Policy, base_url: str, review: ReviewRule, as_approved: bool = False,
 ) -> MailItem | str:
     """The item in ``language`` as :func:`edition_view` decides it, or the reason it is held
     back."""
     report = leader.report
     view = edition_view(leader.id, report.language, report.title, plan.summary, report.body,
                         edition, language, policy, indices=plan.summary_indices,
-                        review=review)
+                        review=review, as_approved=as_approved)
     if view.held:
         return view.held_reason(leader.id)
     return MailItem(

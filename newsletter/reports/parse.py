@@ -165,9 +165,12 @@ def _lead(paragraphs: list[str], head: PageHead, place: Callable[[str], bool]) -
             continue  # chrome, or a caption printed twice
         paragraph = "\n".join(lines)
         cut = len(head.title)
+        rest = paragraph[cut:].strip()
         if fold(paragraph[:cut]) == title and paragraph[cut : cut + 1] == " " and len(
-                paragraph) > cut + 20:
-            paragraph = paragraph[len(head.title):].strip()  # "Title Title's first sentence…"
+                rest) > 20 and (rest[:1].isupper() or rest[:1].isdigit() or rest[:1] in "\"«“'"):
+            # "Title Title's first sentence…": the headline glued to the text. Not "Floods in
+            # Kazakhstan damaged…", whose first words merely are the title.
+            paragraph = rest
         if head.published is None and (m := _ISSUED.search(paragraph)):
             head.published = parse_date(m.group("date"))
         if looking:

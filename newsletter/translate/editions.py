@@ -22,7 +22,7 @@ translation; while one waits, the policy decides what its readers get.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
 
@@ -143,12 +143,22 @@ def edition_view(
     report_id: int, source_language: str, title: str, summary: Sequence[str], body: str,
     edition: Edition | None, language: str, policy: Policy,
     indices: Sequence[int] | None = None, review: ReviewRule = ReviewRule.FLAGGED,
+    as_approved: bool = False,
 ) -> EditionView:
     """What a reader of ``language`` gets for the report whose original is ``title``,
     ``summary`` and ``body`` in ``source_language``, under ``policy`` and the list's review
     rule. ``indices`` picks the translated summary sentences that stand for ``summary`` (a
-    list's shorter summary, or a digest item's), all of them by default."""
+    list's shorter summary, or a digest item's), all of them by default. ``as_approved``:
+    what readers would get once a reviewer approves the edition as it stands (its
+    corrections, if any), for the review editor's preview."""
     original = tuple(summary)
+    if as_approved and edition is not None and edition.title is not None and not (
+            edition.approved or edition.rejected):
+        current = edition.review
+        edition = replace(edition, review=Review(
+            ReviewState.APPROVED, current.title if current else None,
+            current.summary if current else None, current.by if current else "",
+            current.at if current else datetime.min))
     if language == source_language:
         return EditionView(language, EditionStatus.ORIGINAL, title, original, body, False, (),
                            None)

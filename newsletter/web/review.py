@@ -241,7 +241,8 @@ def _editor(request: Request, web: WebContext, store: Store, session: Session) -
     planned = plan_issue(store, [report_id], kind="alert", languages=[language],
                          policy=Policy.HOLD, list_title=settings.mail.list_title,
                          base_url=settings.web.base_url,
-                         issue_date=store.clock()().date(), review=ReviewRule.NONE)
+                         issue_date=store.clock()().date(), review=ReviewRule.NONE,
+                         as_approved=True)
     mail_html = ""
     if language in planned.mails:
         rendered = web.renderer.render(planned.mails[language])

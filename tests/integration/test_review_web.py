@@ -25,6 +25,10 @@ from tests.web_client import Client
 
 SECRET = "review-web-secret-0123456789"
 PASSWORD = "correct horse battery staple"
+FIELD_WIDTHS = """(() => {
+  const width = (selector) => document.querySelector(selector).getBoundingClientRect().width;
+  return {title: width('#title'), summary: width('#summary'), source: width('td.source')};
+})()"""
 LISTS = ('[lists.kz]\ntitle = "Kazakhstan alerts"\nmode = "alerts"\nlanguages = ["en", "kk"]\n'
          'policy = "hold"\nreview = "all"\n')
 
@@ -118,7 +122,26 @@ def test_log_in_correct_approve_and_see_the_mail_change_in_chromium(
         page.click("#queue a.edit")
         assert page.evaluate("location.pathname") == "/review/1/kk"
         assert page.evaluate("document.querySelector('#flags').innerText")  # flags marked
+        for width in (1200, 400):
+            page.viewport(width)
+            fields = page.evaluate(FIELD_WIDTHS)
+            for field in ("title", "summary"):  # as wide as the source beside (or above) it
+                assert fields[field] >= 0.9 * fields["source"], (width, fields)
+                assert fields[field] >= 300, (width, fields)
+            assert page.overflow() == 0
+            page.screenshot(REPO / "test-artifacts" / f"review-editor-{width}.png")
+        page.viewport(1200)
+        # The pending mail is shown as it would go, before anyone approves it.
+        assert "once you approve" in page.evaluate(
+            "document.querySelector('#mail-state').innerText")
+        pending = page.evaluate("document.querySelector('#mail').contentDocument.body.innerText")
+        machine_title = page.evaluate("document.querySelector('#title').value")
+        assert machine_title in pending
         page.evaluate(f"document.querySelector('#title').value = {json.dumps(corrected)}")
+        page.click("#save")
+        saved = page.evaluate("document.querySelector('#mail').contentDocument.body.innerText")
+        assert corrected in saved  # the correction, in the mail, before the approval
+        assert not _approved(office)
         page.click("#approve")
         assert "approved" in page.evaluate("document.querySelector('#state').innerText")
         mail = page.evaluate("document.querySelector('#mail').contentDocument.body.innerText")

@@ -167,3 +167,22 @@ def test_content_hash_changes_with_the_body() -> None:
     original = parse_report(ORIGINALLY_PUBLISHED)
     changed = parse_report(ORIGINALLY_PUBLISHED.replace("340 houses", "410 houses"))
     assert content_hash(changed) != content_hash(original)
+
+
+@pytest.mark.parametrize(("first", "body"), [
+    # A headline glued to the text ("Title Title's first sentence"): the copy is dropped.
+    ("Floods in Kazakhstan Floods in Kazakhstan damaged 340 houses this week.",
+     "Floods in Kazakhstan damaged 340 houses this week."),
+    ("Floods in Kazakhstan The Red Crescent released relief to 1,250 families.",
+     "The Red Crescent released relief to 1,250 families."),
+    # A first sentence that merely begins with the title's words keeps them.
+    ("Floods in Kazakhstan damaged 340 houses and displaced 1,200 people this week.",
+     "Floods in Kazakhstan damaged 340 houses and displaced 1,200 people this week."),
+])
+def test_the_title_is_cut_from_the_text_only_when_it_was_glued_to_it(first: str,
+                                                                    body: str) -> None:
+    text = ("Floods in Kazakhstan\n\nSituation Report\nfrom OCHA\nPublished on 3 Dec 2026\n\n"
+            f"{first}\n\nMore rain is forecast.\n")
+    report = parse_report(text)
+    assert report.title == "Floods in Kazakhstan"
+    assert report.body.split("\n\n")[0] == body
