@@ -25,6 +25,8 @@ import uvicorn
 from websockets.sync.client import ClientConnection, connect
 
 from newsletter.web.server import uvicorn_config
+from tests.helpers import wait_until
+from tests.processes import stop
 
 FLAGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync",
@@ -104,12 +106,13 @@ class Page:
 def chromium(profile: Path) -> Iterator[Page]:
     """A headless Chromium with one open tab."""
     process = subprocess.Popen([chromium_path(), *FLAGS, f"--user-data-dir={profile}",
-                                "about:blank"], stderr=subprocess.PIPE, text=True)
+                                "about:blank"], stderr=subprocess.PIPE, text=True,
+                               start_new_session=True)  # its renderers end with it
     drain: threading.Thread | None = None
     try:
         port = None
         assert process.stderr is not None
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 60
         while port is None and time.monotonic() < deadline:
             line = process.stderr.readline()
             if not line and process.poll() is not None:
@@ -118,7 +121,7 @@ def chromium(profile: Path) -> Iterator[Page]:
             if found:
                 port = int(found.group(1))
         if port is None:
-            raise RuntimeError("chromium did not open its DevTools port in 30 s")
+            raise RuntimeError("chromium did not open its DevTools port in 60 s")
         drain = threading.Thread(target=process.stderr.read, daemon=True)
         drain.start()
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=10) as reply:
@@ -127,12 +130,7 @@ def chromium(profile: Path) -> Iterator[Page]:
         with connect(url, max_size=None, open_timeout=20) as socket:
             yield Page(socket)
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop(process, grace=10)
         if drain is not None:
             drain.join(timeout=10)
         if process.stderr is not None:
@@ -150,9 +148,7 @@ def serving(app: Any) -> Iterator[str]:
     server = uvicorn.Server(uvicorn_config(app, settings, host="127.0.0.1", port=port))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.05)
+    wait_until(lambda: server.started or not thread.is_alive(), "the web server to start", 60)
     try:
         yield f"http://127.0.0.1:{port}"
     finally:

@@ -11,7 +11,9 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from newsletter.app import Instance
 from newsletter.delivery.rules import Change, State
+from newsletter.store.database import stamp as database_stamp
 from newsletter.store.outbox import Outbox
 
 REPO = Path(__file__).resolve().parent.parent
@@ -44,6 +46,14 @@ def wait_until(condition: Callable[[], bool], what: str, timeout: float = 120) -
         if time.monotonic() > deadline:
             raise AssertionError(f"waited {timeout:.0f} s for {what}")
         time.sleep(0.01)
+
+
+def leases_ended(office: Instance) -> bool:
+    """No outbox message is held under a lease still running: a killed sender's ran out."""
+    with office.open_store() as store:
+        held = store.db.scalar("SELECT COUNT(*) FROM outbox WHERE lease_until > ?",
+                               (database_stamp(datetime.now(UTC)),))
+    return int(held) == 0
 
 
 class Clock:

@@ -471,6 +471,8 @@ class Sender:
             if any(run.figures().values()):
                 log.info("outbox swept: %s", _figures_text(run),
                          extra={"event": "deliver", **run.figures()})
+            else:
+                log.debug("outbox swept: nothing due", extra={"event": "deliver_idle"})
             return
         self.backoff = min(MAX_BACKOFF, max(self.first_backoff, self.backoff * 2))
         self.resume_at = self.clock() + timedelta(seconds=self.backoff)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import gc
+import os
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,15 +14,36 @@ from click.testing import CliRunner
 from newsletter.app import Instance, init_instance, load_instance
 from newsletter.cli.main import cli
 from newsletter.store import Store
+from tests.processes import children
 from tests.tiny_argos import TinyPackage, build_package
 
 
 @pytest.fixture(autouse=True)
 def _collect_what_the_test_left() -> Iterator[None]:
     """Collect garbage as each test ends, so that a socket or file the test left open warns
-    (and fails) in that test, not in whichever test the collector happens to run in."""
+    (and fails) in that test, not in whichever test the collector happens to run in; and
+    end, and fail the test for, any process it started and left running."""
     yield
     gc.collect()
+    left = children()
+    if left:
+        commands = [_command(pid) for pid in left]
+        for pid in left:
+            try:
+                os.killpg(pid, signal.SIGKILL)
+            except OSError:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except OSError:
+                    pass
+        pytest.fail(f"the test left {len(left)} process(es) running: {commands}")
+
+
+def _command(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()[:200]
+    except OSError:
+        return str(pid)
 
 
 @pytest.fixture

@@ -12,13 +12,14 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from contextlib import AbstractContextManager, ExitStack
 from datetime import UTC, datetime
 
 import pytest
 
 from newsletter.app import Instance
 from newsletter.store.database import stamp
-from tests.helpers import REPO, wait_until
+from tests.helpers import REPO, leases_ended, wait_until
 from tests.office import (
     DAILY,
     ingest_sample,
@@ -28,6 +29,7 @@ from tests.office import (
     subscribe,
     with_config,
 )
+from tests.processes import started
 from tests.smtp_server import Sink, plan_faults, smtp_sink
 
 SECRET = "crash-test-secret-0123456789"
@@ -54,13 +56,14 @@ def crowded(instance: Instance) -> Instance:
     return _queue(instance, CROWD)
 
 
-def _start(office: Instance, port: int, *options: str) -> subprocess.Popen[bytes]:
+def _start(office: Instance, port: int,
+           *options: str) -> AbstractContextManager[subprocess.Popen[bytes]]:
     env = {**os.environ, "NEWSLETTER_WEB_SECRET": SECRET, **relay_env(port),
            "NEWSLETTER_DELIVERY_LEASE": "1",
            "NEWSLETTER_DELIVERY_RATE": "25", "NEWSLETTER_DELIVERY_CONNECTIONS": "3"}
-    return subprocess.Popen([sys.executable, "-m", "newsletter", "--config",
-                             str(office.config_path), "deliver", *options], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    return started([sys.executable, "-m", "newsletter", "--config", str(office.config_path),
+                    "deliver", *options], env=env, stdout=subprocess.DEVNULL,
+                   stderr=subprocess.PIPE)
 
 
 def _check(office: Instance, received: list[str]) -> dict[str, int]:
@@ -81,12 +84,24 @@ def _sent_or_ended(sink: Sink, count: int, process: subprocess.Popen[bytes]) -> 
     return len(sink.messages) >= count or process.poll() is not None
 
 
-def _leases_ended(office: Instance) -> bool:
-    """No message is held under a lease still running (a killed sender's has run out)."""
+def _sent_or_idle(sink: Sink, count: int, office: Instance) -> bool:
+    """``count`` messages reached the relay, or none is on its way (all sent, or waiting to
+    retry)."""
+    if len(sink.messages) >= count:
+        return True
     with office.open_store() as store:
-        held = store.db.scalar("SELECT COUNT(*) FROM outbox WHERE lease_until > ?",
-                               (stamp(datetime.now(UTC)),))
-    return int(held) == 0
+        moving = store.db.scalar(
+            "SELECT COUNT(*) FROM outbox WHERE state IN ('pending', 'sending', 'transmitting')")
+    return int(moving) == 0
+
+
+def _retries_due(office: Instance) -> bool:
+    """No message waits for a retry time still to come."""
+    with office.open_store() as store:
+        waiting = store.db.scalar(
+            "SELECT COUNT(*) FROM outbox WHERE state = 'retry' AND next_attempt_at > ?",
+            (stamp(datetime.now(UTC)),))
+    return int(waiting) == 0
 
 
 @pytest.mark.slow
@@ -101,20 +116,18 @@ def test_killing_the_sender_at_random_points_loses_nothing(queued: Instance) -> 
         for _ in range(6):
             before = len(sink.messages)
             target = before + rng.randint(1, 12)
-            process = _start(queued, port)
-            wait_until(functools.partial(_sent_or_ended, sink, target, process),
-                       "the sender to send its first messages")
-            time.sleep(rng.uniform(0, 0.05))  # a random point within the exchanges in flight
-            process.kill()
-            process.wait(timeout=30)
-            assert process.stderr is not None
-            process.stderr.close()
+            with _start(queued, port) as process:
+                wait_until(functools.partial(_sent_or_ended, sink, target, process),
+                           "the sender to send its first messages")
+                time.sleep(rng.uniform(0, 0.05))  # a random point within the exchanges
+                process.kill()
+                process.wait(timeout=30)
             if before < len(sink.messages) < MESSAGES:
                 interrupted += 1
-            wait_until(lambda: _leases_ended(queued), "the killed sender's lease to run out")
-        final = _start(queued, port)
-        _, err = final.communicate(timeout=120)
-        assert final.returncode == 0, err
+            wait_until(lambda: leases_ended(queued), "the killed sender's lease to run out")
+        with _start(queued, port) as final:
+            _, err = final.communicate(timeout=120)
+            assert final.returncode == 0, err
         _check(queued, sink.message_ids())
     assert interrupted == 6  # every kill landed in the middle of sending
 
@@ -125,17 +138,17 @@ def test_sigterm_finishes_in_flight_messages_and_stops_cleanly(queued: Instance,
                                                                 processes: int) -> None:
     """`deliver`, and `deliver --processes 2` whose SIGTERM reaches each sending process."""
     with smtp_sink() as (sink, port):
-        process = _start(queued, port, "--processes", str(processes))
-        wait_until(lambda: len(sink.messages) >= 10, "messages to flow")
-        process.send_signal(signal.SIGTERM)
-        _, err = process.communicate(timeout=60)
-        assert process.returncode == 0, err
+        with _start(queued, port, "--processes", str(processes)) as process:
+            wait_until(lambda: len(sink.messages) >= 10, "messages to flow")
+            process.send_signal(signal.SIGTERM)
+            _, err = process.communicate(timeout=60)
+            assert process.returncode == 0, err
         with queued.open_store() as store:
             states = Counter(row["state"] for row in store.outbox.rows())
         assert set(states) <= {"sent", "pending"}  # nothing left claimed or in doubt
         assert 0 < states["sent"] < MESSAGES
-        final = _start(queued, port)
-        final.communicate(timeout=120)
+        with _start(queued, port) as final:
+            final.communicate(timeout=120)
         outcome = _check(queued, sink.message_ids())
     assert outcome == {"duplicates": 0, "ambiguous": 0}
 
@@ -156,19 +169,19 @@ def test_a_kill_at_full_speed_turns_unwritten_outcomes_into_ambiguous_rows(
         env["NEWSLETTER_SMTP_PORT"] = str(port)
         command = [sys.executable, "-m", "newsletter", "--config", str(crowded.config_path),
                    "deliver"]
-        process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL,
-                                   stderr=subprocess.DEVNULL)
-        while len(sink.messages) < CROWD // 3 and process.poll() is None:
-            time.sleep(0.001)
-        process.kill()
-        process.wait(timeout=30)
+        with started(command, env=env, stdout=subprocess.DEVNULL,
+                     stderr=subprocess.DEVNULL) as process:
+            wait_until(lambda: len(sink.messages) >= CROWD // 3 or process.poll() is not None,
+                       "a third of the messages at the sink")
+            process.kill()
+            process.wait(timeout=30)
         arrived = set(sink.message_ids())
         with crowded.open_store() as store:
             rows = store.outbox.rows()
         in_flight = {r["message_id"] for r in rows if r["state"] == "transmitting"}
         assert len(in_flight) > 1  # a whole group was fenced, not one message
         assert in_flight & arrived  # the relay had some whose outcome was never written
-        time.sleep(1.2)  # the lease of the killed sender runs out
+        wait_until(lambda: leases_ended(crowded), "the killed sender's lease to run out")
         final = subprocess.run(command, env=env, capture_output=True, timeout=120)
         assert final.returncode == 0, final.stderr
     with crowded.open_store() as store:
@@ -260,29 +273,33 @@ def test_two_delivers_and_a_service_killed_at_random_lose_nothing(crowded: Insta
         env = {**os.environ, **_service_env(port)}
 
         def start(role: str) -> subprocess.Popen[bytes]:
-            return subprocess.Popen([sys.executable, "-m", "newsletter", "--config",
-                                     str(crowded.config_path), *roles[role]], env=env,
-                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            return processes.enter_context(started(
+                [sys.executable, "-m", "newsletter", "--config", str(crowded.config_path),
+                 *roles[role]], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
 
-        running = {role: start(role) for role in roles}
-        deadline = time.monotonic() + 240
-        while kills < 24 and time.monotonic() < deadline:
-            time.sleep(rng.uniform(0.2, 0.9))
-            for role, process in running.items():  # a finished `deliver` starts again
-                if process.poll() is not None:
-                    running[role] = start(role)
-            victim = rng.choice(sorted(running))
-            if 0 < len(sink.messages) < CROWD - len(permanent):
-                interrupted += 1
-            running[victim].kill()
-            running[victim].wait(timeout=30)
-            kills += 1
-            running[victim] = start(victim)
-        for process in running.values():
-            process.kill()
-            process.wait(timeout=30)
+        with ExitStack() as processes:
+            running = {role: start(role) for role in roles}
+            while kills < 24:
+                # A kill lands after a random number of messages more reached the relay
+                # (or once every sender is idle: nothing left that it may send yet).
+                target = len(sink.messages) + rng.randint(5, 25)
+                wait_until(functools.partial(_sent_or_idle, sink, target, crowded),
+                           "messages to flow before the next kill")
+                for role, process in running.items():  # a finished `deliver` starts again
+                    if process.poll() is not None:
+                        running[role] = start(role)
+                victim = rng.choice(sorted(running))
+                if 0 < len(sink.messages) < CROWD - len(permanent):
+                    interrupted += 1
+                running[victim].kill()
+                running[victim].wait(timeout=30)
+                kills += 1
+                running[victim] = start(victim)
+            for process in running.values():
+                process.kill()
+                process.wait(timeout=30)
         received_while_killing = len(sink.messages)
-        time.sleep(1.2)  # every lease of the killed senders runs out
+        wait_until(lambda: leases_ended(crowded), "every killed sender's lease to run out")
         for _ in range(40):  # deliver until nothing is left to try
             final = subprocess.run([sys.executable, "-m", "newsletter", "--config",
                                     str(crowded.config_path), "deliver"], env=env,
@@ -292,7 +309,7 @@ def test_two_delivers_and_a_service_killed_at_random_lose_nothing(crowded: Insta
                 states = Counter(row["state"] for row in store.outbox.rows())
             if states["pending"] + states["retry"] == 0:
                 break
-            time.sleep(0.5)
+            wait_until(lambda: _retries_due(crowded), "the next retry to fall due")
         with crowded.open_store() as store:
             rows = store.outbox.rows()
         received = Counter(sink.message_ids())

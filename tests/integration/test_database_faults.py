@@ -23,6 +23,7 @@ from newsletter.cli.main import cli
 from newsletter.store import open_store
 from tests.helpers import SAMPLE_REPORT, drop, wait_until
 from tests.postgres import Cluster
+from tests.processes import started as running
 
 SECRET = "database-faults-secret-0123456789"
 
@@ -203,23 +204,20 @@ def test_a_running_process_rides_out_a_postgresql_restart_and_gives_up_after_the
                              env=env, capture_output=True, text=True, timeout=60)
     assert migrate.returncode == 0, migrate.stderr
     log = folder / "worker.log"
-    with log.open("w") as stderr:
-        worker = subprocess.Popen([sys.executable, "-m", "newsletter", *command],
-                                  cwd=folder, env=env, stdout=subprocess.DEVNULL, stderr=stderr)
-    try:
-        wait_until(lambda: started in log.read_text(), "the process to start", 60)
-        postgres_cluster.restart()  # pg_ctl restart -m fast: every connection is cut
-        restarted = datetime.now(UTC)
-        wait_until(lambda: _beat_since(postgres_url, restarted),
-                   "a heartbeat of the worker after the restart", 60)
-        assert worker.poll() is None  # it rode the restart out
-        postgres_cluster.stop_server()  # now for longer than outage_seconds
-        worker.wait(timeout=90)
-    finally:
-        postgres_cluster.start_server()
-        if worker.poll() is None:
-            worker.kill()
-            worker.wait()
+    with log.open("w") as stderr, running([sys.executable, "-m", "newsletter", *command],
+                                          cwd=folder, env=env, stdout=subprocess.DEVNULL,
+                                          stderr=stderr) as worker:
+        try:
+            wait_until(lambda: started in log.read_text(), "the process to start", 60)
+            postgres_cluster.restart()  # pg_ctl restart -m fast: every connection is cut
+            restarted = datetime.now(UTC)
+            wait_until(lambda: _beat_since(postgres_url, restarted),
+                       "a heartbeat of the worker after the restart", 60)
+            assert worker.poll() is None  # it rode the restart out
+            postgres_cluster.stop_server()  # now for longer than outage_seconds
+            worker.wait(timeout=90)
+        finally:
+            postgres_cluster.start_server()
     text = log.read_text()
     assert worker.returncode == 1
     assert "Traceback" not in text

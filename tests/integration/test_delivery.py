@@ -44,6 +44,7 @@ from tests.office import (
     subscribe,
     with_config,
 )
+from tests.processes import started
 from tests.smtp_server import Sink, free_port, smtp_sink
 
 SECRET = "delivery-test-secret-0123456789"
@@ -297,22 +298,22 @@ def test_sending_on_a_terminal_shows_a_bar_with_the_counts_and_the_rate(
     subscribe(store, "daily", readers(45, "t"))
     queue_alert(office, store)
     terminal, its_end = pty.openpty()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "newsletter", "--config", str(office.config_path), "deliver"],
-        env={**os.environ, "NEWSLETTER_WEB_SECRET": SECRET}, stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL, stderr=its_end)
-    os.close(its_end)
-    shown = b""
-    while True:
-        try:
-            chunk = os.read(terminal, 4096)
-        except OSError:  # the other end closed: the process is done with the terminal
-            break
-        if not chunk:
-            break
-        shown += chunk
-    os.close(terminal)
-    assert process.wait(timeout=60) == 0
+    with started(
+            [sys.executable, "-m", "newsletter", "--config", str(office.config_path), "deliver"],
+            env={**os.environ, "NEWSLETTER_WEB_SECRET": SECRET}, stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL, stderr=its_end) as process:
+        os.close(its_end)
+        shown = b""
+        while True:
+            try:
+                chunk = os.read(terminal, 4096)
+            except OSError:  # the other end closed: the process is done with the terminal
+                break
+            if not chunk:
+                break
+            shown += chunk
+        os.close(terminal)
+        assert process.wait(timeout=60) == 0
     text = shown.decode(errors="replace")
     assert "Sending messages" in text
     assert re.search(r"45 sent, 0 to retry, 0 failed, [\d,]+/s", text), text

@@ -20,6 +20,7 @@ from newsletter.app import load_instance
 from newsletter.cli.main import cli
 from tests.helpers import drop, wait_until
 from tests.office import relay_env, report_text
+from tests.processes import started
 from tests.smtp_server import smtp_sink
 
 SECRET = "lists-secret-0123456789-abcdefghij"
@@ -139,11 +140,9 @@ def test_the_running_service_schedules_lists_added_in_the_database_and_in_the_fi
                "NEWSLETTER_SCHEDULE_POLL_SECONDS": "0.2", "NEWSLETTER_INGEST_SETTLE_SECONDS": "0",
                "NEWSLETTER_LOG_LEVEL": "info", "NEWSLETTER_LOG_FORMAT": "text"}
         log = cli_office / "run.log"
-        with log.open("w") as stderr:
-            service = subprocess.Popen([sys.executable, "-m", "newsletter", "run"],
-                                       cwd=cli_office, env=env, stdout=subprocess.DEVNULL,
-                                       stderr=stderr)
-        try:
+        with log.open("w") as stderr, started(
+                [sys.executable, "-m", "newsletter", "run"], cwd=cli_office, env=env,
+                stdout=subprocess.DEVNULL, stderr=stderr):
             wait_until(lambda: "service started" in log.read_text(), "the service to start")
             _ok("lists", "add", "db-list", "--schedule", "* * * * *", "--timezone", "UTC")
             _ok("subscribers", "add", "db@example.org", "--list", "db-list")
@@ -157,9 +156,6 @@ def test_the_running_service_schedules_lists_added_in_the_database_and_in_the_fi
             drop(cli_office / "seeds", "old.txt",
                  report_text("Floods of 2024", date(2024, 3, 12)))
             wait_until(lambda: len(sink.messages) >= 2, "both digests", timeout=180)
-        finally:
-            service.terminate()
-            service.wait(timeout=60)
     assert sorted(m.recipients[0] for m in sink.messages) == ["db@example.org",
                                                               "file@example.org"]
     assert all(b"Floods of 2024" in m.data for m in sink.messages)

@@ -12,8 +12,10 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -24,7 +26,7 @@ from newsletter.delivery.rules import Recovered, State
 from newsletter.reports.ingest import ingest_inbox
 from newsletter.store import Store
 from newsletter.subscribers.core import check_subscriber
-from tests.helpers import FIXED_NOW, SAMPLE_REPORT, drop, mark
+from tests.helpers import FIXED_NOW, SAMPLE_REPORT, drop, mark, wait_until
 from tests.office import (
     DAILY,
     ingest_sample,
@@ -34,6 +36,7 @@ from tests.office import (
     subscribe,
     with_config,
 )
+from tests.processes import started
 from tests.smtp_server import free_port, smtp_sink
 
 SECRET = "promise-test-secret-0123456789"
@@ -63,10 +66,11 @@ def _configured(office: Instance, environ: dict[str, str]) -> Instance:
     return load_instance(office.config_path, cwd=office.root, environ=environ)
 
 
-def _command(office: Instance, env: dict[str, str], *args: str) -> subprocess.Popen[bytes]:
-    return subprocess.Popen([sys.executable, "-m", "newsletter", "--config",
-                             str(office.config_path), *args], env={**os.environ, **env},
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+def _command(office: Instance, env: dict[str, str], *args: str,
+             **options: Any) -> AbstractContextManager[subprocess.Popen[bytes]]:
+    return started([sys.executable, "-m", "newsletter", "--config", str(office.config_path),
+                    *args], env={**os.environ, **env},
+                   **{"stdout": subprocess.PIPE, "stderr": subprocess.PIPE, **options})
 
 
 # -- leases are fences ------------------------------------------------------------------------
@@ -126,12 +130,12 @@ def test_a_second_sender_beside_a_slow_one_sends_nothing_twice(office: Instance,
     with smtp_sink() as (sink, port):
         env = _smtp_env(port, NEWSLETTER_DELIVERY_LEASE="1", NEWSLETTER_DELIVERY_RATE="30",
                         NEWSLETTER_DELIVERY_CONNECTIONS="2")
-        slow = _command(office, env, "deliver")
-        time.sleep(1.5)  # it has started, claimed and sent some
-        other = _command(office, env, "deliver")
-        for process in (other, slow):
-            _, err = process.communicate(timeout=120)
-            assert process.returncode == 0, err
+        with _command(office, env, "deliver") as slow:
+            wait_until(lambda: len(sink.messages) >= 5, "the slow one to send some")
+            with _command(office, env, "deliver") as other:
+                for process in (other, slow):
+                    _, err = process.communicate(timeout=120)
+                    assert process.returncode == 0, err
     rows = store.outbox.rows()
     assert {r["state"] for r in rows} == {"sent"}
     assert not any(r["ambiguous"] for r in rows)
@@ -152,14 +156,17 @@ def test_the_service_keeps_its_rate_and_sends_each_message_once(office: Instance
         env = _smtp_env(port, NEWSLETTER_DELIVERY_RATE=str(rate), NEWSLETTER_DELIVERY_LEASE="1",
                         NEWSLETTER_SCHEDULE_POLL_SECONDS="1",
                         NEWSLETTER_SCHEDULE_DELIVER_SECONDS="1")
-        service = _command(office, env, "run")
-        deadline = time.monotonic() + 90
-        while len(sink.messages) < 60 and time.monotonic() < deadline:
-            time.sleep(0.2)
-        time.sleep(1.5)  # a few more sweeps, which must find nothing to send
-        service.terminate()
-        _, err = service.communicate(timeout=60)
-        assert service.returncode == 0, err
+        log = office.root / "run.log"
+        env.update(NEWSLETTER_LOG_LEVEL="debug", NEWSLETTER_LOG_FORMAT="text")
+        with log.open("w") as stderr, _command(office, env, "run", stderr=stderr) as service:
+            wait_until(lambda: len(sink.messages) >= 60, "every message at the sink")
+            idle = log.read_text().count("nothing due")
+            # Two more sweeps, which must find nothing to send.
+            wait_until(lambda: log.read_text().count("nothing due") >= idle + 2,
+                       "two more sweeps")
+            service.terminate()
+            service.wait(timeout=60)
+            assert service.returncode == 0, log.read_text()
         arrivals = list(sink.arrivals)
     copies = Counter(sink.message_ids())
     assert len(copies) == 60

@@ -8,7 +8,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -18,8 +17,9 @@ from click.testing import CliRunner
 from newsletter.app import Instance
 from newsletter.cli.main import cli
 from newsletter.translate.packages import install
-from tests.helpers import Clock, drop
+from tests.helpers import Clock, drop, leases_ended, wait_until
 from tests.office import relay_env, report_text, subscribe, with_config
+from tests.processes import started
 from tests.smtp_server import smtp_sink
 from tests.tiny_argos import TinyPackage
 
@@ -226,15 +226,13 @@ def test_the_approved_language_survives_a_killed_sender_exactly_once(office: Ins
                "NEWSLETTER_DELIVERY_RATE": "20", "NEWSLETTER_DELIVERY_LEASE": "1"}
         command = [sys.executable, "-m", "newsletter", "--config", str(office.config_path),
                    "deliver"]
-        sender = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL,
-                                  stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 60
-        while len(sink.messages) < 10 and time.monotonic() < deadline:
-            time.sleep(0.05)
-        sender.send_signal(signal.SIGKILL)  # mid-way through the Kazakh readers
-        sender.wait(timeout=30)
+        with started(command, env=env, stdout=subprocess.DEVNULL,
+                     stderr=subprocess.DEVNULL) as sender:
+            wait_until(lambda: len(sink.messages) >= 10, "the first messages at the sink")
+            sender.send_signal(signal.SIGKILL)  # mid-way through the Kazakh readers
+            sender.wait(timeout=30)
         assert 0 < len(sink.messages) < 66
-        time.sleep(1.2)  # the killed sender's lease runs out
+        wait_until(lambda: leases_ended(office), "the killed sender's lease to run out")
         finished = subprocess.run(command, env={**env, "NEWSLETTER_DELIVERY_RATE": "0"},
                                   capture_output=True, timeout=120)
         assert finished.returncode == 0, finished.stderr

@@ -4,6 +4,7 @@ scheduler fenced and replaced."""
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import random
@@ -12,7 +13,6 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -24,7 +24,7 @@ from newsletter.cli.main import cli
 from newsletter.service.scheduler import LEASE
 from newsletter.store import open_store
 from newsletter.translate.packages import install
-from tests.helpers import SAMPLE_REPORT, drop
+from tests.helpers import SAMPLE_REPORT, drop, wait_until
 from tests.office import (
     add_config,
     ingest_sample,
@@ -35,7 +35,8 @@ from tests.office import (
     subscribe,
     with_config,
 )
-from tests.smtp_server import free_port, plan_faults, smtp_sink
+from tests.processes import end
+from tests.smtp_server import Sink, free_port, plan_faults, smtp_sink
 from tests.tiny_argos import TinyPackage
 
 SECRET = "scale-out-test-secret-0123456789"
@@ -93,6 +94,7 @@ class Processes:
         self.office = office
         self.env = env
         self.running: dict[str, subprocess.Popen[bytes]] = {}
+        self.gone: list[subprocess.Popen[bytes]] = []  # replaced by a new one of their name
 
     def start(self, name: str, role: str | None = None,
               *extra: str) -> subprocess.Popen[bytes]:
@@ -100,7 +102,9 @@ class Processes:
         process = subprocess.Popen(
             [sys.executable, "-m", "newsletter", "--config", str(self.office.config_path),
              *self.ROLES[role], *extra], env=self.env, stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE)
+            stderr=subprocess.PIPE, start_new_session=True)
+        if name in self.running:
+            self.gone.append(self.running[name])
         self.running[name] = process
         return process
 
@@ -117,7 +121,7 @@ class Processes:
                 beating = {beat.pid for beat in store.workers.listing()}
             return all(p.pid in beating for p in self.running.values() if p.poll() is None)
 
-        _wait(up, 60, "every process to start")
+        wait_until(up, "every process to start", 60)
 
     def stop_all(self) -> dict[str, tuple[int, str]]:
         outcomes = {}
@@ -133,19 +137,26 @@ class Processes:
         return self
 
     def __exit__(self, kind: object, error: object, _: object) -> None:
-        self.outcomes = self.stop_all()
+        try:
+            self.outcomes = self.stop_all()
+        finally:
+            for process in [*self.running.values(), *self.gone]:
+                end(process)  # whatever did not stop, and anything it forked
         if error is not None:
             logs = "\n".join(f"--- {name} (exit {code}):\n{err[-3000:]}"
                              for name, (code, err) in self.outcomes.items())
             raise AssertionError(f"{error}\n{logs}") from error  # type: ignore[misc]
 
 
-def _wait(condition: Callable[[], bool], seconds: float, what: str) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.1)
+def _flowed(sink: Sink, count: int, office: Instance) -> bool:
+    return len(sink.messages) >= count or not _moving(office)
+
+
+def _moving(office: Instance) -> bool:
+    """Some message is due or on its way (not all sent, failed or waiting to retry)."""
+    with office.open_store() as store:
+        states = store.outbox.counts()
+    return any(states.get(state, 0) for state in ("pending", "sending", "transmitting"))
 
 
 def test_an_office_moves_from_sqlite_to_postgresql(instance: Instance,
@@ -231,7 +242,7 @@ def test_a_scheduler_and_workers_share_one_postgresql_database(office: Instance,
             for name in ("scheduler", "deliver-a", "deliver-b", "translate"):
                 processes.start(name)
             drop(office.inbox.folder, "floods.txt", report_text("Floods", datetime.now(UTC).date()))
-            _wait(lambda: len(sink.messages) >= len(addresses), 120, "every reader's alert")
+            wait_until(lambda: len(sink.messages) >= len(addresses), "every reader's alert", 120)
             listed = processes.command("workers", "--json")
             assert listed.returncode == 0, listed.stderr
             beats = [json.loads(line) for line in listed.stdout.splitlines()]
@@ -273,10 +284,14 @@ def test_scheduler_and_workers_killed_at_random_on_postgresql_lose_nothing(
             for name in names:
                 processes.start(name)
             drop(office.inbox.folder, "floods.txt", report_text("Floods", datetime.now(UTC).date()))
-            _wait(lambda: len(sink.messages) > 0, 120, "the first message")
+            wait_until(lambda: len(sink.messages) > 0, "the first message", 120)
             deadline = time.monotonic() + 300
             while (kills < 24 or mid_send < 20) and kills < 60 and time.monotonic() < deadline:
-                time.sleep(rng.uniform(0.2, 0.8))
+                # The next kill lands once a random number of messages more reached the
+                # relay (or at once when nothing is on its way).
+                target = len(sink.messages) + rng.randint(5, 40)
+                wait_until(functools.partial(_flowed, sink, target, office),
+                           "messages to flow before the next kill")
                 victim = rng.choice(names)
                 if 0 < len(sink.messages) < len(addresses) - len(permanent):
                     mid_send += 1
@@ -291,7 +306,7 @@ def test_scheduler_and_workers_killed_at_random_on_postgresql_lose_nothing(
                 return (sum(states.values()) == len(addresses)
                         and set(states) <= {"sent", "failed"})
 
-            _wait(settled, 300, "every message sent or failed for good")
+            wait_until(settled, "every message sent or failed for good", 300)
             processes.wait_until_up()  # a process killed while it starts exits by the signal
         outcomes = processes.outcomes
         received = Counter(sink.message_ids())
@@ -333,7 +348,7 @@ def test_a_frozen_scheduler_is_fenced_and_replaced(office: Instance, postgres_ur
                     held = store.leases.holder(LEASE)
                 return None if held is None else held.owner
 
-            _wait(lambda: holder() is not None, 60, "the first scheduler's lease")
+            wait_until(lambda: holder() is not None, "the first scheduler's lease", 60)
             held_by_first = holder()
             assert held_by_first is not None
             assert held_by_first.endswith(f":{first.pid}")
@@ -341,10 +356,10 @@ def test_a_frozen_scheduler_is_fenced_and_replaced(office: Instance, postgres_ur
             processes.start("deliver")
             processes.start("translate")
             first.send_signal(signal.SIGSTOP)
-            _wait(lambda: holder() == held_by_first.replace(str(first.pid), str(second.pid)),
-                  30, "the standby to take the lease over")
+            wait_until(lambda: holder() == held_by_first.replace(str(first.pid), str(second.pid)),
+                       "the standby to take the lease over", 30)
             drop(office.inbox.folder, "floods.txt", report_text("Floods", datetime.now(UTC).date()))
-            _wait(lambda: len(sink.messages) >= len(addresses), 90, "the alert")
+            wait_until(lambda: len(sink.messages) >= len(addresses), "the alert", 90)
             first.send_signal(signal.SIGCONT)
             _, err = first.communicate(timeout=30)
             assert first.returncode == 1
@@ -378,6 +393,6 @@ def test_queue_only_leaves_the_sending_to_a_worker_on_another_relay(
             assert store.outbox.counts() == {"pending": 12}
         with processes:
             processes.start("deliver-second", "deliver", "--relay", "second")
-            _wait(lambda: len(sink.messages) >= 12, 60, "the worker on the named relay")
+            wait_until(lambda: len(sink.messages) >= 12, "the worker on the named relay", 60)
         assert processes.outcomes["deliver-second"][0] == 0
     assert sorted(m.recipients[0] for m in sink.messages) == sorted(addresses)

@@ -10,7 +10,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections import Counter
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -27,13 +26,14 @@ from newsletter.service.scheduler import SchedulerLease, run_forever, wait_for_l
 from newsletter.store import Store
 from newsletter.subscribers.core import check_subscriber, parse_list
 from newsletter.translate.packages import install
-from tests.helpers import Clock, drop
+from tests.helpers import Clock, drop, wait_until
 from tests.office import (
     relay_env,
     report_text,
     subscribe,
     with_config,
 )
+from tests.processes import started
 from tests.smtp_server import smtp_sink
 from tests.tiny_argos import TinyPackage
 
@@ -275,18 +275,16 @@ def test_the_real_service_runs_sends_and_stops_on_sigterm(office: Instance) -> N
                "NEWSLETTER_SCHEDULE_POLL_SECONDS": "1", "NEWSLETTER_DELIVERY_RATE": "10",
                "NEWSLETTER_INGEST_SETTLE_SECONDS": "0"}
         command = [sys.executable, "-m", "newsletter", "--config", str(office.config_path), "run"]
-        service = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL,
-                                   stderr=subprocess.PIPE)
-        deadline = time.monotonic() + 60
-        while len(sink.messages) < 5 and time.monotonic() < deadline:
-            time.sleep(0.1)
-        second = subprocess.run([*command, "--exit-if-running"], env=env, capture_output=True,
-                                text=True, timeout=60)
-        assert second.returncode == 1
-        assert "another scheduler" in second.stderr
-        service.send_signal(signal.SIGTERM)  # in the middle of sending, at 10 messages/s
-        _, err = service.communicate(timeout=60)
-        assert service.returncode == 0, err
+        with started(command, env=env, stdout=subprocess.DEVNULL,
+                     stderr=subprocess.PIPE) as service:
+            wait_until(lambda: len(sink.messages) >= 5, "the first messages at the sink")
+            second = subprocess.run([*command, "--exit-if-running"], env=env,
+                                    capture_output=True, text=True, timeout=60)
+            assert second.returncode == 1
+            assert "another scheduler" in second.stderr
+            service.send_signal(signal.SIGTERM)  # in the middle of sending, at 10 messages/s
+            _, err = service.communicate(timeout=60)
+            assert service.returncode == 0, err
         with office.open_store() as store:
             states = Counter(row["state"] for row in store.outbox.rows())
         assert set(states) == {"sent", "pending"}, err  # nothing left claimed or in doubt

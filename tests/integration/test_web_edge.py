@@ -17,7 +17,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -31,6 +31,7 @@ from newsletter.web import create_app
 from tests.browser import serving
 from tests.helpers import wait_until
 from tests.office import DAILY, ingest_sample, queue_alert, relay_env, subscribe, with_config
+from tests.processes import started
 from tests.smtp_server import smtp_sink
 from tests.web_client import Client
 
@@ -323,23 +324,19 @@ def _connections(address: tuple[str, int], count: int) -> Iterator[list[socket.s
 @contextmanager
 def _locked(database: os.PathLike[str]) -> Iterator[None]:
     """Another process holds the SQLite database's write lock."""
-    holder = subprocess.Popen(
-        [sys.executable, "-c",
-         "import sqlite3, sys\n"
-         f"db = sqlite3.connect({os.fspath(database)!r}, isolation_level=None)\n"
-         "db.execute('BEGIN IMMEDIATE')\nprint('locked', flush=True)\nsys.stdin.readline()\n"
-         "db.execute('ROLLBACK')\n"],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-    try:
+    with started(
+            [sys.executable, "-c",
+             "import sqlite3, sys\n"
+             f"db = sqlite3.connect({os.fspath(database)!r}, isolation_level=None)\n"
+             "db.execute('BEGIN IMMEDIATE')\nprint('locked', flush=True)\n"
+             "sys.stdin.readline()\ndb.execute('ROLLBACK')\n"],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True) as holder:
         assert holder.stdout is not None
         assert holder.stdout.readline().strip() == "locked"
         yield
-    finally:
-        if holder.stdin is not None:
-            holder.stdin.close()
+        assert holder.stdin is not None
+        holder.stdin.close()  # the holder rolls back and ends
         holder.wait(timeout=30)
-        if holder.stdout is not None:
-            holder.stdout.close()
 
 
 def test_an_unsubscribe_during_a_long_lock_is_kept_and_applied_before_the_next_send(
@@ -389,10 +386,12 @@ def test_the_journal_keeps_every_entry_of_two_processes_writing_at_once(
         "for n in range(200):\n"
         "    journal.record(PendingUnsubscribe(int(sys.argv[2]) + n, 'daily', 'web',"
         " datetime.now(UTC)))\n")
-    writers = [subprocess.Popen([sys.executable, "-c", script, str(journal.path), str(start)])
-               for start in (1, 1001)]
-    for writer in writers:
-        assert writer.wait(timeout=120) == 0
+    with ExitStack() as running:
+        writers = [running.enter_context(started(
+            [sys.executable, "-c", script, str(journal.path), str(start)]))
+            for start in (1, 1001)]
+        for writer in writers:
+            assert writer.wait(timeout=120) == 0
     lines = journal.path.read_text().splitlines()
     ids = sorted(json.loads(line)["subscriber_id"] for line in lines)
     assert ids == [*range(1, 201), *range(1001, 1201)]  # no entry lost or torn
