@@ -182,6 +182,18 @@ class AlreadySent(NewsletterError):
         self.issue_id = issue_id
 
 
+class NothingToSend(NewsletterError):
+    """A one-off send whose every language is held back: it would make an empty issue."""
+
+    def __init__(self, list_name: str, report_id: int, why: list[str]) -> None:
+        super().__init__(f"nothing of report {report_id} can go to {list_name} now: "
+                         + "; ".join(why),
+                         hint="approve its translations (`newsletter review list`), or send "
+                              "the languages that are ready with --lang")
+        self.list_name = list_name
+        self.report_id = report_id
+
+
 class LeaseLost(NewsletterError):
     """A lease ran out and another owner took it: what its old holder was doing is not done."""
 

@@ -7,7 +7,6 @@ import contextlib
 import functools
 import json
 import os
-import shutil
 import sys
 import traceback
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -122,21 +121,14 @@ def emit_json(value: Any) -> None:
 
 
 def print_table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> None:
-    """Columns sized to their content; the last column is cut to the terminal's width."""
+    """Columns sized to their content, every value whole: an address, a setting's name or a
+    value cut short with "…" is one nobody can copy (a long last column wraps on a narrow
+    terminal instead)."""
     rows = list(rows)
     widths = [max(len(header[i]), *(len(r[i]) for r in rows)) for i in range(len(header) - 1)]
-    widths = [min(w, 32) for w in widths]
-    terminal = shutil.get_terminal_size((120, 24)).columns
-    last = max(20, terminal - sum(widths) - 2 * len(widths))
-
-    def fit(text: str, width: int) -> str:
-        return text if len(text) <= width else text[: width - 1] + "…"
-
     for row in (tuple(header), *rows):
-        cells = [fit(cell, w).ljust(w) for cell, w in zip(row, widths, strict=False)]
-        click.echo("  ".join([*cells, fit(row[-1], last)]).rstrip())
-
-
+        cells = [cell.ljust(w) for cell, w in zip(row, widths, strict=False)]
+        click.echo("  ".join([*cells, row[-1]]).rstrip())
 
 
 @contextlib.contextmanager

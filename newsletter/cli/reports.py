@@ -372,6 +372,9 @@ def translate_command(obj: Context, report_id: int | None, everything: bool, as_
 @click.option("--digest", "digest", metavar="LIST",
               help="Preview LIST's next digest (what is due for it, else its latest matching "
                    "reports).")
+@click.option("--list", "list_name", metavar="LIST",
+              help="With --report: preview the alert as LIST's readers get it (its title, "
+                   "footer, languages and policy).")
 @click.option("--limit", type=click.IntRange(min=1), default=10, show_default=True,
               help="Most reports in a digest preview.")
 @click.option("--lang", "language", type=click.Choice([*LANGUAGES, "all"]), default="all",
@@ -381,24 +384,30 @@ def translate_command(obj: Context, report_id: int | None, everything: bool, as_
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per file written.")
 @click.pass_obj
 @handle_errors
-def preview(obj: Context, report_id: int | None, digest: str | None, limit: int, language: str,
-            out_dir: Path | None, as_json: bool) -> None:
+def preview(obj: Context, report_id: int | None, digest: str | None, list_name: str | None,
+            limit: int, language: str, out_dir: Path | None, as_json: bool) -> None:
     """Write the .html, .txt and .eml of an alert or digest in each language (and the
     .text.eml a subscriber whose format is text gets), and print where."""
     if (report_id is None) == (digest is None):
         raise click.UsageError("give --report ID or --digest LIST")
+    if list_name is not None and report_id is None:
+        raise click.UsageError("--list goes with --report (a digest is a list's already)")
     instance = obj.instance
     settings = instance.settings
     with instance.open_store() as store:
-        spec = None if digest is None else instance.list_named(store, digest)
-        due = ([] if spec is None or report_id is not None
-               else instance.service(store, clock=utc_now, looking=True).due(spec))
+        named = digest or list_name
+        spec = None if named is None else instance.list_named(store, named)
+        due: list[StoredReport] = []
+        start = None
+        if spec is not None and report_id is None:
+            service = instance.service(store, clock=utc_now, looking=True)
+            due, start = service.due(spec), service.start_of(spec.name)
         plan = plan_preview(
             store, report_id=report_id, digest=digest, spec=spec, due=due,
             languages=settings.translate.languages if language == "all" else [language],
             limit=limit, default_title=settings.mail.list_title,
             default_policy=Policy(settings.translate.policy), base_url=settings.web.base_url,
-            now=utc_now())
+            now=utc_now(), start=start)
     if plan.note:
         click.echo(plan.note, err=True)
     mail = instance.mail_settings(plan.list_name, plan.title)

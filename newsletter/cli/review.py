@@ -65,11 +65,10 @@ def review_list(obj: Context, as_json: bool) -> None:
     if not found:
         click.echo("Nothing waits for a reviewer.")
         return
-    print_table(("REPORT", "LANG", "STATE", "FLAGS", "READERS WAITING"),
-                [(str(e["report_id"]), e["language"], e["state"],
-                  ", ".join(f["code"] for f in e["flags"]) or "-",
+    print_table(("REPORT", "LANG", "STATE", "FLAGS", "READERS WAITING", "TITLE"),
+                [(str(e["report_id"]), e["language"], e["state"], e["flags_text"] or "-",
                   ", ".join(f"{n} on {name}" for name, n in e["readers_waiting"].items())
-                  or "-") for e in found])
+                  or "-", e["title"]) for e in found])
     click.echo("`newsletter review show REPORT --lang L` shows one side by side.")
 
 

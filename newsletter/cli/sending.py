@@ -8,7 +8,7 @@ import multiprocessing
 import os
 import signal
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import click
@@ -25,8 +25,14 @@ from newsletter.cli.common import (
 from newsletter.delivery.rules import OutboxSummary, State
 from newsletter.delivery.sender import DeliveryRun, Sender
 from newsletter.errors import AlreadySent, DeliveryError, NewsletterError, RelayUnreachable
-from newsletter.issues.create import CreatedIssue, audience, create_issue
-from newsletter.issues.proof import make_proof, send_proof
+from newsletter.issues.create import (
+    CreatedIssue,
+    audience,
+    create_issue,
+    plan_for_list,
+    refuse_if_empty,
+)
+from newsletter.issues.proof import make_proof, proof_languages, send_proof
 from newsletter.languages import LANGUAGES
 from newsletter.service import scheduler as schedule
 from newsletter.store import Store
@@ -329,7 +335,7 @@ def send(obj: Context, list_name: str, report_id: int, languages: tuple[str, ...
                 lang for lang in spec.languages if lang in languages) or tuple(languages))
         stored = store.reports.get(report_id)
         if test_to is not None:
-            _send_test(instance, store, spec, stored.id, test_to, dry_run)
+            _send_test(instance, store, spec, stored.id, test_to, languages, dry_run)
             return
         already = store.issues.sent_in(list_name, report_id)
         # A language held back when it went out is sent now, to its readers only.
@@ -338,6 +344,11 @@ def send(obj: Context, list_name: str, report_id: int, languages: tuple[str, ...
         if already is not None and not held:
             raise AlreadySent(list_name, report_id, already)
         if dry_run:
+            if not held:
+                refuse_if_empty(plan_for_list(store, spec, [report_id], "alert",
+                                              base_url=instance.settings.web.base_url,
+                                              now=store.clock()()), spec, [report_id],
+                                languages or None)
             _dry_run(store, spec, [report_id], "alert")
             return
         sender = _sender_unless(queue_only, instance, store)
@@ -348,7 +359,7 @@ def send(obj: Context, list_name: str, report_id: int, languages: tuple[str, ...
                                domain=instance.settings.mail.from_address.rpartition("@")[2],
                                now=store.clock()(),
                                only_languages=None if held else languages or None,
-                               releases=held)
+                               releases=held, refuse_empty=not held)
         if sender is None:
             _print_queued(created)
             return
@@ -387,8 +398,9 @@ def digest(obj: Context, list_name: str, dry_run: bool, queue_only: bool) -> Non
 
 def _dry_run(store: Store, spec: ListSpec, report_ids: list[int], kind: str) -> None:
     counts = ", ".join(f"{n} in {lang}" for lang, n in audience(store, spec).items()) or "nobody"
-    click.echo(f"--dry-run: a {kind} of {len(report_ids)} report(s) to {spec.name}: {counts}; "
-               "nothing sent")
+    article = "an" if kind[:1] in "aeiou" else "a"
+    click.echo(f"--dry-run: {article} {kind} of {len(report_ids)} report(s) to {spec.name}: "
+               f"{counts}; nothing sent")
 
 
 def _print_issue_sent(created: CreatedIssue, run: DeliveryRun) -> None:
@@ -418,16 +430,19 @@ def _report_held(held: dict[str, list[str]]) -> None:
 
 
 def _send_test(instance: Instance, store: Store, spec: ListSpec, report_id: int, address: str,
-               dry_run: bool) -> None:
-    proof = make_proof(store, spec, report_id, address, builder=instance.message_builder(store),
-                       renderer=instance.renderer(), base_url=instance.settings.web.base_url,
-                       now=utc_now())
-    if dry_run:
-        click.echo(f"--dry-run: a {len(proof.message):,}-byte test message to {proof.address}")
-        return
-    send_proof(proof, instance.transport(), instance.settings.mail.from_address, report_id)
-    click.echo(f"Test message sent to {proof.address} ({proof.language}); nothing recorded")
-
+               languages: Sequence[str], dry_run: bool) -> None:
+    builder, renderer, now = instance.message_builder(store), instance.renderer(), utc_now()
+    proofs = [make_proof(store, spec, report_id, address, language, builder=builder,
+                         renderer=renderer, base_url=instance.settings.web.base_url, now=now)
+              for language in proof_languages(store, spec, address, languages)]
+    for proof in proofs:
+        if dry_run:
+            click.echo(f"--dry-run: a {len(proof.message):,}-byte test message in "
+                       f"{proof.language} to {proof.address}")
+            continue
+        send_proof(proof, instance.transport(), instance.settings.mail.from_address, report_id)
+        click.echo(f"Test message sent to {proof.address} ({proof.language}); nothing "
+                   "recorded")
 
 
 COMMANDS: tuple[click.Command, ...] = (deliver, retry, outbox, send, digest)

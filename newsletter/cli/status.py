@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import click
 
@@ -58,6 +60,8 @@ def status(obj: Context, as_json: bool) -> None:
                 "list": spec.name, "mode": spec.mode.value, "schedule": spec.schedule,
                 "timezone": spec.timezone,
                 "next_digest": next_fire(spec, utc_now()).isoformat(),
+                "next_digest_local": next_fire(spec, utc_now()).astimezone(
+                    ZoneInfo(spec.timezone)).isoformat(),
                 "last_digest": None if previous is None else {
                     "at": previous.at.isoformat(), "outcome": previous.outcome,
                     "issue_id": previous.issue_id}})
@@ -146,9 +150,10 @@ def status(obj: Context, as_json: bool) -> None:
         click.echo("  (`newsletter outbox list --state failed --state retry` shows them all)")
     for entry in schedules:
         done = entry["last_digest"]
+        local = datetime.fromisoformat(entry["next_digest_local"])
         click.echo(f"List         {entry['list']} ({entry['mode']}): next digest "
-                   f"{entry['next_digest']}; last "
-                   + (f"{done['at']} {done['outcome']}" if done else "never"))
+                   f"{local:%Y-%m-%d %H:%M} {entry['timezone']} ({entry['next_digest']}); "
+                   "last " + (f"{done['at']} {done['outcome']}" if done else "never"))
     click.echo(f"Quarantine   {quarantined} file(s) in {display_path(inbox.quarantine)}/")
     last = last_ingest.isoformat() if last_ingest else "never"
     click.echo(f"Last ingest  {last}")

@@ -301,9 +301,13 @@ def _refused(problems: int, allow_errors: bool) -> None:
               help="Write to this file instead of standard output.")
 @click.option("--bom", is_flag=True,
               help="Start with a UTF-8 byte order mark, so Excel reads Cyrillic right.")
+@click.option("--delimiter", type=click.Choice([",", ";", "tab"]), default=",",
+              show_default=True,
+              help="What separates cells: ';' for Excel in a Russian or Kazakh locale.")
 @click.pass_obj
 @handle_errors
-def subscribers_export(obj: Context, list_name: str, out_file: Path | None, bom: bool) -> None:
+def subscribers_export(obj: Context, list_name: str, out_file: Path | None, bom: bool,
+                       delimiter: str) -> None:
     """Export a list's subscribers as CSV, safe to open in a spreadsheet (a file `subscribers
     import` reads back, with or without the mark)."""
     header = ("email", "name", "language", "format", "status", "list_status", "consent_source",
@@ -313,7 +317,7 @@ def subscribers_export(obj: Context, list_name: str, out_file: Path | None, bom:
         rows = ((s.email, s.name or "", s.language, s.format, s.status, m or "",
                  s.consent_source, s.consent_at.isoformat())
                 for s, m in store.subscribers.listing(list_name=list_name))
-        lines = export_csv(rows, header)
+        lines = export_csv(rows, header, delimiter="\t" if delimiter == "tab" else delimiter)
         if bom:
             lines = itertools.chain(["\ufeff"], lines)
         if out_file is None:
@@ -433,6 +437,14 @@ def _save_list(obj: Context, name: str, table: dict[str, object], verb: str) -> 
     digest = "its digest " if spec.mode is Mode.ALERTS else ""
     click.echo(f"{verb} list {name} ({spec.mode.value}, {digest}{spec.schedule} "
                f"{spec.timezone})")
+    titled = dict(spec.translated_titles)
+    untitled = [language for language in spec.languages
+                if language != "en" and language not in titled]
+    if untitled:
+        options = " ".join(f"--title-{language} TITLE" for language in untitled)
+        click.echo(f"Note: its {', '.join(untitled)} readers see the title {spec.title!r} in "
+                   f"their mails and pages: `newsletter lists set {name} {options}` gives "
+                   "them one in their language", err=True)
 
 
 def _declared_in_file(obj: Context, name: str) -> None:

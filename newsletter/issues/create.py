@@ -10,8 +10,8 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 
 from newsletter.delivery.rules import QueuedMessage
-from newsletter.errors import AlreadySent
-from newsletter.issues.plan import plan_issue
+from newsletter.errors import AlreadySent, NothingToSend
+from newsletter.issues.plan import PlannedIssue, plan_issue
 from newsletter.mail.render import Renderer
 from newsletter.store import Store
 from newsletter.store.holds import Hold
@@ -36,7 +36,7 @@ def create_issue(
     store: Store, renderer: Renderer, spec: ListSpec, report_ids: Sequence[int], kind: str, *,
     base_url: str, domain: str, now: datetime, claim_reports: bool = True,
     only_languages: Sequence[str] | None = None,
-    releases: Sequence[Hold] = (),
+    releases: Sequence[Hold] = (), refuse_empty: bool = False,
 ) -> CreatedIssue:
     """Render ``kind`` (alert or digest) for every language of ``spec``, record the issue and
     one outbox row per recipient, in the recipient's language (the list's first language when
@@ -49,15 +49,15 @@ def create_issue(
     reviewer, under the ``hold`` policy) is recorded as held for the list, unless the list
     reviews nothing; ``releases`` are such holds that this issue now carries, to their
     language's readers only, each released in the same transaction (once: a hold another
-    issue released already is :class:`AlreadySent`)."""
+    issue released already is :class:`AlreadySent`). With ``refuse_empty`` (a one-off send),
+    an issue with nothing to send in any language asked for is :class:`NothingToSend`."""
     extra: dict[str, list[int]] = {}
     for hold in releases:
         extra.setdefault(hold.language, []).append(hold.report_id)
-    planned = plan_issue(store, report_ids, kind=kind, languages=spec.languages,
-                         policy=Policy(spec.policy), list_title=spec.titles, base_url=base_url,
-                         issue_date=spec.local_date(now),
-                         summary_budget=(spec.summary_sentences, spec.summary_words),
-                         review=ReviewRule(spec.review), extra=extra)
+    planned = plan_for_list(store, spec, report_ids, kind, base_url=base_url, now=now,
+                            extra=extra)
+    if refuse_empty:
+        refuse_if_empty(planned, spec, report_ids, only_languages)
     bodies = {language: json.dumps(asdict(renderer.render(mail)), ensure_ascii=False)
               for language, mail in planned.mails.items()}
     skipped = 0
@@ -100,6 +100,28 @@ def create_issue(
              extra={"event": "issue", "issue_id": issue_id, "list": spec.name, "kind": kind,
                     "queued": queued, "held": planned.held})
     return CreatedIssue(issue_id, queued, sorted(bodies), planned.held, skipped)
+
+
+def plan_for_list(store: Store, spec: ListSpec, report_ids: Sequence[int], kind: str, *,
+                  base_url: str, now: datetime,
+                  extra: dict[str, list[int]] | None = None) -> PlannedIssue:
+    """Each language's mail of an issue of ``report_ids`` as ``spec``'s readers get it."""
+    return plan_issue(store, report_ids, kind=kind, languages=spec.languages,
+                      policy=Policy(spec.policy), list_title=spec.titles, base_url=base_url,
+                      issue_date=spec.local_date(now),
+                      summary_budget=(spec.summary_sentences, spec.summary_words),
+                      review=ReviewRule(spec.review), extra=extra)
+
+
+def refuse_if_empty(planned: PlannedIssue, spec: ListSpec, report_ids: Sequence[int],
+                    only_languages: Sequence[str] | None = None) -> None:
+    """:class:`NothingToSend` when no language asked for has a mail: every one is held."""
+    wanted = set(only_languages or spec.languages)
+    if wanted & set(planned.mails):
+        return
+    why = [reason for language in sorted(wanted) for reason in planned.held.get(language, [])
+           if not reason.startswith("nothing left")]
+    raise NothingToSend(spec.name, report_ids[0] if report_ids else 0, why)
 
 
 def audience(store: Store, spec: ListSpec) -> dict[str, int]:

@@ -15,7 +15,7 @@ from newsletter.mail.render import Renderer
 from newsletter.reports.model import StoredReport
 from newsletter.store import Store
 from newsletter.subscribers.core import ListSpec
-from newsletter.translate.editions import Policy
+from newsletter.translate.editions import Policy, ReviewRule
 
 
 @dataclass(frozen=True)
@@ -38,16 +38,23 @@ class PreviewFile:
 
 
 def digest_selection(spec: ListSpec | None, due: list[StoredReport],
-                     newest: list[StoredReport], limit: int) -> tuple[list[int], str | None]:
+                     newest: list[StoredReport], limit: int,
+                     start: datetime | None = None) -> tuple[list[int], str | None]:
     """The reports a digest preview shows: what is due for the list, else its latest matching
     reports (all the latest when ``spec`` is no list), at most ``limit``; and a note when
-    nothing is due."""
+    nothing is due, saying that those will not be in its digests (they came before the list
+    started, at ``start``, or were sent to it already)."""
     note = None
     chosen = newest
     if spec is not None:
         if not due:
+            since = f" (it gets the reports that arrived from {start:%Y-%m-%d %H:%M} UTC on)" \
+                if start is not None else ""
             note = (f"Nothing is due for {spec.name} yet: previewing its latest matching "
-                    "reports instead")
+                    "reports instead, to show what its mail looks like. Its digests will not "
+                    "carry these: they arrived before the list started" + since
+                    + " or were sent to it already (`newsletter send --list "
+                    f"{spec.name} --report ID` sends one by hand)")
         chosen = due or [r for r in newest if spec.matches(r.report, r.places)]
     ids = [r.id for r in chosen[:limit]]
     if not ids:
@@ -59,25 +66,33 @@ def digest_selection(spec: ListSpec | None, due: list[StoredReport],
 def plan_preview(store: Store, *, report_id: int | None, digest: str | None,
                  spec: ListSpec | None, due: list[StoredReport], languages: list[str],
                  limit: int, default_title: str, default_policy: Policy, base_url: str,
-                 now: datetime) -> PreviewPlan:
+                 now: datetime, start: datetime | None = None) -> PreviewPlan:
     """The alert of ``report_id``, or the next digest of the list ``digest`` (``spec`` when it
-    is a list; ``due``: what is due for it)."""
+    is a list; ``due``: what is due for it; ``start``: when it started getting reports). An
+    alert with ``spec`` is previewed as that list's readers get it: its title, footer,
+    languages, policy, review rule and summary length."""
     title: str | dict[str, str] = default_title
-    policy, budget, note = default_policy, None, None
+    policy, budget, note, review = default_policy, None, None, ReviewRule.FLAGGED
+    if spec is not None:
+        title, policy = spec.titles, Policy(spec.policy)
+        budget = (spec.summary_sentences, spec.summary_words)
+        review = ReviewRule(spec.review)
+        languages = [language for language in languages if language in spec.languages]
+        if not languages:
+            raise NewsletterError(f"{spec.name} is not sent in that language",
+                                  hint=f"its languages: {', '.join(spec.languages)}")
     if report_id is not None:
-        ids, kind, name = [store.reports.get(report_id).id], "alert", f"report-{report_id}"
+        ids, kind = [store.reports.get(report_id).id], "alert"
+        name = f"report-{report_id}" + (f".{spec.name}" if spec is not None else "")
     else:
         kind, name = "digest", f"digest-{digest}"
-        if spec is not None:
-            title, policy = spec.titles, Policy(spec.policy)
-            budget = (spec.summary_sentences, spec.summary_words)
-        ids, note = digest_selection(spec, due, store.reports.newest(), limit)
+        ids, note = digest_selection(spec, due, store.reports.newest(), limit, start)
     planned = plan_issue(store, ids, kind=kind, languages=languages, policy=policy,
                          list_title=title, base_url=base_url,
                          issue_date=spec.local_date(now) if spec else now.date(),
-                         summary_budget=budget)
-    return PreviewPlan(name, digest or "alerts", spec.title if spec else default_title, planned,
-                       note)
+                         summary_budget=budget, review=review)
+    list_name = spec.name if spec is not None else (digest or "alerts")
+    return PreviewPlan(name, list_name, spec.title if spec else default_title, planned, note)
 
 
 def write_preview(plan: PreviewPlan, renderer: Renderer, builder: MessageBuilder, folder: Path,

@@ -44,6 +44,15 @@ _ORIGINAL = re.compile(
     r"\bOriginally published\s+(?:on\s+)?(?P<date>.+?)(?=\s+View Original|$)", re.IGNORECASE
 )
 _POSTED = re.compile(r"^Posted\s+(?:on\s+)?(?P<date>.+)$", re.IGNORECASE)
+_DATE_FIELD = re.compile(r"\s+(?:Published on|Originally published|Posted)\b.*$", re.IGNORECASE)
+
+
+def _organisation(text: str) -> str:
+    """The source of "from OCHA", without the date fields a one-line header runs on with
+    ("Report from OCHA Published on 3 Dec 2026")."""
+    return squash(_DATE_FIELD.sub("", text))
+
+
 _SOURCE_LINE = re.compile(
     r"^(?:Source|Источник|Fuente|Sources|Источники)\s*:\s*(?P<org>\S.{0,80})$")
 _ORG = r"[A-Z][\w&'’.-]*(?:\s+(?:[A-Z(][\w&'’.()-]*|of|for|the|and)){0,8}"
@@ -203,13 +212,13 @@ def _header(line: str, head: PageHead) -> bool:
     if m := _KIND_FROM.match(line):
         head.kind = kind_of(m.group("kind"))
         if m.group("org"):
-            head.field_source = squash(m.group("org"))
+            head.field_source = _organisation(m.group("org"))
         found = True
     elif (kind := kind_of(line)) is not None:
         head.kind = kind
         found = True
     elif m := _FROM_LINE.match(line):
-        head.field_source = squash(m.group("org"))
+        head.field_source = _organisation(m.group("org"))
         found = True
     elif m := _POSTED.match(line):
         head.posted = parse_date(m.group("date"))

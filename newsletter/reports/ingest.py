@@ -271,8 +271,10 @@ def _quarantine(
         f"original: {path}",
         f"quarantined_at: {now.isoformat(timespec='seconds')}",
     ]
-    lines.append(f"what to do: {error.hint or 'fix the file'}, then put the file back in "
-                 "the inbox")
+    advice = (error.hint or "fix the file").rstrip(".")
+    if move and "inbox" not in advice and "again" not in advice:
+        advice += f", then put it back in the inbox ({inbox.folder})"
+    lines.append(f"what to do: {advice}")
     # The reason is written before the move, so a crash never leaves a file without its reason.
     reason_file.write_text("\n".join(lines) + "\n", encoding="utf-8")
     if not move:

@@ -158,10 +158,12 @@ def spreadsheet_safe(value: str) -> str:
     return "'" + value if value.startswith(_FORMULA_START) else value
 
 
-def export_csv(rows: Iterable[Sequence[str]], header: Sequence[str]) -> Iterator[str]:
-    """CSV lines, every cell made spreadsheet-safe."""
+def export_csv(rows: Iterable[Sequence[str]], header: Sequence[str], *,
+               delimiter: str = ",") -> Iterator[str]:
+    """CSV lines, every cell made spreadsheet-safe; ``delimiter`` is what separates cells
+    (";" for a spreadsheet in a locale whose decimal mark is a comma, e.g. Russian Excel)."""
     buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
+    writer = csv.writer(buffer, lineterminator="\n", delimiter=delimiter)
     writer.writerow(header)
     yield buffer.getvalue()
     for row in rows:

@@ -400,6 +400,20 @@ def missing_model_flag(source: str, target: str) -> Flag:
     )
 
 
+def flag_counts(flags: Iterable[Flag]) -> list[tuple[str, int]]:
+    """Each flag's code once, with how many times it was raised, in the order first seen:
+    ``numbers ×3, script`` rather than ``numbers, numbers, numbers, script``."""
+    counts: dict[str, int] = {}
+    for flag in flags:
+        counts[flag.code] = counts.get(flag.code, 0) + 1
+    return list(counts.items())
+
+
+def flags_text(flags: Iterable[Flag]) -> str:
+    """:func:`flag_counts` for people: ``numbers ×3, script``."""
+    return ", ".join(code if n == 1 else f"{code} ×{n}" for code, n in flag_counts(flags))
+
+
 def unique_flags(flags: Iterable[Flag]) -> list[Flag]:
     """Flags without repeats, in the order first seen."""
     out: list[Flag] = []

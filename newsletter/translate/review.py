@@ -10,7 +10,7 @@ from typing import Any
 from newsletter.errors import NotFound
 from newsletter.store import Store
 from newsletter.store.memory import Pair
-from newsletter.translate.core import Glossary, memory_pair, text_hash
+from newsletter.translate.core import Glossary, flags_text, memory_pair, text_hash
 from newsletter.translate.editions import Edition, Review, ReviewRule, ReviewState
 from newsletter.translate.tmx import Unit, read_tmx, write_tmx
 
@@ -107,14 +107,18 @@ def waiting(store: Store, rules: dict[str, ReviewRule]) -> list[dict[str, Any]]:
     found = []
     pairs = store.reviews.translated()
     editions = store.editions.of_many(list({rid for rid, _ in pairs}))
+    titles = {rid: stored.report.title
+              for rid, stored in store.reports.get_many(list(editions)).items()}
     for report_id, language in pairs:
         edition = editions[report_id][language]
         if not edition.waits_for_review(strictest) and (report_id, language) not in holds:
             continue
         if edition.approved or edition.rejected:
             continue
-        found.append({"report_id": report_id, "language": language,
+        found.append({"report_id": report_id, "title": titles.get(report_id, ""),
+                      "language": language,
                       "state": edition.review.state.value if edition.review else "machine",
                       "flags": [f.as_dict() for f in edition.flags],
+                      "flags_text": flags_text(edition.flags),
                       "held_from": sorted(holds.get((report_id, language), []))})
     return found

@@ -15,13 +15,21 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 
 from newsletter.errors import NotFound
+from newsletter.issues.model import ArchivedIssue
 from newsletter.issues.plan import PlannedIssue, fallback_reason, plan_issue
 from newsletter.languages import LANGUAGES
 from newsletter.mail.compose import body_parts
 from newsletter.mail.render import Rendered
 from newsletter.reports.model import StoredReport
 from newsletter.store import Store
-from newsletter.translate.editions import EditionStatus, EditionView, Policy, edition_view
+from newsletter.subscribers.core import ListSpec
+from newsletter.translate.editions import (
+    EditionStatus,
+    EditionView,
+    Policy,
+    ReviewRule,
+    edition_view,
+)
 from newsletter.web.context import WebContext, context_of
 
 
@@ -44,13 +52,28 @@ def index(request: Request) -> Response:
     language = language_of(request, web)
     instance = web.instance
     with instance.open_store() as store:
-        lists = [{"name": spec.name, "title": spec.title_in(language), "issues": [
-            {"id": issue.id, "kind": issue.kind, "reports": len(issue.report_ids),
-             "date": spec.local_date(issue.created_at),
-             "languages": ordered(issue.languages)}
-            for issue in store.issues.archive(spec.name)]}
-            for spec in instance.lists(store).values()]
+        specs = list(instance.lists(store).values())
+        archives = {spec.name: store.issues.archive(spec.name) for spec in specs}
+        alerted = sorted({issue.report_ids[0] for issues in archives.values()
+                          for issue in issues if issue.kind == "alert" and issue.report_ids})
+        stored = store.reports.get_many(alerted)
+        editions = store.editions.of_many(alerted)
         reports = store.reports.newest(limit=50)
+
+    def headline(spec: ListSpec, issue: ArchivedIssue) -> str | None:
+        """An alert's report title as the list's readers of this language got it."""
+        if issue.kind != "alert" or not issue.report_ids or issue.report_ids[0] not in stored:
+            return None
+        found = stored[issue.report_ids[0]]
+        return edition_view(found.id, found.report.language, found.report.title, (), "",
+                            editions.get(found.id, {}).get(language), language,
+                            Policy(spec.policy), review=ReviewRule(spec.review)).title
+
+    lists = [{"name": spec.name, "title": spec.title_in(language), "issues": [
+        {"id": issue.id, "kind": issue.kind, "reports": len(issue.report_ids),
+         "date": spec.local_date(issue.created_at), "headline": headline(spec, issue),
+         "languages": ordered(issue.languages)}
+        for issue in archives[spec.name]]} for spec in specs]
     countries = {r.id: [instance.gazetteer.name(code, language) for code in r.places
                         if "-" not in code] for r in reports}
     return web.page("web/index.html", language,
@@ -130,15 +153,21 @@ def report_page(request: Request) -> Response:
         shown_view = view(store, stored, language, web.policy)
     report = stored.report
     status, reason = "original", ""
+    summary: tuple[str, ...] = ()
     if shown_view.body_translated:
         status = "machine"
+    elif shown_view.reviewed:
+        # The reviewed title and summary, as the mail gave them, above the original text.
+        status, summary = "reviewed", shown_view.summary
     elif shown_view.status is not EditionStatus.ORIGINAL:
         flags = shown_view.flags
         if shown_view.status is EditionStatus.TRANSLATED and shown_view.edition is not None:
             flags = shown_view.edition.body_flags  # the title passed, the body did not
         status, reason = "fallback", fallback_reason(flags) if flags else "no_model"
-    title = shown_view.title if shown_view.body_translated else report.title
+    title = (shown_view.title if shown_view.body_translated or shown_view.reviewed
+             else report.title)
     return web.page("web/report.html", language, page_title=title, title=title,
+                    summary=summary,
                     source=report.source, published=report.published,
                     paragraphs=shown_view.body.split("\n\n"), status=status, reason=reason,
                     original_language=report.language, model=shown_view.model,

@@ -276,3 +276,21 @@ def test_the_file_transport_is_not_concerned(office: Path, command: list[str]) -
     assert written
     assert all(f"<{DEFAULT_URL}/unsubscribe/".encode() in path.read_bytes()
                for path in written)
+
+
+def test_test_sends_go_in_the_readers_language_one_per_language_each_a_message_of_its_own(
+        office: Path) -> None:
+    with smtp_sink() as (sink, port):
+        env = _smtp(port, NEWSLETTER_WEB_BASE_URL=PUBLIC)
+        for args in (["--test-to", "kk@example.org"],  # a Kazakh reader of the list
+                     ["--test-to", "editor@example.org", "--lang", "ru", "--lang", "kk"],
+                     ["--test-to", "editor@example.org", "--lang", "ru"]):
+            done = _newsletter(office, "send", "--list", "daily", "--report", "1", *args,
+                               **env)
+            assert done.returncode == 0, done.stderr
+    sent = [(m.recipients[0], _parsed(m)["Content-Language"], _parsed(m)["Message-ID"])
+            for m in sink.messages]
+    assert [(address, language) for address, language, _ in sent] == [
+        ("kk@example.org", "kk"), ("editor@example.org", "ru"), ("editor@example.org", "kk"),
+        ("editor@example.org", "ru")]
+    assert len({message_id for *_, message_id in sent}) == 4  # no client drops a second test

@@ -144,6 +144,10 @@ def test_bad_input_is_quarantined_with_a_reason_and_the_batch_proceeds(
         reason_text = (quarantine / f"{name}.reason.txt").read_text(encoding="utf-8")
         assert f"reason: {reason}" in reason_text
         assert f"original: {inbox / name}" in reason_text
+        [advice] = [line for line in reason_text.splitlines()
+                    if line.startswith("what to do: ")]
+        # said once: "… and drop it in again" is not followed by "then put it back…"
+        assert advice.count("inbox") + advice.count("again") == 1, advice
     assert store.inbox.quarantined() == len(BAD_INPUTS)
     assert run(store, instance) == []
 

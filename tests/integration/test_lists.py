@@ -159,3 +159,24 @@ def test_the_running_service_schedules_lists_added_in_the_database_and_in_the_fi
     assert sorted(m.recipients[0] for m in sink.messages) == ["db@example.org",
                                                               "file@example.org"]
     assert all(b"Floods of 2024" in m.data for m in sink.messages)
+
+
+def test_status_gives_each_lists_next_digest_in_its_own_time(cli_office: Path) -> None:
+    _ok("lists", "add", "w", "--mode", "weekly", "--timezone", "Asia/Almaty")
+    text = _ok("status")
+    assert "next digest " in text
+    assert "09:00 Asia/Almaty (" in text  # the list's time first, then UTC
+    [entry] = [e for e in json.loads(_ok("status", "--json"))["lists"] if e["list"] == "w"]
+    local = datetime.fromisoformat(entry["next_digest_local"])
+    assert (local.hour, local.minute, local.weekday()) == (9, 0, 0)
+    assert local == datetime.fromisoformat(entry["next_digest"])  # the same moment
+
+
+def test_a_list_without_a_title_in_its_readers_language_says_so(cli_office: Path) -> None:
+    result = _run("lists", "add", "ca", "--title", "Central Asia", "--title-ru", "ЦА")
+    assert result.exit_code == 0, result.output
+    assert "Note: its kk readers see the title 'Central Asia'" in result.stderr
+    assert "lists set ca --title-kk TITLE" in result.stderr
+    done = _run("lists", "set", "ca", "--title-kk", "Орталық Азия")
+    assert done.exit_code == 0
+    assert "Note:" not in done.stderr

@@ -23,7 +23,7 @@ from newsletter.summarise.pending import summarise_pending
 from newsletter.translate.editions import Policy
 from newsletter.translate.packages import install
 from newsletter.translate.pending import translate_pending
-from tests.helpers import FIXED_NOW, REPO, SAMPLE_REPORT, drop
+from tests.helpers import FIXED_NOW, REPO, SAMPLE_REPORT, drop, wait_until
 from tests.tiny_argos import TinyPackage
 
 GOLDEN = REPO / "tests" / "golden"
@@ -133,3 +133,35 @@ def test_a_digest_preview_follows_the_list(cli_office: Path) -> None:
     assert text.startswith("Kyrgyz updates")
     assert "Winter Preparedness" in text
     assert "UN Human Rights Office calls" not in text
+
+
+def test_a_digest_preview_of_what_came_before_the_list_says_it_will_not_be_sent(
+        cli_office: Path) -> None:
+    drop(cli_office / "seeds", "winter.txt",
+         (REPO / "seeds" / "2022-01-10_winter-situation-report.txt").read_bytes())
+    runner = CliRunner()
+    assert runner.invoke(cli, ["ingest"]).exit_code == 0  # before the list exists
+    arrived = datetime.now(UTC).replace(microsecond=0)
+    wait_until(lambda: datetime.now(UTC).replace(microsecond=0) > arrived,
+               "the clock to pass the report's arrival (times are stored to the second)")
+    config = cli_office / "newsletter.toml"
+    config.write_text(config.read_text() + '\n[lists.kyrgyz]\ntitle = "Kyrgyz updates"\n'
+                      'title_ru = "Новости Кыргызстана"\ncountries = ["Kyrgyzstan"]\n'
+                      'languages = ["en", "ru"]\n')
+    assert runner.invoke(cli, ["ingest"]).exit_code == 0  # the list starts now
+    result = runner.invoke(cli, ["preview", "--digest", "kyrgyz", "--out", "out"])
+    assert result.exit_code == 0, result.output
+    assert "Nothing is due for kyrgyz yet" in result.stderr
+    assert "Its digests will not carry these" in result.stderr
+    assert "newsletter send --list kyrgyz --report ID" in result.stderr
+
+    # An alert previewed as the list's readers get it: its title, its languages only.
+    result = runner.invoke(cli, ["preview", "--report", "1", "--list", "kyrgyz", "--out",
+                                 "alert"])
+    assert result.exit_code == 0, result.output
+    files = sorted(path.name for path in (cli_office / "alert").iterdir())
+    assert {name.split(".")[2] for name in files} == {"en", "ru"}  # report-1.kyrgyz.LANG.*
+    russian = (cli_office / "alert" / "report-1.kyrgyz.ru.txt").read_text(encoding="utf-8")
+    assert russian.startswith("Новости Кыргызстана")
+    eml = (cli_office / "alert" / "report-1.kyrgyz.en.eml").read_bytes()
+    assert b"List-Id: Kyrgyz updates <kyrgyz." in eml

@@ -87,8 +87,16 @@ def test_a_held_language_is_sent_once_approved_as_corrected(office: Instance,
     code, listed = _cli(office, "review", "list", "--json")
     assert code == 0, listed
     waiting = [json.loads(line) for line in listed.splitlines()]
-    assert [(w["report_id"], w["language"], w["held_from"], w["readers_waiting"])
-            for w in waiting] == [(1, "kk", ["kz"], {"kz": 3})]
+    assert [(w["report_id"], w["title"], w["language"], w["held_from"], w["readers_waiting"])
+            for w in waiting] == [(1, "Floods", "kk", ["kz"], {"kz": 3})]
+    codes = [flag["code"] for flag in waiting[0]["flags"]]
+    for flag_code in set(codes):  # each flag once in the text, with its count when it repeats
+        shown_as = flag_code if codes.count(flag_code) == 1 else f"{flag_code} ×{codes.count(flag_code)}"
+        assert waiting[0]["flags_text"].count(flag_code) == 1
+        assert shown_as in waiting[0]["flags_text"]
+    code, table = _cli(office, "review", "list")
+    assert code == 0, table
+    assert "Floods" in table
     code, shown = _cli(office, "review", "show", "1", "--lang", "kk")
     assert code == 0, shown
     assert "[title]" in shown
@@ -268,3 +276,19 @@ def test_review_edit_opens_the_editor_on_the_title_and_summary(office: Instance,
     assert review is not None
     assert (review.state, review.title) == ("edited", CORRECTED)
     assert review.summary  # the machine's summary sentences, kept as they were
+
+
+def test_a_one_off_send_whose_every_language_is_held_is_refused(office: Instance) -> None:
+    _arrived_and_translated(office, Clock(datetime.now(UTC)))
+    for extra in ([], ["--dry-run"]):
+        code, out = _cli(office, "send", "--list", "kz", "--report", "1", "--lang", "kk", *extra)
+        assert code == 1, out
+        assert "Error: nothing of report 1 can go to kz now" in out
+        assert "waits for a reviewer" in out
+        assert "--lang" in out  # the hint
+    with office.open_store() as store:
+        assert store.db.scalar("SELECT COUNT(*) FROM issues") == 0  # no empty issue
+    code, out = _cli(office, "send", "--list", "kz", "--report", "1", "--lang", "en",
+                     "--dry-run")
+    assert code == 0, out
+    assert out.startswith("--dry-run: an alert of 1 report(s) to kz")

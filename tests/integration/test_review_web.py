@@ -153,3 +153,28 @@ def test_log_in_correct_approve_and_see_the_mail_change_in_chromium(
         assert issue.queued == 1  # the one Kazakh reader
         body = json.loads(store.issues.bodies(issue.issue_id)["kk"])
     assert corrected in body["subject"]
+
+
+def test_the_report_page_of_an_approved_edition_says_what_the_mail_said(
+        office: Instance) -> None:
+    corrected = "Қазақстан: су тасқыны"
+    with office.open_store() as store:  # its body's translation did not pass the checks
+        store.db.execute(
+            """UPDATE editions SET body_flags = '[{"code": "length", "detail": "too long"}]'
+               WHERE report_id = 1 AND language = 'kk'""")
+    runner = CliRunner()
+    for args in (["review", "edit", "1", "--lang", "kk", "--title", corrected],
+                 ["review", "approve", "1", "--lang", "kk", "--by", "aigul"]):
+        done = runner.invoke(cli, ["--config", str(office.config_path), *args],
+                             env={"NEWSLETTER_WEB_SECRET": SECRET})
+        assert done.exit_code == 0, done.output
+    with office.open_store() as store:
+        edition = store.editions.of(1)["kk"]
+    with serving(create_app(office)) as base:
+        status, page = Client(base).request("/reports/1?lang=kk")
+    assert status == 200
+    assert f"<h1>{corrected}</h1>" in page  # the reviewed title, as in the mail
+    assert edition.body_flags
+    assert 'data-status="reviewed"' in page  # the original text, and why
+    assert "Редактор бұл материалдың тақырыбы мен қысқаша мазмұнын" in page
+    assert 'data-reason="flagged"' not in page  # never "did not pass" for the title

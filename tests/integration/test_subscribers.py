@@ -87,6 +87,14 @@ def test_export_round_trips_and_is_safe_in_a_spreadsheet(office: Path) -> None:
     data = Path("excel.csv").read_bytes()
     assert data.startswith(b"\xef\xbb\xbfemail,")
     assert "0 added" in invoke("subscribers", "import", "excel.csv", "--list", "daily")[1]
+    # for Excel in a Russian locale, where the comma is the decimal mark: semicolons
+    assert invoke("subscribers", "export", "--list", "daily", "--bom", "--delimiter", ";",
+                  "--out", "excel-ru.csv")[0] == 0
+    data = Path("excel-ru.csv").read_bytes()
+    assert data.startswith(b"\xef\xbb\xbfemail;name;language;")
+    rows = list(csv.DictReader(io.StringIO(data.decode("utf-8-sig")), delimiter=";"))
+    assert rows[0]["name"] == "Айгүл"
+    assert "0 added" in invoke("subscribers", "import", "excel-ru.csv", "--list", "daily")[1]
 
 
 def test_an_unsubscribed_or_suppressed_address_is_never_sent_to(store: Store) -> None:

@@ -11,7 +11,7 @@ import pytest
 
 from newsletter.app import Instance, load_instance
 from newsletter.store import Store
-from newsletter.subscribers.core import CONFIRM, check_subscriber, sign_token
+from newsletter.subscribers.core import CONFIRM, check_subscriber, sign_test_token, sign_token
 from newsletter.web import create_app
 from tests.browser import chromium, serving
 from tests.helpers import REPO
@@ -115,3 +115,32 @@ def test_double_opt_in_is_confirmed_through_the_web_app(web_instance: Instance) 
         assert _post(f"{base}/confirm/{unsubscribe}", b"")[0] == 400  # wrong purpose
     with web_instance.open_store() as store:
         assert [s.email for s in store.subscribers.recipients("daily")] == ["new@example.org"]
+
+
+def test_every_link_page_names_the_list_in_the_readers_language(instance: Instance) -> None:
+    config = instance.config_path
+    config.write_text(config.read_text() + '\n[lists.ca]\ntitle = "Central Asia"\n'
+                      'title_ru = "Центральная Азия"\ntitle_kk = "Орталық Азия"\n')
+    office = load_instance(config, cwd=instance.root, environ={"NEWSLETTER_WEB_SECRET": SECRET})
+    today = datetime.now(UTC).date()
+    with office.open_store() as store:
+        store.subscribers.import_rows([check_subscriber("ru@example.org", language="ru")], "ca",
+                                      consent_source="test", now=datetime.now(UTC))
+        store.subscribers.import_rows([check_subscriber("kk@example.org", language="kk")], "ca",
+                                      consent_source="test", now=datetime.now(UTC),
+                                      status="pending")
+        russian = store.subscribers.get("ru@example.org").id
+        kazakh = store.subscribers.get("kk@example.org").id
+    pages = {
+        f"/unsubscribe/{sign_token(russian, 'ca', today, SECRET)}": "«Центральная Азия»",
+        f"/confirm/{sign_token(kazakh, 'ca', today, SECRET, purpose=CONFIRM)}": "«Орталық Азия»",
+        f"/unsubscribe/{sign_test_token('ca', 'kk', today, SECRET)}": "«Орталық Азия»",
+    }
+    with serving(create_app(office)) as base:
+        for path, title in pages.items():
+            for body in (None, b""):  # the question, then the answer
+                request = urllib.request.Request(base + path, data=body)
+                with urllib.request.urlopen(request, timeout=30) as reply:
+                    page = reply.read().decode("utf-8")
+                assert title in page, (path, page)
+                assert "Central Asia" not in page

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import html
 import re
 import shutil
 import urllib.request
@@ -202,7 +203,8 @@ def test_the_archive_shows_sent_issues_only_and_its_pages_write_nothing(
     with smtp_sink() as (sink, port):  # a test send is recorded nowhere: no issue to show
         relay = load_instance(office.config_path, cwd=office.root,
                               environ={"NEWSLETTER_WEB_SECRET": SECRET, **relay_env(port)})
-        proof = make_proof(store, relay.list_named(store, "ca"), 2, "me@example.org",
+        spec = relay.list_named(store, "ca")
+        proof = make_proof(store, spec, 2, "me@example.org", spec.languages[0],
                            builder=relay.message_builder(store), renderer=relay.renderer(),
                            base_url="https://u.example.org", now=datetime.now(UTC))
         send_proof(proof, relay.transport(), relay.settings.mail.from_address, 2)
@@ -249,7 +251,13 @@ def test_the_archive_and_its_pages_in_chromium_at_400_pixels(
                              ) == "Срочные сообщения: Центральная Азия"
         assert page.evaluate("[...document.querySelectorAll('li[data-issue]')]"
                              ".map(li => li.dataset.issue)") == [str(sent)]
-        assert "1 отчёт" in page.evaluate("document.querySelector('li[data-issue]').innerText")
+        # An alert is named by its report's title, as its Russian readers got it.
+        headline = page.evaluate("document.querySelector('li[data-issue] .headline').innerText")
+        status, russian = _get(f"{base}/issues/{sent}?lang=ru")
+        assert status == 200
+        subject = russian.split("<title>", 1)[1].split("</title>", 1)[0]
+        assert headline
+        assert headline in html.unescape(subject)
         assert page.evaluate("document.querySelector('tr[data-report=\"1\"] .countries')"
                              ".innerText") == "Казахстан"
         assert page.overflow() == 0

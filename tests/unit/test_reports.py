@@ -11,6 +11,7 @@ from newsletter.errors import ReportError
 from newsletter.reports.decode import decode_report
 from newsletter.reports.identity import content_hash
 from newsletter.reports.parse import parse_date, parse_report
+from newsletter.summarise.core import SummaryOptions, summarise
 from tests.helpers import SAMPLE_REPORT
 
 ORIGINALLY_PUBLISHED = """\
@@ -186,3 +187,19 @@ def test_the_title_is_cut_from_the_text_only_when_it_was_glued_to_it(first: str,
     report = parse_report(text)
     assert report.title == "Floods in Kazakhstan"
     assert report.body.split("\n\n")[0] == body
+
+
+@pytest.mark.parametrize("header", [
+    "from OCHA\nPublished on 3 Dec 2026",  # no kind line
+    "Report from OCHA Published on 3 Dec 2026",  # the header on one line
+    "Report\nfrom OCHA\nPublished on 3 Dec 2026",
+])
+def test_a_header_without_its_kind_line_is_read_as_a_header_not_as_text(header: str) -> None:
+    text = (f" date 2026-12-03 03 Dec 2026\n\nFloods in Kazakhstan\n\n{header}\n\n"
+            "Floods damaged 340 houses and displaced 1,200 people this week. Relief teams "
+            "delivered food to 800 families.\n\nMore rain is forecast for the north.\n")
+    report = parse_report(text)
+    assert (report.source, report.published) == ("OCHA", date(2026, 12, 3))
+    assert report.body.startswith("Floods damaged 340 houses")
+    summary = summarise(report.title, report.body, SummaryOptions())
+    assert not any("Published" in s or "from OCHA" in s for s in summary.sentences)

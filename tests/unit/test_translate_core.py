@@ -9,6 +9,8 @@ from newsletter.translate.core import (
     Flag,
     ModelRef,
     SpanKind,
+    flag_counts,
+    flags_text,
     mask,
     parse_glossary,
     plan_route,
@@ -179,3 +181,11 @@ def test_a_models_output_is_capped_relative_to_its_longest_source() -> None:
 def test_small_inputs_are_spread_over_the_parallel_batches(sentences: int, expected: int) -> None:
     assert batch_size_for(sentences, 32, 2) == expected
     assert batch_size_for(sentences, 32, 1) == min(sentences, 32)
+
+
+def test_flags_are_said_once_each_with_their_count() -> None:
+    flags = [Flag("numbers", "a"), Flag("script", "b"), Flag("numbers", "c"),
+             Flag("numbers", "d")]
+    assert flag_counts(flags) == [("numbers", 3), ("script", 1)]
+    assert flags_text(flags) == "numbers ×3, script"
+    assert flags_text([]) == ""
