@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import difflib
 import functools
+import importlib.resources
 import logging
 import shutil
 from collections.abc import Callable, Mapping
@@ -50,11 +51,20 @@ from newsletter.translate.core import Glossary, parse_glossary
 from newsletter.translate.engine import ArgosEngine
 
 log = logging.getLogger(__name__)
-# The source tree this package runs from: its templates/ and translations/ are the defaults
-# that an instance's own files override.
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-BUILTIN_TEMPLATES = PROJECT_ROOT / "templates"
-BUILTIN_TRANSLATIONS = PROJECT_ROOT / "translations"
+
+
+def builtin_folder(name: str) -> Path:
+    """The templates/ or translations/ newsletter comes with, which an instance's own files
+    override: inside the installed package (a wheel puts them there, see pyproject.toml), or,
+    run from a checkout (an editable install), at the top of the repository."""
+    packaged = Path(str(importlib.resources.files("newsletter"))) / name
+    if packaged.is_dir():
+        return packaged
+    return Path(__file__).resolve().parent.parent / name
+
+
+BUILTIN_TEMPLATES = builtin_folder("templates")
+BUILTIN_TRANSLATIONS = builtin_folder("translations")
 
 
 @dataclass(frozen=True)
