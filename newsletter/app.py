@@ -208,8 +208,7 @@ class Instance:
         process, the journal, and the signing keys."""
         return ReaderLinks(open_store=functools.partial(self.open_store, busy_seconds=2.0),
                            secrets=self.signing_secrets() if self.settings.web.secret else [],
-                           lists=self.lists, journal=self.unsubscribe_journal(),
-                           clock=lambda: datetime.now(UTC))
+                           lists=self.lists, journal=self.unsubscribe_journal())
 
     def signing_secrets(self) -> list[str]:
         """The current signing key first, then retired ones; an error if none is set."""

@@ -3,6 +3,7 @@ serve."""
 
 from __future__ import annotations
 
+import os
 import socket
 from collections.abc import Sequence
 from pathlib import Path
@@ -428,9 +429,11 @@ def preview(obj: Context, report_id: int | None, digest: str | None, list_name: 
 @click.command()
 @click.option("--host", help="Interface to listen on (default: [web] host).")
 @click.option("--port", type=int, help="Port to listen on (default: [web] port).")
+@click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True,
+              help="Processes serving at once, for an office with many readers.")
 @click.pass_obj
 @handle_errors
-def serve(obj: Context, host: str | None, port: int | None) -> None:
+def serve(obj: Context, host: str | None, port: int | None, workers: int) -> None:
     """Serve the local web app: previews of every issue in every language, and the archive."""
     from newsletter.web import create_app
     from newsletter.web.server import serve as serve_app
@@ -445,9 +448,14 @@ def serve(obj: Context, host: str | None, port: int | None) -> None:
         raise NewsletterError(f"cannot listen on {host}:{port}: {exc.strerror or exc}",
                               hint="another program (perhaps another `newsletter serve`) uses "
                                    "that port: stop it, or pick another with --port") from exc
-    app = create_app(instance)
-    click.echo(f"Serving on http://{host}:{port}/ (Ctrl+C stops)")
-    serve_app(app, web, host=host, port=port)
+    app = create_app(instance)  # also checks, before any worker starts, that it can be built
+    if workers > 1:
+        # Each worker process loads the instance itself: the same file, the same settings.
+        os.environ["NEWSLETTER_CONFIG"] = str(instance.config_path)
+        os.environ.update({f"NEWSLETTER_{name.replace('.', '_').upper()}": value
+                           for name, value in obj.overrides.items()})
+    click.echo(f"Serving on http://{host}:{port}/ with {workers} process(es) (Ctrl+C stops)")
+    serve_app(app, web, host=host, port=port, workers=workers)
 
 
 COMMANDS: tuple[click.Command, ...] = (init, ingest, reports, summarise_command,

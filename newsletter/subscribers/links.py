@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from newsletter.errors import DatabaseFault, NotFound, TokenError
 from newsletter.store import Store
@@ -35,26 +35,27 @@ class LinkPage:
 @dataclass(frozen=True)
 class Links:
     """What following a link needs: the database, the keys links are signed with, the lists
-    (for their titles), the journal and the clock."""
+    (for their titles) and the journal."""
 
     open_store: Callable[[], Store]
     secrets: Sequence[str]
     lists: Callable[[Store], Mapping[str, ListSpec]]
     journal: UnsubscribeJournal
-    clock: Callable[[], datetime]
 
 
 def follow(links: Links, token: str, purpose: str, *, act: bool, method: str) -> LinkPage:
     """The page of ``token`` for ``purpose`` (:data:`UNSUBSCRIBE` or :data:`CONFIRM`); with
-    ``act``, the request carried out first."""
-    now = links.clock()
+    ``act``, the request carried out first. What is recorded is dated by the database's
+    clock (the local one only for an entry of the journal, when the database is away)."""
     purposes = (UNSUBSCRIBE, TEST) if purpose == UNSUBSCRIBE else (purpose,)
-    try:
-        claim = verify_token(token, links.secrets, now.date(), purposes=purposes)
+    try:  # tokens are dated by the day: the local clock decides, without the database
+        claim = verify_token(token, links.secrets, datetime.now(UTC).date(), purposes=purposes)
     except TokenError:
         return LinkPage("invalid")
+    now = datetime.now(UTC)
     try:
         with links.open_store() as store:
+            now = store.clock()()
             links.journal.apply(store)
             spec = links.lists(store).get(claim.list_name)
             if claim.subscriber_id is None:  # a test send: nothing to change

@@ -6,18 +6,25 @@ a slower one (slowloris, a stalled upload) is closed. At most ``[web] max_connec
 open at once: one more is closed as soon as it is accepted, so slow clients cannot use up the
 process's file descriptors. Such closings are logged once a minute with their count, not
 once each. ``X-Forwarded-For`` is believed only from ``[web] trusted_proxies``.
+
+``newsletter serve --workers N`` runs N processes on one socket (uvicorn's supervisor
+restarts one that dies). Each is started afresh (spawn), so it builds its own app from the
+instance named by ``NEWSLETTER_CONFIG`` (:func:`worker_app`), with the same limits per process.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
+from pathlib import Path
 from typing import Any
 
 import h11
 import uvicorn
 from uvicorn.protocols.http.h11_impl import H11Protocol
+from uvicorn.supervisors import Multiprocess
 
 from newsletter.config import WebSettings
 
@@ -108,5 +115,37 @@ def uvicorn_config(app: Any, web: WebSettings, *, host: str, port: int) -> uvico
         server_header=False, lifespan="off")
 
 
-def serve(app: Any, web: WebSettings, *, host: str, port: int) -> None:
-    uvicorn.Server(uvicorn_config(app, web, host=host, port=port)).run()
+class WorkerProtocol(GuardedProtocol):
+    """The protocol of a worker process: its limits are set by :func:`worker_app`, from the
+    instance's settings, before the first connection."""
+
+    refusals = Refusals()
+
+
+def worker_app() -> Any:
+    """The app of one worker process of ``newsletter serve --workers N`` (a uvicorn factory):
+    the instance of ``NEWSLETTER_CONFIG`` and the environment, as the parent set them."""
+    from newsletter.app import load_instance
+    from newsletter.logs import configure_logging
+    from newsletter.web import create_app
+
+    instance = load_instance(None, cwd=Path.cwd(), environ=os.environ)
+    settings = instance.settings
+    configure_logging(settings.log.level, settings.log.format)
+    WorkerProtocol.request_timeout = settings.web.request_timeout
+    WorkerProtocol.max_connections = settings.web.max_connections
+    return create_app(instance)
+
+
+def serve(app: Any, web: WebSettings, *, host: str, port: int, workers: int = 1) -> None:
+    """Serve ``app`` (one process), or ``workers`` processes each building its own
+    (:func:`worker_app`; the caller sets ``NEWSLETTER_CONFIG`` for them)."""
+    if workers == 1:
+        uvicorn.Server(uvicorn_config(app, web, host=host, port=port)).run()
+        return
+    config = uvicorn.Config(
+        "newsletter.web.server:worker_app", factory=True, host=host, port=port,
+        workers=workers, http="newsletter.web.server:WorkerProtocol", log_level="error",
+        timeout_keep_alive=5, proxy_headers=False, h11_max_incomplete_event_size=16 * 1024,
+        server_header=False, lifespan="off")
+    Multiprocess(config, sockets=[config.bind_socket()]).run()

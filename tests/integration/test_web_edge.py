@@ -11,6 +11,7 @@ import json
 import logging
 import os
 import select
+import signal
 import socket
 import sqlite3
 import subprocess
@@ -31,8 +32,8 @@ from newsletter.web import create_app
 from tests.browser import serving
 from tests.helpers import wait_until
 from tests.office import DAILY, ingest_sample, queue_alert, relay_env, subscribe, with_config
-from tests.processes import started
-from tests.smtp_server import smtp_sink
+from tests.processes import children, started
+from tests.smtp_server import free_port, smtp_sink
 from tests.web_client import Client
 
 SECRET = "web-edge-secret-0123456789-abcdef"
@@ -395,3 +396,33 @@ def test_the_journal_keeps_every_entry_of_two_processes_writing_at_once(
     lines = journal.path.read_text().splitlines()
     ids = sorted(json.loads(line)["subscriber_id"] for line in lines)
     assert ids == [*range(1, 201), *range(1001, 1201)]  # no entry lost or torn
+
+
+@pytest.mark.slow
+def test_serve_with_two_workers_answers_with_the_same_limits(instance: Instance) -> None:
+    office = _office(instance)
+    port = free_port()
+    env = {**os.environ, **LIMITS, "NEWSLETTER_WEB_REQUEST_TIMEOUT": "1"}
+    with started([sys.executable, "-m", "newsletter", "--config", str(office.config_path),
+                  "serve", "--port", str(port), "--workers", "2"], env=env,
+                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) as server:
+        base = f"http://127.0.0.1:{port}"
+
+        def up() -> bool:
+            try:
+                return Client(base).request("/healthz") == (200, "ok")
+            except OSError:
+                return False
+
+        wait_until(up, "the workers to answer")
+        assert len(children(server.pid)) >= 2  # the supervisor's worker processes
+        assert Client(base).request("/")[0] == 200
+        with socket.create_connection(("127.0.0.1", port), timeout=30) as slow:
+            slow.sendall(b"GET / HTTP/1.1\r\nHost: a\r\n")  # never finished
+            assert _reply(slow) == b""  # a worker closed it after request_timeout
+        with socket.create_connection(("127.0.0.1", port), timeout=30) as big:
+            big.sendall(b"POST /unsubscribe/x HTTP/1.1\r\nHost: a\r\n"
+                        b"Content-Length: 314572800\r\n\r\n")
+            assert _reply(big).startswith(b"HTTP/1.1 413")
+        server.send_signal(signal.SIGTERM)
+        assert server.wait(timeout=60) == 0
