@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP
 
 
 @dataclass
@@ -41,6 +42,7 @@ class Sink:
     data_delay: float = 0.0  # every reply to the data waits this long (a slow relay)
     attempts: dict[str, int] = field(default_factory=dict)
     arrivals: list[float] = field(default_factory=list)  # monotonic time of each accepted one
+    connections: int = 0  # open now: 0 once every client's data, even a killed one's, is read
 
     def _fault(self, address: str) -> str | None:
         plan = self.faults.get(address, [])
@@ -93,6 +95,24 @@ class Sink:
         return found
 
 
+class _CountingSMTP(SMTP):
+    """aiosmtpd's server, counting the sink's open connections (a connection is closed only
+    after all the data its client sent was handled)."""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.event_handler.connections += 1
+        super().connection_made(transport)
+
+    def connection_lost(self, error: Exception | None) -> None:
+        super().connection_lost(error)
+        self.event_handler.connections -= 1
+
+
+class _Controller(Controller):
+    def factory(self) -> SMTP:
+        return _CountingSMTP(self.handler, **self.SMTP_kwargs)
+
+
 def _received(envelope: Any, data: bytes, session: Any) -> Received:
     return Received(envelope.mail_from, list(envelope.rcpt_tos), data,
                     list(envelope.mail_options), tuple(session.peer))
@@ -109,7 +129,7 @@ def smtp_sink() -> Iterator[tuple[Sink, int]]:
     """A running sink and its port."""
     sink = Sink()
     port = free_port()
-    controller = Controller(sink, hostname="127.0.0.1", port=port)
+    controller = _Controller(sink, hostname="127.0.0.1", port=port)
     controller.start()
     try:
         yield sink, port

@@ -175,6 +175,8 @@ def test_a_kill_at_full_speed_turns_unwritten_outcomes_into_ambiguous_rows(
                        "a third of the messages at the sink")
             process.kill()
             process.wait(timeout=30)
+        # What the relay had: the data a killed client sent is still read and handled.
+        wait_until(lambda: sink.connections == 0, "the sink to read what the sender sent")
         arrived = set(sink.message_ids())
         with crowded.open_store() as store:
             rows = store.outbox.rows()
