@@ -41,9 +41,10 @@ from bench.sink import discarding_sink
 from newsletter.app import init_instance, load_instance
 from newsletter.delivery.rules import QueuedMessage, State
 from newsletter.issues.create import create_issue
+from newsletter.lists.parse import parse_list
 from newsletter.reports.model import Report
 from newsletter.store import Store, open_store
-from newsletter.subscribers.core import check_subscriber, parse_list
+from newsletter.subscribers.addresses import check_subscriber
 from tests.postgres import Cluster
 
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)

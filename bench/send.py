@@ -43,7 +43,7 @@ from newsletter.app import Instance, init_instance, load_instance
 from newsletter.delivery.rules import OutboxRow
 from newsletter.issues.create import create_issue
 from newsletter.reports.ingest import ingest_inbox
-from newsletter.subscribers.core import SubscriberRow
+from newsletter.subscribers.addresses import SubscriberRow
 from newsletter.summarise.pending import summarise_pending
 
 SECRET = "bench-secret-0123456789"
@@ -112,7 +112,7 @@ def run(work: Path, host: str, port: int, args: argparse.Namespace) -> dict[str,
         store.subscribers.import_rows(
             [SubscriberRow(f"reader{i}@example.org", f"Reader {i}", ("en", "ru", "kk")[i % 3])
              for i in range(args.messages)], "bench", consent_source="bench", now=now)
-        spec = instance.list_named(store, "bench")
+        spec = instance.lists_of(store).named("bench")
         create_issue(store, instance.renderer(), spec, [r.id for r in store.reports.newest()],
                      "digest", base_url=instance.settings.web.base_url, domain="example.org",
                      now=now)

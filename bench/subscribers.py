@@ -21,7 +21,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from newsletter.store import open_store
-from newsletter.subscribers.core import parse_subscriber_csv
+from newsletter.subscribers.csvfile import parse_subscriber_csv
 
 NAMES = ["Aigul", "Айгүл", "Борис", "Chen", "Дана", "Ерлан", "Fatima", "Гүлнар"]
 DOMAINS = ["example.org", "почта.kz", "mail.example.kz", "un.example.org"]

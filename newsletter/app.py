@@ -4,14 +4,13 @@ parts as parameters."""
 
 from __future__ import annotations
 
-import difflib
 import functools
 import importlib.resources
 import logging
 import shutil
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +19,6 @@ from newsletter.config import (
     Settings,
     find_config,
     load_settings,
-    read_file_lists,
 )
 from newsletter.delivery.files import FileTransport
 from newsletter.delivery.relays import RelaySpec
@@ -28,10 +26,11 @@ from newsletter.delivery.rules import RetryPolicy
 from newsletter.delivery.sender import Sender, SendOptions
 from newsletter.delivery.smtp import SmtpOptions, SmtpTransport
 from newsletter.delivery.transport import Transport
-from newsletter.errors import ConfigError, GlossaryFormatError, ListError
+from newsletter.errors import ConfigError, GlossaryFormatError
 from newsletter.example_config import example_config
 from newsletter.issues.messages import IssueMessages
 from newsletter.languages import LANGUAGES
+from newsletter.lists.registry import ListRegistry, Lists, check_lists
 from newsletter.mail.compose import MailSettings
 from newsletter.mail.dkim import DkimSigner
 from newsletter.mail.links import Links, unreachable_reasons
@@ -39,12 +38,10 @@ from newsletter.mail.messages import MessageBuilder
 from newsletter.mail.render import Renderer, load_translations
 from newsletter.reports.ingest import Inbox
 from newsletter.reports.places import Gazetteer, load_gazetteer
-from newsletter.service.cron import check_schedule
 from newsletter.service.scheduler import SchedulerLease
 from newsletter.service.steps import Service
 from newsletter.service.workers import Heartbeat, TranslationThread
 from newsletter.store import Store, open_store
-from newsletter.subscribers.core import ListSpec, parse_list, with_place_codes
 from newsletter.subscribers.links import Links as ReaderLinks
 from newsletter.subscribers.pending import UnsubscribeJournal
 from newsletter.translate.core import Glossary, parse_glossary
@@ -151,48 +148,13 @@ class Instance:
                               self.dkim_signer() if signed else None)
 
     @functools.cached_property
-    def _file_lists(self) -> FileLists:
-        return FileLists(self.config_path, self.settings.lists, self.gazetteer)
+    def list_registry(self) -> ListRegistry:
+        """Where the instance's lists are found: newsletter.toml and the database."""
+        return ListRegistry(self.config_path, self.settings.lists, self.gazetteer)
 
-    def file_lists(self) -> tuple[ListSpec, ...]:
-        """The lists of newsletter.toml as the file is now."""
-        return self._file_lists.current()
-
-    def lists(self, store: Store) -> dict[str, ListSpec]:
-        """Every list: those of newsletter.toml (as the file is now), then those added with
-        `newsletter lists add`."""
-        found = {spec.name: spec for spec in self.file_lists()}
-        for name, table in store.lists.stored().items():
-            if name in found:
-                if name not in self._file_lists.warned:
-                    self._file_lists.warned.add(name)
-                    log.warning("list %s is in newsletter.toml and in the database; the file "
-                                "wins", name)
-                continue
-            found[name] = parse_list(name, table, origin="database")
-            check_schedule(found[name], datetime.now(UTC))
-        return {name: with_place_codes(spec, self.gazetteer) if spec.countries else spec
-                for name, spec in found.items()}
-
-    def record_list_starts(self, store: Store) -> None:
-        """Record, for each list not yet seen, that it gets the reports arriving from now on
-        (`lists add` records it at creation; a list of newsletter.toml, at the first command
-        that writes and sees it)."""
-        now = store.clock()()
-        for name in self.lists(store):
-            if store.runs.list_start(name) is None:
-                store.runs.record_list_start(name, now)
-
-    def list_named(self, store: Store, name: str) -> ListSpec:
-        lists = self.lists(store)
-        if name not in lists:
-            known = ", ".join(sorted(lists)) or "none yet"
-            near = difflib.get_close_matches(name, list(lists), n=1)
-            raise ListError(f"no list called {name!r}",
-                            hint=(f"did you mean {near[0]}? " if near else "")
-                            + f"lists: {known}; declare one in newsletter.toml "
-                              "([lists.NAME]) or with `newsletter lists add NAME`")
-        return lists[name]
+    def lists_of(self, store: Store) -> Lists:
+        """The lists as ``store`` sees them (look one up with :meth:`Lists.named`)."""
+        return self.list_registry.of(store)
 
     def unsubscribe_journal(self) -> UnsubscribeJournal:
         """Where an unsubscribe waits when the database cannot take it: beside the SQLite
@@ -208,7 +170,7 @@ class Instance:
         process, the journal, and the signing keys."""
         return ReaderLinks(open_store=functools.partial(self.open_store, busy_seconds=2.0),
                            secrets=self.signing_secrets() if self.settings.web.secret else [],
-                           lists=self.lists, journal=self.unsubscribe_journal())
+                           lists=self.list_registry.all, journal=self.unsubscribe_journal())
 
     def signing_secrets(self) -> list[str]:
         """The current signing key first, then retired ones; an error if none is set."""
@@ -320,7 +282,7 @@ class Instance:
     def service(self, store: Store, *, clock: Callable[[], datetime],
                 looking: bool = False) -> Service:
         """The service's steps; ``looking`` for previews and dry runs, which write nothing."""
-        return Service(store, self.settings, inbox=self.inbox, lists=lambda: self.lists(store),
+        return Service(store, self.settings, inbox=self.inbox, lists=self.lists_of(store),
                        engine=self.engine, renderer=self.renderer, glossary=self.glossary,
                        clock=clock, looking=looking,
                        journal=None if looking else self.unsubscribe_journal())
@@ -330,7 +292,7 @@ class Instance:
         return IssueMessages(store, self.message_builder(store))
 
     def list_mail_settings(self, store: Store, name: str) -> MailSettings:
-        lists = self.lists(store)
+        lists = self.lists_of(store).all()
         return self.mail_settings(name, lists[name].title if name in lists else name)
 
     def send_options(self, relay: str | None = None) -> SendOptions:
@@ -412,59 +374,8 @@ def load_instance(
             )
     settings = load_settings(path, environ=environ, overrides=overrides)
     instance = Instance(path.resolve(), settings)
-    _check_lists(settings.lists, instance.gazetteer, path)
+    check_lists(settings.lists, instance.gazetteer, path)
     return instance
-
-
-def _check_lists(lists: tuple[ListSpec, ...], gazetteer: Gazetteer, path: Path) -> None:
-    """What the scheduler cannot run, a country no one knows: an error naming the file."""
-    for spec in lists:
-        try:
-            check_schedule(spec, datetime.now(UTC))  # with the scheduler's own parser
-            if spec.countries:
-                with_place_codes(spec, gazetteer)
-        except ListError as exc:
-            raise ConfigError(f"{exc.message} in {path}", hint=exc.hint) from exc
-
-
-class FileLists:
-    """The lists of ``newsletter.toml``, read again when the file changes, so a running
-    service picks up a list added or changed there within a poll. A change that does not
-    load (a typo, an unknown country) is logged once and the lists as they were stay."""
-
-    def __init__(self, path: Path, loaded: tuple[ListSpec, ...], gazetteer: Gazetteer) -> None:
-        self.path = path
-        self.lists = loaded
-        self.gazetteer = gazetteer
-        self.seen = self._stamp()
-        self.warned: set[str] = set()  # lists in both places, said once
-
-    def _stamp(self) -> tuple[int, int] | None:
-        try:
-            found = self.path.stat()
-        except OSError:
-            return None
-        return found.st_mtime_ns, found.st_size
-
-    def current(self) -> tuple[ListSpec, ...]:
-        stamp = self._stamp()
-        if stamp is None or stamp == self.seen:
-            return self.lists
-        self.seen = stamp
-        try:
-            lists = read_file_lists(self.path)
-            _check_lists(lists, self.gazetteer, self.path)
-        except ConfigError as exc:
-            log.error("the lists of %s did not load, so they stay as they were: %s (%s)",
-                      self.path, exc.message, exc.hint,
-                      extra={"event": "lists_not_reloaded", "path": str(self.path)})
-            return self.lists
-        if lists != self.lists:
-            log.info("lists of %s read again: %s", self.path,
-                     ", ".join(spec.name for spec in lists) or "none",
-                     extra={"event": "lists_reloaded", "path": str(self.path)})
-        self.lists = lists
-        return lists
 
 
 def init_instance(folder: Path) -> Path:

@@ -24,7 +24,8 @@ from newsletter.config_values import coerce
 from newsletter.delivery.relays import PASSWORD_ENV, RelaySpec, parse_relays
 from newsletter.errors import ConfigError, InstanceNotFound, ListError
 from newsletter.languages import LANGUAGES
-from newsletter.subscribers.core import ListSpec, parse_list
+from newsletter.lists.parse import parse_list
+from newsletter.lists.spec import ListSpec
 
 CONFIG_NAME = "newsletter.toml"
 ENV_PREFIX = "NEWSLETTER_"

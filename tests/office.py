@@ -15,7 +15,7 @@ from newsletter.app import Instance, load_instance
 from newsletter.issues.create import CreatedIssue, create_issue
 from newsletter.reports.ingest import ingest_inbox
 from newsletter.store import Store
-from newsletter.subscribers.core import check_subscriber
+from newsletter.subscribers.addresses import check_subscriber
 from newsletter.summarise.pending import summarise_pending
 from tests.helpers import FIXED_NOW, SAMPLE_REPORT, drop
 
@@ -82,6 +82,6 @@ def queue_alert(office: Instance, store: Store, list_name: str = "daily",
                 report_ids: Sequence[int] = (1,), *, now: datetime | None = None,
                 base_url: str = "https://u.example.org") -> CreatedIssue:
     """Create an alert of ``report_ids`` for ``list_name``: one outbox row per reader."""
-    return create_issue(store, office.renderer(), office.list_named(store, list_name),
+    return create_issue(store, office.renderer(), office.lists_of(store).named(list_name),
                         list(report_ids), "alert", base_url=base_url, domain="example.org",
                         now=now or datetime.now(UTC))

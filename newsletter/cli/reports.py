@@ -70,7 +70,7 @@ def ingest(obj: Context, as_json: bool) -> None:
     """Pick up new and changed report files from the inbox, and summarise them."""
     instance = obj.instance
     with instance.open_store() as store:
-        instance.record_list_starts(store)  # every list gets the reports that arrive now
+        instance.lists_of(store).record_starts()  # every list gets the reports that arrive now
         outcomes = ingest_inbox(store, instance.inbox, instance.settings.ingest, now=utc_now())
         summarise_pending(store, instance.settings.summary, now=utc_now())
     if as_json:
@@ -397,7 +397,7 @@ def preview(obj: Context, report_id: int | None, digest: str | None, list_name: 
     settings = instance.settings
     with instance.open_store() as store:
         named = digest or list_name
-        spec = None if named is None else instance.list_named(store, named)
+        spec = None if named is None else instance.lists_of(store).named(named)
         due: list[StoredReport] = []
         start = None
         if spec is not None and report_id is None:

@@ -17,7 +17,6 @@ from newsletter.errors import NewsletterError, NotFound
 from newsletter.issues.create import audience
 from newsletter.languages import LANGUAGES
 from newsletter.reviewers import MAX_NAME, MAX_PASSWORD, MIN_PASSWORD, hash_password
-from newsletter.translate.editions import ReviewRule
 from newsletter.translate.review import (
     approve,
     current_text,
@@ -50,8 +49,8 @@ def review_list(obj: Context, as_json: bool) -> None:
     readers wait for them."""
     instance = obj.instance
     with instance.open_store() as store:
-        lists = instance.lists(store)
-        rules = {name: ReviewRule(spec.review) for name, spec in lists.items()}
+        lists = instance.lists_of(store).all()
+        rules = {name: spec.review for name, spec in lists.items()}
         found = waiting(store, rules)
         audiences = {name: audience(store, lists[name])
                      for name in {n for e in found for n in e["held_from"]} if name in lists}

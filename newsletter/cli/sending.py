@@ -24,21 +24,16 @@ from newsletter.cli.common import (
 )
 from newsletter.delivery.rules import OutboxSummary, State
 from newsletter.delivery.sender import DeliveryRun, Sender
-from newsletter.errors import AlreadySent, DeliveryError, NewsletterError, RelayUnreachable
+from newsletter.errors import DeliveryError, NewsletterError, RelayUnreachable
 from newsletter.issues.create import (
     CreatedIssue,
     audience,
-    create_issue,
-    plan_for_list,
-    refuse_if_empty,
 )
 from newsletter.issues.proof import make_proof, proof_languages, send_proof
 from newsletter.languages import LANGUAGES
+from newsletter.lists.spec import ListSpec
 from newsletter.service import scheduler as schedule
 from newsletter.store import Store
-from newsletter.subscribers.core import (
-    ListSpec,
-)
 
 
 @click.command()
@@ -329,37 +324,24 @@ def send(obj: Context, list_name: str, report_id: int, languages: tuple[str, ...
     (a report already sent to the list is refused, so nothing goes twice)."""
     instance = obj.instance
     with instance.open_store() as store:
-        spec = instance.list_named(store, list_name)
-        if languages:
-            spec = dataclasses.replace(spec, languages=tuple(
-                lang for lang in spec.languages if lang in languages) or tuple(languages))
+        spec = instance.lists_of(store).named(list_name)
         stored = store.reports.get(report_id)
         if test_to is not None:
+            if languages:
+                spec = dataclasses.replace(spec, languages=tuple(
+                    lang for lang in spec.languages if lang in languages) or tuple(languages))
             _send_test(instance, store, spec, stored.id, test_to, languages, dry_run)
             return
-        already = store.issues.sent_in(list_name, report_id)
-        # A language held back when it went out is sent now, to its readers only.
-        held = [h for h in store.holds.waiting(list_name) if h.report_id == report_id
-                and (not languages or h.language in languages)]
-        if already is not None and not held:
-            raise AlreadySent(list_name, report_id, already)
         if dry_run:
-            if not held:
-                refuse_if_empty(plan_for_list(store, spec, [report_id], "alert",
-                                              base_url=instance.settings.web.base_url,
-                                              now=store.clock()()), spec, [report_id],
-                                languages or None)
+            looking = instance.service(store, clock=store.clock(), looking=True)
+            looking.send_report(spec, report_id, languages, dry_run=True)
             _dry_run(store, spec, [report_id], "alert")
             return
+        # The relay and the DKIM key are checked before anything is written.
         sender = _sender_unless(queue_only, instance, store)
-        full = instance.list_named(store, list_name)
-        created = create_issue(store, instance.renderer(), full if held else spec,
-                               [] if held else [report_id], "alert",
-                               base_url=instance.settings.web.base_url,
-                               domain=instance.settings.mail.from_address.rpartition("@")[2],
-                               now=store.clock()(),
-                               only_languages=None if held else languages or None,
-                               releases=held, refuse_empty=not held)
+        service = instance.service(store, clock=store.clock())
+        created = service.send_report(spec, report_id, languages)
+        assert created is not None
         if sender is None:
             _print_queued(created)
             return
@@ -378,7 +360,7 @@ def digest(obj: Context, list_name: str, dry_run: bool, queue_only: bool) -> Non
     """Make and send a list's digest now, of everything not yet sent to it."""
     instance = obj.instance
     with instance.open_store() as store:
-        spec = instance.list_named(store, list_name)
+        spec = instance.lists_of(store).named(list_name)
         sender = None if dry_run else _sender_unless(queue_only, instance, store)
         service = instance.service(store, clock=store.clock(), looking=dry_run)
         if dry_run:

@@ -47,7 +47,7 @@ def run(obj: Context, once: bool, digests: tuple[str, ...], exit_if_running: boo
                               "`newsletter digest --list LIST` beside the service")
     with instance.open_store() as store:
         for name in digests:
-            instance.list_named(store, name)  # an unknown list is an error, with "did you mean"
+            instance.lists_of(store).named(name)  # an unknown list is an error, with "did you mean"
         if once:
             summary = asyncio.run(_run_once(instance, store, digests))
             _print_run(instance, summary)

@@ -22,8 +22,8 @@ from newsletter.cli.common import (
 from newsletter.cli.sending import waiting_text
 from newsletter.config import settings_table
 from newsletter.delivery.rules import State
+from newsletter.lists.schedule import next_fire
 from newsletter.reports.ingest import scan
-from newsletter.service.cron import next_fire
 from newsletter.store.database import display_url
 from newsletter.translate.engine import installed_models
 
@@ -54,7 +54,7 @@ def status(obj: Context, as_json: bool) -> None:
         failures = store.failures.listing(limit=10)
         failing = store.failures.count()
         schedules: list[dict[str, Any]] = []
-        for spec in instance.lists(store).values():
+        for spec in instance.lists_of(store).all().values():
             previous = store.runs.last(spec.name, "digest")
             schedules.append({
                 "list": spec.name, "mode": spec.mode.value, "schedule": spec.schedule,

@@ -20,28 +20,24 @@ from newsletter.cli.common import (
 )
 from newsletter.errors import ListError, NewsletterError
 from newsletter.languages import LANGUAGES
-from newsletter.service.cron import check_schedule
-from newsletter.subscribers.core import (
+from newsletter.lists.parse import list_to_table, parse_list, with_place_codes
+from newsletter.lists.schedule import check_schedule
+from newsletter.lists.spec import DEFAULT_SCHEDULES, ListSpec, Mode, Origin
+from newsletter.subscribers.addresses import (
     DEFAULT_FORMAT,
     DEFAULT_LANGUAGE,
-    DEFAULT_SCHEDULES,
     FORMATS,
     MAX_NAME,
-    REVIEW_RULES,
     ImportCounts,
-    ListSpec,
-    Mode,
     Status,
     Subscriber,
     SubscriberRow,
     check_subscriber,
-    list_to_table,
     normalise_address,
-    parse_list,
-    with_place_codes,
 )
 from newsletter.subscribers.csvfile import SubscriberCsv, export_csv
 from newsletter.subscribers.invite import invite
+from newsletter.translate.editions import Policy, ReviewRule
 
 # -- subscribers and lists -----------------------------------------------------------------
 
@@ -101,7 +97,7 @@ def subscribers_add(obj: Context, email: str, name: str | None, language: str | 
     row = check_subscriber(email, name, language, fmt)
     with obj.instance.open_store() as store:
         if list_name is not None:
-            obj.instance.list_named(store, list_name)
+            obj.instance.lists_of(store).named(list_name)
         before = store.subscribers.find(row.email)
         counts = store.subscribers.import_rows([row], list_name, consent_source=consent,
                                                 now=utc_now())
@@ -136,7 +132,7 @@ def subscribers_invite(obj: Context, email: str, list_name: str, name: str | Non
     instance.signing_secrets()  # fail now, before anything is stored, when no key is set
     row = check_subscriber(email, name, language, fmt)
     with instance.open_store() as store:
-        spec = instance.list_named(store, list_name)
+        spec = instance.lists_of(store).named(list_name)
         builder = instance.message_builder(
             mail=lambda _: instance.mail_settings(list_name, spec.title))
         transport = instance.transport()  # before the address is stored: it may refuse
@@ -235,7 +231,7 @@ def subscribers_import(obj: Context, csv_file: Path, list_name: str, consent: st
     others are imported, and the command exits 1 (unless --allow-errors)."""
     consent_source = consent or f"import of {csv_file.name}"
     with obj.instance.open_store() as store:
-        obj.instance.list_named(store, list_name)
+        obj.instance.lists_of(store).named(list_name)
         try:
             with csv_file.open(encoding="utf-8-sig", newline="") as handle, \
                     store.transaction():
@@ -313,7 +309,7 @@ def subscribers_export(obj: Context, list_name: str, out_file: Path | None, bom:
     header = ("email", "name", "language", "format", "status", "list_status", "consent_source",
               "consent_at")
     with obj.instance.open_store() as store:
-        obj.instance.list_named(store, list_name)
+        obj.instance.lists_of(store).named(list_name)
         rows = ((s.email, s.name or "", s.language, s.format, s.status, m or "",
                  s.consent_source, s.consent_at.isoformat())
                 for s, m in store.subscribers.listing(list_name=list_name))
@@ -343,10 +339,10 @@ def lists_show(obj: Context, name: str | None, as_json: bool) -> None:
     """Every list, where it is declared, and how many subscribers it has; with NAME, all of
     that list."""
     with obj.instance.open_store() as store:
-        lists = obj.instance.lists(store)
+        lists = obj.instance.lists_of(store).all()
         counts = store.subscribers.counts_by_list()
         if name is not None:
-            spec = obj.instance.list_named(store, name)
+            spec = obj.instance.lists_of(store).named(name)
             start = store.runs.list_start(name)
     if name is not None:
         _show_list(spec, counts.get(name, {}), start, as_json)
@@ -411,8 +407,9 @@ def _list_options(defaults: bool) -> Callable[[Callable[..., None]], Callable[..
         click.option("--keywords", help="Comma-separated; \"\" for none."),
         click.option("--sources", help="Comma-separated; \"\" for none."),
         click.option("--kinds", help="Comma-separated; \"\" for none."),
-        click.option("--policy", type=click.Choice(["hold", "fallback"]), **default("fallback")),
-        click.option("--review", type=click.Choice(REVIEW_RULES),
+        click.option("--policy", type=click.Choice([policy.value for policy in Policy]),
+                     **default("fallback")),
+        click.option("--review", type=click.Choice([rule.value for rule in ReviewRule]),
                      help="Which machine translations wait for a reviewer: none, flagged "
                           "ones, all.", **default("flagged")),
     ]
@@ -425,7 +422,7 @@ def _list_options(defaults: bool) -> Callable[[Callable[..., None]], Callable[..
 
 
 def _save_list(obj: Context, name: str, table: dict[str, object], verb: str) -> None:
-    spec = with_place_codes(parse_list(name, table, origin="database"),
+    spec = with_place_codes(parse_list(name, table, origin=Origin.DATABASE),
                             obj.instance.gazetteer)  # countries by code, whatever was typed
     check_schedule(spec, utc_now())  # with the scheduler's own parser
     with obj.instance.open_store() as store:
@@ -448,7 +445,7 @@ def _save_list(obj: Context, name: str, table: dict[str, object], verb: str) -> 
 
 
 def _declared_in_file(obj: Context, name: str) -> None:
-    if any(s.name == name for s in obj.instance.file_lists()):
+    if any(s.name == name for s in obj.instance.list_registry.file_lists()):
         raise ListError(f"{name} is declared in newsletter.toml",
                         hint=f"change it there, in [lists.{name}]: the service reads the "
                              "change within a poll")

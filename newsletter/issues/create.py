@@ -12,11 +12,11 @@ from datetime import datetime
 from newsletter.delivery.rules import QueuedMessage
 from newsletter.errors import AlreadySent, NothingToSend
 from newsletter.issues.plan import PlannedIssue, plan_issue
+from newsletter.lists.spec import ListSpec
 from newsletter.mail.render import Renderer
 from newsletter.store import Store
 from newsletter.store.holds import Hold
-from newsletter.subscribers.core import ListSpec
-from newsletter.translate.editions import Policy, ReviewRule
+from newsletter.translate.editions import ReviewRule
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +85,7 @@ def create_issue(
     with store.transaction():
         issue_id, queued = store.issues.create(spec.name, kind, report_ids, bodies, now,
                                               recipients=recipients, claim=claim_reports)
-        if ReviewRule(spec.review) is not ReviewRule.NONE:
+        if spec.review is not ReviewRule.NONE:
             store.holds.record(spec.name, [(rid, language)
                                            for language, rids in planned.held_reports.items()
                                            if readers.get(language) for rid in rids
@@ -107,10 +107,10 @@ def plan_for_list(store: Store, spec: ListSpec, report_ids: Sequence[int], kind:
                   extra: dict[str, list[int]] | None = None) -> PlannedIssue:
     """Each language's mail of an issue of ``report_ids`` as ``spec``'s readers get it."""
     return plan_issue(store, report_ids, kind=kind, languages=spec.languages,
-                      policy=Policy(spec.policy), list_title=spec.titles, base_url=base_url,
+                      policy=spec.policy, list_title=spec.titles, base_url=base_url,
                       issue_date=spec.local_date(now),
                       summary_budget=(spec.summary_sentences, spec.summary_words),
-                      review=ReviewRule(spec.review), extra=extra)
+                      review=spec.review, extra=extra)
 
 
 def refuse_if_empty(planned: PlannedIssue, spec: ListSpec, report_ids: Sequence[int],

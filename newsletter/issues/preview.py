@@ -9,12 +9,12 @@ from pathlib import Path
 
 from newsletter.errors import NewsletterError
 from newsletter.issues.plan import PlannedIssue, plan_issue
+from newsletter.lists.spec import ListSpec
 from newsletter.mail.compose import body_parts
 from newsletter.mail.messages import MessageBuilder
 from newsletter.mail.render import Renderer
 from newsletter.reports.model import StoredReport
 from newsletter.store import Store
-from newsletter.subscribers.core import ListSpec
 from newsletter.translate.editions import Policy, ReviewRule
 
 
@@ -74,9 +74,9 @@ def plan_preview(store: Store, *, report_id: int | None, digest: str | None,
     title: str | dict[str, str] = default_title
     policy, budget, note, review = default_policy, None, None, ReviewRule.FLAGGED
     if spec is not None:
-        title, policy = spec.titles, Policy(spec.policy)
+        title, policy = spec.titles, spec.policy
         budget = (spec.summary_sentences, spec.summary_words)
-        review = ReviewRule(spec.review)
+        review = spec.review
         languages = [language for language in languages if language in spec.languages]
         if not languages:
             raise NewsletterError(f"{spec.name} is not sent in that language",

@@ -14,11 +14,11 @@ from datetime import datetime
 from newsletter.delivery.transport import Transport
 from newsletter.errors import NewsletterError, NotFound
 from newsletter.issues.plan import plan_issue
+from newsletter.lists.spec import ListSpec
 from newsletter.mail.messages import Addressee, MessageBuilder
 from newsletter.mail.render import Renderer
 from newsletter.store import Store
-from newsletter.subscribers.core import ListSpec, normalise_address
-from newsletter.translate.editions import Policy
+from newsletter.subscribers.addresses import normalise_address
 
 
 @dataclass(frozen=True)
@@ -46,7 +46,7 @@ def make_proof(store: Store, spec: ListSpec, report_id: int, address: str, langu
                now: datetime) -> Proof:
     """The alert of ``report_id`` as a reader of ``spec`` in ``language`` would get it."""
     planned = plan_issue(store, [report_id], kind="alert", languages=[language],
-                         policy=Policy(spec.policy), list_title=spec.titles, base_url=base_url,
+                         policy=spec.policy, list_title=spec.titles, base_url=base_url,
                          issue_date=spec.local_date(now))
     if language not in planned.mails:
         raise NewsletterError(f"nothing to send in {language}: "

@@ -1,10 +1,10 @@
 """The links and identifiers a message carries, and whether a base URL is fit for real mail
 (pure).
 
-Unsubscribe and confirmation links are signed (:func:`newsletter.subscribers.core.sign_token`):
+Unsubscribe and confirmation links are signed (:func:`newsletter.subscribers.tokens.sign_token`):
 the HTTPS one-click link of ``List-Unsubscribe`` and the body, and the ``mailto:`` fallback whose
 subject carries the same token. A test send's links carry a signed token of the test purpose
-(:func:`~newsletter.subscribers.core.sign_test_token`): the web app answers them and changes
+(:func:`~newsletter.subscribers.tokens.sign_test_token`): the web app answers them and changes
 nothing. Previews carry a link that changes nothing either, and is not signed.
 """
 
@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass
 from datetime import date
 
-from newsletter.subscribers.core import CONFIRM, UNSUBSCRIBE, sign_test_token, sign_token
+from newsletter.subscribers.tokens import CONFIRM, UNSUBSCRIBE, sign_test_token, sign_token
 
 PREVIEW_TOKEN = "preview"  # the web app answers /unsubscribe/preview without changing anything
 # scheme :// [userinfo@] host (a bracketed IPv6 address, or up to a port, path, query or hash)

@@ -34,7 +34,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from newsletter.delivery.sender import DeliveryRun, Sender
 from newsletter.errors import AlreadyRunning, DatabaseFault, LeaseLost
-from newsletter.service.cron import cron_trigger, previous_fire
+from newsletter.lists.schedule import cron_trigger, previous_fire
 from newsletter.service.outage import Outage
 from newsletter.service.steps import Service
 from newsletter.service.workers import HEARTBEAT_SECONDS, Heartbeat, TranslationThread

@@ -12,24 +12,30 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from functools import cached_property
 
 from newsletter.config import Settings
 from newsletter.errors import AlreadySent, DatabaseFault, NotFound
-from newsletter.issues.create import CreatedIssue, create_issue
+from newsletter.issues.create import (
+    CreatedIssue,
+    create_issue,
+    plan_for_list,
+    refuse_if_empty,
+)
+from newsletter.lists.registry import Lists
+from newsletter.lists.schedule import previous_fire
+from newsletter.lists.spec import ListSpec, Mode
 from newsletter.mail.render import Renderer
 from newsletter.reports.ingest import Inbox, ingest_inbox
 from newsletter.reports.model import StoredReport
-from newsletter.service.cron import previous_fire
 from newsletter.store import Store
 from newsletter.store.holds import Hold
-from newsletter.subscribers.core import ListSpec, Mode
 from newsletter.subscribers.pending import UnsubscribeJournal
 from newsletter.summarise.pending import summarise_pending
 from newsletter.translate.core import Glossary
-from newsletter.translate.editions import Policy, ReviewRule, edition_view
+from newsletter.translate.editions import edition_view
 from newsletter.translate.pending import Engine, translate_pending
 
 log = logging.getLogger(__name__)
@@ -54,7 +60,7 @@ class Service:
     :meth:`newsletter.app.Instance.service`); ``clock`` is injected so tests control time."""
 
     def __init__(self, store: Store, settings: Settings, *, inbox: Inbox,
-                 lists: Callable[[], dict[str, ListSpec]], engine: Callable[[], Engine],
+                 lists: Lists, engine: Callable[[], Engine],
                  renderer: Callable[[], Renderer], glossary: Callable[[], Glossary],
                  clock: Callable[[], datetime], looking: bool = False,
                  fence: Callable[[], None] | None = None,
@@ -105,7 +111,8 @@ class Service:
         return self._renderer()
 
     def lists(self) -> dict[str, ListSpec]:
-        return self._lists()
+        """Every list as it is now (a list added or changed since is seen)."""
+        return self._lists.all()
 
     def prepare(self) -> int:
         """Ingest new reports, summarise them and queue their translation; returns how many
@@ -297,12 +304,45 @@ class Service:
             log.info("%s", exc.message, extra={"event": "already_sent", "list": spec.name})
             return None
 
+    def send_report(self, spec: ListSpec, report_id: int, languages: Sequence[str] = (), *,
+                    dry_run: bool = False) -> CreatedIssue | None:
+        """`newsletter send`: one report to a list now, as an alert, through the same outbox
+        and the same records as the service's alerts (so neither sends it twice). A report
+        already sent is :class:`AlreadySent`, unless a language was held back when it went:
+        then that language goes now, to its readers only. One whose every language asked for
+        is held back is :class:`NothingToSend`. ``languages`` limits it to readers of those;
+        with ``dry_run`` only the refusals are checked and nothing is made (None)."""
+        already = self.store.issues.sent_in(spec.name, report_id)
+        held = [h for h in self.store.holds.waiting(spec.name) if h.report_id == report_id
+                and (not languages or h.language in languages)]
+        if already is not None and not held:
+            raise AlreadySent(spec.name, report_id, already)
+        now = self.clock()
+        if held:
+            return None if dry_run else self._create(spec, [], "alert", now, held)
+        narrowed = (replace(spec, languages=tuple(lang for lang in spec.languages
+                                                  if lang in languages) or tuple(languages))
+                    if languages else spec)
+        if dry_run:
+            refuse_if_empty(plan_for_list(self.store, narrowed, [report_id], "alert",
+                                          base_url=self.settings.web.base_url, now=now),
+                            narrowed, [report_id], languages or None)
+            return None
+        return self._create(narrowed, [report_id], "alert", now,
+                            only_languages=languages or None, refuse_empty=True)
+
     def _create(self, spec: ListSpec, report_ids: list[int], kind: str, now: datetime,
-                releases: Sequence[Hold] = ()) -> CreatedIssue:
-        domain = self.settings.mail.from_address.rpartition("@")[2]
+                releases: Sequence[Hold] = (), *, only_languages: Sequence[str] | None = None,
+                refuse_empty: bool = False) -> CreatedIssue:
         return create_issue(self.store, self.renderer, spec, report_ids, kind,
-                            base_url=self.settings.web.base_url, domain=domain, now=now,
-                            claim_reports=bool(report_ids), releases=releases)
+                            base_url=self.settings.web.base_url, domain=self.mail_domain,
+                            now=now, claim_reports=bool(report_ids), releases=releases,
+                            only_languages=only_languages, refuse_empty=refuse_empty)
+
+    @cached_property
+    def mail_domain(self) -> str:
+        """The domain of Message-IDs and List-Ids: the sender address's."""
+        return self.settings.mail.from_address.rpartition("@")[2]
 
     def releasable(self, spec: ListSpec) -> list[Hold]:
         """The list's held-back (report, language) pairs that may go now: the edition was
@@ -317,8 +357,8 @@ class Service:
             report = reports[hold.report_id].report
             view = edition_view(hold.report_id, report.language, report.title, (), "",
                                 editions.get(hold.report_id, {}).get(hold.language),
-                                hold.language, Policy(spec.policy),
-                                review=ReviewRule(spec.review))
+                                hold.language, spec.policy,
+                                review=spec.review)
             if not view.held:
                 ready.append(hold)
         return ready

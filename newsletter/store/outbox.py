@@ -20,7 +20,7 @@ from newsletter.delivery.rules import (
     State,
 )
 from newsletter.store.database import Database, chunks, literals, moment, stamp
-from newsletter.subscribers.core import Status
+from newsletter.subscribers.addresses import Status
 
 _LEASED = literals(State.SENDING, State.TRANSMITTING)
 # One fenced move of a row (:meth:`Outbox.write`): only its lease holder, only from the state

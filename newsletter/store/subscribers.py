@@ -7,7 +7,7 @@ from datetime import datetime
 
 from newsletter.errors import NotFound
 from newsletter.store.database import Database, Row, chunks, literals, stamp
-from newsletter.subscribers.core import ImportCounts, Status, Subscriber, SubscriberRow
+from newsletter.subscribers.addresses import ImportCounts, Status, Subscriber, SubscriberRow
 
 COLUMNS = ", ".join(
     f"s.{c}" for c in

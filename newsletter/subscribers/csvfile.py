@@ -18,7 +18,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 from newsletter.errors import AddressError
-from newsletter.subscribers.core import SubscriberRow, check_subscriber
+from newsletter.subscribers.addresses import SubscriberRow, check_subscriber
 
 KNOWN_COLUMNS = ("email", "name", "language", "format")
 KEPT_PROBLEMS = 1_000  # problems kept to report; more are counted

@@ -8,10 +8,11 @@ from datetime import datetime
 
 from newsletter.delivery.transport import Outcome, Transport
 from newsletter.errors import NewsletterError
+from newsletter.lists.spec import ListSpec
 from newsletter.mail.messages import Addressee, MessageBuilder
 from newsletter.mail.render import Renderer
 from newsletter.store import Store
-from newsletter.subscribers.core import ListSpec, Status, SubscriberRow
+from newsletter.subscribers.addresses import Status, SubscriberRow
 
 
 @dataclass(frozen=True)

@@ -15,9 +15,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from newsletter.errors import DatabaseFault, NotFound, TokenError
+from newsletter.lists.spec import ListSpec
 from newsletter.store import Store
-from newsletter.subscribers.core import CONFIRM, TEST, UNSUBSCRIBE, ListSpec, verify_token
 from newsletter.subscribers.pending import PendingUnsubscribe, UnsubscribeJournal
+from newsletter.subscribers.tokens import CONFIRM, TEST, UNSUBSCRIBE, verify_token
 
 
 @dataclass(frozen=True)

@@ -15,8 +15,8 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
-from newsletter.subscribers.core import CONFIRM, UNSUBSCRIBE
 from newsletter.subscribers.links import follow
+from newsletter.subscribers.tokens import CONFIRM, UNSUBSCRIBE
 from newsletter.web.context import WebContext, context_of
 
 PREVIEW_TOKEN = "preview"

@@ -18,16 +18,15 @@ from newsletter.errors import NotFound
 from newsletter.issues.model import ArchivedIssue
 from newsletter.issues.plan import PlannedIssue, fallback_reason, plan_issue
 from newsletter.languages import LANGUAGES
+from newsletter.lists.spec import ListSpec
 from newsletter.mail.compose import body_parts
 from newsletter.mail.render import Rendered
 from newsletter.reports.model import StoredReport
 from newsletter.store import Store
-from newsletter.subscribers.core import ListSpec
 from newsletter.translate.editions import (
     EditionStatus,
     EditionView,
     Policy,
-    ReviewRule,
     edition_view,
 )
 from newsletter.web.context import WebContext, context_of
@@ -52,7 +51,7 @@ def index(request: Request) -> Response:
     language = language_of(request, web)
     instance = web.instance
     with instance.open_store() as store:
-        specs = list(instance.lists(store).values())
+        specs = list(instance.lists_of(store).all().values())
         archives = {spec.name: store.issues.archive(spec.name) for spec in specs}
         alerted = sorted({issue.report_ids[0] for issues in archives.values()
                           for issue in issues if issue.kind == "alert" and issue.report_ids})
@@ -67,7 +66,7 @@ def index(request: Request) -> Response:
         found = stored[issue.report_ids[0]]
         return edition_view(found.id, found.report.language, found.report.title, (), "",
                             editions.get(found.id, {}).get(language), language,
-                            Policy(spec.policy), review=ReviewRule(spec.review)).title
+                            spec.policy, review=spec.review).title
 
     lists = [{"name": spec.name, "title": spec.title_in(language), "issues": [
         {"id": issue.id, "kind": issue.kind, "reports": len(issue.report_ids),
@@ -92,7 +91,7 @@ def issue_page(request: Request) -> Response:
         bodies = store.issues.bodies(issue_id)
         if language not in bodies:
             raise NotFound(f"issue {issue_id} has no mail in {language}")
-        spec = web.instance.lists(store).get(issue.list_name)
+        spec = web.instance.lists_of(store).all().get(issue.list_name)
         reports = [{"id": stored.id, "title": view(store, stored, language, web.policy).title}
                    for stored in store.reports.get_many(issue.report_ids).values()]
     rendered = Rendered(**json.loads(bodies[language]))

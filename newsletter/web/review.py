@@ -219,7 +219,7 @@ def _logout(request: Request, web: WebContext, store: Store, session: Session,
 
 
 def _queue(request: Request, web: WebContext, store: Store, session: Session) -> Response:
-    rules = {name: ReviewRule(spec.review) for name, spec in web.instance.lists(store).items()}
+    rules = {name: spec.review for name, spec in web.instance.lists_of(store).all().items()}
     return web.page("web/review_queue.html", "en", page_title="Review",
                     reviewer=session.reviewer, csrf=session.csrf,
                     entries=waiting(store, rules))

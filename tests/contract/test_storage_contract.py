@@ -15,7 +15,7 @@ from newsletter.delivery.rules import Change, QueuedMessage, State
 from newsletter.errors import AlreadySent, LeaseLost, NotFound
 from newsletter.reports.model import Report
 from newsletter.store import Store
-from newsletter.subscribers.core import Status, check_subscriber
+from newsletter.subscribers.addresses import Status, check_subscriber
 from newsletter.translate.core import Flag
 from newsletter.translate.editions import Edition
 from tests.contract.conftest import Reopen

@@ -216,7 +216,7 @@ with office.open_store() as store:
             yield subscriber
 
     store.subscribers.recipients = dying
-    create_issue(store, office.renderer(), office.list_named(store, "daily"), [1], "alert",
+    create_issue(store, office.renderer(), office.lists_of(store).named("daily"), [1], "alert",
                  base_url="https://u.example.org", domain="example.org", now=datetime.now(UTC))
 """
 

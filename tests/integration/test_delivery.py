@@ -34,7 +34,7 @@ from newsletter.mail.dkim import DkimSigner
 from newsletter.mail.links import Links
 from newsletter.mail.messages import MessageBuilder
 from newsletter.store import Store
-from newsletter.subscribers.core import check_subscriber
+from newsletter.subscribers.addresses import check_subscriber
 from tests.helpers import FIXED_NOW, dkim_dns, dkim_key, openssl
 from tests.office import (
     ingest_sample,

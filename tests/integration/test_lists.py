@@ -118,14 +118,14 @@ def test_a_broken_edit_of_the_file_keeps_the_lists_as_they_were(
     config.write_text(config.read_text() + '\n[lists.daily]\ntitle = "Daily"\n')
     instance = load_instance(cli_office, cwd=cli_office, environ={})
     with instance.open_store() as store:
-        assert list(instance.lists(store)) == ["daily"]
+        assert list(instance.lists_of(store).all()) == ["daily"]
         text = config.read_text()
         config.write_text(text + '\n[lists.weekly]\ntitle = "Weekly"\nmode = "weekly"\n')
-        assert list(instance.lists(store)) == ["daily", "weekly"]  # read again
+        assert list(instance.lists_of(store).all()) == ["daily", "weekly"]  # read again
         config.write_text(text + '\n[lists.bad]\nschedule = "0 25 * * *"\n')
         with caplog.at_level(logging.ERROR, logger="newsletter.app"):
-            assert list(instance.lists(store)) == ["daily", "weekly"]  # as they were
-            assert list(instance.lists(store)) == ["daily", "weekly"]
+            assert list(instance.lists_of(store).all()) == ["daily", "weekly"]  # as they were
+            assert list(instance.lists_of(store).all()) == ["daily", "weekly"]
         said = [r.getMessage() for r in caplog.records if "did not load" in r.getMessage()]
         assert len(said) == 1  # once per change of the file, not once per look
 

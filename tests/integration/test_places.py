@@ -129,7 +129,7 @@ def test_an_office_adds_its_own_places_and_reports_are_placed_again(
     again = load_instance(office.config_path, cwd=office.root, environ={})
     with again.open_store() as store:  # no new file: the reports are placed again
         assert ingest_inbox(store, again.inbox, again.settings.ingest, now=NOW) == []
-        zhem = again.list_named(store, "zhem")
+        zhem = again.lists_of(store).named("zhem")
         assert zhem.countries == ("KZ-ZHA",)
         assert [r.report.title for r in store.reports.newest()
                 if zhem.matches(r.report, r.places)] == ["Floods in Kazakhstan's west"]

@@ -25,7 +25,7 @@ from newsletter.cli.main import cli
 from newsletter.delivery.rules import Recovered, State
 from newsletter.reports.ingest import ingest_inbox
 from newsletter.store import Store
-from newsletter.subscribers.core import check_subscriber
+from newsletter.subscribers.addresses import check_subscriber
 from tests.helpers import FIXED_NOW, SAMPLE_REPORT, drop, mark, wait_until
 from tests.office import (
     DAILY,

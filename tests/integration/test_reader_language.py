@@ -24,7 +24,7 @@ title_kk = "Апталық шолу: Орталық Азия"
 def _digest_bodies(office: Instance, store: Store) -> dict[str, dict[str, str]]:
     for language in ("en", "ru", "kk"):
         subscribe(store, "ca", [f"{language}@example.org"], language=language)
-    created = create_issue(store, office.renderer(), office.list_named(store, "ca"), [1],
+    created = create_issue(store, office.renderer(), office.lists_of(store).named("ca"), [1],
                            "digest", base_url="https://u.example.org", domain="example.org",
                            now=datetime(2026, 3, 3, 9, 0, tzinfo=UTC))
     return {language: json.loads(body)

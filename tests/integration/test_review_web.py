@@ -14,7 +14,7 @@ from click.testing import CliRunner
 
 from newsletter.app import Instance
 from newsletter.cli.main import cli
-from newsletter.subscribers.core import UNSUBSCRIBE, sign_token
+from newsletter.subscribers.tokens import UNSUBSCRIBE, sign_token
 from newsletter.translate.packages import install
 from newsletter.web import create_app
 from tests.browser import chromium, serving

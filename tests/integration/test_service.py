@@ -20,11 +20,12 @@ from click.testing import CliRunner
 from newsletter.app import Instance, load_instance
 from newsletter.cli.main import cli
 from newsletter.errors import AlreadyRunning, LeaseLost
+from newsletter.lists.parse import parse_list
+from newsletter.lists.schedule import next_fire, previous_fire
 from newsletter.reports.ingest import ingest_inbox
-from newsletter.service.cron import next_fire, previous_fire
 from newsletter.service.scheduler import SchedulerLease, run_forever, wait_for_lease
 from newsletter.store import Store
-from newsletter.subscribers.core import check_subscriber, parse_list
+from newsletter.subscribers.addresses import check_subscriber
 from newsletter.translate.packages import install
 from tests.helpers import Clock, drop, wait_until
 from tests.office import (

@@ -15,7 +15,7 @@ from newsletter.app import load_instance
 from newsletter.cli.main import cli
 from newsletter.errors import ConfigError
 from newsletter.store import Store
-from newsletter.subscribers.core import check_subscriber
+from newsletter.subscribers.addresses import check_subscriber
 from tests.helpers import FIXED_NOW
 from tests.office import (
     add_config,

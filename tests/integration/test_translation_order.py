@@ -98,7 +98,7 @@ def _what(call: Call, parts: dict[tuple[int, str], set[str]]) -> tuple[str, str]
 
 
 def _service(office: Instance, store: Store, engine: ArgosEngine, clock: Clock) -> Service:
-    return Service(store, office.settings, inbox=office.inbox, lists=lambda: office.lists(store),
+    return Service(store, office.settings, inbox=office.inbox, lists=office.lists_of(store),
                    engine=lambda: engine, renderer=office.renderer, glossary=office.glossary,
                    clock=clock)
 

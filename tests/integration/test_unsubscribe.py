@@ -11,7 +11,8 @@ import pytest
 
 from newsletter.app import Instance, load_instance
 from newsletter.store import Store
-from newsletter.subscribers.core import CONFIRM, check_subscriber, sign_test_token, sign_token
+from newsletter.subscribers.addresses import check_subscriber
+from newsletter.subscribers.tokens import CONFIRM, sign_test_token, sign_token
 from newsletter.web import create_app
 from tests.browser import chromium, serving
 from tests.helpers import REPO

@@ -203,7 +203,7 @@ def test_the_archive_shows_sent_issues_only_and_its_pages_write_nothing(
     with smtp_sink() as (sink, port):  # a test send is recorded nowhere: no issue to show
         relay = load_instance(office.config_path, cwd=office.root,
                               environ={"NEWSLETTER_WEB_SECRET": SECRET, **relay_env(port)})
-        spec = relay.list_named(store, "ca")
+        spec = relay.lists_of(store).named("ca")
         proof = make_proof(store, spec, 2, "me@example.org", spec.languages[0],
                            builder=relay.message_builder(store), renderer=relay.renderer(),
                            base_url="https://u.example.org", now=datetime.now(UTC))

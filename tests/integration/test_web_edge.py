@@ -27,7 +27,7 @@ from click.testing import CliRunner
 
 from newsletter.app import Instance
 from newsletter.cli.main import cli
-from newsletter.subscribers.core import sign_token
+from newsletter.subscribers.tokens import sign_token
 from newsletter.web import create_app
 from tests.browser import serving
 from tests.helpers import wait_until

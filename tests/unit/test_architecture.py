@@ -14,7 +14,8 @@ PACKAGE = REPO / "newsletter"
 CORE = ["errors", "config", "config_values", "languages", "reports/model", "reports/decode", "reports/language",
         "reports/parse", "reports/chrome", "reports/head", "reports/dates",
         "reports/datelines", "reports/identity", "reports/inflection", "reports/places", "summarise/core", "summarise/words", "summarise/figures", "summarise/digest", "translate/core", "translate/editions", "mail/render",
-        "mail/compose", "mail/links", "subscribers/core", "delivery/rules",
+        "mail/compose", "mail/links", "subscribers/addresses", "subscribers/tokens",
+        "lists/spec", "lists/parse", "delivery/rules",
         "delivery/transport", "delivery/relays", "example_config", "issues/model"]
 EDGE_LIBRARIES = {"sqlite3", "psycopg", "aiosmtplib", "smtplib", "argostranslate",
                   "ctranslate2", "apscheduler", "click", "urllib", "socket", "starlette"}

@@ -9,23 +9,25 @@ from datetime import date, timedelta
 import pytest
 
 from newsletter.errors import AddressError, ListError, TokenError
+from newsletter.lists.parse import parse_list
+from newsletter.lists.spec import Mode
 from newsletter.reports.model import Report
-from newsletter.subscribers.core import (
-    CONFIRM,
+from newsletter.subscribers.addresses import (
     MAX_NAME,
-    TEST,
-    TOKEN_LIFETIME,
-    UNSUBSCRIBE,
-    Mode,
     SubscriberRow,
     check_subscriber,
     normalise_address,
-    parse_list,
+)
+from newsletter.subscribers.csvfile import export_csv, parse_subscriber_csv, spreadsheet_safe
+from newsletter.subscribers.tokens import (
+    CONFIRM,
+    TEST,
+    TOKEN_LIFETIME,
+    UNSUBSCRIBE,
     sign_test_token,
     sign_token,
     verify_token,
 )
-from newsletter.subscribers.csvfile import export_csv, parse_subscriber_csv, spreadsheet_safe
 
 
 @pytest.mark.parametrize(

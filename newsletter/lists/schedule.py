@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 from apscheduler.triggers.cron import CronTrigger
 
 from newsletter.errors import ListError
-from newsletter.subscribers.core import ListSpec
+from newsletter.lists.spec import ListSpec
 
 
 def cron_trigger(spec: ListSpec) -> CronTrigger:
