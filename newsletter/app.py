@@ -24,6 +24,7 @@ from newsletter.delivery.files import FileTransport
 from newsletter.delivery.relays import RelaySpec
 from newsletter.delivery.rules import RetryPolicy
 from newsletter.delivery.sender import Sender, SendOptions
+from newsletter.delivery.session import FileRelay, Relay, SmtpRelay
 from newsletter.delivery.smtp import SmtpOptions, SmtpTransport
 from newsletter.delivery.transport import Transport
 from newsletter.errors import ConfigError, GlossaryFormatError
@@ -314,11 +315,12 @@ class Instance:
         (``[relays.NAME]``, else [smtp]), when :meth:`sending_relay` allows it; or the file
         transport."""
         settings = self.settings
-        files = self.file_transport() if settings.delivery.transport == "file" else None
-        return Sender(
-            store, self.issue_messages(store), self.send_options(relay),
-            smtp=self.sending_relay(relay) if files is None else None, files=files,
-            owner=owner, clock=clock, first_backoff=settings.schedule.deliver_seconds / 2)
+        way: Relay = (FileRelay(self.file_transport())
+                      if settings.delivery.transport == "file" else
+                      SmtpRelay(self.sending_relay(relay), self.send_options(relay).connections))
+        return Sender(store, self.issue_messages(store), self.send_options(relay), relay=way,
+                      owner=owner, clock=clock,
+                      first_backoff=settings.schedule.deliver_seconds / 2)
 
     def scheduler_lease(self, store: Store, owner: str,
                         clock: Callable[[], datetime]) -> SchedulerLease:

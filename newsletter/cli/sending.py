@@ -4,12 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import multiprocessing
-import os
-import signal
+import functools
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
 
 import click
 
@@ -22,9 +19,10 @@ from newsletter.cli.common import (
     progress,
     utc_now,
 )
+from newsletter.delivery.processes import sweep_in_processes, sweep_until_signalled
 from newsletter.delivery.rules import OutboxSummary, State
 from newsletter.delivery.sender import DeliveryRun, Sender
-from newsletter.errors import DeliveryError, NewsletterError, RelayUnreachable
+from newsletter.errors import RelayUnreachable
 from newsletter.issues.create import (
     CreatedIssue,
     audience,
@@ -63,7 +61,12 @@ def deliver(obj: Context, dry_run: bool, as_json: bool, processes: int) -> None:
         if processes == 1:
             run = asyncio.run(_deliver(store, _sender(instance, store), summary.due))
     if processes > 1:  # forked with no database connection open
-        run = _deliver_in_processes(instance, processes, summary.due)
+        with progress("Sending") as advance:
+            meter = _Meter(advance, summary.due) if advance is not None else None
+            run = sweep_in_processes(
+                instance.open_store, functools.partial(_sender, instance), processes,
+                watch=None if meter is None else
+                lambda totals: meter.show(totals, totals["done"] - meter.done, now=True))
     with instance.open_store() as store:
         summary = store.outbox.summary(utc_now())
     if as_json:
@@ -95,15 +98,6 @@ def check_relay(instance: Instance, run: DeliveryRun) -> None:
              "messages stay queued: run `newsletter deliver` again once it is up")
 
 
-def stop_on_signals() -> asyncio.Event:
-    """An event set by SIGTERM or SIGINT (call inside the running loop)."""
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stop.set)
-    return stop
-
-
 def _sender(instance: Instance, store: Store) -> Sender:
     """This command's sending. Built before anything is queued: over SMTP, links that
     readers cannot follow are refused here (:meth:`Instance.sending_relay`)."""
@@ -126,14 +120,10 @@ async def _deliver(store: Store, sender: Sender, due: int | None = None) -> Deli
                 due = store.outbox.summary(sender.clock()).due
             meter = _Meter(advance, due)
             sender.on_message = lambda run: meter.show(run.figures(), 1)
-        run = await sender.sweep(stop_on_signals()) or DeliveryRun()
+        run = await sweep_until_signalled(sender)
         if advance is not None:
             meter.show(run.figures(), 0, now=True)  # the bar ends on the final figures
         return run
-
-
-async def _sweep(sender: Sender) -> DeliveryRun:
-    return await sender.sweep(stop_on_signals()) or DeliveryRun()
 
 
 class _Meter:
@@ -157,89 +147,6 @@ class _Meter:
                   f"{figures['failed']} failed, {rate:,.0f}/s")
         self.advance(self.unshown, self.due, "messages", detail)
         self.shown, self.unshown = moment, 0
-
-
-def _deliver_in_processes(instance: Instance, processes: int, due: int) -> DeliveryRun:
-    """``processes`` sweeps at once, each in a process of its own (forked, each opening its
-    own database connection), claiming through the same fenced leases as any other
-    senders. SIGTERM or Ctrl+C reaches them all: the messages in flight finish."""
-    context = multiprocessing.get_context("fork")
-    shared = context.Array("q", len(_SHARED) * processes, lock=False)
-    results: multiprocessing.SimpleQueue[tuple[DeliveryRun | None, str]] = context.SimpleQueue()
-    children = [context.Process(target=_sweep_in_child,
-                                args=(instance, shared, slot, results), name=f"deliver-{slot}")
-                for slot in range(processes)]
-    for child in children:
-        child.start()
-    def tell_children(signum: int, _: object) -> None:
-        for child in children:
-            if child.pid is not None and child.exitcode is None:
-                os.kill(child.pid, signum)
-
-    forward = {signum: signal.signal(signum, tell_children)
-               for signum in (signal.SIGTERM, signal.SIGINT)}
-    try:
-        with progress("Sending") as advance:
-            meter = _Meter(advance, due) if advance is not None else None
-            while any(child.is_alive() for child in children):
-                time.sleep(0.1)
-                if meter is not None:
-                    totals = _totals(shared, processes)
-                    meter.show(totals, totals["done"] - meter.done, now=True)
-            if meter is not None:
-                totals = _totals(shared, processes)
-                meter.show(totals, totals["done"] - meter.done, now=True)
-        outcomes = [results.get() for _ in children]
-    finally:
-        for signum, handler in forward.items():
-            signal.signal(signum, handler)
-        for child in children:
-            child.join()
-    total = DeliveryRun()
-    errors = [error for run, error in outcomes if run is None]
-    for run, _ in outcomes:
-        if run is not None:
-            total.add(run)
-    if errors:
-        raise DeliveryError(f"{len(errors)} of {processes} sending processes failed: "
-                            f"{errors[0]} ({total.sent} message(s) sent)",
-                            hint="the messages they held are taken up again once their "
-                                 "leases run out: run `newsletter deliver` again")
-    return total
-
-
-_SHARED = ("done", "sent", "retried", "failed")  # each sending process's figures so far
-
-
-def _totals(shared: Any, processes: int) -> dict[str, int]:
-    return {name: sum(shared[slot * len(_SHARED) + index] for slot in range(processes))
-            for index, name in enumerate(_SHARED)}
-
-
-def _sweep_in_child(instance: Instance, shared: Any, slot: int,
-                    results: multiprocessing.SimpleQueue[tuple[DeliveryRun | None, str]]
-                    ) -> None:
-    """One of :func:`_deliver_in_processes`'s sweeps; its figures go to ``shared`` as it
-    sends, and its result (or what stopped it) to ``results``."""
-    base = slot * len(_SHARED)
-    done = 0
-
-    def tell(run: DeliveryRun) -> None:
-        nonlocal done
-        done += 1
-        shared[base:base + len(_SHARED)] = [done, run.sent, run.retried, run.failed]
-
-    try:
-        with instance.open_store() as store:
-            sender = _sender(instance, store)
-            sender.on_message = tell
-            run = asyncio.run(_sweep(sender))
-    except NewsletterError as exc:
-        results.put((None, exc.message))
-    except BaseException as exc:  # reported by the parent, which exits 1
-        results.put((None, f"{type(exc).__name__}: {exc}"))
-    else:
-        results.put((run, ""))
 
 
 _QUEUE_ONLY = ("Queue the messages and leave the sending to the delivery workers "

@@ -13,7 +13,8 @@ import click
 
 from newsletter.app import Instance
 from newsletter.cli.common import Context, display_path, emit_json, handle_errors, print_table
-from newsletter.cli.sending import check_relay, stop_on_signals
+from newsletter.cli.sending import check_relay
+from newsletter.delivery.processes import stop_on_signals
 from newsletter.delivery.sender import DeliveryRun
 from newsletter.errors import NewsletterError
 from newsletter.service import scheduler as schedule
@@ -134,8 +135,8 @@ def worker_deliver(obj: Context, relay: str | None) -> None:
         clock, owner = store.clock(), schedule.owner_name()
         sender = instance.sender(store, owner=owner, clock=clock, relay=relay)
         heartbeat = instance.heartbeat(store, owner, "deliver", clock,
-                                       detail=f"relay {sender.relay}")
-        click.echo(f"Delivering through {sender.relay}; Ctrl+C or SIGTERM stops.", err=True)
+                                       detail=f"relay {sender.relay.name}")
+        click.echo(f"Delivering through {sender.relay.name}; Ctrl+C or SIGTERM stops.", err=True)
         total = asyncio.run(_deliver_forever(instance, sender, heartbeat))
     click.echo(", ".join(f"{n} {name}" for name, n in total.figures().items() if n)
                or "Nothing was sent")

@@ -1,8 +1,9 @@
-"""Sending the outbox: a sweep through a pool of SMTP connections (or into a file transport),
-recording each outcome before the next message, under fenced leases (I/O).
+"""Sending the outbox: a :class:`Sweep` through a relay's sessions (SMTP connections, or the
+file transport), recording each outcome before the next message, under fenced leases (I/O).
 
-The rules (what an outcome means, when to retry) are :mod:`newsletter.delivery.rules`; the SMTP
-conversation is :mod:`newsletter.delivery.smtp`; :class:`Sender` is one process's sending.
+The rules (what an outcome means, when to retry) are :mod:`newsletter.delivery.rules`; the way
+out is :mod:`newsletter.delivery.session`; :class:`Sender` is one process's sending, and
+:mod:`newsletter.delivery.processes` runs several at once.
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from newsletter.delivery.files import FileTransport
 from newsletter.delivery.rules import (
     Attempt,
     Change,
@@ -28,7 +28,7 @@ from newsletter.delivery.rules import (
     classify,
     is_bounce,
 )
-from newsletter.delivery.smtp import CONNECT_ERRORS, Session, SmtpOptions
+from newsletter.delivery.session import Relay, Session, Unreachable
 from newsletter.errors import ComposeError, DeliveryError
 from newsletter.store import Store
 
@@ -252,176 +252,185 @@ class _Book:
                 run.bounced += 1
 
 
-async def send_outbox(
-    store: Store, source: MessageSource, smtp: SmtpOptions | None, options: SendOptions, *,
-    owner: str, clock: Callable[[], datetime], stop: asyncio.Event | None = None,
-    files: FileTransport | None = None, rng: random.Random | None = None,
-    limiter: RateLimiter | None = None,
-    on_message: Callable[[DeliveryRun], None] | None = None,
-) -> DeliveryRun:
-    """Send every due message of the outbox through a pool of SMTP sessions (or into
-    ``files``), each outcome recorded before the rows after it are fenced; stop cleanly when
-    ``stop`` is set.
+class Sweep:
+    """One sweep of the outbox: every due message, through ``relay``'s sessions, each
+    outcome recorded before the rows after it are fenced; it stops cleanly when ``stop`` is
+    set (procrastinate's ``Worker`` is the model: what were closures sharing state are
+    methods of one object).
 
     The sweep claims under its own owner id (``owner`` plus a random part, so two sweeps
-    never share one), each connection only the few messages it sends next, and renews the
+    never share one), each session only the few messages it sends next, and renews the
     leases it holds while it works. Every change of a row is fenced on that owner: a row
     whose lease was lost is not sent. Writes are batched (:class:`_Book`): a group of rows,
-    as many as the connection sends in :data:`FENCE_SECONDS`, is fenced in one transaction
+    as many as the session sends in :data:`FENCE_SECONDS`, is fenced in one transaction
     together with the outcomes of the group before. After ``breaker_failures`` consecutive
-    failures to connect, or when no connection could be made at all, the sweep stops,
+    failures to open a session, or when none could be opened at all, the sweep stops,
     leaves the rest queued, and says why in :attr:`DeliveryRun.unreachable`. ``on_message``
     is told the figures so far after each message (a progress bar); each batch also goes to
     the log.
     """
-    stop = stop or asyncio.Event()
-    rng = rng or random.Random()
-    limiter = limiter or RateLimiter(options.rate)
-    claimant = f"{owner}/{secrets.token_hex(6)}"
-    run = DeliveryRun()
-    recovered = store.outbox.recover(clock())
-    run.requeued, run.ambiguous = recovered.requeued, recovered.ambiguous
-    breaker = _Breaker(options.breaker_failures)
-    done = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    # The lease as this process sees it: every row it holds was claimed or last renewed at
-    # least this late. A sweep that froze past it sends nothing more.
-    lease_ends = loop.time() + options.lease
 
-    async def renewer() -> None:
-        nonlocal lease_ends
-        every = max(0.05, options.lease / 3)
-        while not done.is_set():
+    def __init__(self, store: Store, source: MessageSource, relay: Relay,
+                 options: SendOptions, *, owner: str, clock: Callable[[], datetime],
+                 stop: asyncio.Event | None = None, rng: random.Random | None = None,
+                 limiter: RateLimiter | None = None,
+                 on_message: Callable[[DeliveryRun], None] | None = None) -> None:
+        self.store = store
+        self.source = source
+        self.relay = relay
+        self.options = options
+        self.clock = clock
+        self.stop = stop or asyncio.Event()
+        self.rng = rng or random.Random()
+        self.limiter = limiter or RateLimiter(options.rate)
+        self.on_message = on_message
+        self.claimant = f"{owner}/{secrets.token_hex(6)}"
+        self.run = DeliveryRun()
+        self.breaker = _Breaker(options.breaker_failures)
+        self.done = asyncio.Event()
+        self.lease_ends = 0.0  # the lease as this process sees it (loop time)
+
+    async def __call__(self) -> DeliveryRun:
+        """Sweep: send what is due, and say what became of it."""
+        loop = asyncio.get_running_loop()
+        recovered = self.store.outbox.recover(self.clock())
+        self.run.requeued, self.run.ambiguous = recovered.requeued, recovered.ambiguous
+        # Every row this sweep holds was claimed or last renewed at least this late: a sweep
+        # that froze past it sends nothing more.
+        self.lease_ends = loop.time() + self.options.lease
+        renewing = asyncio.ensure_future(self._renew())
+        try:
+            await asyncio.gather(*(self._connection() for _ in range(self.relay.connections)))
+        finally:
+            self.done.set()
+            await renewing
+            self.run.released = self.store.outbox.release(self.claimant)
+        breaker = self.breaker
+        if breaker.tripped or (breaker.failures and not breaker.connected):
+            self.run.unreachable = (f"{breaker.failures} connection attempt(s) to "
+                                    f"{self.relay.name} failed in a row; the last: "
+                                    f"{breaker.last_error}")
+        return self.run
+
+    async def _renew(self) -> None:
+        loop = asyncio.get_running_loop()
+        every = max(0.05, self.options.lease / 3)
+        while not self.done.is_set():
             try:
-                await asyncio.wait_for(done.wait(), timeout=every)
+                await asyncio.wait_for(self.done.wait(), timeout=every)
             except TimeoutError:
                 renewed_at = loop.time()
-                store.outbox.renew(claimant, clock(), options.lease)
-                lease_ends = renewed_at + options.lease
+                self.store.outbox.renew(self.claimant, self.clock(), self.options.lease)
+                self.lease_ends = renewed_at + self.options.lease
 
-    def halted() -> bool:
-        return stop.is_set() or breaker.tripped or loop.time() >= lease_ends
+    def _halted(self) -> bool:
+        return (self.stop.is_set() or self.breaker.tripped
+                or asyncio.get_running_loop().time() >= self.lease_ends)
 
-    async def worker() -> None:
+    async def _connection(self) -> None:
+        """One session's share of the sweep: claim a few, send them, until none is due."""
         session: Session | None = None
         pace = _Pace()
+        run, options = self.run, self.options
         try:
-            while not halted():
-                claimed = store.outbox.claim(claimant, options.claim_batch, clock(), options.lease)
+            while not self._halted():
+                claimed = self.store.outbox.claim(self.claimant, options.claim_batch,
+                                                  self.clock(), options.lease)
                 run.skipped += claimed.skipped
                 if not claimed.rows and not claimed.skipped:
                     break
-                book = _Book(store, claimant, options, clock, rng, run)
+                book = _Book(self.store, self.claimant, options, self.clock, self.rng, run)
                 try:
-                    session = await _send(session, claimed.rows, book, pace)
+                    session = await self._send(session, claimed.rows, book, pace)
                 finally:
                     book.flush()  # also when a file cannot be written: nothing is lost
-                log.info("outbox batch of %d done: %d sent so far", len(claimed.rows), run.sent,
-                         extra={"event": "deliver_batch", "batch": len(claimed.rows),
-                                **run.figures()})
+                log.info("outbox batch of %d done: %d sent so far", len(claimed.rows),
+                         run.sent, extra={"event": "deliver_batch",
+                                          "batch": len(claimed.rows), **run.figures()})
         finally:
             if session is not None:
-                await session.quit()
+                await session.close()
 
-    async def _slot(book: _Book) -> float:
+    async def _slot(self, book: _Book) -> float:
         """Wait for the rate limit, writing the outcomes so far first when it makes us wait:
         a slow or rate-limited sender records each outcome as it comes. Returns when the
         wait began, for the pace."""
-        began = loop.time()
-        if limiter.delay() > 0:
+        began = asyncio.get_running_loop().time()
+        if self.limiter.delay() > 0:
             book.flush()
-        await limiter.wait()
+        await self.limiter.wait()
         return began
 
-    async def _send(session: Session | None, rows: list[OutboxRow], book: _Book,
+    async def _open(self, session: Session | None, book: _Book,
+                    queue: collections.deque[OutboxRow]) -> Session | None:
+        """An open session: ``session``, or a new one; None (the first row deferred) when
+        none can be opened."""
+        if session is not None and session.is_open:
+            return session
+        if session is not None:
+            await session.close()
+        try:
+            opened = await self.relay.open()
+        except Unreachable as exc:
+            self.breaker.failure(str(exc))
+            book.defer(queue.popleft(), self.breaker.last_error)
+            return None
+        self.breaker.success()
+        return opened
+
+    async def _send(self, session: Session | None, rows: list[OutboxRow], book: _Book,
                     pace: _Pace) -> Session | None:
         """Send ``rows`` in fenced groups; what is left when the sweep stops is given back."""
+        loop = asyncio.get_running_loop()
         queue = collections.deque(rows)
         try:
-            while queue and not halted():
-                if files is None and (session is None or not session.is_open):
-                    assert smtp is not None
-                    if session is not None:
-                        session.close()
-                    try:
-                        session = await Session.open(smtp)
-                    except CONNECT_ERRORS as exc:
-                        breaker.failure(f"{type(exc).__name__}: {exc}")
-                        book.defer(queue.popleft(), breaker.last_error)
-                        continue
-                    breaker.success()
-                started = await _slot(book)  # before the fence: no row waits in flight
+            while queue and not self._halted():
+                session = await self._open(session, book, queue)
+                if session is None:
+                    continue
+                started = await self._slot(book)  # before the fence: no row waits in flight
                 ahead = book.fence([queue.popleft() for _ in range(pace.group(len(queue)))])
                 queue.extendleft(reversed(ahead))  # fenced: sent next, or given back below
                 for index in range(len(ahead)):
-                    if halted() or (session is not None and not session.is_open):
+                    if self._halted() or not session.is_open:
                         break
                     if index:
-                        started = await _slot(book)
+                        started = await self._slot(book)
                     row = queue.popleft()
                     try:
-                        message = source.message(row)
-                        if session is None:
-                            assert files is not None
-                            _write_file(files, options.sender, row, message, book)
-                        else:  # an SMTP path is checked before anything is written
-                            attempt = await session.send(options.sender, row.address, message)
+                        message = self.source.message(row)
+                        attempt = await session.send(self.options.sender, row.address,
+                                                     message, row.message_id)
                     except ComposeError as exc:
                         book.impossible(row, exc.message)
                         continue
-                    if session is not None:
-                        # Any other error before this leaves the row in transmitting: its
-                        # data may have gone, so recovery retries it as ambiguous.
-                        book.outcome(row, attempt)
+                    except DeliveryError:
+                        book.unstarted([row])  # surely not handed over: it goes again
+                        raise
+                    # Any other error before this leaves the row in transmitting: its data
+                    # may have gone, so recovery retries it as ambiguous.
+                    book.outcome(row, attempt)
                     pace.record(loop.time() - started)
-                    if on_message is not None:
-                        on_message(run)
+                    if self.on_message is not None:
+                        self.on_message(self.run)
         finally:
             book.unstarted(list(queue))
         return session
 
-    workers = 1 if files is not None else max(1, options.connections)
-    renewing = asyncio.ensure_future(renewer())
-    try:
-        await asyncio.gather(*(worker() for _ in range(workers)))
-    finally:
-        done.set()
-        await renewing
-        run.released = store.outbox.release(claimant)
-    if smtp is not None and files is None and (
-            breaker.tripped or (breaker.failures and not breaker.connected)):
-        run.unreachable = (f"{breaker.failures} connection attempt(s) to {smtp.relay} failed "
-                           f"in a row; the last: {breaker.last_error}")
-    return run
-
-
-def _write_file(files: FileTransport, sender: str, row: OutboxRow, message: bytes,
-                book: _Book) -> None:
-    """One message into the file transport: files appear whole or not at all, so a failure
-    (raised) leaves the row to be sent again."""
-    try:
-        files.deliver(sender, row.address, message, row.message_id)
-    except DeliveryError:
-        book.unstarted([row])
-        raise
-    book.outcome(row, Attempt(250, "written to the file outbox"))
-
 
 class Sender:
-    """This process's sending. One sweep runs at a time: a sweep asked for while one runs
-    makes the running one go round once more instead. One rate limit per relay, shared by
-    every sweep. After the relay was unreachable, sweeps wait before trying it again
-    (doubling from ``first_backoff`` up to :data:`MAX_BACKOFF`). It sends through ``smtp``
-    or into ``files``: exactly one of them is given."""
+    """This process's sending through ``relay``. One sweep runs at a time: a sweep asked for
+    while one runs makes the running one go round once more instead. One rate limit per
+    relay, shared by every sweep. After the relay was unreachable, sweeps wait before trying
+    it again (doubling from ``first_backoff`` up to :data:`MAX_BACKOFF`)."""
 
     def __init__(self, store: Store, source: MessageSource, options: SendOptions, *,
-                 smtp: SmtpOptions | None, files: FileTransport | None, owner: str,
-                 clock: Callable[[], datetime], first_backoff: float) -> None:
+                 relay: Relay, owner: str, clock: Callable[[], datetime],
+                 first_backoff: float) -> None:
         self.store = store
         self.source = source
         self.options = options
-        self.smtp = smtp
-        self.files = files
+        self.relay = relay
         self.owner = owner
         self.clock = clock
         self.limiter = RateLimiter(options.rate)
@@ -432,13 +441,6 @@ class Sender:
         self._running = False
         self._again = False
 
-    @property
-    def relay(self) -> str:
-        if self.files is not None:
-            return str(self.files.folder)
-        assert self.smtp is not None  # one of the two: the relay, or the file transport
-        return self.smtp.relay
-
     async def sweep(self, stop: asyncio.Event) -> DeliveryRun | None:
         """Send what is due; None when this call joined a running sweep or waits out a
         backoff."""
@@ -446,17 +448,17 @@ class Sender:
             self._again = True
             return None
         if self.resume_at is not None and self.clock() < self.resume_at:
-            log.debug("relay %s: waiting until %s", self.relay, self.resume_at.isoformat())
+            log.debug("relay %s: waiting until %s", self.relay.name,
+                      self.resume_at.isoformat())
             return None
         self._running = True
         total = DeliveryRun()
         try:
             while True:
                 self._again = False
-                run = await send_outbox(
-                    self.store, self.source, self.smtp, self.options,
-                    owner=self.owner, clock=self.clock, stop=stop, files=self.files,
-                    limiter=self.limiter, on_message=self.on_message)
+                run = await Sweep(self.store, self.source, self.relay, self.options,
+                                  owner=self.owner, clock=self.clock, stop=stop,
+                                  limiter=self.limiter, on_message=self.on_message)()
                 total.add(run)
                 if run.unreachable or stop.is_set() or not self._again:
                     break
@@ -476,9 +478,9 @@ class Sender:
             return
         self.backoff = min(MAX_BACKOFF, max(self.first_backoff, self.backoff * 2))
         self.resume_at = self.clock() + timedelta(seconds=self.backoff)
-        log.error("the relay %s is unreachable (%s); trying again in %.0f s", self.relay,
+        log.error("the relay %s is unreachable (%s); trying again in %.0f s", self.relay.name,
                   run.unreachable, self.backoff,
-                  extra={"event": "relay_unreachable", "relay": self.relay,
+                  extra={"event": "relay_unreachable", "relay": self.relay.name,
                          "retry_in": self.backoff, **run.figures()})
 
 

@@ -1,4 +1,4 @@
-"""The one SMTP path: a :class:`Session` on a connection that aiosmtplib opens, and what the
+"""The one SMTP path: a :class:`SmtpSession` on a connection that aiosmtplib opens, and what the
 relay said of each message as an :class:`~newsletter.delivery.rules.Attempt` (I/O).
 
 aiosmtplib makes the connection ready: the greeting, EHLO, STARTTLS or implicit TLS with
@@ -127,11 +127,11 @@ class _Replies(asyncio.Protocol):
         return [self.replies.popleft() for _ in range(min(count, len(self.replies)))]
 
 
-class Session:
+class SmtpSession:
     """An open connection to the relay that sends one message at a time (see the module
     docstring). :meth:`send` reports every outcome as an :class:`Attempt`; after a lost
     connection, a timeout or a ``421`` the session is closed (:attr:`is_open`) and the
-    caller opens another."""
+    caller opens another. It is the SMTP :class:`~newsletter.delivery.session.Session`."""
 
     def __init__(self, transport: asyncio.Transport, *, pipelining: bool, eight_bit: bool,
                  timeout: float) -> None:
@@ -143,7 +143,7 @@ class Session:
         self.timeout = timeout
 
     @classmethod
-    async def open(cls, smtp: SmtpOptions) -> Session:
+    async def open(cls, smtp: SmtpOptions) -> SmtpSession:
         """A greeted (and, if configured, encrypted and authenticated) session with the
         relay; raises one of :data:`CONNECT_ERRORS` when none can be had."""
         client = aiosmtplib.SMTP(
@@ -176,8 +176,10 @@ class Session:
         return (self._replies.lost is None and not self._replies.replies
                 and not self.transport.is_closing())
 
-    async def send(self, sender: str, recipient: str, message: bytes) -> Attempt:
-        """Hand ``message`` to the relay for ``recipient``. ``during_data`` in the attempt
+    async def send(self, sender: str, recipient: str, message: bytes,
+                   name: str = "") -> Attempt:
+        """Hand ``message`` to the relay for ``recipient`` (``name``, for files, is not
+        needed here). ``during_data`` in the attempt
         says the content had started to go when the connection failed: the outcome is then
         unknown (the relay may have it)."""
         commands = (b"MAIL FROM:<" + _path(sender) + b">" + self.body + b"\r\n",
@@ -211,10 +213,10 @@ class Session:
                 raise ConnectionResetError("the relay closed the connection")
             ((code, text),) = replies
             if code == CLOSING:
-                self.close()
+                self.abort()
             return Attempt(code, text)
         except (TimeoutError, OSError) as exc:
-            self.close()
+            self.abort()
             return Attempt(None, f"{type(exc).__name__}: {exc}".rstrip(": "),
                            during_data=in_data)
 
@@ -222,7 +224,7 @@ class Session:
         """After a refusal: RSET, so the relay forgets the transaction; a ``421`` or a
         reply that is not SMTP ends the session instead."""
         if code == CLOSING or not self.is_open:
-            self.close()
+            self.abort()
             return
         try:
             self.transport.write(b"RSET\r\n")
@@ -230,9 +232,9 @@ class Session:
                 return
         except (TimeoutError, OSError):
             pass
-        self.close()
+        self.abort()
 
-    async def quit(self) -> None:
+    async def close(self) -> None:
         """Say QUIT and close; a session that cannot is just closed."""
         if self.is_open:
             try:
@@ -240,9 +242,10 @@ class Session:
                 await self._replies.read(1, min(self.timeout, 10.0))
             except (TimeoutError, OSError):
                 pass
-        self.close()
+        self.abort()
 
-    def close(self) -> None:
+    def abort(self) -> None:
+        """Close the connection at once (it is out of step, or gone)."""
         self.transport.close()
 
 
@@ -287,14 +290,14 @@ class SmtpTransport:
     async def _send(self, sender: str, recipient: str, message: bytes) -> Outcome:
         options = self.options
         try:
-            session = await Session.open(options)
+            session = await SmtpSession.open(options)
         except CONNECT_ERRORS as exc:
             raise DeliveryError(
                 f"cannot send through {options.relay}: {exc}",
                 hint="check [smtp] host, port and security, and that the relay is running",
             ) from exc
         attempt = await session.send(sender, recipient, message)
-        await session.quit()
+        await session.close()
         if attempt.code is None:
             raise DeliveryError(
                 f"the connection to {options.relay} failed while sending: {attempt.text}",

@@ -27,7 +27,8 @@ from newsletter.app import Instance
 from newsletter.cli.main import cli
 from newsletter.delivery.files import FileTransport
 from newsletter.delivery.rules import RetryPolicy
-from newsletter.delivery.sender import DeliveryRun, SendOptions, send_outbox
+from newsletter.delivery.sender import DeliveryRun, SendOptions, Sweep
+from newsletter.delivery.session import FileRelay, SmtpRelay
 from newsletter.delivery.smtp import SmtpOptions
 from newsletter.issues.messages import IssueMessages
 from newsletter.mail.dkim import DkimSigner
@@ -83,7 +84,8 @@ def _send(office: Instance, store: Store, port: int, *, clock: Callable[[], date
                                              base=timedelta(seconds=10)),
                           bounce_threshold=1)
     smtp = SmtpOptions("127.0.0.1", port, security, "", "", timeout)
-    return asyncio.run(send_outbox(store, source, smtp, options, owner="test", clock=clock))
+    return asyncio.run(Sweep(store, source, SmtpRelay(smtp, connections), options,
+                             owner="test", clock=clock)())
 
 
 def _states(store: Store) -> dict[str, str]:
@@ -222,8 +224,8 @@ def test_the_file_transport_writes_eml_files_or_an_mbox(office: Instance, store:
     source = _messages(office, store, "Daily", "https://u.example.org")
     options = SendOptions(sender="updates@example.org")
     files = FileTransport(tmp_path / "mbox", "mbox")
-    run = asyncio.run(send_outbox(store, source, None, options, owner="t",
-                                  clock=lambda: datetime.now(UTC), files=files))
+    run = asyncio.run(Sweep(store, source, FileRelay(files), options, owner="t",
+                            clock=lambda: datetime.now(UTC))())
     assert run.sent == 2
     box = mailbox.mbox(str(tmp_path / "mbox" / "outbox.mbox"))
     assert sorted(message["To"] for message in box) == ["a@example.org", "b@example.org"]
@@ -246,14 +248,14 @@ def test_tls_certificates_are_verified(office: Instance, store: Store, tmp_path:
         source = _messages(office, store, "Daily", "https://u.example.org")
         options = SendOptions(sender="updates@example.org")
         untrusted = SmtpOptions("127.0.0.1", port, "tls", "", "", 5)
-        run = asyncio.run(send_outbox(store, source, untrusted, options, owner="t",
-                                      clock=lambda: datetime.now(UTC)))
+        run = asyncio.run(Sweep(store, source, SmtpRelay(untrusted, 4), options, owner="t",
+                                clock=lambda: datetime.now(UTC))())
         assert (run.sent, run.deferred) == (0, 1)  # a self-signed certificate is refused
         assert "CERTIFICATE_VERIFY_FAILED" in store.outbox.rows()[0]["last_text"]
         trusted = SmtpOptions("127.0.0.1", port, "tls", "", "", 5, str(cert))
         later = datetime.now(UTC) + timedelta(hours=1)
-        run = asyncio.run(send_outbox(store, source, trusted, options, owner="t",
-                                      clock=lambda: later))
+        run = asyncio.run(Sweep(store, source, SmtpRelay(trusted, 4), options, owner="t",
+                                clock=lambda: later)())
         assert run.sent == 1
     finally:
         controller.stop()

@@ -23,6 +23,7 @@ from click.testing import CliRunner
 from newsletter.app import Instance, load_instance
 from newsletter.cli.main import cli
 from newsletter.delivery.rules import Recovered, State
+from newsletter.delivery.session import SmtpRelay
 from newsletter.reports.ingest import ingest_inbox
 from newsletter.store import Store
 from newsletter.subscribers.addresses import check_subscriber
@@ -278,7 +279,7 @@ def test_the_service_backs_off_from_a_relay_that_is_down(office: Instance,
     assert asyncio.run(sender.sweep(asyncio.Event())) is None  # backing off
     clock_now[0] += timedelta(seconds=sender.backoff + 1)
     with smtp_sink() as (sink, up):
-        sender.smtp = _configured(office, _smtp_env(up)).smtp_options()
+        sender.relay = SmtpRelay(_configured(office, _smtp_env(up)).smtp_options(), 4)  # back
         clock_now[0] += timedelta(seconds=120)  # the deferred messages are due again
         again = asyncio.run(sender.sweep(asyncio.Event()))
     assert again is not None

@@ -12,7 +12,7 @@ from contextlib import contextmanager
 import pytest
 
 from newsletter.delivery.rules import Attempt, Verdict, classify
-from newsletter.delivery.smtp import Session, SmtpOptions
+from newsletter.delivery.smtp import SmtpOptions, SmtpSession
 from newsletter.errors import ComposeError
 from tests.smtp_server import smtp_sink
 
@@ -29,12 +29,12 @@ def _send_all(port: int, messages: list[tuple[str, bytes]]) -> tuple[list[Attemp
     """Send ``messages`` (recipient, bytes) on one session; the attempts, and whether the
     session is still open at the end."""
     async def run() -> tuple[list[Attempt], bool]:
-        session = await Session.open(SmtpOptions("127.0.0.1", port, "none", "", "", 5))
+        session = await SmtpSession.open(SmtpOptions("127.0.0.1", port, "none", "", "", 5))
         try:
             attempts = [await session.send(SENDER, to, data) for to, data in messages]
             return attempts, session.is_open
         finally:
-            await session.quit()
+            await session.close()
 
     return asyncio.run(run())
 
@@ -137,8 +137,8 @@ def test_sink_offers_pipelining_only_when_asked() -> None:
     """The test relay's switch itself: aiosmtpd reads pipelined commands one by one, and
     says PIPELINING only when a test asks it to."""
     async def offered(port: int) -> bool:
-        session = await Session.open(SmtpOptions("127.0.0.1", port, "none", "", "", 5))
-        await session.quit()
+        session = await SmtpSession.open(SmtpOptions("127.0.0.1", port, "none", "", "", 5))
+        await session.close()
         return session.pipelining
 
     for wanted in (False, True):
@@ -152,13 +152,13 @@ def test_a_reply_nobody_asked_for_puts_the_session_out_of_step() -> None:
     reply that would be taken for the next command's: the session is then not open."""
     with _nonsense_relay(b"250 ok\r\n") as port:
         async def run() -> tuple[bool, bool]:
-            session = await Session.open(SmtpOptions("127.0.0.1", port, "none", "", "", 5))
+            session = await SmtpSession.open(SmtpOptions("127.0.0.1", port, "none", "", "", 5))
             try:
                 before = session.is_open
                 session.transport.write(b"NOOP\r\n")  # its reply arrives unasked for
                 await asyncio.sleep(0.2)
                 return before, session.is_open
             finally:
-                session.close()
+                session.abort()
 
         assert asyncio.run(run()) == (True, False)
