@@ -1,6 +1,7 @@
 """The composition root: an instance's settings, and the adapters and use cases built from
 them (I/O). Only the driving edges (``cli``, ``web``) import it; what it builds takes its
-parts as parameters."""
+parts as parameters. Each part is imported where it is built, so a command loads only what it
+uses (`newsletter reports list` no translation engine, web app or SMTP client)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from newsletter.config import (
     CONFIG_NAME,
@@ -20,33 +21,34 @@ from newsletter.config import (
     find_config,
     load_settings,
 )
-from newsletter.delivery.files import FileTransport
-from newsletter.delivery.relays import RelaySpec
-from newsletter.delivery.rules import RetryPolicy
-from newsletter.delivery.sender import Sender, SendOptions
-from newsletter.delivery.session import FileRelay, Relay, SmtpRelay
-from newsletter.delivery.smtp import SmtpOptions, SmtpTransport
-from newsletter.delivery.transport import Transport
 from newsletter.errors import ConfigError, GlossaryFormatError
 from newsletter.example_config import example_config
-from newsletter.issues.messages import IssueMessages
 from newsletter.languages import LANGUAGES
-from newsletter.lists.registry import ListRegistry, Lists, check_lists
-from newsletter.mail.compose import MailSettings
-from newsletter.mail.dkim import DkimSigner
-from newsletter.mail.links import Links, unreachable_reasons
-from newsletter.mail.messages import MessageBuilder
-from newsletter.mail.render import Renderer, load_translations
-from newsletter.reports.ingest import Inbox
-from newsletter.reports.places import Gazetteer, load_gazetteer
-from newsletter.service.scheduler import SchedulerLease
-from newsletter.service.steps import Service
-from newsletter.service.workers import Heartbeat, TranslationThread
 from newsletter.store import Store, open_store
-from newsletter.subscribers.links import Links as ReaderLinks
-from newsletter.subscribers.pending import UnsubscribeJournal
-from newsletter.translate.core import Glossary, parse_glossary
-from newsletter.translate.engine import ArgosEngine
+
+if TYPE_CHECKING:
+    from newsletter.delivery.files import FileTransport
+    from newsletter.delivery.relays import RelaySpec
+    from newsletter.delivery.sender import Sender, SendOptions
+    from newsletter.delivery.session import Relay
+    from newsletter.delivery.smtp import SmtpOptions
+    from newsletter.delivery.transport import Transport
+    from newsletter.issues.messages import IssueMessages
+    from newsletter.lists.registry import ListRegistry, Lists
+    from newsletter.mail.compose import MailSettings
+    from newsletter.mail.dkim import DkimSigner
+    from newsletter.mail.links import Links
+    from newsletter.mail.messages import MessageBuilder
+    from newsletter.mail.render import Renderer
+    from newsletter.reports.ingest import Inbox
+    from newsletter.reports.places import Gazetteer
+    from newsletter.service.scheduler import SchedulerLease
+    from newsletter.service.steps import Service
+    from newsletter.service.workers import Heartbeat, TranslationThread
+    from newsletter.subscribers.links import Links as ReaderLinks
+    from newsletter.subscribers.pending import UnsubscribeJournal
+    from newsletter.translate.core import Glossary
+    from newsletter.translate.engine import ArgosEngine
 
 log = logging.getLogger(__name__)
 
@@ -86,12 +88,15 @@ class Instance:
 
     @property
     def inbox(self) -> Inbox:
+        from newsletter.reports.ingest import Inbox
         return Inbox(folder=self.settings.seeds_dir, quarantine=self.settings.quarantine_dir,
                      places=self.gazetteer)
 
     @functools.cached_property
     def gazetteer(self) -> Gazetteer:
         """The shipped gazetteer, with the office's own places when it has a file of them."""
+        from newsletter.reports.places import load_gazetteer
+
         path = self.settings.resolve(self.settings.ingest.places)
         try:
             return load_gazetteer(path.read_text(encoding="utf-8-sig") if path.is_file()
@@ -103,6 +108,7 @@ class Instance:
             ) from exc
 
     def engine(self) -> ArgosEngine:
+        from newsletter.translate.engine import ArgosEngine
         options = self.settings.translate
         return ArgosEngine(
             self.settings.packages_dir, argos_home=self.settings.argos_home,
@@ -112,6 +118,8 @@ class Instance:
     def renderer(self) -> Renderer:
         """The templates and catalogs: the instance's own files first (to adapt one, copy it
         from newsletter's templates/ into the instance's), then newsletter's."""
+        from newsletter.mail.render import Renderer, load_translations
+
         paths = self.settings.paths
         own_templates = self.settings.resolve(paths.templates)
         own_catalogs = self.settings.resolve(paths.translations)
@@ -125,6 +133,7 @@ class Instance:
         return Renderer(templates, load_translations(catalogs), self.glossary())
 
     def mail_settings(self, list_name: str, list_title: str | None = None) -> MailSettings:
+        from newsletter.mail.compose import MailSettings
         mail = self.settings.mail
         domain = mail.from_address.rpartition("@")[2]
         return MailSettings(from_name=mail.from_name, from_address=mail.from_address,
@@ -133,6 +142,8 @@ class Instance:
 
     def links(self, *, signed: bool = True) -> Links:
         """Where links point; ``signed`` needs the signing key (an error when none is set)."""
+        from newsletter.mail.links import Links
+
         settings = self.settings
         return Links(settings.web.base_url, settings.mail.unsubscribe_address,
                      settings.mail.from_address.rpartition("@")[2],
@@ -142,6 +153,8 @@ class Instance:
                         mail: Callable[[str], MailSettings] | None = None) -> MessageBuilder:
         """The one message builder; ``mail`` gives each list's From and List-Id (by default
         the list's title from ``store``)."""
+        from newsletter.mail.messages import MessageBuilder
+
         if mail is None:
             assert store is not None
             mail = functools.partial(self.list_mail_settings, store)
@@ -151,6 +164,8 @@ class Instance:
     @functools.cached_property
     def list_registry(self) -> ListRegistry:
         """Where the instance's lists are found: newsletter.toml and the database."""
+        from newsletter.lists.registry import ListRegistry
+
         return ListRegistry(self.config_path, self.settings.lists, self.gazetteer)
 
     def lists_of(self, store: Store) -> Lists:
@@ -160,6 +175,8 @@ class Instance:
     def unsubscribe_journal(self) -> UnsubscribeJournal:
         """Where an unsubscribe waits when the database cannot take it: beside the SQLite
         file, or in the instance's var/ for PostgreSQL."""
+        from newsletter.subscribers.pending import UnsubscribeJournal
+
         target = self.settings.database_target
         if isinstance(target, Path):
             return UnsubscribeJournal(target.with_name(target.name + ".unsubscribes"))
@@ -169,6 +186,8 @@ class Instance:
         """What following a reader's signed link needs (:mod:`newsletter.subscribers.links`):
         the database with a short wait for locks, so a reader never waits behind another
         process, the journal, and the signing keys."""
+        from newsletter.subscribers.links import Links as ReaderLinks
+
         return ReaderLinks(open_store=functools.partial(self.open_store, busy_seconds=2.0),
                            secrets=self.signing_secrets() if self.settings.web.secret else [],
                            lists=self.list_registry.all, journal=self.unsubscribe_journal())
@@ -187,17 +206,22 @@ class Instance:
     def transport(self) -> Transport:
         """The transport of [delivery] transport, for one-off messages (test sends,
         invitations); over SMTP only when :meth:`sending_relay` allows it."""
+        from newsletter.delivery.smtp import SmtpTransport
+
         settings = self.settings
         if settings.delivery.transport == "file":
             return self.file_transport()
         return SmtpTransport(self.sending_relay())
 
     def file_transport(self) -> FileTransport:
+        from newsletter.delivery.files import FileTransport
         delivery = self.settings.delivery
         return FileTransport(self.settings.resolve(delivery.folder), delivery.file_format)
 
     def relay(self, name: str | None) -> RelaySpec:
         """The relay ``[relays.NAME]`` (what it leaves out is [smtp]'s); None: [smtp]."""
+        from newsletter.delivery.relays import RelaySpec
+
         if name is None:
             return RelaySpec("smtp")
         found = {relay.name: relay for relay in self.settings.relays}
@@ -228,6 +252,8 @@ class Instance:
         :meth:`sending_relay`). Commands that only queue mail for delivery workers
         (`scheduler`, ``--queue-only``) ask this too: the links are fixed when mail is
         queued."""
+        from newsletter.mail.links import unreachable_reasons
+
         web = self.settings.web
         reasons = unreachable_reasons(web.base_url)
         if reasons and not web.allow_insecure_links:
@@ -247,6 +273,8 @@ class Instance:
 
     def smtp_options(self, relay: str | None = None) -> SmtpOptions:
         """The options of a relay, as configured (to name it; :meth:`sending_relay` to send)."""
+        from newsletter.delivery.smtp import SmtpOptions
+
         smtp, named = self.settings.smtp, self.relay(relay)
         ca_file = named.ca_file if named.ca_file is not None else smtp.ca_file
         return SmtpOptions(
@@ -258,6 +286,8 @@ class Instance:
 
     def dkim_signer(self) -> DkimSigner | None:
         """The DKIM signer of [dkim], or None when signing is off."""
+        from newsletter.mail.dkim import DkimSigner
+
         dkim = self.settings.dkim
         if not dkim.key_file:
             return None
@@ -283,6 +313,8 @@ class Instance:
     def service(self, store: Store, *, clock: Callable[[], datetime],
                 looking: bool = False) -> Service:
         """The service's steps; ``looking`` for previews and dry runs, which write nothing."""
+        from newsletter.service.steps import Service
+
         return Service(store, self.settings, inbox=self.inbox, lists=self.lists_of(store),
                        engine=self.engine, renderer=self.renderer, glossary=self.glossary,
                        clock=clock, looking=looking,
@@ -290,6 +322,8 @@ class Instance:
 
     def issue_messages(self, store: Store) -> IssueMessages:
         """The bytes of each outbox row: its issue's template, filled in per recipient."""
+        from newsletter.issues.messages import IssueMessages
+
         return IssueMessages(store, self.message_builder(store))
 
     def list_mail_settings(self, store: Store, name: str) -> MailSettings:
@@ -297,6 +331,8 @@ class Instance:
         return self.mail_settings(name, lists[name].title if name in lists else name)
 
     def send_options(self, relay: str | None = None) -> SendOptions:
+        from newsletter.delivery.rules import RetryPolicy
+        from newsletter.delivery.sender import SendOptions
         settings = self.settings
         delivery, named = settings.delivery, self.relay(relay)
         return SendOptions(
@@ -314,6 +350,9 @@ class Instance:
         """This process's sending: one sweep at a time, one rate limit for the relay
         (``[relays.NAME]``, else [smtp]), when :meth:`sending_relay` allows it; or the file
         transport."""
+        from newsletter.delivery.sender import Sender
+        from newsletter.delivery.session import FileRelay, SmtpRelay
+
         settings = self.settings
         way: Relay = (FileRelay(self.file_transport())
                       if settings.delivery.transport == "file" else
@@ -324,10 +363,13 @@ class Instance:
 
     def scheduler_lease(self, store: Store, owner: str,
                         clock: Callable[[], datetime]) -> SchedulerLease:
+        from newsletter.service.scheduler import SchedulerLease
         return SchedulerLease(store, owner, self.settings.schedule.lease_seconds, clock)
 
     def translation_thread(self, owner: str) -> TranslationThread:
         """``run``'s translation, in a thread with its own connection and engine."""
+        from newsletter.service.workers import TranslationThread
+
         def open_service() -> Service:
             store = self.open_store()
             return self.service(store, clock=store.clock())
@@ -337,10 +379,13 @@ class Instance:
 
     def heartbeat(self, store: Store, worker_id: str, role: str,
                   clock: Callable[[], datetime], detail: str = "") -> Heartbeat:
+        from newsletter.service.workers import Heartbeat
         return Heartbeat(store, worker_id, role, clock=clock, detail=lambda: detail)
 
     def glossary(self) -> Glossary:
         """The instance's glossary; an absent file is an empty glossary (and a warning)."""
+        from newsletter.translate.core import Glossary, parse_glossary
+
         path = self.settings.resolve(self.settings.translate.glossary)
         if not path.is_file():
             log.warning("no glossary at %s: names and terms are left to the model", path)
@@ -363,6 +408,8 @@ def load_instance(
     overrides: Mapping[str, Any] | None = None,
 ) -> Instance:
     """The instance named by ``config`` (a file or a folder), else the one around ``cwd``."""
+    from newsletter.lists.registry import check_lists
+
     if config is None and environ.get("NEWSLETTER_CONFIG"):
         config = Path(environ["NEWSLETTER_CONFIG"])
     if config is None:

@@ -6,9 +6,6 @@ import click
 
 from newsletter.cli.common import Context, emit_json, handle_errors, print_table
 from newsletter.errors import StoreError
-from newsletter.store import open_store
-from newsletter.store.copy import copy_database
-from newsletter.store.database import display_url
 
 
 @click.group("db")
@@ -39,6 +36,10 @@ def db_copy(obj: Context, target: str, as_json: bool) -> None:
     """Copy everything of this office's database into an empty database, then check that
     every table holds as many rows on both sides. Stop the service first; afterwards point
     [database] url (or NEWSLETTER_DATABASE_URL) at the new one."""
+    from newsletter.store import open_store
+    from newsletter.store.copy import copy_database
+    from newsletter.store.database import display_url
+
     if not target.startswith(("postgresql://", "postgres://", "sqlite:///")):
         raise StoreError(f"{display_url(target)} is not a database URL",
                          hint="give postgresql://USER@HOST/NAME or sqlite:///PATH")

@@ -10,26 +10,48 @@ and hint on standard error), 2 a usage error (unknown option, missing argument).
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Sequence
 from pathlib import Path
 
 import click
 
 from newsletter import __version__
-from newsletter.cli import (
-    database,
-    models,
-    reports,
-    review,
-    sending,
-    service,
-    status,
-    subscribers,
-)
 from newsletter.cli.common import Context, parse_overrides
 
+# Each command, and the module of newsletter.cli that holds it. A module is imported when one
+# of its commands runs (or `--help` lists them all), so `newsletter reports list` does not
+# load the sending, web or translation commands and what they need.
+COMMANDS = {
+    "init": "reports", "ingest": "reports", "reports": "reports", "summarise": "reports",
+    "translate": "reports", "preview": "reports", "serve": "reports",
+    "models": "models",
+    "subscribers": "subscribers", "lists": "subscribers",
+    "deliver": "sending", "retry": "sending", "outbox": "sending", "send": "sending",
+    "digest": "sending",
+    "run": "service", "scheduler": "service", "worker": "service", "workers": "service",
+    "db": "database",
+    "review": "review", "reviewers": "review",
+    "status": "status", "config": "status",
+}
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+
+class LazyGroup(click.Group):
+    """The top-level group, loading a command's module when the command is asked for."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        module = COMMANDS.get(cmd_name)
+        if module is None:
+            return None
+        commands: tuple[click.Command, ...] = importlib.import_module(
+            f"newsletter.cli.{module}").COMMANDS
+        return next(command for command in commands if command.name == cmd_name)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="newsletter")
 @click.option(
     "--config", "config", type=click.Path(path_type=Path),
@@ -51,9 +73,3 @@ def main(argv: Sequence[str] | None = None) -> None:
     """Console-script entry point."""
     cli.main(args=list(argv) if argv is not None else None, prog_name="newsletter")
 
-
-
-for _command in (*reports.COMMANDS, *models.COMMANDS, *subscribers.COMMANDS,
-                 *sending.COMMANDS, *service.COMMANDS, *database.COMMANDS, *review.COMMANDS,
-                 *status.COMMANDS):
-    cli.add_command(_command)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -15,13 +15,9 @@ from newsletter.cli.common import (
     print_table,
 )
 from newsletter.errors import NewsletterError
-from newsletter.translate.core import plan_route
-from newsletter.translate.engine import InstalledModel, installed_models
-from newsletter.translate.packages import Limits, install_from_index, plan_build
-from newsletter.translate.packages import build as build_package
-from newsletter.translate.packages import check as check_models
-from newsletter.translate.packages import install as install_model
-from newsletter.translate.packages import remove as remove_model
+
+if TYPE_CHECKING:
+    from newsletter.translate.engine import InstalledModel
 
 
 @click.group()
@@ -41,6 +37,9 @@ def _model_dict(model: InstalledModel) -> dict[str, Any]:
 @handle_errors
 def models_list(obj: Context, as_json: bool) -> None:
     """List installed models and the languages they connect."""
+    from newsletter.translate.core import plan_route
+    from newsletter.translate.engine import installed_models
+
     settings = obj.instance.settings
     found = installed_models(settings.packages_dir)
     if as_json:
@@ -72,6 +71,9 @@ def models_list(obj: Context, as_json: bool) -> None:
 def models_install(obj: Context, archive: Path | None, from_index: str | None,
                    replace: bool) -> None:
     """Install a model from an .argosmodel FILE (or --from-index LANG)."""
+    from newsletter.translate.packages import Limits, install_from_index
+    from newsletter.translate.packages import install as install_model
+
     settings = obj.instance.settings
     if (archive is None) == (from_index is None):
         raise click.UsageError("give an .argosmodel FILE or --from-index LANG")
@@ -109,6 +111,10 @@ def models_build(obj: Context, checkpoint: Path, from_code: str, to_code: str,
 
     Needs the optional converter dependencies: pip install 'newsletter[build]'.
     """
+    from newsletter.translate.packages import Limits, plan_build
+    from newsletter.translate.packages import build as build_package
+    from newsletter.translate.packages import install as install_model
+
     plan = plan_build(checkpoint, from_code, to_code, source_token=source_token,
                       target_prefix=target_prefix, version=package_version,
                       quantization=quantization)
@@ -128,6 +134,8 @@ def models_build(obj: Context, checkpoint: Path, from_code: str, to_code: str,
 @handle_errors
 def models_remove(obj: Context, name: str) -> None:
     """Uninstall the model called NAME (see `newsletter models list`)."""
+    from newsletter.translate.packages import remove as remove_model
+
     model = remove_model(name, obj.instance.settings.packages_dir)
     click.echo(f"Removed {model.name} ({model.from_code}→{model.to_code})")
 
@@ -138,6 +146,8 @@ def models_remove(obj: Context, name: str) -> None:
 @handle_errors
 def models_check(obj: Context, as_json: bool) -> None:
     """Load each installed model and translate a probe sentence with it."""
+    from newsletter.translate.packages import check as check_models
+
     results = check_models(obj.instance.engine())
     if as_json:
         for r in results:

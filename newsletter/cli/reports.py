@@ -7,7 +7,7 @@ import os
 import socket
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -24,15 +24,14 @@ from newsletter.cli.common import (
     utc_now,
 )
 from newsletter.errors import NewsletterError
-from newsletter.issues.preview import plan_preview, write_preview
 from newsletter.languages import LANGUAGES
-from newsletter.reports.ingest import ingest_inbox
-from newsletter.reports.model import IngestOutcome, IngestStatus, StoredReport
-from newsletter.reports.places import Gazetteer
-from newsletter.reports.split import RevisionLine, history, split_revision
-from newsletter.summarise.pending import summarise_pending
-from newsletter.translate.editions import Edition, Policy, edition_view
-from newsletter.translate.pending import translate_pending
+
+if TYPE_CHECKING:
+    from newsletter.lists.spec import Policy
+    from newsletter.reports.model import IngestOutcome, StoredReport
+    from newsletter.reports.places import Gazetteer
+    from newsletter.reports.split import RevisionLine
+    from newsletter.translate.editions import Edition
 
 # -- init ---------------------------------------------------------------------------------
 
@@ -68,6 +67,10 @@ def _outcome_dict(outcome: IngestOutcome) -> dict[str, Any]:
 @handle_errors
 def ingest(obj: Context, as_json: bool) -> None:
     """Pick up new and changed report files from the inbox, and summarise them."""
+    from newsletter.reports.ingest import ingest_inbox
+    from newsletter.reports.model import IngestStatus
+    from newsletter.summarise.pending import summarise_pending
+
     instance = obj.instance
     with instance.open_store() as store:
         instance.lists_of(store).record_starts()  # every list gets the reports that arrive now
@@ -108,6 +111,8 @@ def _edition_views(
 ) -> list[dict[str, Any]]:
     """Each configured language's edition as it would be sent (:func:`edition_view`), with
     the machine's output for review whatever the decision."""
+    from newsletter.translate.editions import edition_view
+
     report = stored.report
     views = []
     for language in languages:
@@ -207,6 +212,9 @@ def reports_list(obj: Context, as_json: bool, limit: int | None) -> None:
 @handle_errors
 def reports_show(obj: Context, report_id: int, as_json: bool) -> None:
     """Show one stored report in full."""
+    from newsletter.lists.spec import Policy
+    from newsletter.reports.split import history
+
     settings = obj.instance.settings.translate
     with obj.instance.open_store() as store:
         stored = store.reports.get(report_id)
@@ -299,6 +307,9 @@ def reports_split(obj: Context, report_id: int, revision: int, as_json: bool) ->
     """Make revision N of report ID a report of its own (when ingest took another report for
     an update). Nothing is deleted; a list that got ID while it showed revision N is not sent
     the new report again; other lists get it as new."""
+    from newsletter.reports.split import split_revision
+    from newsletter.summarise.pending import summarise_pending
+
     instance = obj.instance
     with instance.open_store() as store:
         new_id = split_revision(store, instance.inbox, report_id, revision, now=utc_now())
@@ -322,6 +333,8 @@ def reports_split(obj: Context, report_id: int, revision: int, as_json: bool) ->
 @handle_errors
 def summarise_command(obj: Context, report_id: int | None, everything: bool, as_json: bool) -> None:
     """Summarise reports that have no current summary (ingest does this too)."""
+    from newsletter.summarise.pending import summarise_pending
+
     instance = obj.instance
     with instance.open_store() as store:
         done = summarise_pending(store, instance.settings.summary, now=utc_now(),
@@ -343,6 +356,9 @@ def summarise_command(obj: Context, report_id: int | None, everything: bool, as_
 def translate_command(obj: Context, report_id: int | None, everything: bool, as_json: bool) -> None:
     """Translate titles, summaries and bodies into every configured language, offline: every
     title and summary first, saved (mail can go out), then the bodies."""
+    from newsletter.summarise.pending import summarise_pending
+    from newsletter.translate.pending import translate_pending
+
     instance = obj.instance
     engine = instance.engine()
     glossary = instance.glossary()
@@ -389,6 +405,9 @@ def preview(obj: Context, report_id: int | None, digest: str | None, list_name: 
             limit: int, language: str, out_dir: Path | None, as_json: bool) -> None:
     """Write the .html, .txt and .eml of an alert or digest in each language (and the
     .text.eml a subscriber whose format is text gets), and print where."""
+    from newsletter.issues.preview import plan_preview, write_preview
+    from newsletter.lists.spec import Policy
+
     if (report_id is None) == (digest is None):
         raise click.UsageError("give --report ID or --digest LIST")
     if list_name is not None and report_id is None:

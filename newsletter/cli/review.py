@@ -11,22 +11,9 @@ from pathlib import Path
 
 import click
 
-from newsletter import __version__
 from newsletter.cli.common import Context, emit_json, handle_errors, print_table
 from newsletter.errors import NewsletterError, NotFound
-from newsletter.issues.create import audience
 from newsletter.languages import LANGUAGES
-from newsletter.reviewers import MAX_NAME, MAX_PASSWORD, MIN_PASSWORD, hash_password
-from newsletter.translate.review import (
-    approve,
-    current_text,
-    edit,
-    edition_to_review,
-    export_memory,
-    import_memory,
-    reject,
-    waiting,
-)
 
 _BY = "Who reviews (default: $USER)."
 
@@ -47,6 +34,9 @@ def _reviewer(by: str | None) -> str:
 def review_list(obj: Context, as_json: bool) -> None:
     """Editions waiting for a reviewer, oldest first, with their flags and the lists whose
     readers wait for them."""
+    from newsletter.issues.create import audience
+    from newsletter.translate.review import waiting
+
     instance = obj.instance
     with instance.open_store() as store:
         lists = instance.lists_of(store).all()
@@ -79,6 +69,8 @@ def review_list(obj: Context, as_json: bool) -> None:
 @handle_errors
 def review_show(obj: Context, report_id: int, language: str, as_json: bool) -> None:
     """The original and the translation side by side, sentence by sentence, flags marked."""
+    from newsletter.translate.review import current_text, edition_to_review
+
     with obj.instance.open_store() as store:
         stored = store.reports.get(report_id)
         summary = store.summaries.of(report_id) or ()
@@ -144,6 +136,8 @@ def _from_editor(title: str, summary: tuple[str, ...], report_id: int, language:
 def review_edit(obj: Context, report_id: int, language: str, title: str | None,
                 summary_file: Path | None, by: str | None) -> None:
     """Correct the title and summary of a translation (it still needs `approve`)."""
+    from newsletter.translate.review import current_text, edit, edition_to_review
+
     with obj.instance.open_store() as store:
         current_title, current = current_text(edition_to_review(store, report_id, language))
         if title is None and summary_file is None:
@@ -166,6 +160,8 @@ def review_edit(obj: Context, report_id: int, language: str, title: str | None,
 def review_approve(obj: Context, report_id: int, language: str, by: str | None) -> None:
     """Approve a translation (as edited, if it was): readers held back from it get it with the
     next run of the service, once each."""
+    from newsletter.translate.review import approve
+
     instance = obj.instance
     with instance.open_store() as store:
         remembered = approve(store, report_id, language, _reviewer(by), store.clock()(),
@@ -188,6 +184,8 @@ def review_approve(obj: Context, report_id: int, language: str, by: str | None) 
 def review_reject(obj: Context, report_id: int, language: str, reason: str,
                   by: str | None) -> None:
     """Never send this translation: its readers get the original, for good."""
+    from newsletter.translate.review import reject
+
     with obj.instance.open_store() as store:
         reject(store, report_id, language, reason, _reviewer(by), store.clock()())
     click.echo(f"Report {report_id} in {language}: rejected; its readers get the original")
@@ -200,6 +198,9 @@ def review_reject(obj: Context, report_id: int, language: str, reason: str,
 @handle_errors
 def review_export(obj: Context, out_file: Path) -> None:
     """Write the translation memory (every approved sentence pair) as TMX 1.4."""
+    from newsletter import __version__
+    from newsletter.translate.review import export_memory
+
     with obj.instance.open_store() as store:
         data = export_memory(store, __version__)
         count = len(store.memory.pairs())
@@ -215,6 +216,8 @@ def review_export(obj: Context, out_file: Path) -> None:
 @handle_errors
 def review_import(obj: Context, tmx_file: Path, source_language: str) -> None:
     """Add the sentence pairs of a TMX file (from a CAT tool) to the translation memory."""
+    from newsletter.translate.review import import_memory
+
     instance = obj.instance
     with instance.open_store() as store:
         kept, skipped = import_memory(store, tmx_file.read_bytes(), instance.glossary(),
@@ -236,6 +239,8 @@ def reviewers() -> None:
 def reviewers_add(obj: Context, name: str) -> None:
     """Add a reviewer, or set a new password: from NEWSLETTER_REVIEWER_PASSWORD, else asked
     for (twice, not shown). At least 12 characters."""
+    from newsletter.reviewers import MAX_NAME, MAX_PASSWORD, MIN_PASSWORD, hash_password
+
     name = name.strip()
     if not name or len(name) > MAX_NAME:
         raise NewsletterError(f"a reviewer's name is 1 to {MAX_NAME} characters",

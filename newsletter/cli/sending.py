@@ -7,6 +7,7 @@ import dataclasses
 import functools
 import time
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 import click
 
@@ -19,19 +20,16 @@ from newsletter.cli.common import (
     progress,
     utc_now,
 )
-from newsletter.delivery.processes import sweep_in_processes, sweep_until_signalled
-from newsletter.delivery.rules import OutboxSummary, State
-from newsletter.delivery.sender import DeliveryRun, Sender
+from newsletter.delivery.rules import State
 from newsletter.errors import RelayUnreachable
-from newsletter.issues.create import (
-    CreatedIssue,
-    audience,
-)
-from newsletter.issues.proof import make_proof, proof_languages, send_proof
 from newsletter.languages import LANGUAGES
-from newsletter.lists.spec import ListSpec
-from newsletter.service import scheduler as schedule
-from newsletter.store import Store
+
+if TYPE_CHECKING:
+    from newsletter.delivery.rules import OutboxSummary
+    from newsletter.delivery.sender import DeliveryRun, Sender
+    from newsletter.issues.create import CreatedIssue
+    from newsletter.lists.spec import ListSpec
+    from newsletter.store import Store
 
 
 @click.command()
@@ -46,6 +44,8 @@ from newsletter.store import Store
 def deliver(obj: Context, dry_run: bool, as_json: bool, processes: int) -> None:
     """Send every due message of the outbox (SIGTERM or Ctrl+C: finish the messages in
     flight, then stop; nothing is lost or sent twice)."""
+    from newsletter.delivery.processes import sweep_in_processes
+
     instance = obj.instance
     with instance.open_store() as store:
         summary = store.outbox.summary(utc_now())
@@ -101,6 +101,8 @@ def check_relay(instance: Instance, run: DeliveryRun) -> None:
 def _sender(instance: Instance, store: Store) -> Sender:
     """This command's sending. Built before anything is queued: over SMTP, links that
     readers cannot follow are refused here (:meth:`Instance.sending_relay`)."""
+    from newsletter.service import scheduler as schedule
+
     return instance.sender(store, owner=schedule.owner_name(), clock=store.clock())
 
 
@@ -114,6 +116,8 @@ def _sender_unless(queue_only: bool, instance: Instance, store: Store) -> Sender
 
 
 async def _deliver(store: Store, sender: Sender, due: int | None = None) -> DeliveryRun:
+    from newsletter.delivery.processes import sweep_until_signalled
+
     with progress("Sending") as advance:  # a bar on a terminal; the log says it otherwise
         if advance is not None:
             if due is None:
@@ -286,6 +290,8 @@ def digest(obj: Context, list_name: str, dry_run: bool, queue_only: bool) -> Non
 
 
 def _dry_run(store: Store, spec: ListSpec, report_ids: list[int], kind: str) -> None:
+    from newsletter.issues.create import audience
+
     counts = ", ".join(f"{n} in {lang}" for lang, n in audience(store, spec).items()) or "nobody"
     article = "an" if kind[:1] in "aeiou" else "a"
     click.echo(f"--dry-run: {article} {kind} of {len(report_ids)} report(s) to {spec.name}: "
@@ -320,6 +326,8 @@ def _report_held(held: dict[str, list[str]]) -> None:
 
 def _send_test(instance: Instance, store: Store, spec: ListSpec, report_id: int, address: str,
                languages: Sequence[str], dry_run: bool) -> None:
+    from newsletter.issues.proof import make_proof, proof_languages, send_proof
+
     builder, renderer, now = instance.message_builder(store), instance.renderer(), utc_now()
     proofs = [make_proof(store, spec, report_id, address, language, builder=builder,
                          renderer=renderer, base_url=instance.settings.web.base_url, now=now)

@@ -7,21 +7,19 @@ import asyncio
 import signal
 import threading
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from newsletter.app import Instance
 from newsletter.cli.common import Context, display_path, emit_json, handle_errors, print_table
-from newsletter.cli.sending import check_relay
-from newsletter.delivery.processes import stop_on_signals
-from newsletter.delivery.sender import DeliveryRun
 from newsletter.errors import NewsletterError
-from newsletter.service import scheduler as schedule
-from newsletter.service.outage import Outage
-from newsletter.service.workers import ALIVE_SECONDS, deliver_forever, translate_forever
-from newsletter.store import Store
-from newsletter.store.workers import WorkerBeat
+
+if TYPE_CHECKING:
+    from newsletter.delivery.sender import DeliveryRun
+    from newsletter.service import scheduler as schedule
+    from newsletter.store import Store
+    from newsletter.store.workers import WorkerBeat
 
 _STANDBY = "Exit instead of waiting when another scheduler holds the lease."
 
@@ -75,6 +73,9 @@ def scheduler(obj: Context, exit_if_running: bool) -> None:
 
 async def _run_once(instance: Instance, store: Store,
                     digests: tuple[str, ...]) -> schedule.RunSummary:
+    from newsletter.delivery.processes import stop_on_signals
+    from newsletter.service import scheduler as schedule
+
     clock, owner = store.clock(), schedule.owner_name()
     sender = instance.sender(store, owner=owner, clock=clock)  # first: it may refuse to send
     return await schedule.run_once(instance.service(store, clock=clock), sender,
@@ -83,6 +84,9 @@ async def _run_once(instance: Instance, store: Store,
 
 
 async def _forever(instance: Instance, store: Store, *, role: str, standby: bool) -> None:
+    from newsletter.delivery.processes import stop_on_signals
+    from newsletter.service import scheduler as schedule
+
     clock, owner = store.clock(), schedule.owner_name()
     sending = role == "run"
     # The sender first: over SMTP it refuses unreachable links before the service records
@@ -97,6 +101,8 @@ async def _forever(instance: Instance, store: Store, *, role: str, standby: bool
 
 
 def _print_run(instance: Instance, summary: schedule.RunSummary) -> None:
+    from newsletter.cli.sending import check_relay
+
     settings = instance.settings
     delivered = summary.delivered
     click.echo(f"{summary.reports} new report(s); {summary.issues} issue(s); "
@@ -128,6 +134,8 @@ def worker_deliver(obj: Context, relay: str | None) -> None:
     """Send the outbox, again and again: claims a few messages at a time under fenced leases,
     so any number of delivery workers never send one message twice. SIGTERM or Ctrl+C: the
     messages in flight finish, the rest are given back."""
+    from newsletter.service import scheduler as schedule
+
     instance = obj.instance
     instance.signing_secrets()
     with instance.open_store() as store:
@@ -143,6 +151,10 @@ def worker_deliver(obj: Context, relay: str | None) -> None:
 
 
 async def _deliver_forever(instance: Instance, sender: Any, heartbeat: Any) -> DeliveryRun:
+    from newsletter.delivery.processes import stop_on_signals
+    from newsletter.service.outage import Outage
+    from newsletter.service.workers import deliver_forever
+
     return await deliver_forever(sender, heartbeat,
                                  poll=instance.settings.delivery.poll_seconds,
                                  stop=stop_on_signals(),
@@ -158,6 +170,9 @@ def worker_translate(obj: Context, again: bool) -> None:
     """Translate the queued reports, one job at a time, with the models of this machine
     loaded once. SIGTERM or Ctrl+C: stops after the batch in hand; an unfinished job goes
     back to the queue."""
+    from newsletter.service import scheduler as schedule
+    from newsletter.service.workers import translate_forever
+
     instance = obj.instance
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -184,6 +199,8 @@ def worker_translate(obj: Context, again: bool) -> None:
 def workers(obj: Context, as_json: bool, everything: bool) -> None:
     """Who is running on this database: each scheduler and worker, whether it is alive (by
     its heartbeats), and what it holds."""
+    from newsletter.service import scheduler as schedule
+
     with obj.instance.open_store() as store:
         now = store.now()
         beats = store.workers.listing()
@@ -223,6 +240,8 @@ def workers(obj: Context, as_json: bool, everything: bool) -> None:
 
 
 def _state(beat: WorkerBeat, now: Any) -> str:
+    from newsletter.service.workers import ALIVE_SECONDS
+
     if beat.stopped_at is not None:
         return "stopped"
     if now - beat.heartbeat_at > timedelta(seconds=ALIVE_SECONDS):

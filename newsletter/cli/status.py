@@ -19,13 +19,7 @@ from newsletter.cli.common import (
     print_table,
     utc_now,
 )
-from newsletter.cli.sending import waiting_text
 from newsletter.config import settings_table
-from newsletter.delivery.rules import State
-from newsletter.lists.schedule import next_fire
-from newsletter.reports.ingest import scan
-from newsletter.store.database import display_url
-from newsletter.translate.engine import installed_models
 
 # -- status and config --------------------------------------------------------------------
 
@@ -36,6 +30,12 @@ from newsletter.translate.engine import installed_models
 @handle_errors
 def status(obj: Context, as_json: bool) -> None:
     """Show what is stored, waiting in the inbox and quarantined."""
+    from newsletter.cli.sending import waiting_text
+    from newsletter.delivery.rules import State
+    from newsletter.lists.schedule import next_fire
+    from newsletter.reports.ingest import scan
+    from newsletter.translate.engine import installed_models
+
     instance = obj.instance
     with instance.open_store() as store:
         by_language = store.reports.by_language()
@@ -165,6 +165,8 @@ def status(obj: Context, as_json: bool) -> None:
 @handle_errors
 def config_command(obj: Context, as_json: bool) -> None:
     """Show every setting's value and where it came from (secrets are masked)."""
+    from newsletter.store.database import display_url
+
     instance = obj.instance
     settings = instance.settings
     rows = []

@@ -6,7 +6,7 @@ import itertools
 from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -20,24 +20,17 @@ from newsletter.cli.common import (
 )
 from newsletter.errors import ListError, NewsletterError
 from newsletter.languages import LANGUAGES
-from newsletter.lists.parse import list_to_table, parse_list, with_place_codes
-from newsletter.lists.schedule import check_schedule
-from newsletter.lists.spec import DEFAULT_SCHEDULES, ListSpec, Mode, Origin
 from newsletter.subscribers.addresses import (
     DEFAULT_FORMAT,
     DEFAULT_LANGUAGE,
     FORMATS,
     MAX_NAME,
-    ImportCounts,
     Status,
-    Subscriber,
-    SubscriberRow,
-    check_subscriber,
-    normalise_address,
 )
-from newsletter.subscribers.csvfile import SubscriberCsv, export_csv
-from newsletter.subscribers.invite import invite
-from newsletter.translate.editions import Policy, ReviewRule
+
+if TYPE_CHECKING:
+    from newsletter.lists.spec import ListSpec
+    from newsletter.subscribers.addresses import Subscriber, SubscriberRow
 
 # -- subscribers and lists -----------------------------------------------------------------
 
@@ -94,6 +87,8 @@ def subscribers_add(obj: Context, email: str, name: str | None, language: str | 
     """Add one subscriber (and subscribe them to --list). For an address already stored only
     the options given change anything: adding it to another list keeps its name, language
     and format."""
+    from newsletter.subscribers.addresses import check_subscriber
+
     row = check_subscriber(email, name, language, fmt)
     with obj.instance.open_store() as store:
         if list_name is not None:
@@ -128,6 +123,9 @@ def subscribers_invite(obj: Context, email: str, list_name: str, name: str | Non
     nothing else until its owner confirms through the web app. An address already stored
     keeps its name, language and format unless the options give them; the mail is in the
     language it ends up with."""
+    from newsletter.subscribers.addresses import check_subscriber
+    from newsletter.subscribers.invite import invite
+
     instance = obj.instance
     instance.signing_secrets()  # fail now, before anything is stored, when no key is set
     row = check_subscriber(email, name, language, fmt)
@@ -155,6 +153,8 @@ def subscribers_invite(obj: Context, email: str, list_name: str, name: str | Non
 @handle_errors
 def subscribers_remove(obj: Context, email: str, list_name: str | None, suppress: bool) -> None:
     """Unsubscribe EMAIL from a list, from every list, or suppress it for good."""
+    from newsletter.subscribers.addresses import normalise_address
+
     address = normalise_address(email)
     with obj.instance.open_store() as store:
         subscriber = store.subscribers.get(address)
@@ -176,6 +176,8 @@ def subscribers_remove(obj: Context, email: str, list_name: str | None, suppress
 @handle_errors
 def subscribers_show(obj: Context, email: str, as_json: bool) -> None:
     """Show one subscriber and their lists."""
+    from newsletter.subscribers.addresses import normalise_address
+
     with obj.instance.open_store() as store:
         subscriber = store.subscribers.get(normalise_address(email))
         lists = store.subscribers.memberships(subscriber.id)
@@ -229,6 +231,9 @@ def subscribers_import(obj: Context, csv_file: Path, list_name: str, consent: st
     semicolon or tab). A column that is missing, or a cell that is empty, leaves an address
     already stored as it is; a row that cannot be read is reported with its line number, the
     others are imported, and the command exits 1 (unless --allow-errors)."""
+    from newsletter.subscribers.addresses import ImportCounts
+    from newsletter.subscribers.csvfile import SubscriberCsv
+
     consent_source = consent or f"import of {csv_file.name}"
     with obj.instance.open_store() as store:
         obj.instance.lists_of(store).named(list_name)
@@ -306,6 +311,8 @@ def subscribers_export(obj: Context, list_name: str, out_file: Path | None, bom:
                        delimiter: str) -> None:
     """Export a list's subscribers as CSV, safe to open in a spreadsheet (a file `subscribers
     import` reads back, with or without the mark)."""
+    from newsletter.subscribers.csvfile import export_csv
+
     header = ("email", "name", "language", "format", "status", "list_status", "consent_source",
               "consent_at")
     with obj.instance.open_store() as store:
@@ -338,6 +345,8 @@ def lists_group() -> None:
 def lists_show(obj: Context, name: str | None, as_json: bool) -> None:
     """Every list, where it is declared, and how many subscribers it has; with NAME, all of
     that list."""
+    from newsletter.lists.parse import list_to_table
+
     with obj.instance.open_store() as store:
         lists = obj.instance.lists_of(store).all()
         counts = store.subscribers.counts_by_list()
@@ -365,6 +374,8 @@ def lists_show(obj: Context, name: str | None, as_json: bool) -> None:
 
 def _show_list(spec: ListSpec, counts: dict[str, int], start: datetime | None,
                as_json: bool) -> None:
+    from newsletter.lists.parse import list_to_table
+
     table = list_to_table(spec)
     data = {"name": spec.name, **table, "origin": spec.origin,
             "starts": start.isoformat() if start else None, "subscribers": counts}
@@ -389,6 +400,8 @@ def _show_list(spec: ListSpec, counts: dict[str, int], start: datetime | None,
 def _list_options(defaults: bool) -> Callable[[Callable[..., None]], Callable[..., None]]:
     """The options of `lists add` (with their defaults) and `lists set` (without: only what
     is given changes)."""
+    from newsletter.lists.spec import Mode, Policy, ReviewRule
+
     def default(value: str) -> dict[str, Any]:
         return {"default": value, "show_default": True} if defaults else {"default": None}
 
@@ -422,6 +435,10 @@ def _list_options(defaults: bool) -> Callable[[Callable[..., None]], Callable[..
 
 
 def _save_list(obj: Context, name: str, table: dict[str, object], verb: str) -> None:
+    from newsletter.lists.parse import list_to_table, parse_list, with_place_codes
+    from newsletter.lists.schedule import check_schedule
+    from newsletter.lists.spec import Mode, Origin
+
     spec = with_place_codes(parse_list(name, table, origin=Origin.DATABASE),
                             obj.instance.gazetteer)  # countries by code, whatever was typed
     check_schedule(spec, utc_now())  # with the scheduler's own parser
@@ -478,6 +495,8 @@ def lists_add(obj: Context, /, name: str, **options: str | None) -> None:
 @handle_errors
 def lists_set(obj: Context, /, name: str, **options: str | None) -> None:
     """Change a list kept in the database: only the options given change."""
+    from newsletter.lists.spec import DEFAULT_SCHEDULES, Mode
+
     _declared_in_file(obj, name)
     with obj.instance.open_store() as store:
         stored = store.lists.stored().get(name)

@@ -12,11 +12,10 @@ from datetime import datetime
 from newsletter.delivery.rules import QueuedMessage
 from newsletter.errors import AlreadySent, NothingToSend
 from newsletter.issues.plan import PlannedIssue, plan_issue
-from newsletter.lists.spec import ListSpec
+from newsletter.lists.spec import ListSpec, ReviewRule
 from newsletter.mail.render import Renderer
 from newsletter.store import Store
 from newsletter.store.holds import Hold
-from newsletter.translate.editions import ReviewRule
 
 log = logging.getLogger(__name__)
 

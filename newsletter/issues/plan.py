@@ -8,18 +8,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 
+from newsletter.lists.spec import Policy, ReviewRule
 from newsletter.mail.render import MailIssue, MailItem
 from newsletter.reports.model import StoredReport
 from newsletter.store import Store
 from newsletter.summarise.digest import DigestEntry, DigestItem, plan_digest
 from newsletter.translate.core import Flag
-from newsletter.translate.editions import (
-    Edition,
-    EditionStatus,
-    Policy,
-    ReviewRule,
-    edition_view,
-)
+from newsletter.translate.editions import Edition, EditionStatus, edition_view
 
 log = logging.getLogger(__name__)
 

@@ -9,13 +9,12 @@ from pathlib import Path
 
 from newsletter.errors import NewsletterError
 from newsletter.issues.plan import PlannedIssue, plan_issue
-from newsletter.lists.spec import ListSpec
+from newsletter.lists.spec import ListSpec, Policy, ReviewRule
 from newsletter.mail.compose import body_parts
 from newsletter.mail.messages import MessageBuilder
 from newsletter.mail.render import Renderer
 from newsletter.reports.model import StoredReport
 from newsletter.store import Store
-from newsletter.translate.editions import Policy, ReviewRule
 
 
 @dataclass(frozen=True)

@@ -6,12 +6,14 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 from newsletter.errors import ListError
 from newsletter.languages import LANGUAGES
-from newsletter.lists.spec import DEFAULT_SCHEDULES, ListSpec, Mode, Origin
-from newsletter.reports.places import Gazetteer
-from newsletter.translate.editions import Policy, ReviewRule
+from newsletter.lists.spec import DEFAULT_SCHEDULES, ListSpec, Mode, Origin, Policy, ReviewRule
+
+if TYPE_CHECKING:
+    from newsletter.reports.places import Gazetteer
 
 
 def with_place_codes(spec: ListSpec, gazetteer: Gazetteer) -> ListSpec:

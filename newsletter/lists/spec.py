@@ -12,7 +12,21 @@ from zoneinfo import ZoneInfo
 
 from newsletter.languages import LANGUAGES
 from newsletter.reports.model import Report
-from newsletter.translate.editions import Policy, ReviewRule
+
+
+class Policy(StrEnum):
+    """What to do with a language whose translation is missing or flagged."""
+
+    HOLD = "hold"  # do not send that language; say why
+    FALLBACK = "fallback"  # send the original text with a clear notice
+
+
+class ReviewRule(StrEnum):
+    """Which machine translations wait for a reviewer before readers get them."""
+
+    NONE = "none"  # none: flags follow the policy, and a hold is final
+    FLAGGED = "flagged"  # those with any quality flag
+    ALL = "all"  # every one
 
 
 class Mode(StrEnum):

@@ -14,6 +14,7 @@ whether a flagged language is held back or sent in the original with a notice.
 from __future__ import annotations
 
 import csv
+import functools
 import hashlib
 import io
 import re
@@ -23,9 +24,6 @@ from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
-
-from babel.dates import format_date, format_skeleton
-from babel.numbers import format_decimal
 
 from newsletter.errors import GlossaryFormatError
 from newsletter.languages import LANGUAGES
@@ -166,28 +164,32 @@ _MONTH_ALTERNATION = "|".join(sorted(map(re.escape, MONTH_NUMBERS), key=len, rev
 _MONTH = rf"(?:{_MONTH_ALTERNATION})\.?"
 _NUM = r"\d{1,3}(?:(?:,|\u00a0|\u202f| )\d{3})+(?:[.,]\d+)?|\d+(?:[.,]\d+)?"
 _CURRENCY = r"US\$|\$|€|£|₸|CHF|USD|EUR|GBP|KZT|KGS|RUB"
-_PATTERNS: tuple[tuple[SpanKind, re.Pattern[str]], ...] = (
-    (SpanKind.URL, re.compile(r"\bhttps?://[^\s<>\"]+[^\s<>\".,;:!?)]|\bwww\.[^\s<>\"]+[^\s<>\".,;:!?)]")),
-    (SpanKind.EMAIL, re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")),
-    (SpanKind.PHONE, re.compile(r"\+\d[\d ()/.-]{6,}\d")),
-    (SpanKind.CODE, re.compile(
-        r"\b(?=[A-Z0-9-]*\d)(?=[A-Z0-9-]*[A-Z])[A-Z0-9]+(?:-[A-Z0-9]+)+\b"  # FL-2008-000032-KAZ
-        r"|\b[A-Z]{2,}[0-9][A-Z0-9]*\b"  # MDRKZ013
-    )),
-    (SpanKind.DATE, re.compile(
-        rf"\b\d{{4}}-\d{{2}}-\d{{2}}\b"
-        rf"|\b\d{{1,2}}\s+{_MONTH}(?:\s+\d{{4}}(?:\s*(?:г\.|года|жыл\w*))?)?(?![\w])"
-        rf"|\b{_MONTH}\s+\d{{1,2}}(?:,\s*\d{{4}})?\b"
-        rf"|\b\d{{4}}\s+(?:жылғы\s+)?\d{{1,2}}\s+{_MONTH}(?![\w])",
-        re.IGNORECASE,
-    )),
-    (SpanKind.MONEY, re.compile(
-        rf"(?:{_CURRENCY})\s?(?:{_NUM})|(?:{_NUM})\s?(?:{_CURRENCY}|тенге)"
-    )),
-    (SpanKind.PERCENT, re.compile(rf"(?:{_NUM})\s?%")),
-    (SpanKind.TEMPERATURE, re.compile(rf"[-−]?(?:{_NUM})\s?°\s?[CF]?")),
-    (SpanKind.NUMBER, re.compile(rf"(?<![\w.,])[-−]?(?:{_NUM})(?![\w])|\d+")),
-)
+@functools.cache
+def _patterns() -> tuple[tuple[SpanKind, re.Pattern[str]], ...]:
+    """The facts :func:`mask` protects, by kind: compiled on first use (a command that never
+    translates does not pay for them)."""
+    return (
+        (SpanKind.URL, re.compile(r"\bhttps?://[^\s<>\"]+[^\s<>\".,;:!?)]|\bwww\.[^\s<>\"]+[^\s<>\".,;:!?)]")),
+        (SpanKind.EMAIL, re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")),
+        (SpanKind.PHONE, re.compile(r"\+\d[\d ()/.-]{6,}\d")),
+        (SpanKind.CODE, re.compile(
+            r"\b(?=[A-Z0-9-]*\d)(?=[A-Z0-9-]*[A-Z])[A-Z0-9]+(?:-[A-Z0-9]+)+\b"  # FL-2008-000032-KAZ
+            r"|\b[A-Z]{2,}[0-9][A-Z0-9]*\b"  # MDRKZ013
+        )),
+        (SpanKind.DATE, re.compile(
+            rf"\b\d{{4}}-\d{{2}}-\d{{2}}\b"
+            rf"|\b\d{{1,2}}\s+{_MONTH}(?:\s+\d{{4}}(?:\s*(?:г\.|года|жыл\w*))?)?(?![\w])"
+            rf"|\b{_MONTH}\s+\d{{1,2}}(?:,\s*\d{{4}})?\b"
+            rf"|\b\d{{4}}\s+(?:жылғы\s+)?\d{{1,2}}\s+{_MONTH}(?![\w])",
+            re.IGNORECASE,
+        )),
+        (SpanKind.MONEY, re.compile(
+            rf"(?:{_CURRENCY})\s?(?:{_NUM})|(?:{_NUM})\s?(?:{_CURRENCY}|тенге)"
+        )),
+        (SpanKind.PERCENT, re.compile(rf"(?:{_NUM})\s?%")),
+        (SpanKind.TEMPERATURE, re.compile(rf"[-−]?(?:{_NUM})\s?°\s?[CF]?")),
+        (SpanKind.NUMBER, re.compile(rf"(?<![\w.,])[-−]?(?:{_NUM})(?![\w])|\d+")),
+    )
 
 
 def mask(text: str, language: str, glossary: Glossary = Glossary()) -> Masked:
@@ -197,7 +199,7 @@ def mask(text: str, language: str, glossary: Glossary = Glossary()) -> Masked:
     def free(start: int, end: int) -> bool:
         return all(end <= s or start >= e for s, e, _, _ in taken)
 
-    for kind, pattern in _PATTERNS[:3]:  # URLs, e-mail, phones may contain glossary words
+    for kind, pattern in _patterns()[:3]:  # URLs, e-mail, phones may contain glossary words
         for match in pattern.finditer(text):
             if free(*match.span()):
                 taken.append((*match.span(), kind, {}))
@@ -205,7 +207,7 @@ def mask(text: str, language: str, glossary: Glossary = Glossary()) -> Masked:
         for match in re.finditer(rf"(?<!\w){re.escape(term)}(?!\w)", text):
             if free(*match.span()):
                 taken.append((*match.span(), SpanKind.TERM, row))
-    for kind, pattern in _PATTERNS[3:]:
+    for kind, pattern in _patterns()[3:]:
         for match in pattern.finditer(text):
             if free(*match.span()):
                 taken.append((*match.span(), kind, {}))
@@ -302,6 +304,8 @@ def render_number(text: str, source: str, target: str) -> str:
     value = parse_number(text, source)
     if value is None:
         return text
+    from babel.numbers import format_decimal  # babel is loaded when a number is rendered
+
     return format_decimal(value, locale=target, decimal_quantization=False)
 
 
@@ -331,6 +335,8 @@ _DATE_PARTS = re.compile(
 
 
 def _render_date(text: str, target: str) -> str:
+    from babel.dates import format_date, format_skeleton
+
     match = _DATE_PARTS.search(text)
     if match is None or match.group("iso"):
         return text

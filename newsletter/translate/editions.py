@@ -16,7 +16,8 @@ A person may review an edition (:class:`Review`): an approved one goes to reader
 reviewer left it (their corrections, if any), flags or not; a rejected one is never sent, its
 readers get the original for good. A list's :class:`ReviewRule` says which editions wait for
 a reviewer: with ``flagged`` (the default) those with any flag, with ``all`` every machine
-translation; while one waits, the policy decides what its readers get.
+translation; while one waits, the policy decides what its readers get. The policy and the
+review rule are a list's settings (:mod:`newsletter.lists.spec`).
 """
 
 from __future__ import annotations
@@ -26,14 +27,8 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
 
+from newsletter.lists.spec import Policy, ReviewRule
 from newsletter.translate.core import Flag, missing_model_flag
-
-
-class Policy(StrEnum):
-    """What to do with a language whose translation is missing or flagged."""
-
-    HOLD = "hold"  # do not send that language; say why
-    FALLBACK = "fallback"  # send the original text with a clear notice
 
 
 class EditionStatus(StrEnum):
@@ -41,14 +36,6 @@ class EditionStatus(StrEnum):
     FALLBACK = "fallback"
     HELD = "held"
     ORIGINAL = "original"
-
-
-class ReviewRule(StrEnum):
-    """Which machine translations wait for a reviewer before readers get them."""
-
-    NONE = "none"  # none: flags follow the policy, and a hold is final
-    FLAGGED = "flagged"  # those with any quality flag
-    ALL = "all"  # every one
 
 
 class ReviewState(StrEnum):

@@ -8,10 +8,11 @@ from datetime import datetime
 from typing import Any
 
 from newsletter.errors import NotFound
+from newsletter.lists.spec import ReviewRule
 from newsletter.store import Store
 from newsletter.store.memory import Pair
 from newsletter.translate.core import Glossary, flags_text, memory_pair, text_hash
-from newsletter.translate.editions import Edition, Review, ReviewRule, ReviewState
+from newsletter.translate.editions import Edition, Review, ReviewState
 from newsletter.translate.tmx import Unit, read_tmx, write_tmx
 
 

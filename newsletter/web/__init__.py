@@ -28,7 +28,7 @@ from starlette.routing import Route
 
 from newsletter.app import Instance
 from newsletter.errors import NotFound
-from newsletter.translate.editions import Policy
+from newsletter.lists.spec import Policy
 from newsletter.web import links, pages, review
 from newsletter.web.context import WebContext
 from newsletter.web.edge import Limits

@@ -8,10 +8,10 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
 from newsletter.app import Instance
+from newsletter.lists.spec import Policy
 from newsletter.mail.messages import MessageBuilder
 from newsletter.mail.render import Renderer
 from newsletter.subscribers.links import Links
-from newsletter.translate.editions import Policy
 
 
 @dataclass(frozen=True)

@@ -18,17 +18,12 @@ from newsletter.errors import NotFound
 from newsletter.issues.model import ArchivedIssue
 from newsletter.issues.plan import PlannedIssue, fallback_reason, plan_issue
 from newsletter.languages import LANGUAGES
-from newsletter.lists.spec import ListSpec
+from newsletter.lists.spec import ListSpec, Policy
 from newsletter.mail.compose import body_parts
 from newsletter.mail.render import Rendered
 from newsletter.reports.model import StoredReport
 from newsletter.store import Store
-from newsletter.translate.editions import (
-    EditionStatus,
-    EditionView,
-    Policy,
-    edition_view,
-)
+from newsletter.translate.editions import EditionStatus, EditionView, edition_view
 from newsletter.web.context import WebContext, context_of
 
 

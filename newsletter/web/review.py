@@ -33,6 +33,7 @@ from starlette.routing import Route
 
 from newsletter.errors import NewsletterError
 from newsletter.issues.plan import plan_issue
+from newsletter.lists.spec import Policy, ReviewRule
 from newsletter.mail.compose import body_parts
 from newsletter.reviewers import (
     MAX_NAME,
@@ -44,7 +45,6 @@ from newsletter.reviewers import (
 from newsletter.store import Store
 from newsletter.store.reviewers import Session
 from newsletter.translate.core import Flag
-from newsletter.translate.editions import Policy, ReviewRule
 from newsletter.translate.review import (
     approve,
     current_text,

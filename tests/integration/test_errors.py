@@ -20,7 +20,10 @@ SECRET = "errors-test-secret-0123456789"
 
 
 def _commands(group: click.Group, prefix: tuple[str, ...] = ()) -> Iterator[str]:
-    for name, command in sorted(group.commands.items()):
+    context = click.Context(group)
+    for name in group.list_commands(context):
+        command = group.get_command(context, name)
+        assert command is not None, name
         if isinstance(command, click.Group):
             yield from _commands(command, (*prefix, name))
         else:

@@ -16,11 +16,11 @@ from click.testing import CliRunner
 from newsletter.app import Instance
 from newsletter.cli.main import cli
 from newsletter.issues.plan import plan_issue
+from newsletter.lists.spec import Policy
 from newsletter.mail.compose import Recipient, build_template, longest_line
 from newsletter.reports.ingest import ingest_inbox
 from newsletter.store import Store
 from newsletter.summarise.pending import summarise_pending
-from newsletter.translate.editions import Policy
 from newsletter.translate.packages import install
 from newsletter.translate.pending import translate_pending
 from tests.helpers import FIXED_NOW, REPO, SAMPLE_REPORT, drop, wait_until

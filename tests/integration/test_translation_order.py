@@ -14,11 +14,12 @@ from click.testing import CliRunner
 
 from newsletter.app import Instance
 from newsletter.cli.main import cli
+from newsletter.lists.spec import Policy
 from newsletter.service.steps import Service
 from newsletter.store import Store
 from newsletter.summarise.core import split_sentences
 from newsletter.translate.core import Glossary, mask
-from newsletter.translate.editions import EditionStatus, Policy, edition_view
+from newsletter.translate.editions import EditionStatus, edition_view
 from newsletter.translate.engine import ArgosEngine, InstalledModel
 from newsletter.translate.packages import install
 from newsletter.translate.pending import translate_pending

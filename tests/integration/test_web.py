@@ -105,7 +105,7 @@ def test_the_archive_page_follows_the_mails_decision(site: Instance, store: Stor
     machine translation with its model (ru), or why the original is shown and in which
     language (kk: no en→kk model)."""
     from newsletter.issues.plan import plan_issue
-    from newsletter.translate.editions import Policy
+    from newsletter.lists.spec import Policy
 
     planned = plan_issue(store, [1], kind="alert", languages=["ru", "kk"],
                          policy=Policy(site.settings.translate.policy), list_title="Daily",

@@ -93,3 +93,14 @@ def test_only_the_message_builder_fills_in_a_template(path: Path) -> None:
              and node.func.attr in {"personalise", "sign"}}
     assert calls <= permitted.get(_name(path), set()), \
         f"{_name(path)} fills in or signs a message itself"
+
+
+def test_every_command_is_listed_where_the_command_line_finds_it() -> None:
+    import importlib
+
+    from newsletter.cli.main import COMMANDS
+
+    for module in set(COMMANDS.values()):
+        names = {command.name for command in
+                 importlib.import_module(f"newsletter.cli.{module}").COMMANDS}
+        assert names == {name for name, where in COMMANDS.items() if where == module}, module

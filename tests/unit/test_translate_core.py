@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from newsletter.errors import GlossaryFormatError
+from newsletter.lists.spec import Policy
 from newsletter.translate.core import (
     Flag,
     ModelRef,
@@ -18,7 +19,7 @@ from newsletter.translate.core import (
     render_number,
     unmask,
 )
-from newsletter.translate.editions import EditionStatus, Policy, edition_status
+from newsletter.translate.editions import EditionStatus, edition_status
 from newsletter.translate.engine import batch_size_for, max_decoding_length
 from tests.helpers import REPO
 
