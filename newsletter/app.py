@@ -135,7 +135,7 @@ class Instance:
     def mail_settings(self, list_name: str, list_title: str | None = None) -> MailSettings:
         from newsletter.mail.compose import MailSettings
         mail = self.settings.mail
-        domain = mail.from_address.rpartition("@")[2]
+        domain = mail.domain
         return MailSettings(from_name=mail.from_name, from_address=mail.from_address,
                             list_id=f"{list_name}.{domain}",
                             list_name=list_title or mail.list_title)
@@ -146,7 +146,7 @@ class Instance:
 
         settings = self.settings
         return Links(settings.web.base_url, settings.mail.unsubscribe_address,
-                     settings.mail.from_address.rpartition("@")[2],
+                     settings.mail.domain,
                      self.signing_secrets()[0] if signed else "")
 
     def message_builder(self, store: Store | None = None, *, signed: bool = True,
@@ -297,7 +297,7 @@ class Instance:
         except OSError as exc:
             raise ConfigError(f"cannot read the DKIM key {path}: {exc.strerror}",
                               hint="set [dkim] key_file to a PEM private key") from exc
-        domain = dkim.domain or self.settings.mail.from_address.rpartition("@")[2]
+        domain = dkim.domain or self.settings.mail.domain
         try:
             return DkimSigner(dkim.selector, domain, key)
         except ValueError as exc:

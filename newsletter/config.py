@@ -169,6 +169,11 @@ class MailSettingsSection:
     )
     list_title: str = setting("Humanitarian updates", "Name shown in mails for the default list.")
 
+    @property
+    def domain(self) -> str:
+        """The sender's domain: of every Message-ID and List-Id, and DKIM's by default."""
+        return self.from_address.rpartition("@")[2]
+
 
 @dataclass(frozen=True)
 class DeliverySettings:

@@ -10,14 +10,17 @@ hashed as slowly as a wrong password, so the time does not tell which names exis
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import threading
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING
 
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
+if TYPE_CHECKING:
+    from argon2 import PasswordHasher
 
-HASHER = PasswordHasher()
 HASH_WAIT = 10.0  # seconds a login waits for a turn to hash
 MIN_PASSWORD = 12
 MAX_PASSWORD = 1_024  # characters: a longer one is refused before it is hashed
@@ -29,19 +32,29 @@ class PasswordsBusy(Exception):
     """Too many passwords are being checked at once: try again in a moment."""
 
 
+@functools.cache
+def hasher() -> PasswordHasher:
+    """argon2id with its library's settings (loaded when a password is first hashed)."""
+    from argon2 import PasswordHasher
+
+    return PasswordHasher()
+
+
 def hash_password(password: str) -> str:
     with _turn():
-        return HASHER.hash(password)
+        return hasher().hash(password)
 
 
 def check_password(stored: str | None, password: str) -> bool:
     """Whether ``password`` matches the ``stored`` hash (None: no such reviewer)."""
+    from argon2.exceptions import InvalidHashError, VerificationError
+
     with _turn():
         if stored is None:
-            HASHER.hash(password)  # as slow for an unknown name as for a wrong password
+            hasher().hash(password)  # as slow for an unknown name as for a wrong password
             return False
         try:
-            return HASHER.verify(stored, password)
+            return hasher().verify(stored, password)
         except (VerificationError, InvalidHashError):
             return False
 
@@ -59,3 +72,12 @@ def login_subject(name: str) -> str:
     """What failed logins of ``name`` are counted under: a bounded hash of it, so a submitted
     name of any length stores 40 characters."""
     return "name:" + hashlib.sha256(name.encode("utf-8", "replace")).hexdigest()[:32]
+
+
+@dataclass(frozen=True)
+class Session:
+    """A reviewer's login, as the review pages find it by its cookie."""
+
+    reviewer: str
+    csrf: str
+    expires_at: datetime

@@ -10,7 +10,6 @@ import os
 import sys
 import traceback
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 
@@ -102,10 +101,6 @@ def fail(message: str, hint: str | None) -> NoReturn:
     command = ctx.command_path.replace("newsletter", "newsletter --debug", 1)
     click.echo(f"Hint: {hint or f'`{command}` shows the details'}", err=True)
     ctx.exit(1)
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 def display_path(path: str | Path) -> str:

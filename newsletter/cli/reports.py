@@ -21,7 +21,6 @@ from newsletter.cli.common import (
     handle_errors,
     print_table,
     progress,
-    utc_now,
 )
 from newsletter.errors import NewsletterError
 from newsletter.languages import LANGUAGES
@@ -73,9 +72,10 @@ def ingest(obj: Context, as_json: bool) -> None:
 
     instance = obj.instance
     with instance.open_store() as store:
+        now = store.clock()()
         instance.lists_of(store).record_starts()  # every list gets the reports that arrive now
-        outcomes = ingest_inbox(store, instance.inbox, instance.settings.ingest, now=utc_now())
-        summarise_pending(store, instance.settings.summary, now=utc_now())
+        outcomes = ingest_inbox(store, instance.inbox, instance.settings.ingest, now=now)
+        summarise_pending(store, instance.settings.summary, now=now)
     if as_json:
         for outcome in outcomes:
             emit_json(_outcome_dict(outcome))
@@ -113,11 +113,10 @@ def _edition_views(
     the machine's output for review whatever the decision."""
     from newsletter.translate.editions import edition_view
 
-    report = stored.report
     views = []
     for language in languages:
-        view = edition_view(stored.id, report.language, report.title, summary or (),
-                            report.body, editions.get(language), language, policy)
+        view = edition_view(stored, editions.get(language), language, policy=policy,
+                            summary=summary or ())
         edition = view.edition
         shown: dict[str, Any] = {
             "language": language, "status": view.status.value,
@@ -312,8 +311,9 @@ def reports_split(obj: Context, report_id: int, revision: int, as_json: bool) ->
 
     instance = obj.instance
     with instance.open_store() as store:
-        new_id = split_revision(store, instance.inbox, report_id, revision, now=utc_now())
-        summarise_pending(store, instance.settings.summary, now=utc_now())
+        now = store.clock()()
+        new_id = split_revision(store, instance.inbox, report_id, revision, now=now)
+        summarise_pending(store, instance.settings.summary, now=now)
         new = store.reports.get(new_id)
         back = store.reports.get(report_id)
     if as_json:
@@ -337,7 +337,7 @@ def summarise_command(obj: Context, report_id: int | None, everything: bool, as_
 
     instance = obj.instance
     with instance.open_store() as store:
-        done = summarise_pending(store, instance.settings.summary, now=utc_now(),
+        done = summarise_pending(store, instance.settings.summary, now=store.clock()(),
                                  report_id=report_id, force=everything)
     if as_json:
         for item in done:
@@ -363,13 +363,14 @@ def translate_command(obj: Context, report_id: int | None, everything: bool, as_
     engine = instance.engine()
     glossary = instance.glossary()
     with instance.open_store() as store:
-        summarise_pending(store, instance.settings.summary, now=utc_now())
+        now = store.clock()()
+        summarise_pending(store, instance.settings.summary, now=now)
         with progress("Translating") as report_progress:
             run = translate_pending(store, engine, glossary, instance.settings.translate,
-                                    now=utc_now(), report_id=report_id, force=everything,
+                                    now=now, report_id=report_id, force=everything,
                                     progress=report_progress)
     figures = {"editions": run.editions, "bodies": run.bodies, "sentences": run.sentences,
-               "from_cache": run.from_cache,
+               "from_cache": run.from_cache, "from_memory": run.from_memory,
                "translated": run.translated, "batch_calls": run.batch_calls,
                "missing": [{"report_id": r, "language": lang, "reason": why}
                            for r, lang, why in run.missing]}
@@ -378,7 +379,8 @@ def translate_command(obj: Context, report_id: int | None, everything: bool, as_
         return
     click.echo(f"{run.editions} edition(s) and {run.bodies} bod{'y' if run.bodies == 1 else 'ies'} "
                f"written; {run.translated} sentence(s) translated in {run.batch_calls} batch "
-               f"call(s), {run.from_cache} from the cache")
+               f"call(s), {run.from_cache} from the cache, {run.from_memory} from the "
+               "translation memory")
     for language, why in sorted({(lang, why) for _, lang, why in run.missing}):
         count = sum(1 for _, lang, w in run.missing if (lang, w) == (language, why))
         click.echo(f"{language}: {count} report(s) not translated: {why}", err=True)
@@ -415,26 +417,26 @@ def preview(obj: Context, report_id: int | None, digest: str | None, list_name: 
     instance = obj.instance
     settings = instance.settings
     with instance.open_store() as store:
+        now = store.clock()()
         named = digest or list_name
         spec = None if named is None else instance.lists_of(store).named(named)
         due: list[StoredReport] = []
         start = None
         if spec is not None and report_id is None:
-            service = instance.service(store, clock=utc_now, looking=True)
+            service = instance.service(store, clock=store.clock(), looking=True)
             due, start = service.due(spec), service.start_of(spec.name)
         plan = plan_preview(
             store, report_id=report_id, digest=digest, spec=spec, due=due,
             languages=settings.translate.languages if language == "all" else [language],
             limit=limit, default_title=settings.mail.list_title,
             default_policy=Policy(settings.translate.policy), base_url=settings.web.base_url,
-            now=utc_now(), start=start)
+            now=now, start=start)
     if plan.note:
         click.echo(plan.note, err=True)
     mail = instance.mail_settings(plan.list_name, plan.title)
     builder = instance.message_builder(signed=False, mail=lambda _: mail)
     written = write_preview(plan, instance.renderer(), builder,
-                            out_dir or settings.resolve(settings.paths.outbox) / "preview",
-                            utc_now())
+                            out_dir or settings.resolve(settings.paths.outbox) / "preview", now)
     for lang, reasons in plan.planned.held.items():
         for reason in reasons:
             click.echo(f"{lang}: held back: {reason}", err=True)

@@ -18,7 +18,6 @@ from newsletter.cli.common import (
     handle_errors,
     print_table,
     progress,
-    utc_now,
 )
 from newsletter.delivery.rules import State
 from newsletter.errors import RelayUnreachable
@@ -48,7 +47,7 @@ def deliver(obj: Context, dry_run: bool, as_json: bool, processes: int) -> None:
 
     instance = obj.instance
     with instance.open_store() as store:
-        summary = store.outbox.summary(utc_now())
+        summary = store.outbox.summary(store.clock()())
         if dry_run:
             if as_json:
                 emit_json({"due": summary.due, "waiting": summary.waiting,
@@ -68,7 +67,7 @@ def deliver(obj: Context, dry_run: bool, as_json: bool, processes: int) -> None:
                 watch=None if meter is None else
                 lambda totals: meter.show(totals, totals["done"] - meter.done, now=True))
     with instance.open_store() as store:
-        summary = store.outbox.summary(utc_now())
+        summary = store.outbox.summary(store.clock()())
     if as_json:
         emit_json({**run.figures(), "unreachable": run.unreachable, "waiting": summary.waiting,
                     "next_retry": summary.next_retry})
@@ -328,7 +327,8 @@ def _send_test(instance: Instance, store: Store, spec: ListSpec, report_id: int,
                languages: Sequence[str], dry_run: bool) -> None:
     from newsletter.issues.proof import make_proof, proof_languages, send_proof
 
-    builder, renderer, now = instance.message_builder(store), instance.renderer(), utc_now()
+    builder, renderer = instance.message_builder(store), instance.renderer()
+    now = store.clock()()
     proofs = [make_proof(store, spec, report_id, address, language, builder=builder,
                          renderer=renderer, base_url=instance.settings.web.base_url, now=now)
               for language in proof_languages(store, spec, address, languages)]

@@ -18,8 +18,8 @@ from newsletter.errors import NewsletterError
 if TYPE_CHECKING:
     from newsletter.delivery.sender import DeliveryRun
     from newsletter.service import scheduler as schedule
+    from newsletter.service.model import WorkerBeat
     from newsletter.store import Store
-    from newsletter.store.workers import WorkerBeat
 
 _STANDBY = "Exit instead of waiting when another scheduler holds the lease."
 

@@ -17,7 +17,6 @@ from newsletter.cli.common import (
     failure_text,
     handle_errors,
     print_table,
-    utc_now,
 )
 from newsletter.config import settings_table
 
@@ -48,7 +47,8 @@ def status(obj: Context, as_json: bool) -> None:
         where, backend = store.where, store.backend
         translations = store.editions.totals()
         jobs = store.jobs.counts()
-        outbox_now = store.outbox.summary(utc_now())
+        now = store.clock()()
+        outbox_now = store.outbox.summary(now)
         outbox = outbox_now.states
         errors = store.outbox.last_errors()
         failures = store.failures.listing(limit=10)
@@ -59,8 +59,8 @@ def status(obj: Context, as_json: bool) -> None:
             schedules.append({
                 "list": spec.name, "mode": spec.mode.value, "schedule": spec.schedule,
                 "timezone": spec.timezone,
-                "next_digest": next_fire(spec, utc_now()).isoformat(),
-                "next_digest_local": next_fire(spec, utc_now()).astimezone(
+                "next_digest": next_fire(spec, now).isoformat(),
+                "next_digest_local": next_fire(spec, now).astimezone(
                     ZoneInfo(spec.timezone)).isoformat(),
                 "last_digest": None if previous is None else {
                     "at": previous.at.isoformat(), "outcome": previous.outcome,

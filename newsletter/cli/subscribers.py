@@ -16,7 +16,6 @@ from newsletter.cli.common import (
     emit_json,
     handle_errors,
     print_table,
-    utc_now,
 )
 from newsletter.errors import ListError, NewsletterError
 from newsletter.languages import LANGUAGES
@@ -95,7 +94,7 @@ def subscribers_add(obj: Context, email: str, name: str | None, language: str | 
             obj.instance.lists_of(store).named(list_name)
         before = store.subscribers.find(row.email)
         counts = store.subscribers.import_rows([row], list_name, consent_source=consent,
-                                                now=utc_now())
+                                                now=store.clock()())
         after = store.subscribers.get(row.email)
     if counts.not_resubscribed:
         raise NewsletterError(f"{row.email} has unsubscribed or is suppressed: not resubscribed",
@@ -136,7 +135,7 @@ def subscribers_invite(obj: Context, email: str, list_name: str, name: str | Non
         transport = instance.transport()  # before the address is stored: it may refuse
         invitation = invite(store, spec, row, builder=builder, renderer=instance.renderer(),
                             transport=transport, sender=instance.settings.mail.from_address,
-                            now=utc_now())
+                            now=store.clock()())
     if invitation.outcome is None:
         click.echo(f"{row.email} is already subscribed to {list_name}")
         return
@@ -160,12 +159,12 @@ def subscribers_remove(obj: Context, email: str, list_name: str | None, suppress
         subscriber = store.subscribers.get(address)
         if list_name is not None and not suppress:
             changed = store.subscribers.unsubscribe(subscriber.id, list_name, "command line",
-                                                    utc_now())
+                                                    store.clock()())
             click.echo(f"{address} unsubscribed from {list_name}" if changed
                        else f"{address} was not subscribed to {list_name}")
             return
         status = "suppressed" if suppress else "unsubscribed"
-        store.subscribers.set_status(subscriber.id, status, "command line", utc_now())
+        store.subscribers.set_status(subscriber.id, status, "command line", store.clock()())
     click.echo(f"{address} is now {status}: nothing will be sent to it")
 
 
@@ -245,7 +244,7 @@ def subscribers_import(obj: Context, csv_file: Path, list_name: str, consent: st
                                       not_resubscribed=[])
                 for batch in _batches(reader, _IMPORT_BATCH):
                     counts = counts + store.subscribers.import_rows(
-                        batch, list_name, consent_source=consent_source, now=utc_now())
+                        batch, list_name, consent_source=consent_source, now=store.clock()())
         except UnicodeDecodeError as exc:
             raise NewsletterError(f"{csv_file} is not UTF-8 text (byte {exc.start})",
                                   hint="save the spreadsheet as \"CSV UTF-8\" and import that; "
@@ -441,9 +440,9 @@ def _save_list(obj: Context, name: str, table: dict[str, object], verb: str) -> 
 
     spec = with_place_codes(parse_list(name, table, origin=Origin.DATABASE),
                             obj.instance.gazetteer)  # countries by code, whatever was typed
-    check_schedule(spec, utc_now())  # with the scheduler's own parser
     with obj.instance.open_store() as store:
         now = store.clock()()
+        check_schedule(spec, now)  # with the scheduler's own parser
         with store.transaction():
             store.lists.save(name, list_to_table(spec), now)
             # The list gets the reports that arrive from its creation on (a change keeps it).

@@ -11,11 +11,12 @@ from datetime import datetime
 
 from newsletter.delivery.rules import QueuedMessage
 from newsletter.errors import AlreadySent, NothingToSend
+from newsletter.issues.model import Hold
 from newsletter.issues.plan import PlannedIssue, plan_issue
 from newsletter.lists.spec import ListSpec, ReviewRule
+from newsletter.mail.links import issue_local, message_id
 from newsletter.mail.render import Renderer
 from newsletter.store import Store
-from newsletter.store.holds import Hold
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +77,8 @@ def create_issue(
                 skipped += 1
                 continue
             yield QueuedMessage(subscriber.id, subscriber.email, subscriber.name, language,
-                                f"n{issue_id}.{subscriber.id}.{spec.name}@{domain}",
+                                message_id(issue_local(issue_id, subscriber.id, spec.name),
+                                           domain),
                                 subscriber.format)
 
     # The issue, its reports' claim, its holds and releases and every outbox row commit

@@ -39,3 +39,15 @@ class ScheduleRun:
     at: datetime
     outcome: str
     issue_id: int | None
+
+
+@dataclass(frozen=True)
+class Hold:
+    """A report held back from one language of a list: its translation may not go yet.
+A later issue that carries it to that language's readers releases it, once."""
+
+    list_name: str
+    report_id: int
+    language: str
+    issue_id: int
+    held_at: datetime

@@ -78,8 +78,8 @@ def plan_issue(
         for plan in planned:
             leader = stored[plan.report_ids[0]]
             edition = editions.get(leader.id, {}).get(language)
-            item = _mail_item(leader, plan, edition, language, policy, base_url, review,
-                              as_approved)
+            item = _mail_item(leader, plan, edition, language, policy=policy,
+                              base_url=base_url, review=review, as_approved=as_approved)
             if isinstance(item, str):
                 result.held.setdefault(language, []).append(item)
                 result.held_reports.setdefault(language, []).extend(plan.report_ids)
@@ -118,15 +118,14 @@ def fallback_reason(flags: Sequence[Flag]) -> str:
 
 
 def _mail_item(
-    leader: StoredReport, plan: DigestItem, edition: Edition | None, language: str,
+    leader: StoredReport, plan: DigestItem, edition: Edition | None, language: str, *,
     policy: Policy, base_url: str, review: ReviewRule, as_approved: bool = False,
 ) -> MailItem | str:
     """The item in ``language`` as :func:`edition_view` decides it, or the reason it is held
     back."""
     report = leader.report
-    view = edition_view(leader.id, report.language, report.title, plan.summary, report.body,
-                        edition, language, policy, indices=plan.summary_indices,
-                        review=review, as_approved=as_approved)
+    view = edition_view(leader, edition, language, policy=policy, summary=plan.summary,
+                        indices=plan.summary_indices, review=review, as_approved=as_approved)
     if view.held:
         return view.held_reason(leader.id)
     return MailItem(

@@ -23,6 +23,25 @@ _URL = re.compile(r"^(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*)://(?:[^/?#@]*@)?"
                   r"(?P<host>\[[^\]/?#]*\]|[^/?#:]*)")
 
 
+def message_id(local: str, domain: str) -> str:
+    """Every Message-ID newsletter gives (without angle brackets): ``local`` on ``domain``,
+    the sender's. The local parts say what a message is:
+
+    * ``n{issue}.{subscriber}.{list}``: an issue's message to one reader (:func:`issue_local`);
+    * ``test.{report}.{language}.{random}``: a test send (a new one each time, so a mail
+      client shows a second test beside the first);
+    * ``confirm.{subscriber}.{day}.{list}``: an invitation;
+    * ``{name}.preview``: a preview, which goes nowhere.
+    """
+    return f"{local}@{domain}"
+
+
+def issue_local(issue_id: int, subscriber_id: int, list_name: str) -> str:
+    """The local part of an issue's message to one reader: one per reader and issue, so a
+    message sent again (after an unknown outcome) is recognisable as the same one."""
+    return f"n{issue_id}.{subscriber_id}.{list_name}"
+
+
 @dataclass(frozen=True)
 class Links:
     """Where links point, and the key that signs them."""
@@ -52,8 +71,8 @@ class Links:
         return self._unsubscribe(PREVIEW_TOKEN, "unsubscribe")
 
     def message_id(self, local: str) -> str:
-        """A Message-ID (without angle brackets) on our domain."""
-        return f"{local}@{self.domain}"
+        """A Message-ID (without angle brackets) on our domain: :func:`message_id`."""
+        return message_id(local, self.domain)
 
     def _unsubscribe(self, token: str, subject: str) -> tuple[str, str]:
         return (f"{self.base_url.rstrip('/')}/unsubscribe/{token}",

@@ -179,7 +179,8 @@ def _ingest_file(
         seen = known.get(relative)
         if seen and (seen.size, seen.mtime_ns) == (entry.st_size, entry.st_mtime_ns):
             return None  # refused before, and unchanged
-        return _quarantine(store, inbox, path, relative, entry, refusal, now, move=False)
+        return _quarantine(store, inbox, path, error=refusal, relative=relative, stat=entry,
+                           now=now, move=False)
     before = path.stat()
     seen = known.get(relative)
     if seen and (seen.size, seen.mtime_ns) == (before.st_size, before.st_mtime_ns):
@@ -195,7 +196,8 @@ def _ingest_file(
             f"the file is {before.st_size:,} bytes, over the {options.max_bytes:,}-byte limit",
             hint="raise [ingest] max_bytes if reports this large are expected",
         )
-        return _quarantine(store, inbox, path, relative, before, error, now)
+        return _quarantine(store, inbox, path, error=error, relative=relative, stat=before,
+                           now=now)
 
     data = path.read_bytes()
     after = path.stat()
@@ -208,7 +210,8 @@ def _ingest_file(
         decoded = decode_report(data)
         report = parse_report(decoded.text)
     except ReportError as error:
-        return _quarantine(store, inbox, path, relative, before, error, now)
+        return _quarantine(store, inbox, path, error=error, relative=relative, stat=before,
+                           now=now)
 
     digest = content_hash(report)
     key = title_key(report.title)
@@ -249,15 +252,8 @@ def _ingest_file(
 
 
 def _quarantine(
-    store: Store,
-    inbox: Inbox,
-    path: Path,
-    relative: str,
-    stat: os.stat_result,
-    error: ReportError,
-    now: datetime,
-    *,
-    move: bool = True,
+    store: Store, inbox: Inbox, path: Path, *, error: ReportError, relative: str,
+    stat: os.stat_result, now: datetime, move: bool = True,
 ) -> IngestOutcome:
     """Move ``path`` to the quarantine folder beside a reason file, and record it. With
     ``move`` False (a link, a pipe), nothing is read or moved: a link is copied as a link,

@@ -24,6 +24,7 @@ from newsletter.issues.create import (
     plan_for_list,
     refuse_if_empty,
 )
+from newsletter.issues.model import Hold
 from newsletter.lists.registry import Lists
 from newsletter.lists.schedule import previous_fire
 from newsletter.lists.spec import ListSpec, Mode
@@ -31,7 +32,6 @@ from newsletter.mail.render import Renderer
 from newsletter.reports.ingest import Inbox, ingest_inbox
 from newsletter.reports.model import StoredReport
 from newsletter.store import Store
-from newsletter.store.holds import Hold
 from newsletter.subscribers.pending import UnsubscribeJournal
 from newsletter.summarise.pending import summarise_pending
 from newsletter.translate.core import Glossary
@@ -335,14 +335,11 @@ class Service:
                 releases: Sequence[Hold] = (), *, only_languages: Sequence[str] | None = None,
                 refuse_empty: bool = False) -> CreatedIssue:
         return create_issue(self.store, self.renderer, spec, report_ids, kind,
-                            base_url=self.settings.web.base_url, domain=self.mail_domain,
+                            base_url=self.settings.web.base_url, domain=self.settings.mail.domain,
                             now=now, claim_reports=bool(report_ids), releases=releases,
                             only_languages=only_languages, refuse_empty=refuse_empty)
 
-    @cached_property
-    def mail_domain(self) -> str:
-        """The domain of Message-IDs and List-Ids: the sender address's."""
-        return self.settings.mail.from_address.rpartition("@")[2]
+
 
     def releasable(self, spec: ListSpec) -> list[Hold]:
         """The list's held-back (report, language) pairs that may go now: the edition was
@@ -354,11 +351,9 @@ class Service:
         editions = self.store.editions.of_many(list(reports))
         ready = []
         for hold in holds:
-            report = reports[hold.report_id].report
-            view = edition_view(hold.report_id, report.language, report.title, (), "",
+            view = edition_view(reports[hold.report_id],
                                 editions.get(hold.report_id, {}).get(hold.language),
-                                hold.language, spec.policy,
-                                review=spec.review)
+                                hold.language, policy=spec.policy, review=spec.review)
             if not view.held:
                 ready.append(hold)
         return ready

@@ -7,19 +7,10 @@ to that language's readers releases the hold in its own transaction, so it goes 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import datetime
 
+from newsletter.issues.model import Hold
 from newsletter.store.database import Database, moment, stamp
-
-
-@dataclass(frozen=True)
-class Hold:
-    list_name: str
-    report_id: int
-    language: str
-    issue_id: int
-    held_at: datetime
 
 
 class Holds:

@@ -14,10 +14,10 @@ claimed only when no title or summary waits, and no mail waits for it.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
+from newsletter.service.model import Job
 from newsletter.store.database import Database, chunks, literals, stamp
 
 
@@ -34,13 +34,6 @@ _LEASED = literals(JobState.RUNNING, JobState.BODY_RUNNING)
 # A leased job given back (its worker stopped or died) waits again for the same turn.
 _UNLEASED = (f"CASE state WHEN '{JobState.BODY_RUNNING}' THEN '{JobState.BODY}' "
              f"ELSE '{JobState.PENDING}' END")
-
-
-@dataclass(frozen=True)
-class Job:
-    report_id: int
-    attempts: int
-    body: bool = False  # the bodies' turn: the titles and summaries are done
 
 
 class TranslationJobs:

@@ -9,20 +9,11 @@ machines share the database.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from newsletter.errors import LeaseLost
+from newsletter.service.model import Held
 from newsletter.store.database import Database, moment, stamp
-
-
-@dataclass(frozen=True)
-class Held:
-    """A lease as taken: who holds it, until when, and its epoch."""
-
-    owner: str
-    epoch: int
-    expires_at: datetime
 
 
 class Leases:

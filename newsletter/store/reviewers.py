@@ -5,21 +5,14 @@ password, like a removed reviewer, ends every session of theirs."""
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
 from datetime import datetime
 
+from newsletter.reviewers import Session
 from newsletter.store.database import Database, stamp
 
 
 def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
-
-
-@dataclass(frozen=True)
-class Session:
-    reviewer: str
-    csrf: str
-    expires_at: datetime
 
 
 class Reviewers:

@@ -2,25 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 
 from newsletter.delivery.rules import State
+from newsletter.service.model import WorkerBeat
 from newsletter.store.database import Database, literals, moment, stamp
-
-
-@dataclass(frozen=True)
-class WorkerBeat:
-    """A process as its last heartbeat left it."""
-
-    id: str
-    role: str
-    host: str
-    pid: int
-    detail: str
-    started_at: datetime
-    heartbeat_at: datetime
-    stopped_at: datetime | None
 
 
 class Workers:
@@ -59,11 +45,6 @@ class Workers:
             worker = str(owner).rsplit("/", 1)[0]
             held[worker] = held.get(worker, 0) + int(n)
         return held
-
-    def forget_stopped(self, before: datetime) -> int:
-        """Drop the records of processes that stopped before ``before``."""
-        return self.db.execute("DELETE FROM workers WHERE stopped_at IS NOT NULL AND "
-                               "stopped_at < ?", (stamp(before),)).rowcount
 
 
 def _at(text: str) -> datetime:

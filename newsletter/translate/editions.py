@@ -28,6 +28,7 @@ from datetime import datetime
 from enum import StrEnum
 
 from newsletter.lists.spec import Policy, ReviewRule
+from newsletter.reports.model import StoredReport
 from newsletter.translate.core import Flag, missing_model_flag
 
 
@@ -127,17 +128,18 @@ class EditionView:
 
 
 def edition_view(
-    report_id: int, source_language: str, title: str, summary: Sequence[str], body: str,
-    edition: Edition | None, language: str, policy: Policy,
-    indices: Sequence[int] | None = None, review: ReviewRule = ReviewRule.FLAGGED,
-    as_approved: bool = False,
+    stored: StoredReport, edition: Edition | None, language: str, *, policy: Policy,
+    summary: Sequence[str] = (), indices: Sequence[int] | None = None,
+    review: ReviewRule = ReviewRule.FLAGGED, as_approved: bool = False,
 ) -> EditionView:
-    """What a reader of ``language`` gets for the report whose original is ``title``,
-    ``summary`` and ``body`` in ``source_language``, under ``policy`` and the list's review
+    """What a reader of ``language`` gets of the report ``stored`` (its original title and
+    body; ``summary``, its summary as a mail gives it) under ``policy`` and the list's review
     rule. ``indices`` picks the translated summary sentences that stand for ``summary`` (a
     list's shorter summary, or a digest item's), all of them by default. ``as_approved``:
     what readers would get once a reviewer approves the edition as it stands (its
     corrections, if any), for the review editor's preview."""
+    report_id, report = stored.id, stored.report
+    source_language, title, body = report.language, report.title, report.body
     original = tuple(summary)
     if as_approved and edition is not None and edition.title is not None and not (
             edition.approved or edition.rejected):

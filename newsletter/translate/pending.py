@@ -123,7 +123,7 @@ def translate_pending(
                  for text in (stored.report.title, *state.summary)]
         jobs.append(_Job(stored, target, key, route, units))
     _recall(store, jobs, run)
-    _translate_jobs(store, engine, jobs, settings, run, now, progress)
+    _translate_jobs(store, engine, jobs, settings=settings, run=run, now=now, progress=progress)
     with store.transaction():
         for job in jobs:
             store.editions.save(job.report.id, _mailed_edition(job, settings.bodies), job.key,
@@ -170,7 +170,8 @@ def translate_bodies(
             sizes.append(len(sentences))
         jobs.append(_Job(stored, target, key, route, units, sizes))
     _recall(store, jobs, run)
-    if not _translate_jobs(store, engine, jobs, settings, run, now, progress, stop, " bodies"):
+    if not _translate_jobs(store, engine, jobs, settings=settings, run=run, now=now,
+                           progress=progress, stop=stop, part=" bodies"):
         run.bodies_waiting += len(jobs)
         return run
     with store.transaction():
@@ -225,7 +226,7 @@ def _edition_key(
 
 
 def _translate_jobs(
-    store: Store, engine: Engine, jobs: list[_Job], settings: TranslateSettings,
+    store: Store, engine: Engine, jobs: list[_Job], *, settings: TranslateSettings,
     run: TranslationRun, now: datetime, progress: Progress | None,
     stop: Callable[[], bool] = lambda: False, part: str = "",
 ) -> bool:

@@ -59,9 +59,8 @@ def index(request: Request) -> Response:
         if issue.kind != "alert" or not issue.report_ids or issue.report_ids[0] not in stored:
             return None
         found = stored[issue.report_ids[0]]
-        return edition_view(found.id, found.report.language, found.report.title, (), "",
-                            editions.get(found.id, {}).get(language), language,
-                            spec.policy, review=spec.review).title
+        return edition_view(found, editions.get(found.id, {}).get(language), language,
+                            policy=spec.policy, review=spec.review).title
 
     lists = [{"name": spec.name, "title": spec.title_in(language), "issues": [
         {"id": issue.id, "kind": issue.kind, "reports": len(issue.report_ids),
@@ -180,9 +179,8 @@ def plan(web: WebContext, store: Store, ids: list[int], kind: str,
 
 def view(store: Store, stored: StoredReport, language: str, policy: Policy) -> EditionView:
     """What a reader of ``language`` gets of a report (:func:`edition_view`)."""
-    report = stored.report
-    return edition_view(stored.id, report.language, report.title, (), report.body,
-                        store.editions.of(stored.id).get(language), language, policy)
+    return edition_view(stored, store.editions.of(stored.id).get(language), language,
+                        policy=policy)
 
 
 def note(store: Store, stored: StoredReport, language: str,

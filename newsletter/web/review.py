@@ -39,11 +39,11 @@ from newsletter.reviewers import (
     MAX_NAME,
     MAX_PASSWORD,
     PasswordsBusy,
+    Session,
     check_password,
     login_subject,
 )
 from newsletter.store import Store
-from newsletter.store.reviewers import Session
 from newsletter.translate.core import Flag
 from newsletter.translate.review import (
     approve,

@@ -177,9 +177,8 @@ def test_the_service_sends_alerts_before_bodies_and_a_new_report_overtakes_a_bod
     assert [calls for calls, _ in alerts] == [2, 5]
     assert len(alerts[0][1]) == 1  # the alert of report 1 went before its body was translated
     assert store.jobs.counts() == {"done": 2}
-    report = store.reports.get(1).report
-    view = edition_view(1, "en", report.title, store.summaries.of(1) or (), report.body,
-                        store.editions.of(1)["ru"], "ru", Policy.HOLD)
+    view = edition_view(store.reports.get(1), store.editions.of(1)["ru"], "ru",
+                        policy=Policy.HOLD, summary=store.summaries.of(1) or ())
     assert (view.status, view.body_translated) == (EditionStatus.TRANSLATED, True)
 
 
@@ -195,9 +194,10 @@ def test_an_edition_is_sent_translated_while_its_body_waits(
     assert edition.title
     assert edition.summary
     assert edition.body is None
-    report = store.reports.get(1).report
-    view = edition_view(1, "en", report.title, store.summaries.of(1) or (), report.body,
-                        edition, "ru", Policy.HOLD)
+    stored = store.reports.get(1)
+    report = stored.report
+    view = edition_view(stored, edition, "ru", policy=Policy.HOLD,
+                        summary=store.summaries.of(1) or ())
     # the mail has its translation; the archive shows the original body meanwhile
     assert view.status is EditionStatus.TRANSLATED
     assert view.title == edition.title

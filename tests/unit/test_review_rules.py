@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from newsletter.reports.model import Report, StoredReport
 from newsletter.translate.core import Flag
 from newsletter.translate.editions import (
     Edition,
@@ -19,6 +20,8 @@ from newsletter.translate.editions import (
 
 AT = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 FLAG = Flag("numbers", "the translation drops the number 340")
+FLOODS = StoredReport(1, 1, Report("Floods", "OCHA", None, None, "en", ""), "hash", "floods.txt",
+                      "utf-8", AT, AT)
 
 
 def _edition(flags: tuple[Flag, ...] = (), review: Review | None = None) -> Edition:
@@ -27,8 +30,8 @@ def _edition(flags: tuple[Flag, ...] = (), review: Review | None = None) -> Edit
 
 
 def _view(edition: Edition, policy: Policy, rule: ReviewRule) -> tuple[EditionStatus, str]:
-    view = edition_view(1, "en", "Floods", ("Floods hit 340 houses.",), "", edition, "kk",
-                        policy, review=rule)
+    view = edition_view(FLOODS, edition, "kk", policy=policy,
+                        summary=("Floods hit 340 houses.",), review=rule)
     return view.status, view.title
 
 
@@ -52,9 +55,8 @@ def test_a_clean_translation_waits_under_all_and_follows_the_policy_meanwhile() 
 
 def test_an_approved_edition_goes_as_corrected_whatever_its_flags() -> None:
     approved = Review(ReviewState.APPROVED, "Қазақстан: су тасқыны", None, "aigul", AT)
-    view = edition_view(1, "en", "Floods", ("Floods hit 340 houses.",), "",
-                        _edition((FLAG,), approved), "kk", Policy.HOLD,
-                        review=ReviewRule.ALL)
+    view = edition_view(FLOODS, _edition((FLAG,), approved), "kk", policy=Policy.HOLD,
+                        summary=("Floods hit 340 houses.",), review=ReviewRule.ALL)
     assert (view.status, view.title, view.reviewed) == (
         EditionStatus.TRANSLATED, "Қазақстан: су тасқыны", True)
     assert view.summary == ("Су 340 үйді басты.",)  # the machine's, as the reviewer kept it
