@@ -11,16 +11,15 @@ import sys
 import traceback
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
 
-from newsletter.app import Instance, load_instance
 from newsletter.errors import DatabaseBusy, NewsletterError
-from newsletter.logs import configure_logging
-from newsletter.store import live_processes
-from newsletter.store.failures import Failure
-from newsletter.store.faults import database_fault
+
+if TYPE_CHECKING:  # the composition root and the store load when a command first needs them
+    from newsletter.app import Instance
+    from newsletter.store.failures import Failure
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -37,6 +36,9 @@ class Context:
     @property
     def instance(self) -> Instance:
         if self._instance is None:
+            from newsletter.app import load_instance
+            from newsletter.logs import configure_logging
+
             self._instance = load_instance(
                 self.config, cwd=Path.cwd(), environ=os.environ, overrides=self.overrides
             )
@@ -71,6 +73,8 @@ def handle_errors(command: F) -> F:
         try:
             return command(*args, **kwargs)
         except DatabaseBusy as exc:
+            from newsletter.store import live_processes
+
             ctx = click.get_current_context()
             holders = (live_processes(ctx.obj.instance.settings.database_target)
                        if isinstance(ctx.obj, Context) and ctx.obj.loaded else [])
@@ -85,6 +89,8 @@ def handle_errors(command: F) -> F:
             fail(f"{exc.strerror or exc}{where}",
                   "check that the path exists and that this user may read and write it")
         except Exception as exc:
+            from newsletter.store.faults import database_fault
+
             fault = database_fault(exc, "the database")
             if fault is None:
                 raise
