@@ -19,7 +19,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from newsletter.config import IngestSettings
+from newsletter.config_sections import IngestSettings
 from newsletter.reports.ingest import Inbox, ingest_inbox, scan
 from newsletter.store import open_store
 

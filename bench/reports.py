@@ -34,7 +34,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from newsletter.config import IngestSettings
+from newsletter.config_sections import IngestSettings
 from newsletter.errors import ReportError
 from newsletter.reports.decode import decode_report
 from newsletter.reports.ingest import Inbox, ingest_inbox

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from newsletter.config import IngestSettings
+from newsletter.config_sections import IngestSettings
 from newsletter.errors import ConfigError, ReportError
 from newsletter.reports.decode import decode_report
 from newsletter.reports.identity import content_hash, same_report, title_key

@@ -11,7 +11,7 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime
 
-from newsletter.config import SummarySettings
+from newsletter.config_sections import SummarySettings
 from newsletter.store import Store
 from newsletter.summarise.core import (
     METHOD,

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
-from newsletter.config import TranslateSettings
+from newsletter.config_sections import TranslateSettings
 from newsletter.reports.model import StoredReport
 from newsletter.store import Store
 from newsletter.summarise.core import (

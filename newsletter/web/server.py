@@ -26,7 +26,7 @@ import uvicorn
 from uvicorn.protocols.http.h11_impl import H11Protocol
 from uvicorn.supervisors import Multiprocess
 
-from newsletter.config import WebSettings
+from newsletter.config_sections import WebSettings
 
 log = logging.getLogger(__name__)
 LOG_EVERY = 60.0  # seconds between two lines about refused clients

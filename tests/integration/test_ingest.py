@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from newsletter.app import Instance
-from newsletter.config import IngestSettings
+from newsletter.config_sections import IngestSettings
 from newsletter.reports.ingest import ingest_inbox
 from newsletter.reports.model import IngestOutcome, IngestStatus
 from newsletter.store import Store

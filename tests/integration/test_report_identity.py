@@ -12,7 +12,7 @@ from click.testing import CliRunner, Result
 
 from newsletter.app import Instance, load_instance
 from newsletter.cli.main import cli
-from newsletter.config import IngestSettings
+from newsletter.config_sections import IngestSettings
 from newsletter.reports.identity import content_hash
 from newsletter.reports.ingest import ingest_inbox
 from newsletter.reports.model import IngestStatus

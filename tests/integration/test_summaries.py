@@ -10,7 +10,7 @@ from click.testing import CliRunner
 
 from newsletter.app import Instance
 from newsletter.cli.main import cli
-from newsletter.config import SummarySettings
+from newsletter.config_sections import SummarySettings
 from newsletter.reports.ingest import ingest_inbox
 from newsletter.store import Store
 from newsletter.summarise.pending import summarise_pending
