@@ -27,6 +27,10 @@ from newsletter.languages import LANGUAGES
 from newsletter.store import Store, open_store
 
 if TYPE_CHECKING:
+    from newsletter.bounces.read import BounceReader, ReadRun
+    from newsletter.bounces.rules import BounceRules
+    from newsletter.bounces.sources import Source
+    from newsletter.bounces.verp import ReturnPath
     from newsletter.delivery.files import FileTransport
     from newsletter.delivery.relays import RelaySpec
     from newsletter.delivery.sender import Sender, SendOptions
@@ -216,7 +220,8 @@ class Instance:
     def file_transport(self) -> FileTransport:
         from newsletter.delivery.files import FileTransport
         delivery = self.settings.delivery
-        return FileTransport(self.settings.resolve(delivery.folder), delivery.file_format)
+        return FileTransport(self.settings.resolve(delivery.folder), delivery.file_format,
+                             return_path=bool(self.settings.bounces.return_path.strip()))
 
     def relay(self, name: str | None) -> RelaySpec:
         """The relay ``[relays.NAME]`` (what it leaves out is [smtp]'s); None: [smtp]."""
@@ -336,14 +341,102 @@ class Instance:
         settings = self.settings
         delivery, named = settings.delivery, self.relay(relay)
         return SendOptions(
-            sender=settings.mail.from_address,
+            sender=self.envelope_sender(),
             connections=named.connections or delivery.connections,
             rate=named.rate if named.rate is not None else delivery.rate, lease=delivery.lease,
-            bounce_threshold=delivery.bounce_threshold,
+            bounces=self.bounce_rules(), return_path=self.return_path(),
             breaker_failures=delivery.breaker_failures,
             policy=RetryPolicy(max_attempts=delivery.max_attempts,
                                base=timedelta(seconds=delivery.retry_base_seconds),
                                cap=timedelta(seconds=delivery.retry_cap_seconds)))
+
+    def envelope_sender(self) -> str:
+        """The envelope sender of a one-off message (a test send, an invitation): the return
+        path when there is one (what comes back for it matches no outbox row and is listed
+        as unmatched), else ``[mail] from_address``."""
+        path = self.return_path()
+        return path.plain if path is not None else self.settings.mail.from_address
+
+    def bounce_rules(self) -> BounceRules:
+        from newsletter.bounces.rules import BounceRules
+
+        bounces = self.settings.bounces
+        return BounceRules(threshold=self.settings.delivery.bounce_threshold,
+                           temporary_weight=bounces.temporary_weight,
+                           half_life_days=bounces.half_life_days,
+                           suppress_days=bounces.suppress_days,
+                           complaint_all=bounces.complaint == "all")
+
+    def return_path(self) -> ReturnPath | None:
+        """The per-message return path of ``[bounces] return_path`` (signed with the web
+        secret), or None when mail goes out from ``[mail] from_address``."""
+        from newsletter.bounces.verp import ReturnPath
+
+        address = self.settings.bounces.return_path.strip()
+        if not address:
+            return None
+        local, at, domain = address.rpartition("@")
+        if not at or not local or not domain or "+" in local:
+            raise ConfigError(f"[bounces] return_path {address!r} is not an address",
+                              hint="give an address without a +, e.g. "
+                                   "bounces@news.example.org")
+        return ReturnPath(address, self.signing_secrets())
+
+    def bounce_reader(self, store: Store) -> BounceReader:
+        """Reading what came back into ``store``, with the office's return path and rules."""
+        from newsletter.bounces.read import BounceReader
+
+        return BounceReader(store, self.return_path(), self.bounce_rules(),
+                            clock=store.clock(),
+                            max_messages=self.settings.bounces.max_messages)
+
+    def bounce_reading(self) -> Callable[[Callable[[], bool]], ReadRun] | None:
+        """Reading ``[bounces] source`` once with a store of its own (the service does it in a
+        thread), or None when no source is set."""
+        if self.settings.bounces.source == "none":
+            return None
+
+        def read(stop: Callable[[], bool]) -> ReadRun:
+            with self.open_store() as store:
+                return self.bounce_reader(store).read(self.bounce_source(), stop=stop)
+        return read
+
+    def bounce_source(self, kind: str | None = None, path: Path | None = None) -> Source:
+        """Where returned mail is read: ``kind`` (maildir, mbox, imap, pop3) or, by default,
+        ``[bounces] source``; ``path`` a Maildir or mbox instead of ``[bounces] path``."""
+        from newsletter.bounces.sources import (
+            ImapSource,
+            MaildirSource,
+            MboxSource,
+            Pop3Source,
+            Server,
+        )
+
+        bounces = self.settings.bounces
+        kind = kind or bounces.source
+        limit = bounces.max_bytes
+        if kind in ("maildir", "mbox"):
+            where = path or (self.settings.resolve(bounces.path) if bounces.path else None)
+            if where is None:
+                raise ConfigError(f"no {kind} to read returned mail from",
+                                  hint=f"give --{kind} PATH, or set [bounces] path")
+            return MaildirSource(where, limit) if kind == "maildir" else MboxSource(where, limit)
+        if kind in ("imap", "pop3"):
+            if not bounces.username or not bounces.password:
+                raise ConfigError(
+                    f"no {kind.upper()} login for returned mail",
+                    hint="set [bounces] host, username and security in newsletter.toml and "
+                         "NEWSLETTER_BOUNCES_PASSWORD in the environment")
+            server = Server(bounces.host, bounces.port, bounces.security, bounces.username,
+                            bounces.password,
+                            str(self.settings.resolve(bounces.ca_file)) if bounces.ca_file
+                            else "", bounces.timeout)
+            if kind == "imap":
+                return ImapSource(server, bounces.folder, bounces.done_folder, limit)
+            return Pop3Source(server, limit)
+        raise ConfigError("no source of returned mail is set",
+                          hint="set [bounces] source (maildir, mbox, imap or pop3), or give "
+                               "--maildir, --mbox, --imap or --pop3")
 
     def sender(self, store: Store, *, owner: str, clock: Callable[[], datetime],
                relay: str | None = None) -> Sender:

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from newsletter.config_sections import (
+    BouncesSettings,
     DatabaseSettings,
     DeliverySettings,
     DkimSettings,
@@ -59,6 +60,7 @@ class Settings:
     mail: MailSettingsSection = field(default_factory=MailSettingsSection)
     web: WebSettings = field(default_factory=WebSettings)
     delivery: DeliverySettings = field(default_factory=DeliverySettings)
+    bounces: BouncesSettings = field(default_factory=BouncesSettings)
     smtp: SmtpSettings = field(default_factory=SmtpSettings)
     dkim: DkimSettings = field(default_factory=DkimSettings)
     schedule: ScheduleSettings = field(default_factory=ScheduleSettings)

@@ -186,11 +186,67 @@ class DeliverySettings:
         "the rest queued (the relay is taken to be down).",
         bounds=(1, 1_000))
     bounce_threshold: int = setting(
-        3, "Permanent refusals after which an address is marked bounced and never sent to.",
+        3, "Bounce score at which an address is stopped: each permanent failure, refused "
+        "while sending or returned later, adds 1 ([bounces] says how it decays).",
         bounds=(1, 1_000))
     poll_seconds: float = setting(
         5.0, "How often a delivery or translation worker looks for work when it has none.",
         bounds=(0.1, 3_600))
+
+
+@dataclass(frozen=True)
+class BouncesSettings:
+    """Bounces and complaints that come back: the return path, where they are read, the rules."""
+
+    return_path: str = setting(
+        "", "Return path, e.g. bounces@news.example.org: each message goes out from "
+        "bounces+TOKEN@… (TOKEN signed with [web] secret), so what comes back names its "
+        "message and reader. Empty: mail goes out from [mail] from_address.")
+    source: str = setting(
+        "none", "Where returned mail is read: maildir, mbox, imap, pop3, or none.",
+        choices=("none", "maildir", "mbox", "imap", "pop3"))
+    path: str = setting("", "The Maildir folder, or the mbox file, of returned mail.")
+    host: str = setting("localhost", "IMAP or POP3 server.")
+    port: int = setting(
+        0, "IMAP or POP3 port; 0: 993 or 995 for tls, 143 or 110 otherwise.",
+        bounds=(0, 65_535))
+    security: str = setting(
+        "tls", "tls (implicit) or starttls (certificates always verified); none is for a "
+        "server on this machine only.", choices=("tls", "starttls", "none"))
+    username: str = setting("", "IMAP or POP3 user name.")
+    password: str = setting("", "IMAP or POP3 password.", secret=True)
+    ca_file: str = setting(
+        "", "PEM file of certificate authorities to trust besides the system's (a private CA).")
+    folder: str = setting("INBOX", "IMAP folder that receives returned mail.")
+    done_folder: str = setting(
+        "newsletter-read", "IMAP folder each message read is moved to (made when missing).")
+    timeout: float = setting(60.0, "Seconds to wait for the IMAP or POP3 server.",
+        bounds=(1, 3_600))
+    poll_seconds: float = setting(
+        300.0, "How often `newsletter run` (or the scheduler) reads the source.",
+        bounds=(1, 86_400))
+    max_bytes: int = setting(
+        1_000_000, "Bytes read of each returned message: its head, where the report is (the "
+        "message it returns comes last).", bounds=(10_000, 100_000_000))
+    max_messages: int = setting(
+        2_000, "Most messages read in one go; the rest wait for the next.",
+        bounds=(1, 10_000_000))
+    temporary_weight: float = setting(
+        0.5, "What a temporary failure (4.x.x) adds to a reader's bounce score; alone it never "
+        "stops a reader. A permanent failure adds 1; [delivery] bounce_threshold stops them.",
+        bounds=(0, 100))
+    half_life_days: float = setting(
+        7.0, "Days in which a reader's bounce score halves.", bounds=(0.01, 3_650))
+    suppress_days: float = setting(
+        30.0, "Days a reader stopped by their score is not written to (a soft suppression); "
+        "0 for until `subscribers reactivate`. A 'user unknown' stops them for good.",
+        bounds=(0, 3_650))
+    complaint: str = setting(
+        "list", "A complaint unsubscribes its reader from the list of that message, or from "
+        "all lists.", choices=("list", "all"))
+    delivered_days: float = setting(
+        3.0, "Days after which a sent message that nothing came back for counts as delivered.",
+        bounds=(0, 365))
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,7 @@ Each derives from :class:`NewsletterError`, carries the fields that locate it, a
     ├── ComposeError          a value that cannot go into a message safely
     ├── DeliveryError         a transport could not deliver (no connection, cannot write)
     │   └── RelayUnreachable  the relay failed several connections in a row
+    ├── BounceSourceError     returned mail cannot be read (a Maildir, an mbox, IMAP, POP3)
     ├── AlreadyRunning        another scheduler holds the scheduler lease
     ├── AlreadySent           a report already went out to a list
     └── LeaseLost             a lease ran out and another process took it over
@@ -164,6 +165,11 @@ class DeliveryError(NewsletterError):
 class RelayUnreachable(DeliveryError, ConnectionError):
     """The relay could not be reached for several messages in a row: the sweep stopped and
     left the rest of the outbox queued."""
+
+
+class BounceSourceError(NewsletterError):
+    """Where returned mail is kept cannot be read: a folder that is no Maildir, a server
+    that cannot be reached or refuses the login."""
 
 
 class AlreadyRunning(NewsletterError):

@@ -19,6 +19,7 @@ from newsletter.errors import DatabaseBusy, NewsletterError
 
 if TYPE_CHECKING:  # the composition root and the store load when a command first needs them
     from newsletter.app import Instance
+    from newsletter.store.bounces import Returns
     from newsletter.store.failures import Failure
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -173,3 +174,19 @@ def failure_text(failure: Failure) -> str:
     """The same, for people."""
     return (f"report {failure.report_id}: {failure.step} failed {failure.attempts} time(s), "
             f"last: {failure.error}; next try {failure.next_attempt_at:%Y-%m-%d %H:%M} UTC")
+
+
+def returns_dict(returns: Iterable[Returns]) -> dict[str, dict[str, dict[str, int]]]:
+    """What became of each list's mail per language (``store.bounces.returns``), as JSON."""
+    data: dict[str, dict[str, dict[str, int]]] = {}
+    for r in returns:
+        data.setdefault(r.list_name, {})[r.language] = {
+            "sent": r.sent, "delivered": r.delivered, "bounced": r.bounced,
+            "complained": r.complained}
+    return data
+
+
+def returns_text(r: Returns) -> str:
+    """The same, for people."""
+    return (f"{r.sent} sent, {r.delivered} delivered, {r.bounced} bounced, "
+            f"{r.complained} complained")

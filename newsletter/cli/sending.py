@@ -337,7 +337,7 @@ def _send_test(instance: Instance, store: Store, spec: ListSpec, report_id: int,
             click.echo(f"--dry-run: a {len(proof.message):,}-byte test message in "
                        f"{proof.language} to {proof.address}")
             continue
-        send_proof(proof, instance.transport(), instance.settings.mail.from_address, report_id)
+        send_proof(proof, instance.transport(), instance.envelope_sender(), report_id)
         click.echo(f"Test message sent to {proof.address} ({proof.language}); nothing "
                    "recorded")
 

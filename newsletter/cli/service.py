@@ -80,7 +80,8 @@ async def _run_once(instance: Instance, store: Store,
     sender = instance.sender(store, owner=owner, clock=clock)  # first: it may refuse to send
     return await schedule.run_once(instance.service(store, clock=clock), sender,
                                    instance.scheduler_lease(store, owner, clock),
-                                   stop=stop_on_signals(), digests=digests)
+                                   stop=stop_on_signals(), digests=digests,
+                                   bounces=instance.bounce_reading())
 
 
 async def _forever(instance: Instance, store: Store, *, role: str, standby: bool) -> None:
@@ -97,7 +98,7 @@ async def _forever(instance: Instance, store: Store, *, role: str, standby: bool
         sender=sender,
         translator=instance.translation_thread(f"{owner}/translate") if sending else None,
         heartbeat=instance.heartbeat(store, owner, role, clock), standby=standby,
-        stop=stop_on_signals())
+        stop=stop_on_signals(), bounces=instance.bounce_reading())
 
 
 def _print_run(instance: Instance, summary: schedule.RunSummary) -> None:

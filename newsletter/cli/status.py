@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -17,6 +17,8 @@ from newsletter.cli.common import (
     failure_text,
     handle_errors,
     print_table,
+    returns_dict,
+    returns_text,
 )
 from newsletter.config import settings_table
 
@@ -52,6 +54,9 @@ def status(obj: Context, as_json: bool) -> None:
         outbox = outbox_now.states
         errors = store.outbox.last_errors()
         failures = store.failures.listing(limit=10)
+        returns = store.bounces.returns(
+            now, timedelta(days=instance.settings.bounces.delivered_days))
+        came_back = store.bounces.counts()
         failing = store.failures.count()
         schedules: list[dict[str, Any]] = []
         for spec in instance.lists_of(store).all().values():
@@ -97,6 +102,8 @@ def status(obj: Context, as_json: bool) -> None:
         "outbox_next_retry": outbox_now.next_retry,
         "outbox_ambiguous": outbox_now.ambiguous,
         "lists": schedules,
+        "mail": returns_dict(returns),
+        "bounces": came_back,
         "last_errors": [{"address": e.address, "code": e.code, "text": e.text} for e in errors],
         "failing_steps": failing,
         "failures": [failure_dict(f) for f in failures],
@@ -148,6 +155,14 @@ def status(obj: Context, as_json: bool) -> None:
         click.echo(f"  last error: {error.address}: {error.code or '-'} {error.text}")
     if errors:
         click.echo("  (`newsletter outbox list --state failed --state retry` shows them all)")
+    for r in returns:
+        click.echo(f"Mail         {r.list_name}/{r.language}: {returns_text(r)}")
+    unmatched = came_back.get("unmatched", 0) + came_back.get("unrecognised", 0)
+    if came_back:
+        click.echo(f"Came back    {sum(came_back.values())} message(s): "
+                   + ", ".join(f"{n} {o}" for o, n in sorted(came_back.items()))
+                   + ("; `newsletter bounces list --unmatched` shows what matched nothing"
+                      if unmatched else ""))
     for entry in schedules:
         done = entry["last_digest"]
         local = datetime.fromisoformat(entry["next_digest_local"])

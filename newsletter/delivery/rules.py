@@ -174,6 +174,7 @@ class OutboxEntry:
     message_id: str
     next_attempt_at: datetime | None
     sent_at: datetime | None
+    returned: str | None = None  # what came back later: bounced or complained
 
 
 @dataclass(frozen=True)

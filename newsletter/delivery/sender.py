@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Protocol
 
+from newsletter.bounces.rules import BounceRules, Kind, Outcome, status_in
+from newsletter.bounces.verp import ReturnPath
 from newsletter.delivery.rules import (
     Attempt,
     Change,
@@ -31,6 +33,7 @@ from newsletter.delivery.rules import (
 from newsletter.delivery.session import Relay, Session, Unreachable
 from newsletter.errors import ComposeError, DeliveryError
 from newsletter.store import Store
+from newsletter.store.bounces import Entry
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +81,8 @@ class SendOptions:
     rate: float = 0.0  # messages per second over all connections; 0 for no limit
     lease: float = 120.0  # seconds a claim lasts unless renewed
     claim_batch: int = 20  # messages a connection claims at a time: only what it sends next
-    bounce_threshold: int = 3
+    bounces: BounceRules = field(default_factory=BounceRules)  # what a refusal does to a reader
+    return_path: ReturnPath | None = None  # each message's own envelope sender (VERP)
     breaker_failures: int = 5  # consecutive connection failures that stop a sweep
     policy: RetryPolicy = field(default_factory=RetryPolicy)
 
@@ -247,9 +251,18 @@ class _Book:
             run.retried += 1
         else:
             run.failed += 1
-            if is_bounce(attempt) and self.store.subscribers.record_bounce(
-                    row.subscriber_id, self.options.bounce_threshold, now):
+            if is_bounce(attempt) and self._refused(row, attempt, now):
                 run.bounced += 1
+
+    def _refused(self, row: OutboxRow, attempt: Attempt, now: datetime) -> bool:
+        """A permanent refusal, through the rules of what comes back; True when it stopped
+        the reader."""
+        text = attempt.text or ""
+        outcome = self.store.bounces.record(Entry(
+            f"smtp:{row.id}", "smtp", Kind.PERMANENT, row.address,
+            status_in(text) or f"{attempt.code}", text, "refused while sending",
+            outbox_id=row.id), self.options.bounces, now)
+        return outcome in (Outcome.DISABLED, Outcome.SUPPRESSED)
 
 
 class Sweep:
@@ -378,6 +391,12 @@ class Sweep:
         self.breaker.success()
         return opened
 
+    def _envelope(self, row: OutboxRow) -> str:
+        """The envelope sender of ``row``'s message: its own return path, when there is one."""
+        if self.options.return_path is None:
+            return self.options.sender
+        return self.options.return_path.address(row.id)
+
     async def _send(self, session: Session | None, rows: list[OutboxRow], book: _Book,
                     pace: _Pace) -> Session | None:
         """Send ``rows`` in fenced groups; what is left when the sweep stops is given back."""
@@ -399,7 +418,7 @@ class Sweep:
                     row = queue.popleft()
                     try:
                         message = self.source.message(row)
-                        attempt = await session.send(self.options.sender, row.address,
+                        attempt = await session.send(self._envelope(row), row.address,
                                                      message, row.message_id)
                     except ComposeError as exc:
                         book.impossible(row, exc.message)

@@ -16,7 +16,8 @@ exits). SIGTERM and SIGINT stop new work, let the messages in flight finish, and
 
 Two roles run the jobs: ``newsletter run`` (the scheduler, this process's own sending, and
 translation in a thread) and ``newsletter scheduler`` (the jobs only; delivery and
-translation workers do the rest, :mod:`newsletter.service.workers`).
+translation workers do the rest, :mod:`newsletter.service.workers`). Both read returned mail
+(``[bounces] source``) every ``[bounces] poll_seconds``, in a thread.
 """
 
 from __future__ import annotations
@@ -33,7 +34,13 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
 from newsletter.delivery.sender import DeliveryRun, Sender
-from newsletter.errors import AlreadyRunning, DatabaseFault, LeaseLost
+from newsletter.errors import (
+    AlreadyRunning,
+    BounceSourceError,
+    ConfigError,
+    DatabaseFault,
+    LeaseLost,
+)
 from newsletter.lists.schedule import cron_trigger, previous_fire
 from newsletter.service.outage import Outage
 from newsletter.service.steps import Service
@@ -43,6 +50,9 @@ from newsletter.store import Store
 log = logging.getLogger(__name__)
 LEASE = "scheduler"
 MISFIRE_GRACE = 300  # seconds: a fire missed by less than this still runs
+# Reads the office's source of returned mail once, with a store of its own (it runs in a
+# thread), until the callable it is given says stop.
+ReadBounces = Callable[[Callable[[], bool]], object]
 
 
 def owner_name() -> str:
@@ -132,16 +142,19 @@ async def wait_for_lease(lease: SchedulerLease, *, standby: bool,
 
 
 async def run_once(service: Service, sender: Sender, lease: SchedulerLease, *,
-                   stop: asyncio.Event, digests: Sequence[str] = ()) -> RunSummary:
-    """The whole pipeline once: prepare reports, translate their titles and summaries,
-    alerts, the digests whose scheduled time has come since each list's last one, delivery,
-    and last the bodies for the web archive. ``digests`` names lists whose digest is made now
-    whatever their schedule."""
+                   stop: asyncio.Event, digests: Sequence[str] = (),
+                   bounces: ReadBounces | None = None) -> RunSummary:
+    """The whole pipeline once: returned mail read (with ``bounces``), prepare reports,
+    translate their titles and summaries, alerts, the digests whose scheduled time has come
+    since each list's last one, delivery, and last the bodies for the web archive.
+    ``digests`` names lists whose digest is made now whatever their schedule."""
     summary = RunSummary()
     if not await wait_for_lease(lease, standby=False, stop=stop):
         return summary
     service.fence = lease.fence
     try:
+        if bounces is not None:
+            await _read_bounces(bounces, stop)
         summary.reports = service.prepare()
         service.translate(lease.owner, stop=stop.is_set, bodies=False)
         summary.notes += sorted(service.missing_models)
@@ -160,12 +173,25 @@ async def run_once(service: Service, sender: Sender, lease: SchedulerLease, *,
     return summary
 
 
+async def _read_bounces(bounces: ReadBounces, stop: asyncio.Event) -> object:
+    """Read returned mail in a thread (a mail server's answers must not hold up the loop); a
+    source that cannot be read is logged with its hint, and tried again at the next poll."""
+    try:
+        return await asyncio.to_thread(bounces, stop.is_set)
+    except (BounceSourceError, ConfigError) as exc:
+        log.error("returned mail not read: %s; %s", exc.message, exc.hint or "",
+                  extra={"event": "bounces_failed"})
+        return None
+
+
 async def run_forever(service: Service, lease: SchedulerLease, *, sender: Sender | None,
                       translator: TranslationThread | None, heartbeat: Heartbeat,
-                      standby: bool, stop: asyncio.Event) -> None:
+                      standby: bool, stop: asyncio.Event,
+                      bounces: ReadBounces | None = None) -> None:
     """The scheduler's jobs on their schedules until ``stop`` is set; with ``sender``, this
-    process sends too, and with ``translator`` it translates in that thread. A lost lease
-    stops it with :class:`LeaseLost`."""
+    process sends too, and with ``translator`` it translates in that thread; with
+    ``bounces``, it reads returned mail every ``[bounces] poll_seconds``. A lost lease stops
+    it with :class:`LeaseLost`."""
     settings = service.settings.schedule
     store = service.store
     if not await wait_for_lease(lease, standby=standby, stop=stop):
@@ -289,6 +315,15 @@ async def run_forever(service: Service, lease: SchedulerLease, *, sender: Sender
                       id="lease")
     scheduler.add_job(job(beat), IntervalTrigger(seconds=HEARTBEAT_SECONDS), id="heartbeat",
                       next_run_time=datetime.now(UTC))
+    if bounces is not None:
+        reading = bounces
+
+        async def read_bounces() -> object:
+            return await _read_bounces(reading, stop)
+
+        scheduler.add_job(job(read_bounces),
+                          IntervalTrigger(seconds=service.settings.bounces.poll_seconds),
+                          id="bounces", next_run_time=datetime.now(UTC))
     schedule_digests(starting=True)
     loop = asyncio.get_running_loop()
 

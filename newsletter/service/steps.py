@@ -117,10 +117,12 @@ class Service:
     def prepare(self) -> int:
         """Ingest new reports, summarise them and queue their translation; returns how many
         arrived. The translating is done by :meth:`translate` (a translation worker, or
-        ``run``'s translation thread), so that alerts and sending never wait behind it."""
+        ``run``'s translation thread), so that alerts and sending never wait behind it.
+        Readers whose soft suppression ended are sent to again from here on."""
         now = self.clock()
         if self.journal is not None:
             self.journal.apply(self.store)
+        self.store.bounces.expire(now)
         outcomes = ingest_inbox(self.store, self.inbox, self.settings.ingest, now=now)
         summarise_pending(self.store, self.settings.summary, now=now)
         self.store.jobs.enqueue(

@@ -3,8 +3,8 @@
 ``store.reports``, ``store.summaries``, ``store.editions`` (and the translation cache),
 ``store.subscribers``, ``store.lists``, ``store.issues``, ``store.outbox``, ``store.runs``
 (schedule runs), ``store.leases``, ``store.jobs`` (translation jobs), ``store.workers``
-(heartbeats), ``store.failures`` (steps that failed for one report) and ``store.inbox``
-(files seen, quarantine) each hold the
+(heartbeats), ``store.failures`` (steps that failed for one report), ``store.bounces`` (what
+came back) and ``store.inbox`` (files seen, quarantine) each hold the
 SQL of their concept and return typed values. :meth:`Store.transaction` is the one place that
 commits; a single statement commits itself, and transactions nest as savepoints. What differs
 between databases is in :mod:`newsletter.store.dialect`, the schema in
@@ -21,6 +21,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from newsletter.errors import StoreError
+from newsletter.store.bounces import Bounces
 from newsletter.store.database import Database, connect_postgresql, connect_sqlite, display_url
 from newsletter.store.dialect import SQLITE
 from newsletter.store.editions import Editions, Reviews
@@ -69,6 +70,7 @@ class Store:
         self.reviewers = Reviewers(db)
         self.workers = Workers(db)
         self.failures = Failures(db)
+        self.bounces = Bounces(db)
 
     @property
     def where(self) -> str:

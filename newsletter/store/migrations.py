@@ -469,6 +469,43 @@ MIGRATIONS: tuple[Migration, ...] = (
         );
         """,
     ),
+    Migration(
+        "0017_bounces",
+        """
+        -- What came back to the return path: one row per returned message (a bounce, a
+        -- complaint, an auto-reply, or something not understood), and per refusal the relay
+        -- gave while sending. The fingerprint names the message whatever reads it, so one
+        -- read twice (two readers at once, or one killed before it marked the message read)
+        -- counts once.
+        CREATE TABLE bounces (
+            id            {id},
+            fingerprint   TEXT NOT NULL UNIQUE,
+            received_at   TEXT NOT NULL,
+            source        TEXT NOT NULL,
+            kind          TEXT NOT NULL,
+            outcome       TEXT NOT NULL,
+            outbox_id     INTEGER,
+            subscriber_id INTEGER,
+            list_name     TEXT,
+            language      TEXT,
+            address       TEXT,
+            status        TEXT,
+            diagnostic    TEXT,
+            detail        TEXT NOT NULL
+        );
+        CREATE INDEX bounces_received ON bounces(received_at);
+        CREATE INDEX bounces_subscriber ON bounces(subscriber_id);
+        -- What came back for a sent message: bounced or complained.
+        ALTER TABLE outbox ADD COLUMN returned TEXT;
+        -- A reader's bounce score (decaying), and why and since when their status is what it
+        -- is; a soft suppression ends at suppressed_until.
+        ALTER TABLE subscribers ADD COLUMN bounce_score REAL NOT NULL DEFAULT 0;
+        ALTER TABLE subscribers ADD COLUMN bounce_scored_at TEXT;
+        ALTER TABLE subscribers ADD COLUMN status_reason TEXT;
+        ALTER TABLE subscribers ADD COLUMN status_at TEXT;
+        ALTER TABLE subscribers ADD COLUMN suppressed_until TEXT;
+        """,
+    ),
 )
 
 

@@ -223,7 +223,7 @@ class Outbox:
             clauses.append("o.ambiguous = 1")
         sql = f"""SELECT o.id, o.issue_id, i.list_name, o.subscriber_id, o.address, o.language,
                          o.state, o.attempts, o.last_code, o.last_text, o.ambiguous,
-                         o.message_id, o.next_attempt_at, o.sent_at
+                         o.message_id, o.next_attempt_at, o.sent_at, o.returned
                   FROM outbox o JOIN issues i ON i.id = o.issue_id
                   {"WHERE " + " AND ".join(clauses) if clauses else ""} ORDER BY o.id"""
         if limit is not None:
@@ -231,7 +231,7 @@ class Outbox:
             params.append(limit)
         return [OutboxEntry(int(r[0]), int(r[1]), str(r[2]), int(r[3]), str(r[4]), str(r[5]),
                             str(r[6]), int(r[7]), r[8], r[9], bool(r[10]), str(r[11]),
-                            moment(r[12]), moment(r[13]))
+                            moment(r[12]), moment(r[13]), r[14])
                 for r in self.db.all(sql, params)]
 
     def last_errors(self, limit: int = 5) -> list[LastError]:

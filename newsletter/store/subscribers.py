@@ -6,15 +6,16 @@ from collections.abc import Iterator, Sequence
 from datetime import datetime
 
 from newsletter.errors import NotFound
-from newsletter.store.database import Database, Row, chunks, literals, stamp
+from newsletter.store.database import Database, Row, chunks, literals, moment, stamp
 from newsletter.subscribers.addresses import ImportCounts, Status, Subscriber, SubscriberRow
 
 COLUMNS = ", ".join(
     f"s.{c}" for c in
-    "id email name language format status consent_source consent_at bounces".split()
+    ("id email name language format status consent_source consent_at bounces status_reason "
+     "status_at suppressed_until bounce_score").split()
 )
 # An address in one of these states is never subscribed again by an import or an addition.
-_CLOSED = literals(Status.UNSUBSCRIBED, Status.BOUNCED, Status.SUPPRESSED)
+_CLOSED = literals(Status.UNSUBSCRIBED, Status.BOUNCED, Status.SUPPRESSED, Status.COMPLAINED)
 
 
 class Subscribers:
@@ -110,8 +111,10 @@ class Subscribers:
     def set_status(self, subscriber_id: int, status: str, method: str, now: datetime) -> None:
         """Change a subscriber's status everywhere (unsubscribed, suppressed, bounced, active)."""
         with self.db.transaction():
-            self.db.execute("UPDATE subscribers SET status = ?, updated_at = ? WHERE id = ?",
-                            (status, stamp(now), subscriber_id))
+            self.db.execute(
+                """UPDATE subscribers SET status = ?, updated_at = ?, status_reason = ?,
+                          status_at = ?, suppressed_until = NULL WHERE id = ?""",
+                (status, stamp(now), method, stamp(now), subscriber_id))
             if status in (Status.UNSUBSCRIBED, Status.SUPPRESSED):
                 self.db.execute(
                     """INSERT INTO unsubscribe_events (subscriber_id, list_name, method, at)
@@ -172,7 +175,11 @@ class Subscribers:
             sql = (f"SELECT {COLUMNS}, m.status FROM subscribers s JOIN subscriptions m "
                    "ON m.subscriber_id = s.id AND m.list_name = ?")
             params.append(list_name)
-        if status is not None:
+        if status == Status.COMPLAINED:  # everywhere, or from one list (the membership ended)
+            sql += (f""" WHERE (s.status = '{Status.COMPLAINED}' OR EXISTS (
+                        SELECT 1 FROM unsubscribe_events e WHERE e.subscriber_id = s.id
+                           AND e.method LIKE 'complaint%'))""")
+        elif status is not None:
             sql += " WHERE s.status = ?"
             params.append(status)
         for row in self.db.execute(sql + " ORDER BY s.id", params):
@@ -200,19 +207,12 @@ class Subscribers:
             counts.setdefault(str(name), {})[str(status)] = int(n)
         return counts
 
-    def record_bounce(self, subscriber_id: int, threshold: int, now: datetime) -> bool:
-        """Count a permanent refusal; True when the address is now marked bounced."""
-        with self.db.transaction():
-            self.db.execute("UPDATE subscribers SET bounces = bounces + 1 WHERE id = ?",
-                            (subscriber_id,))
-            bounced = self.db.execute(
-                f"""UPDATE subscribers SET status = '{Status.BOUNCED}', updated_at = ?
-                    WHERE id = ? AND bounces >= ? AND status = '{Status.ACTIVE}'""",
-                (stamp(now), subscriber_id, threshold)).rowcount
-        return bounced > 0
-
 
 def subscriber(row: Row) -> Subscriber:
-    (id_, email, name, language, fmt, status, consent_source, consent_at, bounces) = row
+    (id_, email, name, language, fmt, status, consent_source, consent_at, bounces, reason,
+     status_at, until, score) = row
     return Subscriber(int(id_), str(email), name, str(language), str(fmt), str(status),
-                      str(consent_source), datetime.fromisoformat(str(consent_at)), int(bounces))
+                      str(consent_source), datetime.fromisoformat(str(consent_at)), int(bounces),
+                      status_reason=None if reason is None else str(reason),
+                      status_at=moment(status_at), suppressed_until=moment(until),
+                      bounce_score=float(score or 0))

@@ -41,6 +41,7 @@ class Status(StrEnum):
     UNSUBSCRIBED = "unsubscribed"
     BOUNCED = "bounced"
     SUPPRESSED = "suppressed"  # never to be sent to again, whatever list or path
+    COMPLAINED = "complained"  # reported a message as abuse: no list writes to them again
 
 
 
@@ -57,6 +58,10 @@ class Subscriber:
     consent_source: str
     consent_at: datetime
     bounces: int = 0
+    status_reason: str | None = None  # why the status is what it is (a bounce's status code)
+    status_at: datetime | None = None
+    suppressed_until: datetime | None = None  # a soft suppression's end
+    bounce_score: float = 0.0
 
 
 @dataclass(frozen=True)

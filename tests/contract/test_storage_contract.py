@@ -3,6 +3,7 @@ commit together or not at all (nesting as savepoints), leases, and fenced outbox
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -11,10 +12,12 @@ from typing import TypeVar
 
 import pytest
 
+from newsletter.bounces.rules import BounceRules, Kind, Outcome
 from newsletter.delivery.rules import Change, QueuedMessage, State
 from newsletter.errors import AlreadySent, LeaseLost, NotFound
 from newsletter.reports.model import Report
 from newsletter.store import Store
+from newsletter.store.bounces import Entry
 from newsletter.subscribers.addresses import Status, check_subscriber
 from newsletter.translate.core import Flag
 from newsletter.translate.editions import Edition
@@ -231,12 +234,91 @@ def test_a_pending_invitation_is_confirmed_once(store: Store) -> None:
     assert [s.email for s in store.subscribers.recipients("daily")] == ["p@example.org"]
 
 
-def test_bounces_past_the_threshold_stop_the_address(store: Store) -> None:
-    (a,) = _subscribe(store, "a@example.org")
-    assert not store.subscribers.record_bounce(a, 2, NOW)
-    assert store.subscribers.record_bounce(a, 2, NOW)
-    assert store.subscribers.by_id(a).status == Status.BOUNCED
+def _sent(store: Store, *emails: str) -> dict[str, int]:
+    """``emails`` subscribed to daily and sent one alert: each address's outbox row."""
+    _subscribe(store, *emails)
+    issue_id, _ = _issue(store, [_add(store)])
+    _deliver(store, issue_id)
+    return {row["address"]: row["id"] for row in store.outbox.rows(issue_id)}
+
+
+RULES = BounceRules(threshold=2, suppress_days=30)
+
+
+def test_bounces_past_the_threshold_stop_the_address_for_a_while(store: Store) -> None:
+    rows = _sent(store, "a@example.org")
+    a = store.subscribers.get("a@example.org").id
+    first = Entry("f1", "maildir", Kind.PERMANENT, "a@example.org", "5.7.1", "policy",
+                  outbox_id=rows["a@example.org"])
+    assert store.bounces.record(first, RULES, NOW) is Outcome.SCORED
+    assert store.bounces.record(first, RULES, NOW) is None  # the same message: counted once
+    second = dataclasses.replace(first, fingerprint="f2")
+    assert store.bounces.record(second, RULES, NOW) is Outcome.SUPPRESSED
+    stopped = store.subscribers.by_id(a)
+    assert (stopped.status, stopped.status_reason) == (Status.BOUNCED, "5.7.1 policy")
+    assert stopped.suppressed_until == NOW + timedelta(days=30)
     assert list(store.subscribers.recipients("daily")) == []
+    assert store.bounces.expire(NOW + timedelta(days=29)) == 0
+    assert store.bounces.expire(NOW + timedelta(days=30)) == 1
+    assert store.subscribers.by_id(a).status == Status.ACTIVE
+    assert store.subscribers.by_id(a).bounce_score == 0
+
+
+def test_a_user_unknown_stops_at_once_and_a_complaint_ends_one_membership(
+        store: Store) -> None:
+    rows = _sent(store, "gone@example.org", "angry@example.org")
+    store.subscribers.import_rows([check_subscriber("angry@example.org")], "weekly",
+                                  consent_source="test", now=NOW)
+    assert store.bounces.record(Entry("g", "imap", Kind.PERMANENT, "gone@example.org",
+                                      "5.1.1", outbox_id=rows["gone@example.org"]),
+                                RULES, NOW) is Outcome.DISABLED
+    gone = store.subscribers.get("gone@example.org")
+    assert (gone.status, gone.suppressed_until) == (Status.BOUNCED, None)
+    assert store.bounces.record(Entry("c", "imap", Kind.COMPLAINT, status="abuse",
+                                      outbox_id=rows["angry@example.org"]),
+                                RULES, NOW) is Outcome.UNSUBSCRIBED
+    angry = store.subscribers.get("angry@example.org")
+    assert angry.status == Status.ACTIVE
+    assert store.subscribers.memberships(angry.id) == {"daily": "unsubscribed",
+                                                       "weekly": "active"}
+    returned = {row["address"]: row["returned"] for row in store.outbox.rows()}
+    assert returned == {"gone@example.org": "bounced", "angry@example.org": "complained"}
+    [daily] = store.bounces.returns(NOW + timedelta(days=5), timedelta(days=3))
+    assert (daily.sent, daily.delivered, daily.bounced, daily.complained) == (2, 0, 1, 1)
+    assert store.bounces.reactivate(gone.id, NOW)
+    assert store.subscribers.get("gone@example.org").status == Status.ACTIVE
+
+
+def test_an_unmatched_message_changes_no_reader(store: Store) -> None:
+    _sent(store, "a@example.org")
+    outcome = store.bounces.record(Entry("u", "pop3", Kind.PERMANENT, "a@example.org",
+                                         "5.1.1", problem="forged"), RULES, NOW)
+    assert outcome is Outcome.UNMATCHED
+    assert store.subscribers.get("a@example.org").status == Status.ACTIVE
+    [recorded] = store.bounces.listing(unmatched=True)
+    assert (recorded.detail, recorded.subscriber_id) == ("forged", None)
+
+
+def test_one_message_read_by_many_at_once_counts_once(store: Store, reopen: Reopen) -> None:
+    rows = _sent(store, "a@example.org")
+    entry = Entry("same", "imap", Kind.PERMANENT, "a@example.org", "5.7.1",
+                  outbox_id=rows["a@example.org"])
+    outcomes = _at_once(reopen, lambda other, i: other.bounces.record(entry, RULES, NOW), 3)
+    assert sorted(map(str, outcomes)) == ["None", "None", "scored"]
+    assert store.subscribers.get("a@example.org").bounce_score == 1
+
+
+def test_bounces_for_one_reader_at_once_all_count(store: Store, reopen: Reopen) -> None:
+    rows = _sent(store, "a@example.org")
+    rules = BounceRules(threshold=10)
+
+    def one(other: Store, index: int) -> Outcome | None:
+        return other.bounces.record(Entry(f"m{index}", "imap", Kind.PERMANENT,
+                                          "a@example.org", "5.7.1",
+                                          outbox_id=rows["a@example.org"]), rules, NOW)
+
+    assert _at_once(reopen, one, 3) == [Outcome.SCORED] * 3
+    assert store.subscribers.get("a@example.org").bounce_score == 3
 
 
 def test_lists_are_saved_replaced_and_deleted(store: Store) -> None:

@@ -24,6 +24,7 @@ from aiosmtpd.controller import Controller
 from click.testing import CliRunner
 
 from newsletter.app import Instance
+from newsletter.bounces.rules import BounceRules
 from newsletter.cli.main import cli
 from newsletter.delivery.files import FileTransport
 from newsletter.delivery.rules import RetryPolicy
@@ -82,7 +83,7 @@ def _send(office: Instance, store: Store, port: int, *, clock: Callable[[], date
     options = SendOptions(sender="updates@example.org", connections=connections, lease=30,
                           policy=RetryPolicy(max_attempts=max_attempts,
                                              base=timedelta(seconds=10)),
-                          bounce_threshold=1)
+                          bounces=BounceRules(threshold=1))
     smtp = SmtpOptions("127.0.0.1", port, security, "", "", timeout)
     return asyncio.run(Sweep(store, source, SmtpRelay(smtp, connections), options,
                              owner="test", clock=clock)())
@@ -148,6 +149,11 @@ def test_temporary_failures_are_retried_and_permanent_ones_fail(office: Instance
         550, 4)
     assert "no such user" in rows["t550@example.org"]["last_text"]
     assert store.subscribers.get("t550@example.org").status == "bounced"
+    # The refusal goes through the rules of what comes back, and is listed with them.
+    [refused] = store.bounces.listing()
+    assert (refused.source, refused.status, refused.outcome, refused.address) == (
+        "smtp", "5.1.1", "disabled", "t550@example.org")
+    assert rows["t550@example.org"]["returned"] == "bounced"
     received = [m.recipients[0] for m in sink.messages]
     assert sorted(received) == sorted(a for a, s in states.items() if s == "sent")
 

@@ -203,7 +203,7 @@ def test_an_address_that_leaves_after_queueing_is_skipped_with_the_reason(
 
 def test_retry_requeues_temporary_failures_only(office: Instance, store: Store) -> None:
     plan: dict[str, list[str | None]] = {
-        "perm@example.org": ["550 5.1.1 no such user"],
+        "perm@example.org": ["550 5.7.1 refused by policy"],
         "busy@example.org": ["451 4.3.0 busy"],
         "wait@example.org": ["451 4.3.0 later"],
         "gone@example.org": ["451 4.3.0 busy"],
@@ -239,7 +239,8 @@ def test_retry_requeues_temporary_failures_only(office: Instance, store: Store) 
     states = {r["address"]: r["state"] for r in store.outbox.rows()}
     assert states == {"perm@example.org": "failed", "busy@example.org": "sent",
                       "wait@example.org": "sent", "gone@example.org": "failed"}
-    assert store.subscribers.get("perm@example.org").status == "active"  # one bounce of three
+    # A refusal by policy counts one of three; a "user unknown" would have stopped it.
+    assert store.subscribers.get("perm@example.org").status == "active"
 
 
 # -- a relay that is down ----------------------------------------------------------------------

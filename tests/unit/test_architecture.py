@@ -16,9 +16,11 @@ CORE = ["errors", "config", "config_values", "languages", "reports/model", "repo
         "reports/datelines", "reports/identity", "reports/inflection", "reports/places", "summarise/core", "summarise/words", "summarise/figures", "summarise/digest", "translate/core", "translate/editions", "mail/render",
         "mail/compose", "mail/links", "subscribers/addresses", "subscribers/tokens",
         "lists/spec", "lists/parse", "delivery/rules",
-        "delivery/transport", "delivery/relays", "example_config", "issues/model"]
+        "delivery/transport", "delivery/relays", "example_config", "issues/model",
+        "config_sections", "bounces/verp", "bounces/rules", "bounces/parse"]
 EDGE_LIBRARIES = {"sqlite3", "psycopg", "aiosmtplib", "smtplib", "argostranslate",
-                  "ctranslate2", "apscheduler", "click", "urllib", "socket", "starlette"}
+                  "ctranslate2", "apscheduler", "click", "urllib", "socket", "starlette",
+                  "imaplib", "poplib", "mailbox"}
 MODULES = sorted(PACKAGE.rglob("*.py"))
 
 
@@ -104,3 +106,15 @@ def test_every_command_is_listed_where_the_command_line_finds_it() -> None:
         names = {command.name for command in
                  importlib.import_module(f"newsletter.cli.{module}").COMMANDS}
         assert names == {name for name, where in COMMANDS.items() if where == module}, module
+
+
+def test_every_package_goes_into_the_wheel() -> None:
+    """pyproject.toml lists the packages one by one (templates and catalogs come from the top
+    of the checkout): a new subpackage missing there would be missing from the wheel."""
+    import tomllib
+
+    listed = set(tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))
+                 ["tool"]["setuptools"]["packages"])
+    found = {".".join(path.parent.relative_to(REPO).parts)
+             for path in PACKAGE.rglob("__init__.py")}
+    assert found <= listed

@@ -1,0 +1,1 @@
+"""Bounces and complaints that come back: return paths, reading, rules and sources."""
