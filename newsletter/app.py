@@ -51,6 +51,7 @@ if TYPE_CHECKING:
     from newsletter.service.workers import Heartbeat, TranslationThread
     from newsletter.subscribers.links import Links as ReaderLinks
     from newsletter.subscribers.pending import UnsubscribeJournal
+    from newsletter.subscribers.privacy import Forgotten
     from newsletter.translate.core import Glossary
     from newsletter.translate.engine import ArgosEngine
 
@@ -323,7 +324,8 @@ class Instance:
         return Service(store, self.settings, inbox=self.inbox, lists=self.lists_of(store),
                        engine=self.engine, renderer=self.renderer, glossary=self.glossary,
                        clock=clock, looking=looking,
-                       journal=None if looking else self.unsubscribe_journal())
+                       journal=None if looking else self.unsubscribe_journal(),
+                       forgotten=self.forgotten())
 
     def issue_messages(self, store: Store) -> IssueMessages:
         """The bytes of each outbox row: its issue's template, filled in per recipient."""
@@ -349,6 +351,14 @@ class Instance:
             policy=RetryPolicy(max_attempts=delivery.max_attempts,
                                base=timedelta(seconds=delivery.retry_base_seconds),
                                cap=timedelta(seconds=delivery.retry_cap_seconds)))
+
+    def forgotten(self) -> Forgotten | None:
+        """How erased readers are recognised (digests under the signing keys), or None when
+        no key is set."""
+        from newsletter.subscribers.privacy import Forgotten
+
+        web = self.settings.web
+        return Forgotten([web.secret, *web.old_secrets]) if web.secret else None
 
     def envelope_sender(self) -> str:
         """The envelope sender of a one-off message (a test send, an invitation): the return

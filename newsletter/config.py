@@ -30,6 +30,7 @@ from newsletter.config_sections import (
     MailSettingsSection,
     ModelsSettings,
     PathsSettings,
+    PrivacySettings,
     ScheduleSettings,
     SmtpSettings,
     SummarySettings,
@@ -61,6 +62,7 @@ class Settings:
     web: WebSettings = field(default_factory=WebSettings)
     delivery: DeliverySettings = field(default_factory=DeliverySettings)
     bounces: BouncesSettings = field(default_factory=BouncesSettings)
+    privacy: PrivacySettings = field(default_factory=PrivacySettings)
     smtp: SmtpSettings = field(default_factory=SmtpSettings)
     dkim: DkimSettings = field(default_factory=DkimSettings)
     schedule: ScheduleSettings = field(default_factory=ScheduleSettings)

@@ -250,6 +250,15 @@ class BouncesSettings:
 
 
 @dataclass(frozen=True)
+class PrivacySettings:
+    """What is kept of readers, and for how long."""
+
+    erase_unsubscribed_after_days: float = setting(
+        0.0, "Erase readers who left (unsubscribed from everything) more than this many days "
+        "ago, as `subscribers erase` does; 0 keeps them.", bounds=(0, 36_500))
+
+
+@dataclass(frozen=True)
 class SmtpSettings:
     """The SMTP relay."""
 

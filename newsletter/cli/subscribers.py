@@ -1,9 +1,11 @@
-"""Commands for subscribers and lists."""
+"""Commands for subscribers: add, invite, import, export, their data, and erasing them."""
 
 from __future__ import annotations
 
 import itertools
+import json
 from collections.abc import Iterable, Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -47,6 +49,8 @@ def _subscriber_dict(subscriber: Subscriber, lists: dict[str, str]) -> dict[str,
             "status_since": subscriber.status_at.isoformat() if subscriber.status_at else None,
             "suppressed_until": subscriber.suppressed_until.isoformat()
             if subscriber.suppressed_until else None,
+            "paused_until": subscriber.paused_until.isoformat()
+            if subscriber.paused_until else None,
             "lists": lists}
 
 
@@ -97,11 +101,13 @@ def subscribers_add(obj: Context, email: str, name: str | None, language: str | 
             obj.instance.lists_of(store).named(list_name)
         before = store.subscribers.find(row.email)
         counts = store.subscribers.import_rows([row], list_name, consent_source=consent,
-                                                now=store.clock()())
+                                                now=store.clock()(),
+                                                forgotten=obj.instance.forgotten())
+        if counts.not_resubscribed:
+            raise NewsletterError(
+                f"{row.email} has unsubscribed, is suppressed or was erased: not resubscribed",
+                hint="only the subscriber can subscribe again")
         after = store.subscribers.get(row.email)
-    if counts.not_resubscribed:
-        raise NewsletterError(f"{row.email} has unsubscribed or is suppressed: not resubscribed",
-                              hint="only the subscriber can subscribe again")
     joined = f" (subscribed to {list_name})" if counts.subscribed else ""
     if before is None:
         click.echo(f"Added {row.email}{joined}")
@@ -138,7 +144,7 @@ def subscribers_invite(obj: Context, email: str, list_name: str, name: str | Non
         transport = instance.transport()  # before the address is stored: it may refuse
         invitation = invite(store, spec, row, builder=builder, renderer=instance.renderer(),
                             transport=transport, sender=instance.envelope_sender(),
-                            now=store.clock()())
+                            now=store.clock()(), forgotten=instance.forgotten())
     if invitation.outcome is None:
         click.echo(f"{row.email} is already subscribed to {list_name}")
         return
@@ -183,14 +189,22 @@ def subscribers_show(obj: Context, email: str, as_json: bool) -> None:
     with obj.instance.open_store() as store:
         subscriber = store.subscribers.get(normalise_address(email))
         lists = store.subscribers.memberships(subscriber.id)
+        history = store.readers.history(subscriber.id)
     data = _subscriber_dict(subscriber, lists)
+    data["history"] = [{"at": c.at.isoformat(), "what": c.what, "detail": c.detail,
+                        "via": c.via} for c in history]
     if as_json:
         emit_json(data)
         return
     for key, value in data.items():
+        if key == "history":
+            continue
         if isinstance(value, dict):  # the lists: "daily (active), weekly (unsubscribed)"
             value = ", ".join(f"{name} ({status})" for name, status in value.items())
         click.echo(f"{key:<15} {value if value not in (None, '') else '-'}")
+    for change in history:
+        click.echo(f"{'changed':<15} {change.at:%Y-%m-%d %H:%M} {change.what}"
+                   + (f" {change.detail}" if change.detail else "") + f" ({change.via})")
 
 
 @subscribers.command("list")
@@ -236,7 +250,12 @@ def subscribers_reactivate(obj: Context, email: str) -> None:
     address = normalise_address(email)
     with obj.instance.open_store() as store:
         subscriber = store.subscribers.get(address)
-        if not store.bounces.reactivate(subscriber.id, store.clock()()):
+        now = store.clock()()
+        with store.transaction():
+            reactivated = store.bounces.reactivate(subscriber.id, now)
+            if reactivated:
+                store.readers.record(subscriber.id, "reactivated", "office", now)
+        if not reactivated:
             raise NewsletterError(
                 f"{address} is {subscriber.status}, not bounced or complained",
                 hint="only a bounced or complained address is reactivated; an unsubscribed "
@@ -273,7 +292,8 @@ def subscribers_import(obj: Context, csv_file: Path, list_name: str, consent: st
                                       not_resubscribed=[])
                 for batch in _batches(reader, _IMPORT_BATCH):
                     counts = counts + store.subscribers.import_rows(
-                        batch, list_name, consent_source=consent_source, now=store.clock()())
+                        batch, list_name, consent_source=consent_source, now=store.clock()(),
+                        forgotten=obj.instance.forgotten())
         except UnicodeDecodeError as exc:
             raise NewsletterError(f"{csv_file} is not UTF-8 text (byte {exc.start})",
                                   hint="save the spreadsheet as \"CSV UTF-8\" and import that; "
@@ -357,6 +377,86 @@ def subscribers_export(obj: Context, list_name: str, out_file: Path | None, bom:
         else:
             with out_file.open("w", encoding="utf-8", newline="") as handle:
                 handle.writelines(lines)
+
+
+@subscribers.command("pause")
+@click.argument("email")
+@click.option("--until", "until", type=click.DateTime(["%Y-%m-%d"]),
+              help="Send nothing before this day (UTC).")
+@click.option("--end", is_flag=True, help="End the pause now.")
+@click.pass_obj
+@handle_errors
+def subscribers_pause(obj: Context, email: str, until: datetime | None, end: bool) -> None:
+    """Pause a reader: no issue made before --until is queued for them (nothing is lost:
+    they get what arrives after)."""
+    from datetime import UTC
+
+    from newsletter.subscribers.addresses import normalise_address
+
+    if (until is None) == (not end):
+        raise click.UsageError("give --until DAY or --end")
+    address = normalise_address(email)
+    with obj.instance.open_store() as store:
+        subscriber = store.subscribers.get(address)
+        now = store.clock()()
+        when = until.replace(tzinfo=UTC) if until is not None else None
+        if when is not None and when <= now:
+            raise NewsletterError(f"{when:%Y-%m-%d} has passed",
+                                  hint="give a day to come, or --end")
+        store.readers.pause(subscriber.id, when, "office", now)
+    click.echo(f"{address} is paused until {when:%Y-%m-%d}" if when
+               else f"{address} is no longer paused")
+
+
+@subscribers.command("export-data")
+@click.argument("email")
+@click.option("--out", "out_file", type=click.Path(path_type=Path, dir_okay=False),
+              help="Write to this file instead of standard output.")
+@click.pass_obj
+@handle_errors
+def subscribers_export_data(obj: Context, email: str, out_file: Path | None) -> None:
+    """Everything held about one reader, as JSON (their right of access): their record,
+    lists, history, the messages sent to them and what came back."""
+    from newsletter.subscribers.addresses import normalise_address
+
+    with obj.instance.open_store() as store:
+        subscriber = store.subscribers.get(normalise_address(email))
+        data = store.readers.data(subscriber.id)
+    text = json.dumps(data, ensure_ascii=False, indent=2, default=str) + "\n"
+    if out_file is None:
+        click.echo(text, nl=False)
+        return
+    out_file.write_text(text, encoding="utf-8")
+    click.echo(f"Wrote {display_path(out_file)}", err=True)
+
+
+@subscribers.command("erase")
+@click.argument("email")
+@click.option("--yes", is_flag=True, help="Do not ask to confirm.")
+@click.pass_obj
+@handle_errors
+def subscribers_erase(obj: Context, email: str, yes: bool) -> None:
+    """Forget a reader (their right to erasure): their record, lists and history are
+    removed in one transaction, the messages sent to them keep only what counts, and an HMAC
+    of the address stays so that no import brings them back."""
+    from newsletter.subscribers.addresses import normalise_address
+
+    address = normalise_address(email)
+    forgotten = obj.instance.forgotten()
+    if forgotten is None:
+        raise NewsletterError("a reader cannot be erased without the signing key",
+                              hint="set NEWSLETTER_WEB_SECRET: the digest that keeps the "
+                                   "address from coming back is made with it")
+    with obj.instance.open_store() as store:
+        subscriber = store.subscribers.get(address)
+        if not yes and not click.confirm(f"Erase {address} and everything about them?",
+                                         err=True):
+            raise NewsletterError("nothing was erased", hint="add --yes to erase without "
+                                                             "being asked")
+        erased = store.readers.erase(subscriber.id, forgotten.digest(address),
+                                     store.clock()())
+    click.echo(f"Erased {address}: {erased.messages} message(s) sent to them now keep only "
+               f"their state; {erased.returned} returned message(s) no longer name them")
 
 
 COMMANDS: tuple[click.Command, ...] = (subscribers,)

@@ -178,10 +178,14 @@ class _Book:
         """Write what is pending and move ``rows`` to ``transmitting``, together; returns the
         rows that may be sent (the others' lease was lost: counted, never sent)."""
         fresh = [row.id for row in rows if row.id not in self.transmitting]
+        skipped = 0
         with self.store.transaction():
             self.flush()
+            if fresh:  # a reader who left since the claim is skipped, not sent
+                skipped = self.store.outbox.skip_departed(fresh, self.owner)
             fenced = self.store.outbox.fence(fresh, self.owner) if fresh else set()
-        self.run.lost += len(fresh) - len(fenced)
+        self.run.skipped += skipped
+        self.run.lost += len(fresh) - len(fenced) - skipped
         self.transmitting |= fenced
         return [row for row in rows if row.id in self.transmitting]
 

@@ -66,7 +66,7 @@ def create_issue(
 
     def recipients(issue_id: int) -> Iterator[QueuedMessage]:
         nonlocal skipped
-        for subscriber in store.subscribers.recipients(spec.name):
+        for subscriber in store.subscribers.recipients(spec.name, now):
             if only_languages and subscriber.language not in only_languages:
                 continue
             language = spec.reader_language(subscriber.language)
@@ -126,9 +126,9 @@ def refuse_if_empty(planned: PlannedIssue, spec: ListSpec, report_ids: Sequence[
 
 
 def audience(store: Store, spec: ListSpec) -> dict[str, int]:
-    """How many of the list's recipients would get each language (for dry runs)."""
+    """How many of the list's recipients would get each language now (for dry runs)."""
     counts: dict[str, int] = {}
-    for subscriber in store.subscribers.recipients(spec.name):
+    for subscriber in store.subscribers.recipients(spec.name, store.clock()()):
         language = spec.reader_language(subscriber.language)
         counts[language] = counts.get(language, 0) + 1
     return dict(sorted(counts.items()))

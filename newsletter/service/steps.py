@@ -33,6 +33,7 @@ from newsletter.reports.ingest import Inbox, ingest_inbox
 from newsletter.reports.model import StoredReport
 from newsletter.store import Store
 from newsletter.subscribers.pending import UnsubscribeJournal
+from newsletter.subscribers.privacy import Forgotten
 from newsletter.summarise.pending import summarise_pending
 from newsletter.translate.core import Glossary
 from newsletter.translate.editions import edition_view
@@ -64,7 +65,8 @@ class Service:
                  renderer: Callable[[], Renderer], glossary: Callable[[], Glossary],
                  clock: Callable[[], datetime], looking: bool = False,
                  fence: Callable[[], None] | None = None,
-                 journal: UnsubscribeJournal | None = None) -> None:
+                 journal: UnsubscribeJournal | None = None,
+                 forgotten: Forgotten | None = None) -> None:
         self.store = store
         self.settings = settings
         self.inbox = inbox
@@ -76,6 +78,8 @@ class Service:
         self.looking = looking
         # Unsubscribes the web app could not write at once: applied before any issue is made.
         self.journal = journal
+        # How erased readers are remembered ([privacy] erase_unsubscribed_after_days).
+        self.forgotten = forgotten
         # Run first in every transaction that makes an issue: a scheduler that lost its lease
         # (it froze, another took over) makes nothing.
         self.fence = fence
@@ -123,6 +127,7 @@ class Service:
         if self.journal is not None:
             self.journal.apply(self.store)
         self.store.bounces.expire(now)
+        self.retain(now)
         outcomes = ingest_inbox(self.store, self.inbox, self.settings.ingest, now=now)
         summarise_pending(self.store, self.settings.summary, now=now)
         self.store.jobs.enqueue(
@@ -130,6 +135,23 @@ class Service:
              for s in self.store.editions.state()), now)
         self.store.jobs.retry(self.store.failures.due(TRANSLATE_STEP, now), now)
         return sum(1 for o in outcomes if o.status.value in ("ingested", "updated"))
+
+    def retain(self, now: datetime) -> int:
+        """Erase the readers who left more than ``[privacy] erase_unsubscribed_after_days``
+        ago; returns how many."""
+        days = self.settings.privacy.erase_unsubscribed_after_days
+        if not days or self.looking:
+            return 0
+        if self.forgotten is None:
+            log.warning("[privacy] erase_unsubscribed_after_days is set, but readers cannot "
+                        "be erased without NEWSLETTER_WEB_SECRET", extra={"event": "retention"})
+            return 0
+        erased = self.store.readers.erase_departed(now - timedelta(days=days), self.forgotten,
+                                                   now)
+        if erased:
+            log.info("erased %d reader(s) who left more than %g days ago", len(erased), days,
+                     extra={"event": "retention", "erased": len(erased)})
+        return len(erased)
 
     def translate(self, owner: str, *, stop: Callable[[], bool] = lambda: False,
                   bodies: bool = True, mailed: Callable[[], None] = lambda: None) -> int:

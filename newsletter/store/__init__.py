@@ -4,11 +4,11 @@
 ``store.subscribers``, ``store.lists``, ``store.issues``, ``store.outbox``, ``store.runs``
 (schedule runs), ``store.leases``, ``store.jobs`` (translation jobs), ``store.workers``
 (heartbeats), ``store.failures`` (steps that failed for one report), ``store.bounces`` (what
-came back) and ``store.inbox`` (files seen, quarantine) each hold the
-SQL of their concept and return typed values. :meth:`Store.transaction` is the one place that
-commits; a single statement commits itself, and transactions nest as savepoints. What differs
-between databases is in :mod:`newsletter.store.dialect`, the schema in
-:mod:`newsletter.store.migrations`.
+came back), ``store.readers`` (a reader's history, data and erasure) and ``store.inbox``
+(files seen, quarantine) each hold the SQL of their concept and return typed values.
+:meth:`Store.transaction` is the one place that commits; a single statement commits itself,
+and transactions nest as savepoints. What differs between databases is in
+:mod:`newsletter.store.dialect`, the schema in :mod:`newsletter.store.migrations`.
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ from newsletter.store.lists import Lists
 from newsletter.store.memory import Memory
 from newsletter.store.migrations import MIGRATIONS, Migration, migrate
 from newsletter.store.outbox import Outbox
+from newsletter.store.readers import Readers
 from newsletter.store.reports import Reports
 from newsletter.store.reviewers import Reviewers
 from newsletter.store.schedule import ScheduleRuns
@@ -71,6 +72,7 @@ class Store:
         self.workers = Workers(db)
         self.failures = Failures(db)
         self.bounces = Bounces(db)
+        self.readers = Readers(db)
 
     @property
     def where(self) -> str:

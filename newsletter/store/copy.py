@@ -22,10 +22,10 @@ TABLES = ("reports", "report_revisions", "inbox_files", "quarantine", "summaries
           "unsubscribe_events", "issues", "issue_bodies", "outbox", "issue_reports",
           "schedule_runs", "translation_jobs", "edition_reviews", "holds",
           "translation_memory", "report_failures", "reviewers", "review_sessions",
-          "login_failures", "bounces")
+          "login_failures", "bounces", "reader_changes", "erased_addresses")
 NOT_COPIED = ("leases", "workers", "schema_migrations")  # the old processes', and the schema's
 WITH_IDS = ("reports", "quarantine", "subscribers", "unsubscribe_events", "issues", "outbox",
-            "schedule_runs", "login_failures", "bounces")
+            "schedule_runs", "login_failures", "bounces", "reader_changes")
 _SAME_DATABASE_LOCK = 7_414_351_023  # an advisory lock key: "is the target the source?"
 _CHUNK = 5_000
 

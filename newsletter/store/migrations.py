@@ -506,6 +506,30 @@ MIGRATIONS: tuple[Migration, ...] = (
         ALTER TABLE subscribers ADD COLUMN suppressed_until TEXT;
         """,
     ),
+    Migration(
+        "0018_readers",
+        """
+        -- What changed for a reader, when, and by which way (their own link, the office, a
+        -- complaint): `subscribers show` tells it.
+        CREATE TABLE reader_changes (
+            id            {id},
+            subscriber_id INTEGER NOT NULL,
+            at            TEXT NOT NULL,
+            what          TEXT NOT NULL,
+            detail        TEXT,
+            via           TEXT NOT NULL
+        );
+        CREATE INDEX reader_changes_subscriber ON reader_changes(subscriber_id);
+        -- Readers who asked to be forgotten, by an HMAC of their address
+        -- (newsletter.subscribers.privacy): an import never brings them back.
+        CREATE TABLE erased_addresses (
+            digest TEXT PRIMARY KEY,
+            at     TEXT NOT NULL
+        );
+        -- A pause: nothing is queued for the reader before paused_until.
+        ALTER TABLE subscribers ADD COLUMN paused_until TEXT;
+        """,
+    ),
 )
 
 

@@ -119,7 +119,9 @@ class Outbox:
     def fence(self, ids: Sequence[int], owner: str) -> set[int]:
         """Move the rows ``ids`` that ``owner`` holds from ``sending`` to ``transmitting``,
         in one statement: their data may go from now on. Returns those it moved (a row not
-        among them was lost to recovery and must not be sent)."""
+        among them was lost to recovery and must not be sent). The sender first skips the
+        rows whose reader left since they were claimed (:meth:`skip_departed`), in the same
+        transaction."""
         moved: set[int] = set()
         for chunk in chunks(ids):
             marks = ",".join("?" * len(chunk))
@@ -128,6 +130,31 @@ class Outbox:
                     WHERE id IN ({marks}) AND lease_owner = ? AND state = '{State.SENDING}'
                     RETURNING id""", (*chunk, owner)))
         return moved
+
+    def skip_departed(self, ids: Sequence[int], owner: str) -> int:
+        """Skip the rows ``ids`` (held by ``owner``, claimed) whose reader is no longer an
+        active member of the issue's list, or no longer exists (erased): an unsubscription,
+        a bounce or an erasure while a send is in flight is honoured up to the moment the
+        data would go. Returns how many."""
+        skipped = 0
+        for chunk in chunks(ids):
+            skipped += self._skip_departed(chunk, owner)
+        return skipped
+
+    def _skip_departed(self, ids: Sequence[int], owner: str) -> int:
+        marks = ",".join("?" * len(ids))
+        return self.db.execute(
+            f"""UPDATE outbox SET state = '{State.SKIPPED}', lease_owner = NULL,
+                  lease_until = NULL, next_attempt_at = NULL,
+                  last_text = 'skipped: the reader left or was stopped after queueing'
+                WHERE id IN ({marks}) AND lease_owner = ? AND state = '{State.SENDING}'
+                  AND NOT EXISTS (
+                    SELECT 1 FROM subscribers s JOIN subscriptions m
+                        ON m.subscriber_id = s.id
+                      JOIN issues i ON i.list_name = m.list_name
+                     WHERE s.id = outbox.subscriber_id AND i.id = outbox.issue_id
+                       AND s.status = '{Status.ACTIVE}' AND m.status = '{Status.ACTIVE}')""",
+            (*ids, owner)).rowcount
 
     def recover(self, now: datetime) -> Recovered:
         """Take over the messages whose owner's lease ran out (it crashed or froze: a live

@@ -5,14 +5,15 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from datetime import datetime
 
-from newsletter.errors import NotFound
+from newsletter.errors import NotFound, StoreError
 from newsletter.store.database import Database, Row, chunks, literals, moment, stamp
 from newsletter.subscribers.addresses import ImportCounts, Status, Subscriber, SubscriberRow
+from newsletter.subscribers.privacy import Forgotten
 
 COLUMNS = ", ".join(
     f"s.{c}" for c in
     ("id email name language format status consent_source consent_at bounces status_reason "
-     "status_at suppressed_until bounce_score").split()
+     "status_at suppressed_until bounce_score paused_until").split()
 )
 # An address in one of these states is never subscribed again by an import or an addition.
 _CLOSED = literals(Status.UNSUBSCRIBED, Status.BOUNCED, Status.SUPPRESSED, Status.COMPLAINED)
@@ -43,14 +44,15 @@ class Subscribers:
 
     def import_rows(
         self, rows: Sequence[SubscriberRow], list_name: str | None, *, consent_source: str,
-        now: datetime, status: str = Status.ACTIVE,
+        now: datetime, status: str = Status.ACTIVE, forgotten: Forgotten | None = None,
     ) -> ImportCounts:
         """Add new subscribers, update changed ones, and subscribe all to ``list_name``.
         Only the fields a row gives are written: one it leaves ``None`` keeps the stored value
         (a new subscriber gets the default; :meth:`SubscriberRow.applied_to`), so adding an
         address to another list, or importing a CSV of addresses only, changes nobody.
         Unsubscribed, bounced and suppressed addresses are left as they are: an import never
-        resubscribes anyone. Runs as one transaction."""
+        resubscribes anyone; nor does it bring back a reader who was erased (recognised by
+        ``forgotten``'s digests of the address). Runs as one transaction."""
         at = stamp(now)
         with self.db.transaction():
             existing: dict[str, Row] = {}
@@ -62,8 +64,9 @@ class Subscribers:
                     f"WHERE email IN ({marks})", chunk,
                 ):
                     existing[str(record[0])] = record
+            erased = self._erased([e for e in emails if e not in existing], forgotten)
             new = [(row.email, *row.applied_to(None)) for row in rows
-                   if row.email not in existing]
+                   if row.email not in existing and row.email not in erased]
             changed: list[tuple[str, str | None, str, str]] = []
             for row in rows:
                 if row.email in existing:
@@ -72,9 +75,10 @@ class Subscribers:
                     taken = row.applied_to(stored)
                     if taken != stored:
                         changed.append((row.email, *taken))
-            blocked = [row.email for row in rows if row.email in existing
-                       and existing[row.email][5] in (Status.UNSUBSCRIBED, Status.BOUNCED,
-                                                      Status.SUPPRESSED)]
+            blocked = [row.email for row in rows if row.email in erased or (
+                row.email in existing and existing[row.email][5] in (
+                    Status.UNSUBSCRIBED, Status.BOUNCED, Status.SUPPRESSED,
+                    Status.COMPLAINED))]
             self.db.executemany(
                 """INSERT INTO subscribers (email, name, language, format, status,
                      consent_source, consent_at, created_at, updated_at)
@@ -96,11 +100,28 @@ class Subscribers:
                                '{Status.PENDING}' ELSE '{Status.ACTIVE}' END, ?, ?
                         FROM subscribers WHERE email = ? AND status NOT IN {_CLOSED}
                         ON CONFLICT (subscriber_id, list_name) DO NOTHING""",
-                    [(list_name, at, at, email) for email in emails],
+                    [(list_name, at, at, email) for email in emails if email not in erased],
                 )
         return ImportCounts(added=len(new), updated=len(changed),
                             unchanged=len(rows) - len(new) - len(changed), subscribed=subscribed,
                             not_resubscribed=blocked)
+
+    def _erased(self, emails: Sequence[str], forgotten: Forgotten | None) -> set[str]:
+        """Which of ``emails`` belong to readers who were erased."""
+        if not emails or self.db.one("SELECT 1 FROM erased_addresses LIMIT 1") is None:
+            return set()
+        if forgotten is None:
+            raise StoreError("this office has erased readers, and without the signing key "
+                             "they cannot be recognised",
+                             hint="set NEWSLETTER_WEB_SECRET (and NEWSLETTER_WEB_OLD_SECRETS) "
+                                  "as the office runs with it")
+        by_digest = {digest: email for email in emails for digest in forgotten.digests(email)}
+        found: set[str] = set()
+        for chunk in chunks(list(by_digest)):
+            marks = ",".join("?" * len(chunk))
+            found |= {by_digest[str(d)] for (d,) in self.db.all(
+                f"SELECT digest FROM erased_addresses WHERE digest IN ({marks})", chunk)}
+        return found
 
     def memberships(self, subscriber_id: int) -> dict[str, str]:
         """The lists a subscriber is in, with the membership's status."""
@@ -185,16 +206,18 @@ class Subscribers:
         for row in self.db.execute(sql + " ORDER BY s.id", params):
             yield subscriber(row[:-1]), row[-1]
 
-    def recipients(self, list_name: str) -> Iterator[Subscriber]:
-        """Who a mail to ``list_name`` goes to: active subscribers with an active membership.
-        Every sending path asks this, so an unsubscribed, bounced, pending or suppressed
-        address is never sent to. Streamed, so memory stays flat on large lists."""
+    def recipients(self, list_name: str, now: datetime | None = None) -> Iterator[Subscriber]:
+        """Who a mail to ``list_name`` goes to: active subscribers with an active membership
+        (and, at ``now``, not paused). Every sending path asks this, so an unsubscribed,
+        bounced, pending or suppressed address is never sent to. Streamed, so memory stays
+        flat on large lists."""
+        paused = "" if now is None else "AND (s.paused_until IS NULL OR s.paused_until <= ?)"
         rows = self.db.execute(
             f"""SELECT {COLUMNS} FROM subscribers s JOIN subscriptions m
                 ON m.subscriber_id = s.id
                 WHERE m.list_name = ? AND m.status = '{Status.ACTIVE}'
-                  AND s.status = '{Status.ACTIVE}'
-                ORDER BY s.id""", (list_name,))
+                  AND s.status = '{Status.ACTIVE}' {paused}
+                ORDER BY s.id""", (list_name,) if now is None else (list_name, stamp(now)))
         for row in rows:
             yield subscriber(row)
 
@@ -210,9 +233,9 @@ class Subscribers:
 
 def subscriber(row: Row) -> Subscriber:
     (id_, email, name, language, fmt, status, consent_source, consent_at, bounces, reason,
-     status_at, until, score) = row
+     status_at, until, score, paused) = row
     return Subscriber(int(id_), str(email), name, str(language), str(fmt), str(status),
                       str(consent_source), datetime.fromisoformat(str(consent_at)), int(bounces),
                       status_reason=None if reason is None else str(reason),
                       status_at=moment(status_at), suppressed_until=moment(until),
-                      bounce_score=float(score or 0))
+                      bounce_score=float(score or 0), paused_until=moment(paused))

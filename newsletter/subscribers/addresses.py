@@ -62,6 +62,7 @@ class Subscriber:
     status_at: datetime | None = None
     suppressed_until: datetime | None = None  # a soft suppression's end
     bounce_score: float = 0.0
+    paused_until: datetime | None = None  # nothing is queued for them before this
 
 
 @dataclass(frozen=True)

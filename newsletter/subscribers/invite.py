@@ -13,6 +13,7 @@ from newsletter.mail.messages import Addressee, MessageBuilder
 from newsletter.mail.render import Renderer
 from newsletter.store import Store
 from newsletter.subscribers.addresses import Status, SubscriberRow
+from newsletter.subscribers.privacy import Forgotten
 
 
 @dataclass(frozen=True)
@@ -26,7 +27,7 @@ class Invitation:
 
 def invite(store: Store, spec: ListSpec, row: SubscriberRow, *, builder: MessageBuilder,
            renderer: Renderer, transport: Transport, sender: str,
-           now: datetime) -> Invitation:
+           now: datetime, forgotten: Forgotten | None = None) -> Invitation:
     """Add ``row`` to ``spec`` as pending and mail it the confirmation link, in the language
     and format it ends up with (an address already stored keeps what ``row`` does not give).
     A reader who had unsubscribed is pending again, and active again only once they follow
@@ -37,8 +38,11 @@ def invite(store: Store, spec: ListSpec, row: SubscriberRow, *, builder: Message
     if known is not None and known.status in (Status.BOUNCED, Status.SUPPRESSED):
         raise NewsletterError(f"{row.email} is {known.status}: not invited",
                               hint="a bounced or suppressed address is never written to again")
-    subscribers.import_rows([row], spec.name, consent_source="invitation", now=now,
-                            status="pending")
+    counts = subscribers.import_rows([row], spec.name, consent_source="invitation", now=now,
+                                     status="pending", forgotten=forgotten)
+    if counts.not_resubscribed and known is None:
+        raise NewsletterError(f"{row.email} asked to be forgotten: not invited",
+                              hint="a reader who was erased subscribes again by themselves")
     subscriber = subscribers.get(row.email)
     if subscriber.status == Status.ACTIVE and subscribers.memberships(
             subscriber.id).get(spec.name) == "active":

@@ -74,6 +74,9 @@ def follow(links: Links, token: str, purpose: str, *, act: bool, method: str) ->
                 state = "unsubscribed"
             else:
                 confirmed = store.subscribers.confirm(subscriber.id, claim.list_name, now)
+                if confirmed:
+                    store.readers.record(subscriber.id, "confirmed", "their confirmation link",
+                                         now, detail=claim.list_name)
                 active = store.subscribers.memberships(subscriber.id).get(
                     claim.list_name) == "active"
                 # Only what is true: a link whose invitation no longer stands (the reader

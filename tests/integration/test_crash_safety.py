@@ -209,8 +209,8 @@ office = load_instance(config, cwd=config.parent, environ={})
 with office.open_store() as store:
     recipients = store.subscribers.recipients
 
-    def dying(list_name):
-        for index, subscriber in enumerate(recipients(list_name)):
+    def dying(list_name, now=None):
+        for index, subscriber in enumerate(recipients(list_name, now)):
             if index == kill_at:
                 os.kill(os.getpid(), signal.SIGKILL)
             yield subscriber

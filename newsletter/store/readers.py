@@ -1,0 +1,161 @@
+"""A reader's own record: what changed for them, everything held about them, and forgetting
+them (queries)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from newsletter.store.database import Database, literals, moment, stamp
+from newsletter.subscribers.addresses import Status
+from newsletter.subscribers.privacy import Forgotten
+
+ERASED = "erased"  # what an erased reader's outbox rows keep as their address
+_STOPPED = literals(Status.UNSUBSCRIBED)
+
+
+@dataclass(frozen=True)
+class Change:
+    at: datetime
+    what: str
+    detail: str | None
+    via: str  # a link of theirs, the office (command line), a complaint, …
+
+
+@dataclass(frozen=True)
+class Erased:
+    """What erasing one reader did."""
+
+    email: str
+    messages: int  # outbox rows that now keep only their state, not who they went to
+    returned: int  # returned messages that no longer name them
+
+
+class Readers:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def record(self, subscriber_id: int, what: str, via: str, now: datetime,
+               detail: str | None = None) -> None:
+        self.db.execute(
+            """INSERT INTO reader_changes (subscriber_id, at, what, detail, via)
+               VALUES (?, ?, ?, ?, ?)""", (subscriber_id, stamp(now), what, detail, via))
+
+    def history(self, subscriber_id: int) -> list[Change]:
+        """What changed for the reader, oldest first: their changes and their
+        unsubscriptions (with how each was asked for)."""
+        rows = self.db.all(
+            """SELECT at, what, detail, via FROM reader_changes WHERE subscriber_id = ?
+               UNION ALL
+               SELECT at, 'unsubscribed', list_name, method FROM unsubscribe_events
+                WHERE subscriber_id = ?
+               ORDER BY 1""", (subscriber_id, subscriber_id))
+        return [Change(datetime.fromisoformat(str(r[0])), str(r[1]), r[2], str(r[3]))
+                for r in rows]
+
+    def data(self, subscriber_id: int) -> dict[str, Any]:
+        """Everything held about one reader, as plain values (their download)."""
+        row = self.db.one(
+            """SELECT email, name, language, format, status, consent_source, consent_at,
+                      bounces, bounce_score, status_reason, status_at, suppressed_until,
+                      paused_until, created_at, updated_at
+                 FROM subscribers WHERE id = ?""", (subscriber_id,))
+        if row is None:
+            return {}
+        keys = ("email", "name", "language", "format", "status", "consent_source",
+                "consent_at", "bounces", "bounce_score", "status_reason", "status_since",
+                "suppressed_until", "paused_until", "created_at", "updated_at")
+        lists = [{"list": str(r[0]), "status": str(r[1]), "since": str(r[2]),
+                  "changed": str(r[3])} for r in self.db.all(
+            """SELECT list_name, status, created_at, updated_at FROM subscriptions
+                WHERE subscriber_id = ? ORDER BY list_name""", (subscriber_id,))]
+        messages = [{"issue": int(r[0]), "list": str(r[1]), "kind": str(r[2]),
+                     "language": str(r[3]), "state": str(r[4]), "sent_at": r[5],
+                     "returned": r[6], "message_id": str(r[7])} for r in self.db.all(
+            """SELECT o.issue_id, i.list_name, i.kind, o.language, o.state, o.sent_at,
+                      o.returned, o.message_id
+                 FROM outbox o JOIN issues i ON i.id = o.issue_id
+                WHERE o.subscriber_id = ? ORDER BY o.id""", (subscriber_id,))]
+        returned = [{"received_at": str(r[0]), "kind": str(r[1]), "outcome": str(r[2]),
+                     "status": r[3], "list": r[4]} for r in self.db.all(
+            """SELECT received_at, kind, outcome, status, list_name FROM bounces
+                WHERE subscriber_id = ? ORDER BY id""", (subscriber_id,))]
+        history = [{"at": c.at.isoformat(), "what": c.what, "detail": c.detail, "via": c.via}
+                   for c in self.history(subscriber_id)]
+        return {**dict(zip(keys, row, strict=True)), "lists": lists, "history": history,
+                "messages": messages, "returned_mail": returned}
+
+    def erase(self, subscriber_id: int, digest: str, now: datetime) -> Erased:
+        """Forget one reader in one transaction (whole or not at all): their record, lists
+        and history go; their outbox rows keep only what counts (issue, language, state),
+        what came back for them no longer names them, and ``digest`` (an HMAC of the
+        address) stays so that no import brings them back."""
+        with self.db.transaction():
+            row = self.db.one("SELECT email FROM subscribers WHERE id = ?", (subscriber_id,))
+            if row is None:
+                return Erased("", 0, 0)
+            self.db.execute(
+                """INSERT INTO erased_addresses (digest, at) VALUES (?, ?)
+                   ON CONFLICT (digest) DO NOTHING""", (digest, stamp(now)))
+            messages = self.db.execute(
+                """UPDATE outbox SET address = ?, name = NULL, subscriber_id = -id,
+                          last_text = NULL
+                    WHERE subscriber_id = ?""", (ERASED, subscriber_id)).rowcount
+            returned = self.db.execute(
+                """UPDATE bounces SET address = NULL, diagnostic = NULL, subscriber_id = NULL,
+                          detail = 'the reader was erased' WHERE subscriber_id = ?""",
+                (subscriber_id,)).rowcount
+            for table in ("reader_changes", "unsubscribe_events", "subscriptions"):
+                self.db.execute(f"DELETE FROM {table} WHERE subscriber_id = ?",
+                                (subscriber_id,))
+            self.db.execute("DELETE FROM subscribers WHERE id = ?", (subscriber_id,))
+        return Erased(str(row[0]), messages, returned)
+
+    def erase_departed(self, cutoff: datetime, forgotten: Forgotten,
+                       now: datetime) -> list[Erased]:
+        """Erase every reader who left before ``cutoff`` (:meth:`left_before`), each in a
+        transaction of their own."""
+        return [self.erase(subscriber_id, forgotten.digest(email), now)
+                for subscriber_id, email in self.left_before(cutoff)]
+
+    def is_erased(self, digests: Sequence[str]) -> bool:
+        if not digests:
+            return False
+        marks = ", ".join("?" for _ in digests)
+        return self.db.one(f"SELECT 1 FROM erased_addresses WHERE digest IN ({marks})",
+                           list(digests)) is not None
+
+    def any_erased(self) -> bool:
+        return self.db.one("SELECT 1 FROM erased_addresses LIMIT 1") is not None
+
+    def left_before(self, cutoff: datetime) -> list[tuple[int, str]]:
+        """Readers who left before ``cutoff``: unsubscribed everywhere, or from every list
+        they were on, with nothing changed since (retention: they are erased)."""
+        rows = self.db.all(
+            f"""SELECT s.id, s.email FROM subscribers s
+                 WHERE s.updated_at < ?
+                   AND (s.status IN {_STOPPED} OR (
+                        EXISTS (SELECT 1 FROM subscriptions m WHERE m.subscriber_id = s.id)
+                        AND NOT EXISTS (SELECT 1 FROM subscriptions m
+                                         WHERE m.subscriber_id = s.id
+                                           AND (m.status NOT IN {_STOPPED}
+                                                OR m.updated_at >= ?))))
+                 ORDER BY s.id""", (stamp(cutoff), stamp(cutoff)))
+        return [(int(r[0]), str(r[1])) for r in rows]
+
+    def pause(self, subscriber_id: int, until: datetime | None, via: str,
+              now: datetime) -> None:
+        """Nothing is queued for the reader before ``until`` (None: the pause ends)."""
+        with self.db.transaction():
+            self.db.execute("UPDATE subscribers SET paused_until = ?, updated_at = ? "
+                            "WHERE id = ?",
+                            (stamp(until) if until else None, stamp(now), subscriber_id))
+            self.record(subscriber_id, "paused" if until else "pause ended", via, now,
+                        detail=until.date().isoformat() if until else None)
+
+    def paused_until(self, subscriber_id: int) -> datetime | None:
+        row = self.db.one("SELECT paused_until FROM subscribers WHERE id = ?",
+                          (subscriber_id,))
+        return None if row is None else moment(row[0])
