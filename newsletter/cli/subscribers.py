@@ -19,7 +19,6 @@ from newsletter.cli.common import (
     print_table,
 )
 from newsletter.errors import NewsletterError
-from newsletter.languages import LANGUAGES
 from newsletter.subscribers.addresses import (
     DEFAULT_FORMAT,
     DEFAULT_LANGUAGE,
@@ -49,6 +48,7 @@ def _subscriber_dict(subscriber: Subscriber, lists: dict[str, str]) -> dict[str,
             "status_since": subscriber.status_at.isoformat() if subscriber.status_at else None,
             "suppressed_until": subscriber.suppressed_until.isoformat()
             if subscriber.suppressed_until else None,
+            "languages": list(subscriber.chain),
             "paused_until": subscriber.paused_until.isoformat()
             if subscriber.paused_until else None,
             "lists": lists}
@@ -56,8 +56,10 @@ def _subscriber_dict(subscriber: Subscriber, lists: dict[str, str]) -> dict[str,
 
 _NAME_HELP = (f"Display name (at most {MAX_NAME} characters; an address already stored keeps "
               "its name unless this is given).")
-_LANGUAGE_HELP = (f"Language of the mails (default for a new address: {DEFAULT_LANGUAGE}; an "
-                  "address already stored keeps its language unless this is given).")
+_LANGUAGE_HELP = (f"Language of the mails, or a chain of them, first choice first (\"kk,ru,en\": "
+                  "when the Kazakh edition is not ready, the Russian one goes). Default for a "
+                  f"new address: {DEFAULT_LANGUAGE}; an address already stored keeps its "
+                  "languages unless this is given.")
 _FORMAT_HELP = (f"html or plain text (default for a new address: {DEFAULT_FORMAT}; an address "
                 "already stored keeps its format unless this is given).")
 
@@ -81,7 +83,7 @@ def _changes(before: Subscriber, after: Subscriber) -> str:
 @subscribers.command("add")
 @click.argument("email")
 @click.option("--name", help=_NAME_HELP)
-@click.option("--language", type=click.Choice(LANGUAGES), help=_LANGUAGE_HELP)
+@click.option("--language", metavar="LANG[,LANG…]", help=_LANGUAGE_HELP)
 @click.option("--format", "fmt", type=click.Choice(FORMATS), help=_FORMAT_HELP)
 @click.option("--list", "list_name", help="Subscribe to this list too.")
 @click.option("--consent", default="command line", show_default=True,
@@ -121,7 +123,7 @@ def subscribers_add(obj: Context, email: str, name: str | None, language: str | 
 @click.argument("email")
 @click.option("--list", "list_name", required=True)
 @click.option("--name", help=_NAME_HELP)
-@click.option("--language", type=click.Choice(LANGUAGES), help=_LANGUAGE_HELP)
+@click.option("--language", metavar="LANG[,LANG…]", help=_LANGUAGE_HELP)
 @click.option("--format", "fmt", type=click.Choice(FORMATS), help=_FORMAT_HELP)
 @click.pass_obj
 @handle_errors
@@ -230,7 +232,8 @@ def subscribers_list(obj: Context, list_name: str | None, status: str | None,
     stopped = status is not None and status != Status.ACTIVE
     print_table(("ID", "LANG", "FORMAT", "STATUS", "EMAIL", "NAME",
                  *(("SINCE", "UNTIL", "REASON") if stopped else ())),
-                [(str(s.id), s.language, s.format, s.status + (f"/{m}" if m else ""), s.email,
+                [(str(s.id), ">".join(s.chain), s.format, s.status + (f"/{m}" if m else ""),
+                  s.email,
                   s.name or "-", *((f"{s.status_at:%Y-%m-%d}" if s.status_at else "-",
                                     f"{s.suppressed_until:%Y-%m-%d}" if s.suppressed_until
                                     else "-", s.status_reason or "-") if stopped else ()))
@@ -365,7 +368,7 @@ def subscribers_export(obj: Context, list_name: str, out_file: Path | None, bom:
               "consent_at")
     with obj.instance.open_store() as store:
         obj.instance.lists_of(store).named(list_name)
-        rows = ((s.email, s.name or "", s.language, s.format, s.status, m or "",
+        rows = ((s.email, s.name or "", " ".join(s.chain), s.format, s.status, m or "",
                  s.consent_source, s.consent_at.isoformat())
                 for s, m in store.subscribers.listing(list_name=list_name))
         lines = export_csv(rows, header, delimiter="\t" if delimiter == "tab" else delimiter)

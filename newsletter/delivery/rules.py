@@ -98,6 +98,7 @@ class OutboxRow:
     message_id: str
     attempts: int
     format: str = "html"  # or "text": a single text/plain part
+    wanted: str | None = None  # the reader's first language, when this goes in another
 
 
 @dataclass(frozen=True)
@@ -125,6 +126,7 @@ class QueuedMessage:
     language: str
     message_id: str
     format: str = "html"  # or "text": a single text/plain part
+    wanted: str | None = None  # the reader's first language, when this goes in another
 
 
 @dataclass(frozen=True)

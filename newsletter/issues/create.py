@@ -11,7 +11,7 @@ from datetime import datetime
 
 from newsletter.delivery.rules import QueuedMessage
 from newsletter.errors import AlreadySent, NothingToSend
-from newsletter.issues.model import Hold
+from newsletter.issues.model import Hold, edition_for
 from newsletter.issues.plan import PlannedIssue, plan_issue
 from newsletter.lists.spec import ListSpec, ReviewRule
 from newsletter.mail.links import issue_local, message_id
@@ -61,25 +61,33 @@ def create_issue(
     bodies = {language: json.dumps(asdict(renderer.render(mail)), ensure_ascii=False)
               for language, mail in planned.mails.items()}
     skipped = 0
-    readers: dict[str, int] = {}
+    readers: dict[str, int] = {}  # readers whose first language's holds matter, by language
     only_released = not report_ids  # an issue of released holds goes to their readers only
+    complete = {language for language in bodies if not planned.held_reports.get(language)}
+    # Readers who got a released report in another language of their chain, when it was
+    # held back from their first: it is not sent to them again.
+    served = store.holds.served_elsewhere(releases) if only_released else set()
 
     def recipients(issue_id: int) -> Iterator[QueuedMessage]:
         nonlocal skipped
         for subscriber in store.subscribers.recipients(spec.name, now):
-            if only_languages and subscriber.language not in only_languages:
+            language, wanted = edition_for(subscriber.chain, spec.languages, bodies, complete)
+            if only_languages and wanted not in only_languages:
                 continue
-            language = spec.reader_language(subscriber.language)
-            readers[language] = readers.get(language, 0) + 1
-            if only_released and language not in extra:
-                continue
-            if language not in bodies:
+            if language in (None, wanted):
+                readers[wanted] = readers.get(wanted, 0) + 1
+            if only_released:
+                if wanted not in extra or subscriber.id in served:
+                    continue
+                language = wanted if wanted in bodies else None
+            if language is None:
                 skipped += 1
                 continue
             yield QueuedMessage(subscriber.id, subscriber.email, subscriber.name, language,
                                 message_id(issue_local(issue_id, subscriber.id, spec.name),
                                            domain),
-                                subscriber.format)
+                                subscriber.format,
+                                wanted=wanted if wanted != language else None)
 
     # The issue, its reports' claim, its holds and releases and every outbox row commit
     # together, or none of them.
@@ -129,6 +137,6 @@ def audience(store: Store, spec: ListSpec) -> dict[str, int]:
     """How many of the list's recipients would get each language now (for dry runs)."""
     counts: dict[str, int] = {}
     for subscriber in store.subscribers.recipients(spec.name, store.clock()()):
-        language = spec.reader_language(subscriber.language)
+        language = spec.reader_language(subscriber.chain[0])
         counts[language] = counts.get(language, 0) + 1
     return dict(sorted(counts.items()))

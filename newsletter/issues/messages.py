@@ -10,7 +10,7 @@ from datetime import date
 from newsletter.delivery.rules import OutboxRow
 from newsletter.mail.compose import MessageTemplate
 from newsletter.mail.messages import Addressee, MessageBuilder
-from newsletter.mail.render import Rendered
+from newsletter.mail.render import Rendered, with_edition_notice
 from newsletter.store import Store
 
 log = logging.getLogger(__name__)
@@ -19,26 +19,32 @@ log = logging.getLogger(__name__)
 class IssueMessages:
     """The bytes of each outbox row: its issue's template for its language and format, filled
     in by the one :class:`MessageBuilder`. Templates are built once per (issue, language,
-    format) and kept for the life of the sender, so later sweeps reuse them."""
+    format, language wanted first) and kept for the life of the sender, so later sweeps
+    reuse them."""
 
     def __init__(self, store: Store, builder: MessageBuilder) -> None:
         self.store = store
         self.builder = builder
-        self._templates: dict[tuple[int, str, str], tuple[MessageTemplate, str, date]] = {}
+        self._templates: dict[tuple[int, str, str, str | None],
+                              tuple[MessageTemplate, str, date]] = {}
 
-    def template(self, issue_id: int, language: str,
-                 format: str = "html") -> tuple[MessageTemplate, str, date]:
-        key = (issue_id, language, format)
+    def template(self, issue_id: int, language: str, format: str = "html",
+                 wanted: str | None = None) -> tuple[MessageTemplate, str, date]:
+        """The template of ``issue_id`` in ``language``; for a reader who ``wanted`` another
+        language first, with the notice that this is the next of their chain."""
+        key = (issue_id, language, format, wanted)
         if key not in self._templates:
             issue = self.store.issues.get(issue_id)
-            rendered = Rendered(**json.loads(self.store.issues.bodies(issue_id)[language]))
+            rendered = with_edition_notice(
+                Rendered(**json.loads(self.store.issues.bodies(issue_id)[language])), wanted)
             template = self.builder.template(rendered, issue.list_name, date=issue.created_at,
                                              format=format)
             self._templates[key] = (template, issue.list_name, issue.created_at.date())
         return self._templates[key]
 
     def message(self, row: OutboxRow) -> bytes:
-        template, list_name, sent_on = self.template(row.issue_id, row.language, row.format)
+        template, list_name, sent_on = self.template(row.issue_id, row.language, row.format,
+                                                     row.wanted)
         return self.builder.message(template, Addressee(
             row.address, row.name, row.message_id, subscriber_id=row.subscriber_id,
             list_name=list_name, issued=sent_on))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -51,3 +52,20 @@ A later issue that carries it to that language's readers releases it, once."""
     language: str
     issue_id: int
     held_at: datetime
+
+
+def edition_for(chain: Sequence[str], offered: Sequence[str], ready: Collection[str],
+                complete: Collection[str]) -> tuple[str | None, str]:
+    """Which language's mail of an issue a reader gets, and the language they want first.
+
+    ``chain``: the reader's languages, first choice first; ``offered``: the list's languages
+    (a chain with none of them wants the list's first); ``ready``: the languages that have a
+    mail in this issue; ``complete``: those whose mail holds nothing back. The reader gets
+    the first language of their chain whose mail is complete; when none is, their first
+    choice's mail as it is (the list's policy decided what it holds back), or nothing (None)
+    when that language has no mail at all: it waits for the release of its hold."""
+    wanted = [language for language in chain if language in offered] or [offered[0]]
+    for language in wanted:
+        if language in complete:
+            return language, wanted[0]
+    return (wanted[0] if wanted[0] in ready else None), wanted[0]

@@ -11,6 +11,7 @@ come (a paragraph is one line): :mod:`compose` wraps them to what mail allows.
 from __future__ import annotations
 
 import gettext
+import html
 import io
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -71,6 +72,8 @@ KIND_LABELS = {
 OTHER_KIND = N_("Other reports")
 GREETING_NAMED = N_("Hello, %(name)s!")
 GREETING_ANONYMOUS = N_("Hello!")
+EDITION_NOTICE = N_("You are reading the %(language)s edition: the %(wanted)s edition of this "
+                    "mail is not ready yet.")
 DIGEST_SUBJECT = N_("%(list)s: %(reports)s, %(date)s")
 ALERT_SUBJECT = N_("Alert: %(title)s")
 CONFIRM_SUBJECT = N_("Please confirm your subscription to %(list)s")
@@ -116,6 +119,9 @@ class Rendered:
     html: str
     text: str
     greetings: Mapping[str, str] = field(default_factory=dict)  # "named" / "anonymous"
+    # Per language a reader may have wanted first, the notice that this one is their next
+    # choice (:func:`with_edition_notice`), in this mail's language.
+    notices: Mapping[str, str] = field(default_factory=dict)
 
 
 Catalogs = dict[str, gettext.NullTranslations]
@@ -244,7 +250,27 @@ class Renderer:
             html=html_body,
             text=re.sub(r"\n{3,}", "\n\n", text_body).strip() + "\n",
             greetings={"named": _(GREETING_NAMED), "anonymous": _(GREETING_ANONYMOUS)},
+            notices={wanted: _(EDITION_NOTICE) % {
+                "language": language_name(issue.language, issue.language),
+                "wanted": language_name(wanted, issue.language)}
+                for wanted in LANGUAGES if wanted != issue.language},
         )
+
+
+def with_edition_notice(rendered: Rendered, wanted: str | None) -> Rendered:
+    """``rendered`` for a reader who wanted ``wanted`` first and gets this language, the next
+    of their chain: the notice that says so follows the greeting, in both parts. Unchanged
+    when ``wanted`` is None or this language."""
+    notice = rendered.notices.get(wanted or "")
+    if not notice:
+        return rendered
+    html_notice = f'<p class="notice warning">{html.escape(notice)}</p>'
+    head, token, tail = rendered.html.partition(GREETING_TOKEN)
+    close = tail.find("</p>")
+    html_body = (head + token + tail[:close + 4] + html_notice + tail[close + 4:]
+                 if token and close >= 0 else rendered.html)
+    text_body = rendered.text.replace(GREETING_TOKEN, f"{GREETING_TOKEN}\n\n{notice}", 1)
+    return replace(rendered, html=html_body, text=text_body)
 
 
 def language_name(code: str, in_language: str) -> str:

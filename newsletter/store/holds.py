@@ -35,6 +35,17 @@ class Holds:
                         WHERE released_issue IS NULL {where}
                         ORDER BY held_at, report_id, language""", params)]
 
+    def served_elsewhere(self, holds: Iterable[Hold]) -> set[int]:
+        """Readers whose message of a hold's issue went in another language than the one held
+        back (the next ready language of their chain): the release is not for them."""
+        served: set[int] = set()
+        for hold in holds:
+            served |= {int(r[0]) for r in self.db.all(
+                """SELECT subscriber_id FROM outbox
+                    WHERE issue_id = ? AND language != ? AND wanted = ?""",
+                (hold.issue_id, hold.language, hold.language))}
+        return served
+
     def release(self, hold: Hold, issue_id: int, now: datetime) -> bool:
         """Mark ``hold`` as carried by ``issue_id``; False if another issue already did (the
         caller's transaction then rolls back)."""

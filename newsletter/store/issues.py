@@ -50,7 +50,8 @@ class Issues:
             chunk: list[tuple[object, ...]] = []
             for message in recipients(issue_id):
                 chunk.append((issue_id, message.subscriber_id, message.address, message.name,
-                              message.language, message.message_id, message.format))
+                              message.language, message.message_id, message.format,
+                              message.wanted))
                 if len(chunk) >= _CHUNK:
                     added += self._queue(chunk)
                     chunk = []
@@ -60,7 +61,8 @@ class Issues:
     def _queue(self, chunk: list[tuple[object, ...]]) -> int:
         return self.db.executemany(
             f"""INSERT INTO outbox (issue_id, subscriber_id, address, name, language,
-                  message_id, format, state) VALUES (?, ?, ?, ?, ?, ?, ?, '{State.PENDING}')
+                  message_id, format, wanted, state)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, '{State.PENDING}')
                 ON CONFLICT DO NOTHING""", chunk)
 
     def claim_reports(self, list_name: str, report_ids: Sequence[int], issue_id: int) -> None:

@@ -530,6 +530,17 @@ MIGRATIONS: tuple[Migration, ...] = (
         ALTER TABLE subscribers ADD COLUMN paused_until TEXT;
         """,
     ),
+    Migration(
+        "0019_language_chains",
+        """
+        -- A reader's languages, first choice first ("kk,ru,en"; NULL: their language alone):
+        -- when the first one's edition is not ready, they get the next that is.
+        ALTER TABLE subscribers ADD COLUMN languages TEXT;
+        -- The language a message's reader wanted first, when it went in another one of
+        -- their chain (NULL: it went in their first choice).
+        ALTER TABLE outbox ADD COLUMN wanted TEXT;
+        """,
+    ),
 )
 
 

@@ -62,7 +62,8 @@ class Outbox:
                         AND (next_attempt_at IS NULL OR next_attempt_at <= ?) LIMIT ?
                         {self.db.dialect.skip_locked})
                     SELECT o.id, o.issue_id, o.subscriber_id, o.address, o.name, o.language,
-                           o.message_id, o.attempts, o.format, s.status, m.status, i.list_name
+                           o.message_id, o.attempts, o.format, s.status, m.status, i.list_name,
+                           o.wanted
                     FROM due JOIN outbox o ON o.id = due.id {_WITH_MEMBERSHIP}
                     ORDER BY o.id""", (stamp(now), limit))
             sendable = [row for row in found if row[9] == Status.ACTIVE == row[10]]
@@ -85,7 +86,7 @@ class Outbox:
                         WHERE id IN ({marks})""",
                     (owner, until, *(row[0] for row in sendable)))
         return Claimed([OutboxRow(int(row[0]), int(row[1]), int(row[2]), str(row[3]), row[4],
-                                  str(row[5]), str(row[6]), int(row[7]), str(row[8]))
+                                  str(row[5]), str(row[6]), int(row[7]), str(row[8]), row[12])
                         for row in sendable], len(stale))
 
     def renew(self, owner: str, now: datetime, lease: float) -> int:

@@ -13,7 +13,7 @@ from newsletter.subscribers.privacy import Forgotten
 COLUMNS = ", ".join(
     f"s.{c}" for c in
     ("id email name language format status consent_source consent_at bounces status_reason "
-     "status_at suppressed_until bounce_score paused_until").split()
+     "status_at suppressed_until bounce_score paused_until languages").split()
 )
 # An address in one of these states is never subscribed again by an import or an addition.
 _CLOSED = literals(Status.UNSUBSCRIBED, Status.BOUNCED, Status.SUPPRESSED, Status.COMPLAINED)
@@ -60,18 +60,19 @@ class Subscribers:
             for chunk in chunks(emails):
                 marks = ",".join("?" * len(chunk))
                 for record in self.db.all(
-                    f"SELECT email, id, name, language, format, status FROM subscribers "
+                    f"SELECT email, id, name, language, format, status, languages "
+                    f"FROM subscribers "
                     f"WHERE email IN ({marks})", chunk,
                 ):
                     existing[str(record[0])] = record
             erased = self._erased([e for e in emails if e not in existing], forgotten)
             new = [(row.email, *row.applied_to(None)) for row in rows
                    if row.email not in existing and row.email not in erased]
-            changed: list[tuple[str, str | None, str, str]] = []
+            changed: list[tuple[str, str | None, str, str, str | None]] = []
             for row in rows:
                 if row.email in existing:
                     record = existing[row.email]
-                    stored = (record[2], str(record[3]), str(record[4]))
+                    stored = (record[2], str(record[3]), str(record[4]), record[6])
                     taken = row.applied_to(stored)
                     if taken != stored:
                         changed.append((row.email, *taken))
@@ -80,16 +81,18 @@ class Subscribers:
                     Status.UNSUBSCRIBED, Status.BOUNCED, Status.SUPPRESSED,
                     Status.COMPLAINED))]
             self.db.executemany(
-                """INSERT INTO subscribers (email, name, language, format, status,
+                """INSERT INTO subscribers (email, name, language, format, languages, status,
                      consent_source, consent_at, created_at, updated_at)
-                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)""",
-                [(email, name, language, fmt, status, consent_source, at, at, at)
-                 for email, name, language, fmt in new],
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                [(email, name, language, fmt, chain, status, consent_source, at, at, at)
+                 for email, name, language, fmt, chain in new],
             )
             self.db.executemany(
-                """UPDATE subscribers SET name = ?, language = ?, format = ?, updated_at = ?
+                """UPDATE subscribers SET name = ?, language = ?, format = ?, languages = ?,
+                          updated_at = ?
                    WHERE email = ?""",
-                [(name, language, fmt, at, email) for email, name, language, fmt in changed],
+                [(name, language, fmt, chain, at, email)
+                 for email, name, language, fmt, chain in changed],
             )
             subscribed = 0
             if list_name is not None:
@@ -233,9 +236,10 @@ class Subscribers:
 
 def subscriber(row: Row) -> Subscriber:
     (id_, email, name, language, fmt, status, consent_source, consent_at, bounces, reason,
-     status_at, until, score, paused) = row
+     status_at, until, score, paused, chain) = row
     return Subscriber(int(id_), str(email), name, str(language), str(fmt), str(status),
                       str(consent_source), datetime.fromisoformat(str(consent_at)), int(bounces),
                       status_reason=None if reason is None else str(reason),
                       status_at=moment(status_at), suppressed_until=moment(until),
-                      bounce_score=float(score or 0), paused_until=moment(paused))
+                      bounce_score=float(score or 0), paused_until=moment(paused),
+                      languages=tuple(str(chain).split(",")) if chain else ())

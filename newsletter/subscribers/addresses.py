@@ -63,6 +63,12 @@ class Subscriber:
     suppressed_until: datetime | None = None  # a soft suppression's end
     bounce_score: float = 0.0
     paused_until: datetime | None = None  # nothing is queued for them before this
+    languages: tuple[str, ...] = ()  # their language chain, first choice first (() : language)
+
+    @property
+    def chain(self) -> tuple[str, ...]:
+        """The languages they read, first choice first."""
+        return self.languages or (self.language,)
 
 
 @dataclass(frozen=True)
@@ -135,19 +141,39 @@ class SubscriberRow:
 
     email: str
     name: str | None = None
-    language: str | None = None
+    language: str | None = None  # the first of ``languages`` when a chain is given
     format: str | None = None
+    languages: str | None = None  # a language chain, "kk,ru,en" (None: not given)
 
     def applied_to(
-        self, stored: tuple[str | None, str, str] | None,
-    ) -> tuple[str | None, str, str]:
-        """The (name, language, format) a subscriber has once this row is taken: the fields
-        it gives, and for the others the ``stored`` ones, or the defaults if there are none
-        (a new subscriber)."""
-        name, language, fmt = stored or (None, DEFAULT_LANGUAGE, DEFAULT_FORMAT)
+        self, stored: tuple[str | None, str, str, str | None] | None,
+    ) -> tuple[str | None, str, str, str | None]:
+        """The (name, language, format, language chain) a subscriber has once this row is
+        taken: the fields it gives, and for the others the ``stored`` ones, or the defaults
+        if there are none (a new subscriber). A language given alone ends the chain."""
+        name, language, fmt, chain = stored or (None, DEFAULT_LANGUAGE, DEFAULT_FORMAT, None)
+        if self.language is not None:
+            chain = self.languages
         return (name if self.name is None else self.name,
                 language if self.language is None else self.language,
-                fmt if self.format is None else self.format)
+                fmt if self.format is None else self.format, chain)
+
+
+def language_chain(text: str | None) -> tuple[str, ...]:
+    """``"kk, ru, en"`` → ``("kk", "ru", "en")``: a reader's languages, first choice first
+    (commas, semicolons, ``>`` or spaces between them), each once; an unknown one is an
+    :class:`AddressError` naming it."""
+    chain: list[str] = []
+    for part in re.split(r"[\s,;>]+", (text or "").strip().lower()):
+        if not part:
+            continue
+        if part not in LANGUAGES:
+            meant = LANGUAGE_SLIPS.get(part)
+            raise AddressError(f"language {part!r} is not one of {', '.join(LANGUAGES)}"
+                               + (f" (did you mean {meant}?)" if meant else ""))
+        if part not in chain:
+            chain.append(part)
+    return tuple(chain)
 
 
 def check_subscriber(email: str, name: str | None = None, language: str | None = None,
@@ -155,16 +181,14 @@ def check_subscriber(email: str, name: str | None = None, language: str | None =
     """Validate and normalise one subscriber's fields. A field that is ``None``, empty or only
     white space is *not given* (``None`` in the row); a name has its white space collapsed and
     may be at most :data:`MAX_NAME` characters long."""
-    language = (language or "").strip().lower() or None
+    chain = language_chain(language)
+    language = chain[0] if chain else None
     fmt = (fmt or "").strip().lower() or None
-    if language is not None and language not in LANGUAGES:
-        meant = LANGUAGE_SLIPS.get(language)
-        raise AddressError(f"language {language!r} is not one of {', '.join(LANGUAGES)}"
-                           + (f" (did you mean {meant}?)" if meant else ""))
     if fmt is not None and fmt not in FORMATS:
         raise AddressError(f"format {fmt!r} is not one of {', '.join(FORMATS)}")
     cleaned_name = " ".join((name or "").split()) or None
     if cleaned_name is not None and len(cleaned_name) > MAX_NAME:
         raise AddressError(f"the name is {len(cleaned_name):,} characters long; at most "
                            f"{MAX_NAME} are allowed")
-    return SubscriberRow(normalise_address(email), cleaned_name, language, fmt)
+    return SubscriberRow(normalise_address(email), cleaned_name, language, fmt,
+                         ",".join(chain) if len(chain) > 1 else None)

@@ -181,12 +181,15 @@ def test_fields_a_row_does_not_give_keep_what_is_stored() -> None:
     assert (only_email.name, only_email.language, only_email.format) == (None, None, None)
     assert (only_language.name, only_language.language, only_language.format) == (None, "kk", None)
     assert parse_subscriber_csv("email\nc@example.org\n").rows == (SubscriberRow("c@example.org"),)
-    stored = ("Dana", "ru", "text")
+    stored = ("Dana", "ru", "text", "ru,kk")
     assert only_email.applied_to(stored) == stored
-    assert only_language.applied_to(stored) == ("Dana", "kk", "text")
-    assert only_email.applied_to(None) == (None, "en", "html")  # a new subscriber: defaults
+    assert only_language.applied_to(stored) == ("Dana", "kk", "text", None)  # a new first
+    assert only_email.applied_to(None) == (None, "en", "html", None)  # a new subscriber
     assert check_subscriber("d@example.org", "  Dana   K ", "RU", "Text").applied_to(stored) == (
-        "Dana K", "ru", "text")
+        "Dana K", "ru", "text", None)
+    chain = check_subscriber("d@example.org", language="KK > ru, kk;en")
+    assert (chain.language, chain.languages) == ("kk", "kk,ru,en")
+    assert chain.applied_to(stored) == ("Dana", "kk", "text", "kk,ru,en")
     with pytest.raises(AddressError, match="language 'de'"):
         check_subscriber("d@example.org", language="de")
 
