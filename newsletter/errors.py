@@ -19,6 +19,7 @@ Each derives from :class:`NewsletterError`, carries the fields that locate it, a
     ├── ModelError            a translation model is missing, malformed or fails to load
     ├── AddressError          an address that cannot be a subscriber's
     ├── TokenError            an unsubscribe or confirmation link that is not valid
+    │   └── LinkExpired       … because it is too old (what it said is kept, to offer a new one)
     ├── ListError             a list declaration that makes no sense, or no such list
     ├── ComposeError          a value that cannot go into a message safely
     ├── DeliveryError         a transport could not deliver (no connection, cannot write)
@@ -148,6 +149,15 @@ class AddressError(NewsletterError):
 
 class TokenError(NewsletterError):
     """An unsubscribe token that is malformed, forged, signed with an unknown key, or too old."""
+
+
+class LinkExpired(TokenError):
+    """A reader's link that was signed by us but is too old; ``claim`` is what it said, so
+    that a page can offer to mail a fresh one to the same reader."""
+
+    def __init__(self, message: str, claim: object, *, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.claim = claim
 
 
 class ListError(NewsletterError):

@@ -122,6 +122,10 @@ def _list_options(defaults: bool) -> Callable[[Callable[..., None]], Callable[..
         click.option("--review", type=click.Choice([rule.value for rule in ReviewRule]),
                      help="Which machine translations wait for a reviewer: none, flagged "
                           "ones, all.", **default("flagged")),
+        click.option("--public/--private", "public", default=False if defaults else None,
+                     show_default=defaults,
+                     help="Whether readers may sign up for it themselves (the /subscribe and "
+                          "/manage pages of `newsletter serve`)."),
     ]
 
     def apply(command: Callable[..., None]) -> Callable[..., None]:
@@ -170,7 +174,7 @@ def _declared_in_file(obj: Context, name: str) -> None:
 @_list_options(defaults=True)
 @click.pass_obj
 @handle_errors
-def lists_add(obj: Context, /, name: str, **options: str | None) -> None:
+def lists_add(obj: Context, /, name: str, **options: str | bool | None) -> None:
     """Create a list kept in the database. It gets the reports that arrive from now on."""
     _declared_in_file(obj, name)
     with obj.instance.open_store() as store:
@@ -190,7 +194,7 @@ def lists_add(obj: Context, /, name: str, **options: str | None) -> None:
 @_list_options(defaults=False)
 @click.pass_obj
 @handle_errors
-def lists_set(obj: Context, /, name: str, **options: str | None) -> None:
+def lists_set(obj: Context, /, name: str, **options: str | bool | None) -> None:
     """Change a list kept in the database: only the options given change."""
     from newsletter.lists.spec import DEFAULT_SCHEDULES, Mode
 

@@ -39,7 +39,7 @@ _LIST_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 _TITLE_KEYS = {f"title_{language}": language for language in LANGUAGES}
 _LIST_KEYS = {*_TITLE_KEYS, "title", "description", "mode", "schedule", "timezone", "languages",
               "countries", "keywords", "sources", "kinds", "summary_sentences", "summary_words",
-              "policy", "review"}
+              "policy", "review", "public"}
 
 
 def parse_list(name: str, table: Mapping[str, object], *,
@@ -75,6 +75,11 @@ def parse_list(name: str, table: Mapping[str, object], *,
             raise ListError(f"{where} {key} must be a positive whole number")
         return value
 
+    public = table.get("public", False)
+    if isinstance(public, str) and public.lower() in ("true", "false"):
+        public = public.lower() == "true"
+    if not isinstance(public, bool):
+        raise ListError(f"{where} public must be true or false")
     try:
         mode = Mode(text("mode", "daily"))
     except ValueError:
@@ -101,7 +106,7 @@ def parse_list(name: str, table: Mapping[str, object], *,
         countries=words("countries"), keywords=words("keywords"), sources=words("sources"),
         kinds=words("kinds"), summary_sentences=number("summary_sentences", 3),
         summary_words=number("summary_words", 120), policy=policy, review=review,
-        origin=origin,
+        public=public, origin=origin,
         translated_titles=tuple((language, text(key, "")) for key, language in _TITLE_KEYS.items()
                                 if text(key, "").strip()),
     )
@@ -136,5 +141,5 @@ def list_to_table(spec: ListSpec) -> dict[str, object]:
             "keywords": list(spec.keywords), "sources": list(spec.sources),
             "kinds": list(spec.kinds), "summary_sentences": spec.summary_sentences,
             "summary_words": spec.summary_words, "policy": spec.policy.value,
-            "review": spec.review.value,
+            "review": spec.review.value, "public": spec.public,
             **{f"title_{language}": title for language, title in spec.translated_titles}}

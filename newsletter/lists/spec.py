@@ -66,6 +66,7 @@ class ListSpec:
     summary_words: int = 120
     policy: Policy = Policy.FALLBACK  # what readers get of a flagged or missing translation
     review: ReviewRule = ReviewRule.FLAGGED  # which machine translations wait for a person
+    public: bool = False  # readers may sign up for it themselves (/subscribe, /manage)
     origin: Origin = Origin.CONFIG
     # The title in other languages (``title_ru``, ``title_kk`` keys): (language, title) pairs.
     translated_titles: tuple[tuple[str, str], ...] = ()

@@ -40,7 +40,7 @@ from email.message import EmailMessage
 from email.utils import format_datetime, formataddr
 
 from newsletter.errors import ComposeError
-from newsletter.mail.render import GREETING_TOKEN, UNSUBSCRIBE_TOKEN, Rendered
+from newsletter.mail.render import GREETING_TOKEN, MANAGE_TOKEN, UNSUBSCRIBE_TOKEN, Rendered
 
 _PLAIN = 'Content-Type: text/plain; charset="utf-8"\r\nContent-Transfer-Encoding: 8bit\r\n'
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
@@ -181,14 +181,17 @@ class Recipient:
     message_id: str  # without angle brackets: "issue-12.sub-34@updates.example.org"
     unsubscribe_url: str  # signed https link (RFC 8058 one-click target)
     unsubscribe_mailto: str  # e.g. "unsubscribe@example.org?subject=unsubscribe%20TOKEN"
+    manage_url: str = ""  # the reader's own page (signed); "" where a mail has none
 
 
 _HOLES = ("to", "message_id", "unsubscribe_http", "unsubscribe_mailto", "unsubscribe_url_html",
-          "unsubscribe_url_text", "greeting_html", "greeting_text")
+          "unsubscribe_url_text", "greeting_html", "greeting_text", "manage_url_html",
+          "manage_url_text")
 Segment = bytes | str  # literal bytes, or the name of a hole
 # Holes whose value personalise refuses beyond VALUE_OCTETS ("unsubscribe_url_text" is the
 # same link as "unsubscribe_http", unescaped).
-_CAPPED = ("message_id", "unsubscribe_http", "unsubscribe_mailto", "unsubscribe_url_html")
+_CAPPED = ("message_id", "unsubscribe_http", "unsubscribe_mailto", "unsubscribe_url_html",
+           "manage_url_html")
 
 
 def _reserve(greetings: tuple[str, str]) -> dict[str, int]:
@@ -201,6 +204,7 @@ def _reserve(greetings: tuple[str, str]) -> dict[str, int]:
         "to": max(FOLD_OCTETS, ADDRESS_OCTETS + 3),
         **{hole: VALUE_OCTETS for hole in _CAPPED},
         "unsubscribe_url_text": VALUE_OCTETS,
+        "manage_url_text": VALUE_OCTETS,
         "greeting_text": max(len(bare.encode("utf-8")) + names, len(anonymous.encode("utf-8"))),
         "greeting_html": max(len(html.escape(bare).encode("utf-8")) + names,
                              len(html.escape(anonymous).encode("utf-8"))),
@@ -221,6 +225,7 @@ class MessageTemplate:
         cut (:func:`greeting_name`), and an ID or link longer than :data:`VALUE_OCTETS` is
         refused."""
         unsubscribe = _checked(recipient.unsubscribe_url, "unsubscribe URL")
+        manage = _checked(recipient.manage_url or unsubscribe, "manage URL")
         if recipient.name:
             greeting = self.greetings[0] % {"name": greeting_name(recipient.name)}
         else:
@@ -232,6 +237,8 @@ class MessageTemplate:
             "unsubscribe_mailto": _checked(recipient.unsubscribe_mailto, "unsubscribe address"),
             "unsubscribe_url_html": html.escape(unsubscribe),
             "unsubscribe_url_text": unsubscribe,
+            "manage_url_html": html.escape(manage),
+            "manage_url_text": manage,
             "greeting_html": html.escape(greeting),
             "greeting_text": greeting,
         }
@@ -273,7 +280,8 @@ def build_template(rendered: Rendered, mail: MailSettings, *, date: datetime,
         "List-Unsubscribe-Post: List-Unsubscribe=One-Click",
     ]
     plain_part = _wrap(text.replace(GREETING_TOKEN, "\x00greeting_text\x00")
-                       .replace(UNSUBSCRIBE_TOKEN, "\x00unsubscribe_url_text\x00"), reserve,
+                       .replace(UNSUBSCRIBE_TOKEN, "\x00unsubscribe_url_text\x00")
+                       .replace(MANAGE_TOKEN, "\x00manage_url_text\x00"), reserve,
                        markup=False)
     if text_only:
         parts = ["\r\n".join(headers), "\r\n", _PLAIN, "\r\n", plain_part]
@@ -287,7 +295,8 @@ def build_template(rendered: Rendered, mail: MailSettings, *, date: datetime,
             f"\r\n--{boundary}\r\n",
             'Content-Type: text/html; charset="utf-8"\r\nContent-Transfer-Encoding: 8bit\r\n\r\n',
             _wrap(body_html.replace(GREETING_TOKEN, "\x00greeting_html\x00")
-                  .replace(UNSUBSCRIBE_TOKEN, "\x00unsubscribe_url_html\x00"), reserve,
+                  .replace(UNSUBSCRIBE_TOKEN, "\x00unsubscribe_url_html\x00")
+                  .replace(MANAGE_TOKEN, "\x00manage_url_html\x00"), reserve,
                   markup=True),
             f"\r\n--{boundary}--\r\n",
         ]

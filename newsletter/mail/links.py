@@ -15,7 +15,14 @@ import re
 from dataclasses import dataclass
 from datetime import date
 
-from newsletter.subscribers.tokens import CONFIRM, UNSUBSCRIBE, sign_test_token, sign_token
+from newsletter.subscribers.tokens import (
+    ADDRESS,
+    CONFIRM,
+    MANAGE,
+    UNSUBSCRIBE,
+    sign_test_token,
+    sign_token,
+)
 
 PREVIEW_TOKEN = "preview"  # the web app answers /unsubscribe/preview without changing anything
 # scheme :// [userinfo@] host (a bracketed IPv6 address, or up to a port, path, query or hash)
@@ -65,6 +72,19 @@ class Links:
     def confirm(self, subscriber_id: int, list_name: str, issued: date) -> str:
         token = sign_token(subscriber_id, list_name, issued, self._key(), purpose=CONFIRM)
         return f"{self.base_url.rstrip('/')}/confirm/{token}"
+
+    def manage(self, subscriber_id: int | None, issued: date) -> str:
+        """The reader's own page, signed for them (it expires: every mail brings a fresh
+        one); without a reader (a test send), the page that changes nothing."""
+        if subscriber_id is None:
+            return f"{self.base_url.rstrip('/')}/manage/{PREVIEW_TOKEN}"
+        token = sign_token(subscriber_id, "", issued, self._key(), purpose=MANAGE)
+        return f"{self.base_url.rstrip('/')}/manage/{token}"
+
+    def new_address(self, subscriber_id: int, address: str, issued: date) -> str:
+        """The link that confirms ``address`` as the reader's new one."""
+        token = sign_token(subscriber_id, address, issued, self._key(), purpose=ADDRESS)
+        return f"{self.base_url.rstrip('/')}/manage/address/{token}"
 
     def preview(self) -> tuple[str, str]:
         """A preview's unsubscribe links: they lead to a page that changes nothing."""

@@ -64,7 +64,8 @@ class MessageBuilder:
             url, mailto = self.links.unsubscribe(to.subscriber_id, to.list_name, to.issued)
         raw = template.personalise(Recipient(
             address=to.address, name=to.name, message_id=to.message_id,
-            unsubscribe_url=url, unsubscribe_mailto=mailto))
+            unsubscribe_url=url, unsubscribe_mailto=mailto,
+            manage_url=self.links.manage(to.subscriber_id, to.issued)))
         return self.dkim.sign(raw) if self.dkim is not None else raw
 
     def preview(self, template: MessageTemplate, name: str) -> bytes:
@@ -73,4 +74,4 @@ class MessageBuilder:
         return template.personalise(Recipient(
             address=f"preview@{self.links.domain}", name=PREVIEW_NAME,
             message_id=self.links.message_id(f"{name}.preview"), unsubscribe_url=url,
-            unsubscribe_mailto=mailto))
+            unsubscribe_mailto=mailto, manage_url=self.links.manage(None, date.min)))

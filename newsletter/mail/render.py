@@ -3,9 +3,10 @@
 One Jinja2 template set serves every language: autoescaping on, undefined names are errors, and
 the templates' own words come from the gettext catalogs in ``translations/`` (loaded by
 :func:`load_translations`). Dates are formatted per locale with Babel. The HTML is rendered once
-per language and issue, its CSS inlined, and left with two tokens that :mod:`compose` fills in
-per subscriber: ``@@GREETING@@`` and ``@@UNSUBSCRIBE_URL@@``. Lines are left as long as they
-come (a paragraph is one line): :mod:`compose` wraps them to what mail allows.
+per language and issue, its CSS inlined, and left with three tokens that :mod:`compose` fills
+in per subscriber: ``@@GREETING@@``, ``@@UNSUBSCRIBE_URL@@`` and ``@@MANAGE_URL@@``. Lines are
+left as long as they come (a paragraph is one line): :mod:`compose` wraps them to what mail
+allows.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from newsletter.translate.core import Glossary
 
 GREETING_TOKEN = "@@GREETING@@"
 UNSUBSCRIBE_TOKEN = "@@UNSUBSCRIBE_URL@@"
+MANAGE_TOKEN = "@@MANAGE_URL@@"  # the reader's own page (lists, languages, format, pause)
 MAX_HTML_BYTES = 100_000  # Gmail clips larger messages
 _SAFE_SCHEMES = ("http://", "https://", "mailto:")
 # Styles are inlined for clients that drop <style>; the block stays for its @media rules.
@@ -72,6 +74,8 @@ KIND_LABELS = {
 OTHER_KIND = N_("Other reports")
 GREETING_NAMED = N_("Hello, %(name)s!")
 GREETING_ANONYMOUS = N_("Hello!")
+MANAGE_SUBJECT = N_("Manage your subscription")
+ADDRESS_SUBJECT = N_("Confirm your new address")
 EDITION_NOTICE = N_("You are reading the %(language)s edition: the %(wanted)s edition of this "
                     "mail is not ready yet.")
 DIGEST_SUBJECT = N_("%(list)s: %(reports)s, %(date)s")
@@ -208,6 +212,23 @@ class Renderer:
         html_body = _INLINER.inline(env.get_template("confirm.html").render(context))
         text_body = env.get_template("confirm.txt").render(context)
         return Rendered(language, subject, subject, html_body,
+                        re.sub(r"\n{3,}", "\n\n", text_body).strip() + "\n",
+                        {"named": _(GREETING_NAMED), "anonymous": _(GREETING_ANONYMOUS)})
+
+    def render_link_mail(self, name: str, language: str, subject: str, url: str,
+                         today: date, **context: Any) -> Rendered:
+        """A mail that carries one link for its reader (``name``.html and .txt: the link to
+        their own page, or the one that confirms their new address); ``subject`` is an
+        untranslated message id."""
+        env = self._environments[language]
+        _ = self.gettext(language)
+        title = _(subject)
+        values: dict[str, Any] = {"language": language, "subject": title, "preheader": title,
+                                  "list_title": title, "issue_date": today, "url": url,
+                                  **context}
+        html_body = _INLINER.inline(env.get_template(f"{name}.html").render(values))
+        text_body = env.get_template(f"{name}.txt").render(values)
+        return Rendered(language, title, title, html_body,
                         re.sub(r"\n{3,}", "\n\n", text_body).strip() + "\n",
                         {"named": _(GREETING_NAMED), "anonymous": _(GREETING_ANONYMOUS)})
 

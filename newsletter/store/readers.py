@@ -155,6 +155,53 @@ class Readers:
             self.record(subscriber_id, "paused" if until else "pause ended", via, now,
                         detail=until.date().isoformat() if until else None)
 
+    def join(self, subscriber_id: int, list_name: str, via: str, now: datetime) -> bool:
+        """The reader, who proved their address (their own link), joins ``list_name`` at
+        once; True when that changed anything."""
+        at = stamp(now)
+        with self.db.transaction():
+            joined = self.db.execute(
+                f"""INSERT INTO subscriptions (subscriber_id, list_name, status, created_at,
+                      updated_at) VALUES (?, ?, '{Status.ACTIVE}', ?, ?)
+                    ON CONFLICT (subscriber_id, list_name) DO UPDATE
+                      SET status = '{Status.ACTIVE}', updated_at = excluded.updated_at
+                      WHERE subscriptions.status != '{Status.ACTIVE}'""",
+                (subscriber_id, list_name, at, at)).rowcount
+            if joined:
+                self.record(subscriber_id, "joined", via, now, detail=list_name)
+        return joined > 0
+
+    def set_preferences(self, subscriber_id: int, *, chain: Sequence[str] | None = None,
+                        fmt: str | None = None, via: str, now: datetime) -> None:
+        """A new language chain (first choice first) or format, as the reader chose it."""
+        with self.db.transaction():
+            if chain:
+                self.db.execute(
+                    "UPDATE subscribers SET language = ?, languages = ?, updated_at = ? "
+                    "WHERE id = ?", (chain[0], ",".join(chain) if len(chain) > 1 else None,
+                                     stamp(now), subscriber_id))
+                self.record(subscriber_id, "languages", via, now, detail=", ".join(chain))
+            if fmt:
+                self.db.execute("UPDATE subscribers SET format = ?, updated_at = ? WHERE id = ?",
+                                (fmt, stamp(now), subscriber_id))
+                self.record(subscriber_id, "format", via, now, detail=fmt)
+
+    def change_address(self, subscriber_id: int, address: str, via: str,
+                       now: datetime) -> bool:
+        """The reader's confirmed new address replaces the old one; False when another reader
+        has it already (nothing changes)."""
+        with self.db.transaction():
+            if self.db.one("SELECT 1 FROM subscribers WHERE email = ? AND id != ?",
+                           (address, subscriber_id)) is not None:
+                return False
+            old = self.db.one("SELECT email FROM subscribers WHERE id = ?", (subscriber_id,))
+            if old is None:
+                return False
+            self.db.execute("UPDATE subscribers SET email = ?, updated_at = ? WHERE id = ?",
+                            (address, stamp(now), subscriber_id))
+            self.record(subscriber_id, "address", via, now, detail=f"{old[0]} → {address}")
+        return True
+
     def paused_until(self, subscriber_id: int) -> datetime | None:
         row = self.db.one("SELECT paused_until FROM subscribers WHERE id = ?",
                           (subscriber_id,))

@@ -35,6 +35,12 @@ class Subscribers:
         row = self.db.one(f"SELECT {COLUMNS} FROM subscribers s WHERE email = ?", (email,))
         return None if row is None else subscriber(row)
 
+    def find_id(self, subscriber_id: int) -> Subscriber | None:
+        """The subscriber with this ID, or None (erased, say)."""
+        row = self.db.one(f"SELECT {COLUMNS} FROM subscribers s WHERE id = ?",
+                          (subscriber_id,))
+        return None if row is None else subscriber(row)
+
     def by_id(self, subscriber_id: int) -> Subscriber:
         row = self.db.one(f"SELECT {COLUMNS} FROM subscribers s WHERE id = ?",
                           (subscriber_id,))

@@ -16,7 +16,7 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from newsletter.errors import TokenError
+from newsletter.errors import LinkExpired, TokenError
 from newsletter.languages import LANGUAGES
 
 TOKEN_LIFETIME = timedelta(days=400)  # a mail may be read, and acted on, for a year and more
@@ -37,6 +37,11 @@ def _unb64(text: str) -> bytes:
 UNSUBSCRIBE = "u"
 CONFIRM = "c"
 TEST = "t"  # a test send's link (`send --test-to`): answered, and nothing changes
+MANAGE = "m"  # a reader's own page: their lists, languages, format, pause, data
+ADDRESS = "a"  # confirms a reader's new address (the address is where a list name goes)
+# How long a link of each purpose is followed; the others, TOKEN_LIFETIME. A manage link
+# comes fresh with every mail, or by asking /manage for one.
+LIFETIMES = {MANAGE: timedelta(days=90), ADDRESS: timedelta(days=2)}
 
 
 def sign_token(subscriber_id: int, list_name: str, issued: date, secret: str, *,
@@ -100,7 +105,7 @@ def verify_token(token: str, secrets: Sequence[str], today: date, *,
         raise TokenError("this unsubscribe link is damaged") from None
     if kind not in purposes:
         raise TokenError("this link is not meant for this page")
-    if today - claim.issued > TOKEN_LIFETIME:
-        raise TokenError("this unsubscribe link has expired",
-                         hint="use the link of a more recent mail, or write to the sender")
+    if today - claim.issued > LIFETIMES.get(kind, TOKEN_LIFETIME):
+        raise LinkExpired("this link has expired", claim,
+                          hint="use the link of a more recent mail, or ask for a new one")
     return claim

@@ -14,6 +14,7 @@ opened per request, so the app always shows what is stored now.
     web/edge       body and form limits, security headers, the client's address, path IDs
     web/pages      archive, issue, report, previews, health
     web/links      the pages of readers' signed links (unsubscribe, confirm)
+    web/readers    readers helping themselves: sign up, their own page
     web/review     log in, the queue, the editor, approve and reject
     web/server     uvicorn with timeouts and a connection limit (``newsletter serve``)
 """
@@ -29,7 +30,7 @@ from starlette.routing import Route
 from newsletter.app import Instance
 from newsletter.errors import NotFound
 from newsletter.lists.spec import Policy
-from newsletter.web import links, pages, review
+from newsletter.web import links, pages, readers, review
 from newsletter.web.context import WebContext
 from newsletter.web.edge import Limits
 
@@ -55,6 +56,14 @@ def create_app(instance: Instance) -> Starlette:
             Route("/reports/{report_id:id}", pages.report_page),
             Route("/unsubscribe/{token}", links.unsubscribe, methods=["GET", "POST"]),
             Route("/confirm/{token}", links.confirm, methods=["GET", "POST"]),
+            Route("/subscribe", readers.subscribe, methods=["GET"]),
+            Route("/subscribe", readers.subscribe_post, methods=["POST"]),
+            Route("/manage", readers.manage_request, methods=["GET"]),
+            Route("/manage", readers.manage_request_post, methods=["POST"]),
+            Route("/manage/address/{token}", readers.new_address, methods=["GET", "POST"]),
+            Route("/manage/{token}/data.json", readers.manage_data),
+            Route("/manage/{token}", readers.manage, methods=["GET"]),
+            Route("/manage/{token}", readers.manage_post, methods=["POST"]),
             Route("/healthz", health),
         ])
     app.state.web = web

@@ -19,6 +19,9 @@ who the client is, and forms read within bounds (I/O).
 from __future__ import annotations
 
 import ipaddress
+import threading
+import time
+from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable, Mapping, MutableMapping, Sequence
 from typing import Any
 from urllib.parse import parse_qsl
@@ -177,3 +180,30 @@ class IdConvertor(Convertor[int]):
 
 
 register_url_convertor("id", IdConvertor())
+
+
+class Throttle:
+    """At most ``limit`` events per key in ``window`` seconds, in this process (each worker
+    of ``serve --workers N`` keeps its own); the keys kept are bounded, oldest dropped first."""
+
+    def __init__(self, limit: int, window: float, keys: int = 10_000) -> None:
+        self.limit = limit
+        self.window = window
+        self.keys = keys
+        self._events: OrderedDict[str, deque[float]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def allow(self, key: str) -> bool:
+        """Count one event for ``key``; False when it is over the limit (not counted)."""
+        now = time.monotonic()
+        with self._lock:
+            events = self._events.pop(key, None) or deque()
+            while events and events[0] <= now - self.window:
+                events.popleft()
+            allowed = len(events) < self.limit
+            if allowed:
+                events.append(now)
+            self._events[key] = events
+            while len(self._events) > self.keys:
+                self._events.popitem(last=False)
+            return allowed

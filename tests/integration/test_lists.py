@@ -180,3 +180,18 @@ def test_a_list_without_a_title_in_its_readers_language_says_so(cli_office: Path
     done = _run("lists", "set", "ca", "--title-kk", "Орталық Азия")
     assert done.exit_code == 0
     assert "Note:" not in done.stderr
+
+
+def test_a_list_is_public_only_when_the_office_says_so(cli_office: Path) -> None:
+    assert _run("lists", "add", "open", "--public").exit_code == 0
+    assert _run("lists", "add", "closed").exit_code == 0
+    shown = {name: json.loads(_run("lists", "show", name, "--json").output)["public"]
+             for name in ("open", "closed")}
+    assert shown == {"open": True, "closed": False}
+    assert _run("lists", "set", "open", "--private").exit_code == 0
+    assert json.loads(_run("lists", "show", "open", "--json").output)["public"] is False
+    config = cli_office / "newsletter.toml"
+    config.write_text(config.read_text() + '\n[lists.file]\ntitle = "F"\npublic = "maybe"\n')
+    refused = _run("lists", "show")
+    assert refused.exit_code == 1
+    assert "public must be true or false" in refused.output

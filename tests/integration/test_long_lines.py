@@ -10,7 +10,7 @@ import smtplib
 import pytest
 
 from newsletter.mail.compose import body_parts, header_text, longest_line
-from newsletter.mail.render import GREETING_TOKEN, UNSUBSCRIBE_TOKEN
+from newsletter.mail.render import GREETING_TOKEN, MANAGE_TOKEN, UNSUBSCRIBE_TOKEN
 from tests.long_mail import LongMail, decoded, long_message
 from tests.smtp_server import smtp_sink
 
@@ -37,7 +37,9 @@ def _same_text(received: str, rendered: str, long: LongMail, *, html: bool) -> N
         return ("" if html else " ").join(text.split())
 
     url = long.recipient.unsubscribe_url
-    before, after = squash(rendered.replace(UNSUBSCRIBE_TOKEN, url)).split(GREETING_TOKEN)
+    manage = long.recipient.manage_url or url
+    before, after = squash(rendered.replace(UNSUBSCRIBE_TOKEN, url)
+                           .replace(MANAGE_TOKEN, manage)).split(GREETING_TOKEN)
     got = squash(received)
     assert got.startswith(before)
     assert got.endswith(after)

@@ -61,7 +61,8 @@ def test_golden_alert_eml(instance: Instance, translated: Store, language: str,
     raw = template.personalise(Recipient(
         "aigul@example.org", "Айгүл", "alert-1.sub-7@example.org",
         "https://updates.example.org/unsubscribe/TOKEN",
-        "unsubscribe@example.org?subject=unsubscribe"))
+        "unsubscribe@example.org?subject=unsubscribe",
+        "https://updates.example.org/manage/TOKEN"))
     golden = GOLDEN / f"alert.{language}.eml"
     assert longest_line(raw) <= 998  # what a relay accepts (RFC 5322 2.1.1), in octets
     if regenerate_golden:

@@ -20,6 +20,7 @@ from newsletter.mail.compose import (
 )
 from newsletter.mail.render import (
     GREETING_TOKEN,
+    MANAGE_TOKEN,
     MAX_HTML_BYTES,
     UNSUBSCRIBE_TOKEN,
     MailIssue,
@@ -50,7 +51,8 @@ def _item(**changes: object) -> MailItem:
 def _recipient(**changes: str) -> Recipient:
     base = dict(address="reader@example.org", name="Айгүл Сейітова", message_id="i1.s1@example.org",
                 unsubscribe_url="https://example.org/u/abc?x=1&y=2",
-                unsubscribe_mailto="unsubscribe@example.org?subject=unsubscribe")
+                unsubscribe_mailto="unsubscribe@example.org?subject=unsubscribe",
+                manage_url="https://example.org/manage/m1?z=1&w=2")
     base.update(changes)
     return Recipient(**base)  # type: ignore[arg-type]
 
@@ -95,16 +97,20 @@ def test_the_body_link_and_greeting_are_personalised_and_escaped() -> None:
     assert "Здравствуйте, &lt;b&gt;Bob&lt;/b&gt; &amp; Co!" in html
     assert 'href="https://example.org/u/abc?x=1&amp;y=2"' in html
     assert "https://example.org/u/abc?x=1&y=2" in text
+    assert 'href="https://example.org/manage/m1?z=1&amp;w=2"' in html  # the reader's page
+    assert "Управление подпиской: https://example.org/manage/m1?z=1&w=2" in text
 
 
 def test_a_report_cannot_fill_in_a_readers_link_or_greeting() -> None:
     """Only the tokens the templates put there are personalised, never a report's text."""
     hostile = _item(title=f"Floods {UNSUBSCRIBE_TOKEN} {GREETING_TOKEN}",
-                    summary=(f"Click {UNSUBSCRIBE_TOKEN} now.",), sources=(GREETING_TOKEN,))
+                    summary=(f"Click {UNSUBSCRIBE_TOKEN} now, or {MANAGE_TOKEN}.",),
+                    sources=(GREETING_TOKEN,))
     message = _message(hostile, recipient=_recipient(name="Bob"))
     for part in ("plain", "html"):
         body = message.get_body((part,)).get_content()  # type: ignore[union-attr]
         assert body.count("https://example.org/u/abc") == 1  # the footer's link only
+        assert body.count("https://example.org/manage/m1") == 1
         assert body.count("Bob") == 1  # the greeting only
         assert "Floods @\u2060@UNSUBSCRIBE_URL@\u2060@" in body
 
