@@ -18,7 +18,7 @@ from newsletter.cli.common import (
     handle_errors,
     print_table,
 )
-from newsletter.errors import NewsletterError
+from newsletter.errors import ListError, NewsletterError
 from newsletter.subscribers.addresses import (
     DEFAULT_FORMAT,
     DEFAULT_LANGUAGE,
@@ -86,21 +86,32 @@ def _changes(before: Subscriber, after: Subscriber) -> str:
 @click.option("--language", metavar="LANG[,LANG…]", help=_LANGUAGE_HELP)
 @click.option("--format", "fmt", type=click.Choice(FORMATS), help=_FORMAT_HELP)
 @click.option("--list", "list_name", help="Subscribe to this list too.")
+@click.option("--frequency", type=click.Choice(["default", "daily", "weekly"]),
+              help="How often they get --list: daily (an alerts list as a daily digest), "
+                   "weekly (a daily list as a weekly digest), or default (as it goes out). "
+                   "It takes effect after the next digest of that frequency.")
 @click.option("--consent", default="command line", show_default=True,
               help="Where the consent was given (recorded with the time).")
 @click.pass_obj
 @handle_errors
 def subscribers_add(obj: Context, email: str, name: str | None, language: str | None,
-                    fmt: str | None, list_name: str | None, consent: str) -> None:
+                    fmt: str | None, list_name: str | None, frequency: str | None,
+                    consent: str) -> None:
     """Add one subscriber (and subscribe them to --list). For an address already stored only
     the options given change anything: adding it to another list keeps its name, language
     and format."""
+    from newsletter.lists.spec import frequencies
     from newsletter.subscribers.addresses import check_subscriber
+    from newsletter.subscribers.selfservice import set_frequency
 
     row = check_subscriber(email, name, language, fmt)
+    if frequency is not None and list_name is None:
+        raise click.UsageError("--frequency needs --list")
     with obj.instance.open_store() as store:
-        if list_name is not None:
-            obj.instance.lists_of(store).named(list_name)
+        spec = obj.instance.lists_of(store).named(list_name) if list_name else None
+        if spec is not None and frequency not in (None, "default", *frequencies(spec)):
+            raise ListError(f"{list_name} has no {frequency} frequency",
+                            hint="an alerts list can go daily, a daily list weekly")
         before = store.subscribers.find(row.email)
         counts = store.subscribers.import_rows([row], list_name, consent_source=consent,
                                                 now=store.clock()(),
@@ -110,6 +121,9 @@ def subscribers_add(obj: Context, email: str, name: str | None, language: str | 
                 f"{row.email} has unsubscribed, is suppressed or was erased: not resubscribed",
                 hint="only the subscriber can subscribe again")
         after = store.subscribers.get(row.email)
+        if spec is not None and frequency is not None:
+            set_frequency(store, after, spec, None if frequency == "default" else frequency,
+                          store.clock()(), via="office")
     joined = f" (subscribed to {list_name})" if counts.subscribed else ""
     if before is None:
         click.echo(f"Added {row.email}{joined}")
@@ -192,15 +206,20 @@ def subscribers_show(obj: Context, email: str, as_json: bool) -> None:
         subscriber = store.subscribers.get(normalise_address(email))
         lists = store.subscribers.memberships(subscriber.id)
         history = store.readers.history(subscriber.id)
+        often = dict(store.subscribers.frequencies(subscriber.id, current=True))
     data = _subscriber_dict(subscriber, lists)
+    data["frequencies"] = often
     data["history"] = [{"at": c.at.isoformat(), "what": c.what, "detail": c.detail,
                         "via": c.via} for c in history]
     if as_json:
         emit_json(data)
         return
     for key, value in data.items():
-        if key == "history":
+        if key in ("history", "frequencies"):
             continue
+        if key == "lists":
+            value = {name: status + (f", {often[name]}" if name in often else "")
+                     for name, status in value.items()}
         if isinstance(value, dict):  # the lists: "daily (active), weekly (unsubscribed)"
             value = ", ".join(f"{name} ({status})" for name, status in value.items())
         click.echo(f"{key:<15} {value if value not in (None, '') else '-'}")

@@ -37,6 +37,7 @@ def create_issue(
     base_url: str, domain: str, now: datetime, claim_reports: bool = True,
     only_languages: Sequence[str] | None = None,
     releases: Sequence[Hold] = (), refuse_empty: bool = False,
+    audience_at: datetime | None = None,
 ) -> CreatedIssue:
     """Render ``kind`` (alert or digest) for every language of ``spec``, record the issue and
     one outbox row per recipient, in the recipient's language (the list's first language when
@@ -50,7 +51,9 @@ def create_issue(
     reviews nothing; ``releases`` are such holds that this issue now carries, to their
     language's readers only, each released in the same transaction (once: a hold another
     issue released already is :class:`AlreadySent`). With ``refuse_empty`` (a one-off send),
-    an issue with nothing to send in any language asked for is :class:`NothingToSend`."""
+    an issue with nothing to send in any language asked for is :class:`NothingToSend`.
+    ``audience_at``: the moment whose readers it goes to (a digest's scheduled time: a reader
+    who changed frequency is in the digests after the change takes effect), else ``now``."""
     extra: dict[str, list[int]] = {}
     for hold in releases:
         extra.setdefault(hold.language, []).append(hold.report_id)
@@ -70,7 +73,7 @@ def create_issue(
 
     def recipients(issue_id: int) -> Iterator[QueuedMessage]:
         nonlocal skipped
-        for subscriber in store.subscribers.recipients(spec.name, now):
+        for subscriber in store.subscribers.recipients(spec.name, audience_at or now):
             language, wanted = edition_for(subscriber.chain, spec.languages, bodies, complete)
             if only_languages and wanted not in only_languages:
                 continue
@@ -92,8 +95,9 @@ def create_issue(
     # The issue, its reports' claim, its holds and releases and every outbox row commit
     # together, or none of them.
     with store.transaction():
-        issue_id, queued = store.issues.create(spec.name, kind, report_ids, bodies, now,
-                                              recipients=recipients, claim=claim_reports)
+        issue_id, queued = store.issues.create(spec.members_of, kind, report_ids, bodies,
+                                               now, recipients=recipients,
+                                               claim=claim_reports, claim_as=spec.name)
         if spec.review is not ReviewRule.NONE:
             store.holds.record(spec.name, [(rid, language)
                                            for language, rids in planned.held_reports.items()

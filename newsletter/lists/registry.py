@@ -20,7 +20,7 @@ from newsletter.config import read_file_lists
 from newsletter.errors import ConfigError, ListError
 from newsletter.lists.parse import parse_list, with_place_codes
 from newsletter.lists.schedule import check_schedule
-from newsletter.lists.spec import ListSpec, Origin
+from newsletter.lists.spec import ListSpec, Origin, variant_of
 from newsletter.reports.places import Gazetteer
 from newsletter.store import Store
 
@@ -118,6 +118,16 @@ class Lists:
 
     def all(self) -> dict[str, ListSpec]:
         return self.registry.all(self.store)
+
+    def scheduled(self) -> dict[str, ListSpec]:
+        """Every list, and every other frequency of a list that a reader chose
+        (:func:`~newsletter.lists.spec.variant_of`): what the scheduler makes issues of."""
+        lists = self.all()
+        for name, frequency in sorted(self.store.subscribers.frequencies()):
+            variant = variant_of(lists[name], frequency) if name in lists else None
+            if variant is not None:
+                lists[variant.name] = variant
+        return lists
 
     def named(self, name: str) -> ListSpec:
         """The list called ``name``; an error that names the nearest one when there is none."""

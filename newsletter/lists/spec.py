@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Collection
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from enum import StrEnum
 from zoneinfo import ZoneInfo
@@ -68,8 +68,17 @@ class ListSpec:
     review: ReviewRule = ReviewRule.FLAGGED  # which machine translations wait for a person
     public: bool = False  # readers may sign up for it themselves (/subscribe, /manage)
     origin: Origin = Origin.CONFIG
+    # A list's other frequency (:func:`variant_of`): the list whose readers it goes to.
+    base: str = ""
+    frequency: str = ""
     # The title in other languages (``title_ru``, ``title_kk`` keys): (language, title) pairs.
     translated_titles: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def members_of(self) -> str:
+        """The list whose memberships this one's readers are: itself, or for a variant
+        (``daily~weekly``), the list it is a frequency of."""
+        return self.base or self.name
 
     def title_in(self, language: str) -> str:
         """The list's title for readers of ``language``: its own title there, else ``title``."""
@@ -109,3 +118,36 @@ class ListSpec:
 
 def _word_in(needle: str, text: str) -> bool:
     return re.search(rf"(?<!\w){re.escape(needle.casefold())}", text) is not None
+
+
+VARIANT = "~"  # between a list's name and a frequency (list names have no "~")
+
+
+class Frequency(StrEnum):
+    """How often a reader gets a list, besides as the list goes out."""
+
+    DAILY = "daily"  # an alerts list as a daily digest of its alerts
+    WEEKLY = "weekly"  # a daily list as a weekly digest
+
+
+def frequencies(spec: ListSpec) -> tuple[Frequency, ...]:
+    """The other frequencies a reader of ``spec`` may choose."""
+    return {Mode.ALERTS: (Frequency.DAILY,), Mode.DAILY: (Frequency.WEEKLY,)}.get(spec.mode, ())
+
+
+def variant_of(spec: ListSpec, frequency: str) -> ListSpec | None:
+    """``spec`` at another ``frequency``, as a list of its own for the scheduler: its issues,
+    its record of the reports it sent and its schedule are its own (``NAME~daily``), its
+    readers are those of ``spec`` who chose that frequency, and its mails are ``spec``'s
+    (title, List-Id, unsubscribe links). An alerts list's daily digest goes at the list's
+    digest time; a daily list's weekly digest on Mondays at the daily one's time. None when
+    ``spec`` has no such frequency."""
+    if frequency not in frequencies(spec):
+        return None
+    if spec.mode is Mode.ALERTS:
+        mode, schedule = Mode.DAILY, spec.schedule
+    else:
+        minute, hour = (spec.schedule.split() + ["0", "9"])[:2]
+        mode, schedule = Mode.WEEKLY, f"{minute} {hour} * * mon"
+    return replace(spec, name=f"{spec.name}{VARIANT}{frequency}", mode=mode,
+                   schedule=schedule, base=spec.name, frequency=frequency)

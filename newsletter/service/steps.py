@@ -115,8 +115,9 @@ class Service:
         return self._renderer()
 
     def lists(self) -> dict[str, ListSpec]:
-        """Every list as it is now (a list added or changed since is seen)."""
-        return self._lists.all()
+        """Every list as it is now (a list added or changed since is seen), and every other
+        frequency of one that its readers chose (``NAME~daily``: a list of its own here)."""
+        return self._lists.scheduled()
 
     def prepare(self) -> int:
         """Ingest new reports, summarise them and queue their translation; returns how many
@@ -274,7 +275,8 @@ class Service:
             due = self.due(spec)
             ready = self.releasable(spec)
             created = (None if not due and not ready
-                       else self._create(spec, [r.id for r in due], "digest", now, ready))
+                       else self._create(spec, [r.id for r in due], "digest", now, ready,
+                                         audience_at=fire))
             outcome = "empty" if created is None else f"{created.queued} queued"
             issue_id = None if created is None else created.issue_id
             if run_id is not None:
@@ -357,11 +359,13 @@ class Service:
 
     def _create(self, spec: ListSpec, report_ids: list[int], kind: str, now: datetime,
                 releases: Sequence[Hold] = (), *, only_languages: Sequence[str] | None = None,
-                refuse_empty: bool = False) -> CreatedIssue:
+                refuse_empty: bool = False, audience_at: datetime | None = None
+                ) -> CreatedIssue:
         return create_issue(self.store, self.renderer, spec, report_ids, kind,
                             base_url=self.settings.web.base_url, domain=self.settings.mail.domain,
                             now=now, claim_reports=bool(report_ids), releases=releases,
-                            only_languages=only_languages, refuse_empty=refuse_empty)
+                            only_languages=only_languages, refuse_empty=refuse_empty,
+                            audience_at=audience_at)
 
 
 

@@ -29,7 +29,7 @@ class Issues:
     def create(
         self, list_name: str, kind: str, report_ids: Sequence[int], bodies: Mapping[str, str],
         now: datetime, *, recipients: Callable[[int], Iterable[QueuedMessage]],
-        claim: bool = True,
+        claim: bool = True, claim_as: str | None = None,
     ) -> tuple[int, int]:
         """Record an issue, its rendered bodies (JSON per language) and one outbox row per
         message that ``recipients(issue_id)`` yields, all in one transaction: a crash leaves
@@ -41,8 +41,8 @@ class Issues:
                 """INSERT INTO issues (list_name, kind, report_ids, created_at)
                    VALUES (?, ?, ?, ?) RETURNING id""",
                 (list_name, kind, json.dumps(list(report_ids)), stamp(now))))
-            if claim:
-                self.claim_reports(list_name, report_ids, issue_id)
+            if claim:  # under the list's own name, or a frequency's of it (NAME~daily)
+                self.claim_reports(claim_as or list_name, report_ids, issue_id)
             self.db.executemany(
                 "INSERT INTO issue_bodies (issue_id, language, rendered) VALUES (?, ?, ?)",
                 [(issue_id, language, body) for language, body in bodies.items()])

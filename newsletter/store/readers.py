@@ -171,6 +171,29 @@ class Readers:
                 self.record(subscriber_id, "joined", via, now, detail=list_name)
         return joined > 0
 
+    def set_frequency(self, subscriber_id: int, list_name: str, frequency: str | None,
+                      effective: datetime, via: str, now: datetime) -> bool:
+        """How often the reader gets ``list_name`` (None: as the list goes out), from after
+        ``effective`` (the next digest of the frequency they leave or take: until then the
+        one they had holds, so nothing is lost or sent twice). True when it changed."""
+        with self.db.transaction():
+            changed = self.db.execute(
+                """UPDATE subscriptions
+                      SET previous_frequency = CASE WHEN frequency_from IS NULL
+                                                      OR frequency_from < ?
+                                                    THEN frequency
+                                                    ELSE previous_frequency END,
+                          frequency = ?, frequency_from = ?, updated_at = ?
+                    WHERE subscriber_id = ? AND list_name = ?
+                      AND COALESCE(frequency, '') != COALESCE(?, '')""",
+                (stamp(now), frequency, stamp(effective), stamp(now), subscriber_id,
+                 list_name, frequency)).rowcount
+            if changed:
+                self.record(subscriber_id, "frequency", via, now,
+                            detail=f"{list_name}: {frequency or 'as it goes out'} "
+                                   f"(from {stamp(effective)})")
+        return changed > 0
+
     def set_preferences(self, subscriber_id: int, *, chain: Sequence[str] | None = None,
                         fmt: str | None = None, via: str, now: datetime) -> None:
         """A new language chain (first choice first) or format, as the reader chose it."""

@@ -6,6 +6,7 @@ from collections.abc import Iterator, Sequence
 from datetime import datetime
 
 from newsletter.errors import NotFound, StoreError
+from newsletter.lists.spec import VARIANT
 from newsletter.store.database import Database, Row, chunks, literals, moment, stamp
 from newsletter.subscribers.addresses import ImportCounts, Status, Subscriber, SubscriberRow
 from newsletter.subscribers.privacy import Forgotten
@@ -132,6 +133,21 @@ class Subscribers:
                 f"SELECT digest FROM erased_addresses WHERE digest IN ({marks})", chunk)}
         return found
 
+    def frequencies(self, subscriber_id: int | None = None, *,
+                    current: bool = False) -> set[tuple[str, str]]:
+        """(list, frequency) of the active memberships at another frequency than their
+        list's own, or leaving one (of one subscriber, or of everyone); ``current``: the
+        frequency chosen last only."""
+        where, params = ("AND subscriber_id = ?", (subscriber_id,)) if subscriber_id else ("", ())
+        chosen = f"""SELECT list_name, frequency FROM subscriptions
+                      WHERE frequency IS NOT NULL AND status = '{Status.ACTIVE}' {where}"""
+        leaving = f"""SELECT list_name, previous_frequency FROM subscriptions
+                       WHERE previous_frequency IS NOT NULL AND status = '{Status.ACTIVE}'
+                         {where}"""
+        rows = (self.db.all(chosen, params) if current
+                else self.db.all(f"{chosen} UNION {leaving}", params * 2))
+        return {(str(name), str(frequency)) for name, frequency in rows}
+
     def memberships(self, subscriber_id: int) -> dict[str, str]:
         """The lists a subscriber is in, with the membership's status."""
         return {str(name): str(status) for name, status in self.db.all(
@@ -217,16 +233,22 @@ class Subscribers:
 
     def recipients(self, list_name: str, now: datetime | None = None) -> Iterator[Subscriber]:
         """Who a mail to ``list_name`` goes to: active subscribers with an active membership
-        (and, at ``now``, not paused). Every sending path asks this, so an unsubscribed,
-        bounced, pending or suppressed address is never sent to. Streamed, so memory stays
-        flat on large lists."""
+        (and, at ``now``, not paused), at the list's own frequency; for a variant
+        (``NAME~daily``), the members of NAME who chose that frequency. Every sending path
+        asks this, so an unsubscribed, bounced, pending or suppressed address is never sent
+        to. Streamed, so memory stays flat on large lists."""
+        base, _, frequency = list_name.partition(VARIANT)
+        at = stamp(now) if now is not None else "9999"
         paused = "" if now is None else "AND (s.paused_until IS NULL OR s.paused_until <= ?)"
         rows = self.db.execute(
             f"""SELECT {COLUMNS} FROM subscribers s JOIN subscriptions m
                 ON m.subscriber_id = s.id
                 WHERE m.list_name = ? AND m.status = '{Status.ACTIVE}'
+                  AND COALESCE(CASE WHEN m.frequency_from IS NULL OR m.frequency_from < ?
+                                    THEN m.frequency ELSE m.previous_frequency END, '') = ?
                   AND s.status = '{Status.ACTIVE}' {paused}
-                ORDER BY s.id""", (list_name,) if now is None else (list_name, stamp(now)))
+                ORDER BY s.id""",
+            [base, at, frequency, *([] if now is None else [at])])
         for row in rows:
             yield subscriber(row)
 

@@ -17,7 +17,8 @@ from datetime import datetime
 
 from newsletter.delivery.transport import Transport
 from newsletter.errors import NewsletterError
-from newsletter.lists.spec import ListSpec
+from newsletter.lists.schedule import next_fire
+from newsletter.lists.spec import ListSpec, frequencies, variant_of
 from newsletter.mail.messages import Addressee, MessageBuilder
 from newsletter.mail.render import ADDRESS_SUBJECT, MANAGE_SUBJECT, Renderer
 from newsletter.store import Store
@@ -107,6 +108,23 @@ def set_lists(store: Store, subscriber: Subscriber, wanted: set[str],
         for name, status in sorted(memberships.items()):
             if name not in wanted and status != Status.UNSUBSCRIBED:
                 store.subscribers.unsubscribe(subscriber.id, name, VIA, now)
+
+
+def set_frequency(store: Store, subscriber: Subscriber, spec: ListSpec, frequency: str | None,
+                  now: datetime, *, via: str = VIA) -> bool:
+    """How often ``subscriber`` gets ``spec`` (None: as it goes out). The change takes
+    effect after the next digest of the frequency taken or left, so that the reader gets
+    every report once across it. False when the list has no such frequency, or nothing
+    changed."""
+    if frequency and frequency not in frequencies(spec):
+        return False
+    current = dict(store.subscribers.frequencies(subscriber.id, current=True))
+    switching = frequency or current.get(spec.name)
+    variant = variant_of(spec, switching) if switching else None
+    if variant is None:
+        return False
+    return store.readers.set_frequency(subscriber.id, spec.name, frequency or None,
+                                       next_fire(variant, now), via, now)
 
 
 def leave(store: Store, subscriber: Subscriber, now: datetime) -> None:

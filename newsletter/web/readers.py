@@ -22,7 +22,7 @@ from datetime import UTC, datetime, time
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, Response
+from starlette.responses import Response
 
 from newsletter.errors import AddressError, LinkExpired, TokenError
 from newsletter.languages import LANGUAGES
@@ -156,9 +156,11 @@ async def manage_post(request: Request) -> Response:
     web = context_of(request)
     try:
         fields = await read_form(request, {**_BASE_FIELDS,
-                                           **{f"list:{name}": 10 for name in _all_lists(web)}})
-    except FormError as exc:
-        return HTMLResponse(f"{exc}", status_code=400)
+                                           **{f"list:{name}": 10 for name in _all_lists(web)},
+                                           **{f"freq:{name}": 10 for name in _all_lists(web)}})
+    except FormError:
+        return _Page(web, request, "web/manage.html", _language(request, web)).show(
+            "invalid", 400)
     return await run_in_threadpool(_change, request, web, fields)
 
 
@@ -194,8 +196,13 @@ def _act(web: WebContext, request: Request, store: Store, subscriber: Subscriber
     action = fields.get("action", "")
     via = selfservice.VIA
     if action == "lists":
-        wanted = {name for name in _all_lists(web) if fields.get(f"list:{name}")}
+        every = _all_lists(web)
+        wanted = {name for name in every if fields.get(f"list:{name}")}
         selfservice.set_lists(store, subscriber, wanted, _public(web), now)
+        for name in sorted(wanted):
+            if f"freq:{name}" in fields:
+                selfservice.set_frequency(store, subscriber, every[name],
+                                          fields[f"freq:{name}"] or None, now)
     elif action == "languages":
         try:
             chain = language_chain(" ".join(fields.get(key, "") for key in
@@ -313,8 +320,9 @@ def _reader_page(web: WebContext, request: Request, store: Store, subscriber: Su
     memberships = store.subscribers.memberships(subscriber.id)
     lists = {name: spec for name, spec in _all_lists(web).items()
              if spec.public or name in memberships}
+    chosen = dict(store.subscribers.frequencies(subscriber.id, current=True))
     return _Page(web, request, "web/manage.html", subscriber.chain[0], lists=lists,
-                 subscriber=subscriber, memberships=memberships,
+                 subscriber=subscriber, memberships=memberships, frequency=chosen,
                  languages_offered=LANGUAGES).show("page", status_code, message=message)
 
 
