@@ -383,12 +383,13 @@ def subscribers_export(obj: Context, list_name: str, out_file: Path | None, bom:
     import` reads back, with or without the mark)."""
     from newsletter.subscribers.csvfile import export_csv
 
-    header = ("email", "name", "language", "format", "status", "list_status", "consent_source",
-              "consent_at")
+    header = ("email", "name", "language", "format", "status", "list_status", "frequency",
+              "consent_source", "consent_at")
     with obj.instance.open_store() as store:
         obj.instance.lists_of(store).named(list_name)
+        often = store.subscribers.frequency_of(list_name)
         rows = ((s.email, s.name or "", " ".join(s.chain), s.format, s.status, m or "",
-                 s.consent_source, s.consent_at.isoformat())
+                 often.get(s.id, ""), s.consent_source, s.consent_at.isoformat())
                 for s, m in store.subscribers.listing(list_name=list_name))
         lines = export_csv(rows, header, delimiter="\t" if delimiter == "tab" else delimiter)
         if bom:

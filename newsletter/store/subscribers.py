@@ -148,6 +148,12 @@ class Subscribers:
                 else self.db.all(f"{chosen} UNION {leaving}", params * 2))
         return {(str(name), str(frequency)) for name, frequency in rows}
 
+    def frequency_of(self, list_name: str) -> dict[int, str]:
+        """The frequency each member of ``list_name`` chose, when not the list's own."""
+        return {int(sid): str(often) for sid, often in self.db.all(
+            "SELECT subscriber_id, frequency FROM subscriptions "
+            "WHERE list_name = ? AND frequency IS NOT NULL", (list_name,))}
+
     def memberships(self, subscriber_id: int) -> dict[str, str]:
         """The lists a subscriber is in, with the membership's status."""
         return {str(name): str(status) for name, status in self.db.all(

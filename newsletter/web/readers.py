@@ -144,7 +144,7 @@ def manage(request: Request) -> Response:
         return _Page(web, request, "web/manage.html", _language(request, web)).show("preview")
     with web.instance.open_store() as store:
         claim, failure = _claim(web, token, MANAGE, store.clock()())
-        if claim is None or claim.subscriber_id is None:
+        if failure or claim is None or claim.subscriber_id is None:
             return _failure_page(web, request, failure)
         subscriber = store.subscribers.find_id(claim.subscriber_id)
         if subscriber is None:
@@ -179,7 +179,7 @@ def _change(request: Request, web: WebContext, fields: dict[str, str]) -> Respon
             return _Page(web, request, "web/manage.html",
                          subscriber.chain[0] if subscriber else _language(request, web)
                          ).show("sent")
-        if claim is None or claim.subscriber_id is None:
+        if failure or claim is None or claim.subscriber_id is None:
             return _failure_page(web, request, failure)
         subscriber = store.subscribers.find_id(claim.subscriber_id)
         if subscriber is None:
@@ -255,7 +255,7 @@ def manage_data(request: Request) -> Response:
     web = context_of(request)
     with web.instance.open_store() as store:
         claim, failure = _claim(web, request.path_params["token"], MANAGE, store.clock()())
-        if claim is None or claim.subscriber_id is None:
+        if failure or claim is None or claim.subscriber_id is None:
             return _failure_page(web, request, failure)
         data = store.readers.data(claim.subscriber_id)
     if not data:
@@ -271,7 +271,7 @@ def new_address(request: Request) -> Response:
     with web.instance.open_store() as store:
         now = store.clock()()
         claim, failure = _claim(web, request.path_params["token"], ADDRESS, now)
-        if claim is None or claim.subscriber_id is None:
+        if failure or claim is None or claim.subscriber_id is None:
             return _failure_page(web, request, failure)
         subscriber = store.subscribers.find_id(claim.subscriber_id)
         if subscriber is None:

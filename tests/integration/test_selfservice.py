@@ -25,6 +25,7 @@ SECRET = "selfservice-secret-0123456789abcdef"
 ARTIFACTS = REPO / "test-artifacts"
 LISTS = ('[lists.daily]\ntitle = "Daily"\ntitle_ru = "Ежедневно"\ntitle_kk = "Күн сайын"\n'
          'public = true\n[lists.weekly]\ntitle = "Weekly"\nmode = "weekly"\npublic = true\n'
+         '[lists.alerts]\ntitle = "Alerts"\nmode = "alerts"\npublic = true\n'
          '[lists.staff]\ntitle = "Staff only"\n')
 
 
@@ -256,9 +257,11 @@ def test_every_mail_carries_the_readers_own_link(office: Instance, site: str) ->
 @pytest.mark.parametrize("language", ["en", "ru", "kk"])
 def test_sign_up_and_the_readers_page_in_chromium(office: Instance, site: str, language: str,
                                                  tmp_path: Path) -> None:
-    """A reader signs up in their language with a real browser, follows the mailed link,
-    opens their page from the mail and sets a chain, a pause and plain text; both pages fit
-    1200 and 400 pixels without sideways scrolling."""
+    """With a real browser, in the reader's language: sign up for two lists, follow both
+    mailed links, open the reader's page from a delivered mail, set the chain kk, ru, en, the
+    alerts list as a daily digest and plain text; then an alert and a digest go out, and the
+    reader gets each once, as chosen. Both pages fit 1200 and 400 pixels without sideways
+    scrolling (screenshots in test-artifacts/)."""
     address = f"reader.{language}@readers.test"
     with chromium(tmp_path / "profile") as page:
         for width in (1200, 400):
@@ -267,15 +270,24 @@ def test_sign_up_and_the_readers_page_in_chromium(office: Instance, site: str, l
             assert page.evaluate("document.documentElement.lang") == language
             assert page.overflow() == 0
             page.screenshot(ARTIFACTS / f"subscribe-{language}-{width}.png")
-        page.evaluate(f"document.querySelector('#email').value = {json.dumps(address)}")
+        page.evaluate(f"document.querySelector('#email').value = {json.dumps(address)};"
+                      "document.querySelector('input[name=\"list:alerts\"]').checked = true")
         page.click("#subscribe")
         assert page.evaluate("document.querySelector('article').dataset.state") == "sent"
-        confirm = _link(_mails(office)[-1], "confirm")
-        page.goto(site + "/confirm/" + confirm.split("/confirm/", 1)[1])
-        page.click("#confirm")
+        for mail in _mails(office):  # a confirmation per list
+            confirm = _link(mail, "confirm")
+            page.goto(site + "/confirm/" + confirm.split("/confirm/", 1)[1])
+            page.click("#confirm")
         with office.open_store() as store:
-            assert store.subscribers.get(address).status == "active"
-        manage = _manage_link(office, site, address)
+            reader = store.subscribers.get(address)
+            assert reader.status == "active"
+            assert store.subscribers.memberships(reader.id) == {"alerts": "active",
+                                                                "daily": "active"}
+        _cli(office, "ingest")
+        _cli(office, "send", "--list", "alerts", "--report", "1")
+        delivered = _mails(office)[-1]
+        assert delivered["To"].addresses[0].addr_spec == address
+        manage = site + "/manage/" + _link(delivered, "manage").split("/manage/", 1)[1]
         for width in (1200, 400):
             page.viewport(width)
             page.goto(manage)
@@ -286,11 +298,72 @@ def test_sign_up_and_the_readers_page_in_chromium(office: Instance, site: str, l
                       "document.querySelector('#third').value = 'en'")
         page.click("#save-languages")
         assert page.evaluate("document.querySelector('#message') !== null")
-        page.evaluate("document.querySelector('#until').value = '2099-01-31'")
-        page.click("#pause-until")
+        page.evaluate("document.querySelector('#freq-alerts').value = 'daily'")
+        page.click("#save-lists")
         page.evaluate("document.querySelector('input[name=format][value=text]').checked = true")
         page.click("#save-format")
     with office.open_store() as store:
         reader = store.subscribers.get(address)
-    assert (reader.chain, reader.format) == (("kk", "ru", "en"), "text")
-    assert reader.paused_until is not None
+        assert (reader.chain, reader.format) == (("kk", "ru", "en"), "text")
+        assert store.subscribers.frequencies(reader.id, current=True) == {("alerts", "daily")}
+    sent_before = len(_mails(office))
+    # An alert today (the daily digest of alerts takes over after its next digest) and the
+    # daily list's digest: each once, in Kazakh, as plain text.
+    drop(office.settings.seeds_dir, "more.txt", SAMPLE_REPORT.read_text().replace(
+        "Kazakhstan", "Kyrgyzstan"))
+    _cli(office, "--set", "ingest.settle_seconds=0", "ingest")
+    _cli(office, "send", "--list", "alerts", "--report", "2")
+    _cli(office, "digest", "--list", "daily")
+    fresh = _mails(office)[sent_before:]
+    assert len(fresh) == 2
+    for mail in fresh:
+        assert mail["To"].addresses[0].addr_spec == address
+        assert mail["Content-Language"] == "kk"
+        assert mail.get_content_type() == "text/plain"
+    with office.open_store() as store:
+        rows = [r for r in store.outbox.rows() if r["address"] == address]
+    issues = [r["issue_id"] for r in rows]
+    assert len(issues) == len(set(issues)) == 3  # the first alert, the second, the digest
+
+
+def _cli(office: Instance, *args: str) -> None:
+    from click.testing import CliRunner
+
+    from newsletter.cli.main import cli
+
+    result = CliRunner().invoke(cli, ["--config", str(office.config_path), *args],
+                                env={"NEWSLETTER_WEB_SECRET": SECRET})
+    assert result.exit_code == 0, result.output
+
+
+def test_an_expired_link_offers_a_new_one_and_leaving_stops_everything(
+        office: Instance, site: str) -> None:
+    from datetime import timedelta
+
+    from newsletter.subscribers.tokens import MANAGE, sign_token
+
+    _reader(office, "old@readers.test")
+    with office.open_store() as store:
+        reader = store.subscribers.get("old@readers.test")
+        today = store.clock()().date()
+    stale = sign_token(reader.id, "", today - timedelta(days=91), SECRET, purpose=MANAGE)
+    client = Client(site)
+    status, page = client.request(f"/manage/{stale}")
+    assert status == 410, page[-800:]
+    assert 'data-state="expired"' in page
+    csrf = page.split('name="csrf" value="', 1)[1].split('"', 1)[0]
+    status, page = client.request(f"/manage/{stale}", {"csrf": csrf, "action": "renew"})
+    assert 'data-state="sent"' in page
+    fresh = _link(_mails(office)[-1], "manage")
+    path = "/manage/" + fresh.split("/manage/", 1)[1]
+    status, page = client.request(path)
+    assert status == 200
+    csrf = page.split('name="csrf" value="', 1)[1].split('"', 1)[0]
+    status, page = client.request(path, {"csrf": csrf, "action": "leave"})
+    assert 'data-state="left"' in page
+    with office.open_store() as store:
+        reader = store.subscribers.get("old@readers.test")
+        assert reader.status == "unsubscribed"
+        assert set(store.subscribers.memberships(reader.id).values()) == {"unsubscribed"}
+        assert list(store.subscribers.recipients("daily")) == []
+
