@@ -11,7 +11,10 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime
 from pathlib import Path
 
+from click.testing import CliRunner
+
 from newsletter.app import Instance, load_instance
+from newsletter.cli.main import cli
 from newsletter.issues.create import CreatedIssue, create_issue
 from newsletter.reports.ingest import ingest_inbox
 from newsletter.store import Store
@@ -20,6 +23,24 @@ from newsletter.summarise.pending import summarise_pending
 from tests.helpers import FIXED_NOW, SAMPLE_REPORT, drop
 
 DAILY = '[lists.daily]\ntitle = "Daily"\n'
+DAILY_AND_WEEKLY = DAILY + '[lists.weekly]\ntitle = "Weekly"\nmode = "weekly"\n'
+
+
+def run_cli(args: Sequence[str], env: Mapping[str, str], code: int = 0) -> str:
+    """The output of the command ``args`` with environment ``env``, which must exit with
+    ``code`` and never show a traceback."""
+    result = CliRunner().invoke(cli, list(args), env=dict(env))
+    assert result.exit_code == code, result.output
+    assert "Traceback" not in result.output
+    return result.output
+
+
+def with_sample(folder: Path, lists: str = DAILY_AND_WEEKLY) -> Path:
+    """The instance in ``folder`` with ``lists`` added to its configuration and the sample
+    report in its inbox (not yet ingested)."""
+    add_config(folder / "newsletter.toml", lists)
+    drop(folder / "seeds", "sample.txt", SAMPLE_REPORT.read_bytes())
+    return folder
 
 
 def relay_env(port: int) -> dict[str, str]:

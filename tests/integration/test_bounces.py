@@ -18,7 +18,7 @@ from newsletter.bounces.verp import ReturnPath
 from newsletter.cli.main import cli
 from tests import bounce_mail
 from tests.helpers import SAMPLE_REPORT, database_snapshot, drop, wait_until
-from tests.office import add_config
+from tests.office import add_config, run_cli, with_sample
 
 SECRET = "bounces-test-secret-0123456789abcdef"
 ENV = {"NEWSLETTER_WEB_SECRET": SECRET, "NEWSLETTER_BOUNCES_RETURN_PATH": "bounces@news.test"}
@@ -27,17 +27,12 @@ ENV = {"NEWSLETTER_WEB_SECRET": SECRET, "NEWSLETTER_BOUNCES_RETURN_PATH": "bounc
 def invoke(*args: str, code: int = 0, **settings: str) -> str:
     """Run a command with the office's secret and return path (and ``settings``: environment
     variables)."""
-    result = CliRunner().invoke(cli, list(args), env={**ENV, **settings})
-    assert result.exit_code == code, result.output
-    assert "Traceback" not in result.output
-    return result.output
+    return run_cli(args, {**ENV, **settings}, code)
 
 
 @pytest.fixture
 def office(cli_office: Path) -> Path:
-    add_config(cli_office / "newsletter.toml", '[lists.daily]\ntitle = "Daily"\n'
-               '[lists.weekly]\ntitle = "Weekly"\nmode = "weekly"\n')
-    drop(cli_office / "seeds", "sample.txt", SAMPLE_REPORT.read_bytes())
+    with_sample(cli_office)
     invoke("ingest")
     return cli_office
 
@@ -113,7 +108,7 @@ def test_every_kind_of_returned_message_gets_its_outcome(office: Path) -> None:
         assert status[name] == ("active", {"daily": "active", "weekly": "active"}), name
 
     every = [json.loads(line) for line in invoke("bounces", "list", "--json").splitlines()]
-    by_address = {}
+    by_address: dict[str, list[dict[str, object]]] = {}
     for entry in every:
         by_address.setdefault(entry["address"], []).append(entry)
     assert len(every) == len(made)

@@ -25,9 +25,9 @@ from click.testing import CliRunner
 from newsletter.app import Instance, load_instance
 from newsletter.cli.main import cli
 from tests import bounce_mail
-from tests.helpers import SAMPLE_REPORT, drop, wait_until
+from tests.helpers import drop, wait_until
 from tests.mailserver import Dovecot, Postfix
-from tests.office import add_config, relay_env, report_text
+from tests.office import relay_env, report_text, run_cli, with_sample
 from tests.processes import started
 
 pytestmark = pytest.mark.slow
@@ -44,17 +44,12 @@ def _env(port: int, **more: str) -> dict[str, str]:
 
 
 def invoke(env: dict[str, str], *args: str) -> str:
-    result = CliRunner().invoke(cli, list(args), env=env)
-    assert result.exit_code == 0, result.output
-    return result.output
+    return run_cli(args, env)
 
 
 @pytest.fixture
 def office(cli_office: Path) -> Path:
-    add_config(cli_office / "newsletter.toml", '[lists.daily]\ntitle = "Daily"\n'
-               '[lists.weekly]\ntitle = "Weekly"\nmode = "weekly"\n')
-    drop(cli_office / "seeds", "sample.txt", SAMPLE_REPORT.read_bytes())
-    return cli_office
+    return with_sample(cli_office)
 
 
 def _subscribe(office: Path, env: dict[str, str], addresses: list[str]) -> None:

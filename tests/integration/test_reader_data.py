@@ -20,7 +20,7 @@ from click.testing import CliRunner
 from newsletter.app import Instance, load_instance
 from newsletter.cli.main import cli
 from tests.helpers import SAMPLE_REPORT, database_snapshot, drop, wait_until
-from tests.office import add_config, relay_env
+from tests.office import relay_env, run_cli, with_sample
 from tests.processes import started
 from tests.smtp_server import smtp_sink
 
@@ -29,17 +29,12 @@ ENV = {"NEWSLETTER_WEB_SECRET": SECRET}
 
 
 def invoke(*args: str, code: int = 0, env: dict[str, str] | None = None) -> str:
-    result = CliRunner().invoke(cli, list(args), env=env or ENV)
-    assert result.exit_code == code, result.output
-    assert "Traceback" not in result.output
-    return result.output
+    return run_cli(args, env or ENV, code)
 
 
 @pytest.fixture
 def office(cli_office: Path) -> Path:
-    add_config(cli_office / "newsletter.toml", '[lists.daily]\ntitle = "Daily"\n'
-               '[lists.weekly]\ntitle = "Weekly"\nmode = "weekly"\n')
-    drop(cli_office / "seeds", "sample.txt", SAMPLE_REPORT.read_bytes())
+    with_sample(cli_office)
     invoke("ingest")
     return cli_office
 
@@ -90,7 +85,7 @@ def test_an_erased_reader_is_gone_and_no_import_brings_them_back(office: Path) -
     with _instance(office).open_store() as store:
         rows = store.outbox.rows()
         assert sorted(r["address"] for r in rows) == ["erased", "stays@readers.test"]
-        dump = "\n".join(store.db.connection.iterdump())  # type: ignore[attr-defined]
+        dump = "\n".join(store.db.connection.iterdump())
     assert "gone@readers.test" not in dump  # nothing anywhere names them
     assert json.loads(invoke("lists", "show", "daily", "--json"))["mail"] == mail_before
 
