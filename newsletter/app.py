@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from newsletter.delivery.session import Relay
     from newsletter.delivery.smtp import SmtpOptions
     from newsletter.delivery.transport import Transport
+    from newsletter.feeds.publish import Publisher
     from newsletter.issues.messages import IssueMessages
     from newsletter.lists.registry import ListRegistry, Lists
     from newsletter.mail.compose import MailSettings
@@ -399,6 +400,17 @@ class Instance:
         return BounceReader(store, self.return_path(), self.bounce_rules(),
                             clock=store.clock(),
                             max_messages=self.settings.bounces.max_messages)
+
+    def publisher(self, store: Store, renderer: Renderer | None = None) -> Publisher:
+        """The feeds and CAP alerts of the office's lists (``serve`` and ``feeds write``)."""
+        from newsletter.feeds.publish import Publisher, Where
+
+        settings = self.settings
+        words = (renderer or self.renderer()).gettext
+        where = Where(settings.web.base_url, settings.cap.sender or settings.mail.from_address,
+                      settings.mail.domain, settings.cap)
+        return Publisher(store, self.lists_of(store).all(), where, gazetteer=self.gazetteer,
+                         words=words)
 
     def bounce_reading(self) -> Callable[[Callable[[], bool]], ReadRun] | None:
         """Reading ``[bounces] source`` once with a store of its own (the service does it in a

@@ -22,6 +22,7 @@ from typing import Any
 
 from newsletter.config_sections import (
     BouncesSettings,
+    CapSettings,
     DatabaseSettings,
     DeliverySettings,
     DkimSettings,
@@ -63,6 +64,7 @@ class Settings:
     delivery: DeliverySettings = field(default_factory=DeliverySettings)
     bounces: BouncesSettings = field(default_factory=BouncesSettings)
     privacy: PrivacySettings = field(default_factory=PrivacySettings)
+    cap: CapSettings = field(default_factory=CapSettings)
     smtp: SmtpSettings = field(default_factory=SmtpSettings)
     dkim: DkimSettings = field(default_factory=DkimSettings)
     schedule: ScheduleSettings = field(default_factory=ScheduleSettings)
@@ -252,12 +254,23 @@ def build_settings(
         sources[name] = source
     _check_database_url(values.get("database", {}).get("url", ""), sources.get("database.url"),
                         origin)
+    _check_cap_sender(values.get("cap", {}).get("sender", ""))
     built = {section: cls(**values[section]) for section, cls in sections.items()}
     return Settings(root=root, sources=sources, lists=_parse_lists(lists_table, origin),
                     relays=parse_relays(relays_table, environ, origin), **built)
 
 
 _URL_PASSWORD = re.compile(r"^[a-z]+://[^/@:]*:[^/@]*@")
+_CAP_SENDER = re.compile(r"^[^\s,<&]{1,200}$")
+
+
+def _check_cap_sender(sender: str) -> None:
+    """CAP 1.2 forbids spaces, commas and the restricted characters < and & in a sender."""
+    if sender and not _CAP_SENDER.match(sender):
+        raise ConfigError(f"[cap] sender {sender!r} would make invalid CAP documents",
+                          setting="cap.sender",
+                          hint="an address or a name without spaces, commas, < or &, e.g. "
+                               "alerts@news.example.org")
 
 
 def _check_database_url(url: str, source: str | None, origin: str) -> None:

@@ -249,6 +249,28 @@ class BouncesSettings:
         bounds=(0, 365))
 
 
+CAP_CATEGORIES = ("Geo", "Met", "Safety", "Security", "Rescue", "Fire", "Health", "Env",
+                  "Transport", "Infra", "CBRNE", "Other")
+CAP_URGENCIES = ("Immediate", "Expected", "Future", "Past", "Unknown")
+CAP_SEVERITIES = ("Extreme", "Severe", "Moderate", "Minor", "Unknown")
+CAP_CERTAINTIES = ("Observed", "Likely", "Possible", "Unlikely", "Unknown")
+
+
+@dataclass(frozen=True)
+class CapSettings:
+    """CAP 1.2 alerts: their sender, and what neither a list nor a report sets."""
+
+    sender: str = setting(
+        "", "CAP sender: an address or a name without spaces, commas, < or & (default: "
+        "[mail] from_address).")
+    status: str = setting("Actual", "CAP status of every alert.",
+                          choices=("Actual", "Exercise", "System", "Test", "Draft"))
+    category: str = setting("Other", "CAP category.", choices=CAP_CATEGORIES)
+    urgency: str = setting("Unknown", "CAP urgency.", choices=CAP_URGENCIES)
+    severity: str = setting("Unknown", "CAP severity.", choices=CAP_SEVERITIES)
+    certainty: str = setting("Unknown", "CAP certainty.", choices=CAP_CERTAINTIES)
+
+
 @dataclass(frozen=True)
 class PrivacySettings:
     """What is kept of readers, and for how long."""

@@ -30,7 +30,7 @@ COMMANDS = {
     "deliver": "sending", "retry": "sending", "outbox": "sending", "send": "sending",
     "digest": "sending",
     "run": "service", "scheduler": "service", "worker": "service", "workers": "service",
-    "bounces": "bounces",
+    "bounces": "bounces", "feeds": "feeds",
     "db": "database",
     "review": "review", "reviewers": "review",
     "status": "status", "config": "status",

@@ -22,6 +22,12 @@ from newsletter.cli.common import (
     print_table,
     progress,
 )
+from newsletter.config_sections import (
+    CAP_CATEGORIES,
+    CAP_CERTAINTIES,
+    CAP_SEVERITIES,
+    CAP_URGENCIES,
+)
 from newsletter.errors import NewsletterError
 from newsletter.languages import LANGUAGES
 
@@ -323,6 +329,26 @@ def reports_split(obj: Context, report_id: int, revision: int, as_json: bool) ->
     click.echo(f"Revision {revision} of report {report_id} is now report {new_id}: "
                f"{new.report.title}")
     click.echo(f"Report {report_id} shows revision {back.revision}: {back.report.title}")
+
+
+@reports.command("cap")
+@click.argument("report_id", type=int, metavar="ID")
+@click.option("--category", type=click.Choice(CAP_CATEGORIES))
+@click.option("--urgency", type=click.Choice(CAP_URGENCIES))
+@click.option("--severity", type=click.Choice(CAP_SEVERITIES))
+@click.option("--certainty", type=click.Choice(CAP_CERTAINTIES))
+@click.pass_obj
+@handle_errors
+def reports_cap(obj: Context, /, report_id: int, **values: str | None) -> None:
+    """Set what the CAP alerts of report ID say of it (before its list's and [cap]'s)."""
+    chosen = {key: value for key, value in values.items() if value}
+    with obj.instance.open_store() as store:
+        store.reports.get(report_id)  # an unknown ID is an error with a hint
+        if chosen:
+            store.feeds.set_cap_values(report_id, chosen)
+        now = store.feeds.cap_values(report_id)
+    click.echo(f"Report {report_id}: " + (", ".join(f"{k} {v}" for k, v in sorted(now.items()))
+                                          or "the list's and [cap]'s CAP values"))
 
 
 @click.command("summarise")

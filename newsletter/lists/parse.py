@@ -8,6 +8,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
+from newsletter.config_sections import (
+    CAP_CATEGORIES,
+    CAP_CERTAINTIES,
+    CAP_SEVERITIES,
+    CAP_URGENCIES,
+)
 from newsletter.errors import ListError
 from newsletter.languages import LANGUAGES
 from newsletter.lists.spec import DEFAULT_SCHEDULES, ListSpec, Mode, Origin, Policy, ReviewRule
@@ -39,7 +45,10 @@ _LIST_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 _TITLE_KEYS = {f"title_{language}": language for language in LANGUAGES}
 _LIST_KEYS = {*_TITLE_KEYS, "title", "description", "mode", "schedule", "timezone", "languages",
               "countries", "keywords", "sources", "kinds", "summary_sentences", "summary_words",
-              "policy", "review", "public"}
+              "policy", "review", "public", "cap_category", "cap_urgency", "cap_severity",
+              "cap_certainty"}
+CAP_KEYS = {"cap_category": CAP_CATEGORIES, "cap_urgency": CAP_URGENCIES,
+            "cap_severity": CAP_SEVERITIES, "cap_certainty": CAP_CERTAINTIES}
 
 
 def parse_list(name: str, table: Mapping[str, object], *,
@@ -80,6 +89,13 @@ def parse_list(name: str, table: Mapping[str, object], *,
         public = public.lower() == "true"
     if not isinstance(public, bool):
         raise ListError(f"{where} public must be true or false")
+    cap = []
+    for key, allowed in CAP_KEYS.items():
+        value = text(key, "")
+        if value and value not in allowed:
+            raise ListError(f"{where} {key} must be one of {', '.join(allowed)}")
+        if value:
+            cap.append((key.removeprefix("cap_"), value))
     try:
         mode = Mode(text("mode", "daily"))
     except ValueError:
@@ -106,7 +122,7 @@ def parse_list(name: str, table: Mapping[str, object], *,
         countries=words("countries"), keywords=words("keywords"), sources=words("sources"),
         kinds=words("kinds"), summary_sentences=number("summary_sentences", 3),
         summary_words=number("summary_words", 120), policy=policy, review=review,
-        public=public, origin=origin,
+        public=public, cap=tuple(cap), origin=origin,
         translated_titles=tuple((language, text(key, "")) for key, language in _TITLE_KEYS.items()
                                 if text(key, "").strip()),
     )
@@ -142,4 +158,5 @@ def list_to_table(spec: ListSpec) -> dict[str, object]:
             "kinds": list(spec.kinds), "summary_sentences": spec.summary_sentences,
             "summary_words": spec.summary_words, "policy": spec.policy.value,
             "review": spec.review.value, "public": spec.public,
+            **{f"cap_{key}": value for key, value in spec.cap},
             **{f"title_{language}": title for language, title in spec.translated_titles}}

@@ -67,6 +67,8 @@ class ListSpec:
     policy: Policy = Policy.FALLBACK  # what readers get of a flagged or missing translation
     review: ReviewRule = ReviewRule.FLAGGED  # which machine translations wait for a person
     public: bool = False  # readers may sign up for it themselves (/subscribe, /manage)
+    # Its CAP alerts' category, urgency, severity and certainty ("": [cap]'s), by key.
+    cap: tuple[tuple[str, str], ...] = ()
     origin: Origin = Origin.CONFIG
     # A list's other frequency (:func:`variant_of`): the list whose readers it goes to.
     base: str = ""

@@ -27,6 +27,7 @@ from newsletter.store.dialect import SQLITE
 from newsletter.store.editions import Editions, Reviews
 from newsletter.store.failures import Failures
 from newsletter.store.faults import database_fault
+from newsletter.store.feeds import Feeds
 from newsletter.store.holds import Holds
 from newsletter.store.inbox import Inbox
 from newsletter.store.issues import Issues
@@ -74,6 +75,7 @@ class Store:
         self.failures = Failures(db)
         self.bounces = Bounces(db)
         self.readers = Readers(db)
+        self.feeds = Feeds(db)
 
     @property
     def where(self) -> str:

@@ -22,7 +22,7 @@ TABLES = ("reports", "report_revisions", "inbox_files", "quarantine", "summaries
           "unsubscribe_events", "issues", "issue_bodies", "outbox", "issue_reports",
           "schedule_runs", "translation_jobs", "edition_reviews", "holds",
           "translation_memory", "report_failures", "reviewers", "review_sessions",
-          "login_failures", "bounces", "reader_changes", "erased_addresses")
+          "login_failures", "bounces", "reader_changes", "erased_addresses", "report_cap")
 NOT_COPIED = ("leases", "workers", "schema_migrations")  # the old processes', and the schema's
 WITH_IDS = ("reports", "quarantine", "subscribers", "unsubscribe_events", "issues", "outbox",
             "schedule_runs", "login_failures", "bounces", "reader_changes")

@@ -28,7 +28,10 @@ def migrate(db: Database, migrations: Sequence[Migration] = MIGRATIONS) -> list[
             """CREATE TABLE IF NOT EXISTS schema_migrations (
                    version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)"""
         )
-        _check(_applied(db), migrations)
+        applied = _applied(db)
+        _check(applied, migrations)
+    if len(applied) == len(migrations):
+        return []  # up to date: what every open but the first finds, in one transaction
     done = []
     for version, migration in enumerate(migrations, start=1):
         with db.transaction():

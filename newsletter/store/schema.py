@@ -544,4 +544,18 @@ MIGRATIONS: tuple[Migration, ...] = (
         ALTER TABLE subscriptions ADD COLUMN previous_frequency TEXT;
         """,
     ),
+    Migration(
+        "0021_report_cap",
+        """
+        -- The CAP values the office set for one report (`reports cap`): they come before the
+        -- list's and [cap]'s in its alerts' CAP documents.
+        CREATE TABLE report_cap (
+            report_id  INTEGER PRIMARY KEY REFERENCES reports(id) ON DELETE CASCADE,
+            category   TEXT,
+            urgency    TEXT,
+            severity   TEXT,
+            certainty  TEXT
+        );
+        """,
+    ),
 )

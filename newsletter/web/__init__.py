@@ -15,6 +15,7 @@ opened per request, so the app always shows what is stored now.
     web/pages      archive, issue, report, previews, health
     web/links      the pages of readers' signed links (unsubscribe, confirm)
     web/readers    readers helping themselves: sign up, their own page
+    web/feeds      Atom feeds and CAP alerts, with ETags
     web/review     log in, the queue, the editor, approve and reject
     web/server     uvicorn with timeouts and a connection limit (``newsletter serve``)
 """
@@ -30,7 +31,7 @@ from starlette.routing import Route
 from newsletter.app import Instance
 from newsletter.errors import NotFound
 from newsletter.lists.spec import Policy
-from newsletter.web import links, pages, readers, review
+from newsletter.web import feeds, links, pages, readers, review
 from newsletter.web.context import WebContext
 from newsletter.web.edge import Limits
 
@@ -64,6 +65,9 @@ def create_app(instance: Instance) -> Starlette:
             Route("/manage/{token}/data.json", readers.manage_data),
             Route("/manage/{token}", readers.manage, methods=["GET"]),
             Route("/manage/{token}", readers.manage_post, methods=["POST"]),
+            Route("/feeds/{list}/cap.atom", feeds.cap_feed),
+            Route("/feeds/{list}/{language}.atom", feeds.list_feed),
+            Route("/cap/{issue_id:id}.xml", feeds.cap_alert),
             Route("/healthz", health),
         ])
     app.state.web = web

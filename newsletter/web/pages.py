@@ -62,16 +62,19 @@ def index(request: Request) -> Response:
         return edition_view(found, editions.get(found.id, {}).get(language), language,
                             policy=spec.policy, review=spec.review).title
 
-    lists = [{"name": spec.name, "title": spec.title_in(language), "issues": [
+    lists = [{"name": spec.name, "title": spec.title_in(language),
+              "feed": language in spec.languages, "issues": [
         {"id": issue.id, "kind": issue.kind, "reports": len(issue.report_ids),
          "date": spec.local_date(issue.created_at), "headline": headline(spec, issue),
          "languages": ordered(issue.languages)}
         for issue in archives[spec.name]]} for spec in specs]
     countries = {r.id: [instance.gazetteer.name(code, language) for code in r.places
                         if "-" not in code] for r in reports}
+    feeds = [{"href": f"/feeds/{spec.name}/{language}.atom", "title": spec.title_in(language)}
+             for spec in specs if language in spec.languages]
     return web.page("web/index.html", language,
                     page_title=web.renderer.gettext(language)("Archive"), lists=lists,
-                    reports=reports, countries=countries)
+                    reports=reports, countries=countries, feeds=feeds)
 
 
 def issue_page(request: Request) -> Response:

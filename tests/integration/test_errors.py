@@ -54,6 +54,8 @@ BAD_INPUT: dict[str, list[str]] = {
     "reports list": ["BROKEN", "reports", "list"],
     "bounces list": ["BROKEN", "bounces", "list"],
     "bounces read": ["bounces", "read", "--maildir", "no-such-maildir"],
+    "reports cap": ["reports", "cap", "999", "--severity", "Severe"],
+    "feeds write": ["feeds", "write", "/proc/no-such-folder"],
     "reports show": ["reports", "show", "999"],
     "reports split": ["reports", "split", "999", "--revision", "2"],
     "retry": ["retry", "--issue", "999"],

@@ -17,7 +17,8 @@ CORE = ["errors", "config", "config_values", "languages", "reports/model", "repo
         "mail/compose", "mail/links", "subscribers/addresses", "subscribers/tokens",
         "lists/spec", "lists/parse", "delivery/rules",
         "delivery/transport", "delivery/relays", "example_config", "issues/model",
-        "config_sections", "bounces/verp", "bounces/rules", "bounces/parse"]
+        "config_sections", "bounces/verp", "bounces/rules", "bounces/parse", "feeds/xml",
+        "feeds/atom", "feeds/cap"]
 EDGE_LIBRARIES = {"sqlite3", "psycopg", "aiosmtplib", "smtplib", "argostranslate",
                   "ctranslate2", "apscheduler", "click", "urllib", "socket", "starlette",
                   "imaplib", "poplib", "mailbox"}
