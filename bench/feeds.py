@@ -1,11 +1,13 @@
 """Benchmark: a list's Atom feed (50 entries) and its CAP index, with 10,000 reports in the
-database, built on every request (cold) and answered 304 to a client that has it (cached),
-against the archive page (the named baseline), in one run.
+database: built (what a change costs), served as kept (a reader without ``If-None-Match``)
+and answered 304 (a reader that has it), against the archive page (the named baseline), in
+one run.
 
 An office with ``--reports`` reports (the sample's text, each its own report) is served by
 ``newsletter serve`` in its own process; its alerts list carried the newest 50. Requests go
-one after another over one keep-alive connection. Prints requests/s per path and the ratio
-to the archive page; last line: one JSON object with the figures.
+one after another over one keep-alive connection. Building is timed in this process, by the
+same ``Publisher`` the server uses, as documents built per second. Prints requests/s per
+path and the ratio to the archive page; last line: one JSON object with the figures.
 
     .venv/bin/python bench/feeds.py [--reports 10000] [--requests 200]
 """
@@ -58,6 +60,26 @@ def office(folder: Path, reports: int) -> None:
                                 recipients=lambda _issue: iter(()))
 
 
+def built(folder: Path, count: int) -> dict[str, float]:
+    """Documents built per second: the feed and the CAP index, as a change makes them."""
+    instance = load_instance(folder / "newsletter.toml", cwd=folder,
+                             environ={"NEWSLETTER_WEB_SECRET": SECRET})
+    renderer = instance.renderer()
+    found = {}
+    with instance.open_store() as store:
+        publisher = instance.publisher(store, renderer)
+        spec = publisher.lists["alerts"]
+        for name, build in (("/feeds/alerts/en.atom built", lambda: publisher.feed(spec, "en")),
+                            ("/feeds/alerts/cap.atom built",
+                             lambda: publisher.cap_index(spec))):
+            build()
+            started = time.perf_counter()
+            for _ in range(count):
+                build()
+            found[name] = count / (time.perf_counter() - started)
+    return found
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -105,11 +127,12 @@ def main() -> None:
                     raise
                 time.sleep(0.05)
         figures: dict[str, float] = {}
+        figures.update(built(folder, args.requests))
         for path in ("/", "/feeds/alerts/en.atom", "/feeds/alerts/cap.atom"):
             rate(port, path, 3)  # warm: templates compiled, the database opened once
-            cold, status = rate(port, path, args.requests)
+            kept, status = rate(port, path, args.requests)
             assert status == 200, (path, status)
-            figures[f"{path} cold"] = cold
+            figures[f"{path} kept" if path != "/" else "/"] = kept
             if path != "/":
                 connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
                 connection.request("GET", path)
@@ -125,12 +148,13 @@ def main() -> None:
             server.terminate()
             server.wait(timeout=30)
         shutil.rmtree(folder.parent, ignore_errors=True)
-    baseline = figures["/ cold"]
+    baseline = figures["/"]
     print(f"{args.reports} reports; {args.requests} requests per path, one after another")
     for name, value in figures.items():
-        print(f"{name:<30} {value:8.0f} requests/s  {value / baseline:6.2f} × the archive page")
+        unit = "built/s   " if name.endswith("built") else "requests/s"
+        print(f"{name:<30} {value:8.0f} {unit}  {value / baseline:6.2f} × the archive page")
     print(json.dumps({"bench": "feeds", "baseline": "the archive page (/)",
-                      "reports": args.reports, "requests_per_s": {
+                      "reports": args.reports, "per_s": {
                           k: round(v, 1) for k, v in figures.items()},
                       "ratio_to_archive": {k: round(v / baseline, 2)
                                            for k, v in figures.items()}}))

@@ -1,21 +1,24 @@
 """Benchmark: the web app's answer times alone and under hostile load, in one run.
 
 A fresh office (the sample reports ingested, a reviewer) is served by ``newsletter serve`` in
-its own process, as an office runs it. Three phases, each timing ``--probes`` requests to
+its own process, as an office runs it. Four phases, each timing ``--probes`` requests to
 ``/healthz`` and to the archive (``/``) one after another:
 
 * **alone** (the baseline): nothing else runs;
 * **logins**: ``--logins`` clients fail to log in over and over (each from its own forwarded
   address, so the lockout does not stop the hashing), as many at once as
   ``LOGINS_AT_ONCE`` and more;
-* **hostile**: the logins, plus ``--slow`` slow clients that send their headers a byte at a
-  time, ``--floods`` clients announcing 300 MiB bodies, and as many archive readers at once.
+* **logins+feeds**: the logins, and ``--feeds`` clients reading a list's Atom feed at once
+  (without ``If-None-Match``, as most feed readers ask);
+* **hostile**: all that, plus ``--slow`` slow clients that send their headers a byte at a
+  time, ``--floods`` clients announcing 300 MiB bodies, and as many archive readers as logins.
 
 Prints p50 and p99 in milliseconds per phase and path, the ratio of each phase's p99 to the
 alone baseline, the server's peak resident memory (VmHWM), and how the hostile clients were
 answered. Last line: one JSON object with the figures.
 
     .venv/bin/python bench/web.py [--probes 200] [--logins 8] [--slow 100] [--floods 4]
+        [--feeds 8]
 """
 
 from __future__ import annotations
@@ -155,6 +158,7 @@ def main() -> None:
     parser.add_argument("--logins", type=int, default=8)
     parser.add_argument("--slow", type=int, default=100)
     parser.add_argument("--floods", type=int, default=4)
+    parser.add_argument("--feeds", type=int, default=8, help="feed readers at once")
     args = parser.parse_args()
 
     folder = Path(tempfile.mkdtemp(prefix="bench-web-"))
@@ -169,8 +173,12 @@ def main() -> None:
         office = folder / "office"
         for report in sorted((REPO / "seeds").glob("*.txt"))[:5]:
             shutil.copy(report, office / "seeds" / report.name)
-        newsletter(office, env, "ingest")
+        newsletter(office, env, "--set", "ingest.settle_seconds=0", "ingest")
         newsletter(office, env, "reviewers", "add", "aigul")
+        # A list that carried a report: its Atom feed is read under load too.
+        newsletter(office, env, "lists", "add", "updates", "--mode", "alerts")
+        newsletter(office, env, "subscribers", "add", "reader@example.org", "--list", "updates")
+        newsletter(office, env, "send", "--list", "updates", "--report", "1")
         server = subprocess.Popen([sys.executable, "-m", "newsletter", "serve", "--port",
                                    str(port)], cwd=office, env=env, stdout=subprocess.PIPE,
                                   stderr=subprocess.DEVNULL)
@@ -207,6 +215,13 @@ def main() -> None:
             while not stop.is_set():
                 get(port, "/")
 
+        def read_feed() -> None:  # as a feed reader asks: no If-None-Match
+            while not stop.is_set():
+                get(port, "/feeds/updates/en.atom")
+
+        load += in_background(read_feed, args.feeds)
+        results["logins+feeds"] = {path: percentiles(probe(port, path, args.probes))
+                                   for path in ("/healthz", "/")}
         load += in_background(slow_client, args.slow, port, stop, hostile)
         load += in_background(flood, args.floods, port, stop, floods)
         load += in_background(read_archive, args.logins)
@@ -224,13 +239,13 @@ def main() -> None:
             server.wait(timeout=30)
         shutil.rmtree(folder, ignore_errors=True)
 
-    print(f"{'phase':<9} {'path':<9} {'p50 ms':>9} {'p99 ms':>9} {'p99 / alone':>12}")
+    print(f"{'phase':<13} {'path':<9} {'p50 ms':>9} {'p99 ms':>9} {'p99 / alone':>12}")
     ratios: dict[str, float] = {}
     for phase, paths in results.items():
         for path, figures in paths.items():
             ratio = figures["p99_ms"] / max(results["alone"][path]["p99_ms"], 0.01)
             ratios[f"{phase} {path}"] = round(ratio, 2)
-            print(f"{phase:<9} {path:<9} {figures['p50_ms']:>9.2f} {figures['p99_ms']:>9.2f} "
+            print(f"{phase:<13} {path:<9} {figures['p50_ms']:>9.2f} {figures['p99_ms']:>9.2f} "
                   f"{ratio:>12.2f}")
     print(f"failed logins answered: {dict(logins)}")
     print(f"slow clients: {dict(hostile)}; 300 MiB bodies: {dict(floods)}")

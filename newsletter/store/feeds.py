@@ -97,7 +97,8 @@ class Feeds:
     def fingerprint(self, list_name: str, language: str) -> str:
         """What a list's feeds in ``language`` are made of, in one query: it changes when a
         report is carried or updated, an edition or a review changes, a hold is released,
-        or the office sets a report's CAP values."""
+        the office sets a report's CAP values, or the list (kept in the database) changes.
+        A list of newsletter.toml changes with the file: the web app adds its time."""
         row = self.db.one(
             """SELECT count(*), max(i.created_at), max(r.updated_at),
                       (SELECT max(e.created_at) FROM editions e
@@ -109,11 +110,13 @@ class Feeds:
                       (SELECT count(*) FROM holds h WHERE h.list_name = ?
                           AND h.released_issue IS NULL),
                       (SELECT count(*) FROM report_cap c WHERE c.report_id IN (
-                          SELECT report_id FROM issue_reports WHERE list_name = ?))
+                          SELECT report_id FROM issue_reports WHERE list_name = ?)),
+                      (SELECT spec FROM lists l WHERE l.name = ?)
                  FROM issue_reports ir JOIN issues i ON i.id = ir.issue_id
                  JOIN reports r ON r.id = ir.report_id
                 WHERE ir.list_name = ?""",
-            (language, list_name, language, list_name, list_name, list_name, list_name))
+            (language, list_name, language, list_name, list_name, list_name, list_name,
+             list_name))
         return hashlib.sha256(repr(row).encode()).hexdigest()[:32]
 
     def alert_fingerprint(self, issue_id: int) -> str:

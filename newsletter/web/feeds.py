@@ -1,10 +1,13 @@
 """The public feeds (I/O): ``/feeds/{list}/{lang}.atom``, ``/feeds/{list}/cap.atom`` and
 ``/cap/{issue_id}.xml`` (:mod:`newsletter.feeds.publish`). Each answer carries an ``ETag``
 made by one query; a request whose ``If-None-Match`` holds it is answered 304 without
-building anything."""
+building anything, and a document once built is kept (a few dozen, by path and ETag) for
+the next reader who asks without one: a feed is built once per change, not per request."""
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from email.utils import format_datetime
 
 from starlette.requests import Request
@@ -17,47 +20,87 @@ from newsletter.web.context import WebContext, context_of
 
 ATOM = "application/atom+xml; charset=utf-8"
 CAP = "application/cap+xml; charset=utf-8"
+KEPT = 64  # documents kept built
+
+
+class _Built:
+    """The documents built last, by (path, ETag); the oldest go first."""
+
+    def __init__(self) -> None:
+        self.documents: OrderedDict[tuple[str, str], bytes] = OrderedDict()
+        self.lock = threading.Lock()
+
+    def get(self, path: str, tag: str) -> bytes | None:
+        with self.lock:
+            return self.documents.get((path, tag))
+
+    def keep(self, path: str, tag: str, document: bytes) -> bytes:
+        with self.lock:
+            self.documents[(path, tag)] = document
+            while len(self.documents) > KEPT:
+                self.documents.popitem(last=False)
+        return document
+
+
+_BUILT = _Built()
 
 
 def list_feed(request: Request) -> Response:
     web = context_of(request)
     name, language = request.path_params["list"], request.path_params["language"]
     with web.instance.open_store() as store:
-        tag = f'"{store.feeds.fingerprint(name, language)}"'
+        tag = _tag(web, store.feeds.fingerprint(name, language))
         if _fresh(request, tag):  # one query, and nothing built
             return _not_modified(tag)
+        built = _BUILT.get(request.url.path, tag)
+        if built is not None:
+            return _answer(built, ATOM, tag, store)
         publisher = _publisher(web, store)
         spec = publisher.lists.get(name)
         if spec is None or language not in spec.languages:
             raise NotFound(f"no feed of {name} in {language}")
-        return _answer(publisher.feed(spec, language), ATOM, tag, store)
+        document = _BUILT.keep(request.url.path, tag, publisher.feed(spec, language))
+        return _answer(document, ATOM, tag, store)
 
 
 def cap_feed(request: Request) -> Response:
     web = context_of(request)
     name = request.path_params["list"]
     with web.instance.open_store() as store:
-        tag = f'"{store.feeds.fingerprint(name, "cap")}"'
+        tag = _tag(web, store.feeds.fingerprint(name, "cap"))
         if _fresh(request, tag):
             return _not_modified(tag)
+        built = _BUILT.get(request.url.path, tag)
+        if built is not None:
+            return _answer(built, ATOM, tag, store)
         publisher = _publisher(web, store)
         spec = publisher.lists.get(name)
         if spec is None:
             raise NotFound(f"no list {name}")
-        return _answer(publisher.cap_index(spec), ATOM, tag, store)
+        return _answer(_BUILT.keep(request.url.path, tag, publisher.cap_index(spec)), ATOM,
+                       tag, store)
 
 
 def cap_alert(request: Request) -> Response:
     web = context_of(request)
     issue_id = int(request.path_params["issue_id"])
     with web.instance.open_store() as store:
-        tag = f'"{store.feeds.alert_fingerprint(issue_id)}"'
+        tag = _tag(web, store.feeds.alert_fingerprint(issue_id))
         if _fresh(request, tag):
             return _not_modified(tag)
-        document = _publisher(web, store).cap(issue_id)
+        document = _BUILT.get(request.url.path, tag) or _publisher(web, store).cap(issue_id)
         if document is None:
             raise NotFound(f"no alert {issue_id}")
-        return _answer(document, CAP, tag, store)
+        return _answer(_BUILT.keep(request.url.path, tag, document), CAP, tag, store)
+
+
+def _tag(web: WebContext, fingerprint: str) -> str:
+    """An ETag: the store's fingerprint, and when newsletter.toml (its lists) last changed."""
+    try:
+        changed = web.instance.config_path.stat().st_mtime_ns
+    except OSError:
+        changed = 0
+    return f'"{fingerprint}-{changed:x}"'
 
 
 def _publisher(web: WebContext, store: Store) -> Publisher:

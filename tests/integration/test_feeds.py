@@ -199,6 +199,17 @@ def test_a_fresh_copy_is_answered_304_after_one_query(office: Instance, site: st
     assert (status, body) == (304, b"")
     assert len(counted) - opening == 1, repr(counted)  # the fingerprint; nothing built
     monkeypatch.undo()
+    # A feed asked for without a tag is built once per change, then kept.
+    first, second = _get(f"{site}/feeds/kz/en.atom")[1], _get(f"{site}/feeds/kz/en.atom")[1]
+    assert first == second
+    # A list's title changes in newsletter.toml: a new tag, and the new title.
+    config = office.config_path
+    config.write_text(config.read_text().replace('title = "Kazakhstan alerts"',
+                                                 'title = "KZ alerts"'))
+    status, body, _ = _get(f"{site}/feeds/kz/en.atom", {"If-None-Match": tag})
+    assert status == 200
+    assert feedparser.parse(body).feed.title == "KZ alerts"
+    tag = _get(f"{site}/feeds/kz/en.atom")[2]["ETag"]
     _cli(office, "reports", "cap", "1", "--severity", "Minor")  # what the feed is made of
     drop(office.inbox.folder, "more.txt", report_text("Kazakhstan: More floods",
                                                       datetime.now(UTC).date()),
