@@ -18,6 +18,7 @@ from newsletter.bounces.rules import (
 )
 from newsletter.delivery.rules import State
 from newsletter.store.database import Database, literals, moment, stamp
+from newsletter.store.subscribers import Subscribers
 from newsletter.subscribers.addresses import Status
 
 _UNMATCHED = literals(*UNMATCHED_OUTCOMES)
@@ -72,6 +73,7 @@ class Returns:
 class Bounces:
     def __init__(self, db: Database) -> None:
         self.db = db
+        self._subscribers = Subscribers(db)  # a complaint ends memberships as theirs do
 
     def known(self, fingerprint: str) -> bool:
         return self.db.one("SELECT 1 FROM bounces WHERE fingerprint = ?",
@@ -141,20 +143,9 @@ class Bounces:
                     f"""UPDATE subscribers SET status = '{Status.COMPLAINED}',
                               status_reason = ?, status_at = ?, updated_at = ?
                          WHERE id = ?""", (method, stamp(now), stamp(now), subscriber_id))
-                lists = [str(name) for (name,) in self.db.all(
-                    f"""SELECT list_name FROM subscriptions WHERE subscriber_id = ?
-                          AND status != '{Status.UNSUBSCRIBED}'""", (subscriber_id,))]
-            for name in lists:
-                ended = self.db.execute(
-                    f"""UPDATE subscriptions SET status = '{Status.UNSUBSCRIBED}',
-                              updated_at = ?
-                         WHERE subscriber_id = ? AND list_name = ?
-                           AND status != '{Status.UNSUBSCRIBED}'""",
-                    (stamp(now), subscriber_id, name)).rowcount
-                if ended:
-                    self.db.execute(
-                        """INSERT INTO unsubscribe_events (subscriber_id, list_name, method, at)
-                           VALUES (?, ?, ?, ?)""", (subscriber_id, name, method, stamp(now)))
+                lists = list(self._subscribers.memberships(subscriber_id))
+            for name in lists:  # each ended membership recorded with how, as any other
+                self._subscribers.unsubscribe(subscriber_id, name, method, now)
         if decision.returned:
             self.db.execute("UPDATE outbox SET returned = ? WHERE id = ?",
                             (decision.returned, entry.outbox_id))
