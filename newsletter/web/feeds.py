@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
+from datetime import datetime
 from email.utils import format_datetime
 
 from starlette.requests import Request
@@ -24,22 +26,33 @@ KEPT = 64  # documents kept built
 
 
 class _Built:
-    """The documents built last, by (path, ETag); the oldest go first."""
+    """The documents built last, by (path, ETag), with when each was built; the oldest go
+    first."""
 
     def __init__(self) -> None:
-        self.documents: OrderedDict[tuple[str, str], bytes] = OrderedDict()
+        self.documents: OrderedDict[tuple[str, str], tuple[bytes, datetime]] = OrderedDict()
         self.lock = threading.Lock()
 
-    def get(self, path: str, tag: str) -> bytes | None:
+    def answer(self, request: Request, tag: str, store: Store, media_type: str,
+               build: Callable[[], bytes | None]) -> Response:
+        """The document of ``request.url.path`` at ``tag``: kept, or built now and kept.
+        ``Last-Modified`` is when it was built, the same on every answer of one version."""
+        key = (request.url.path, tag)
         with self.lock:
-            return self.documents.get((path, tag))
-
-    def keep(self, path: str, tag: str, document: bytes) -> bytes:
-        with self.lock:
-            self.documents[(path, tag)] = document
-            while len(self.documents) > KEPT:
-                self.documents.popitem(last=False)
-        return document
+            kept = self.documents.get(key)
+        if kept is None:
+            document = build()
+            if document is None:
+                raise NotFound(f"nothing at {request.url.path}")
+            kept = (document, store.clock()())
+            with self.lock:
+                self.documents[key] = kept
+                while len(self.documents) > KEPT:
+                    self.documents.popitem(last=False)
+        document, built = kept
+        return Response(document, media_type=media_type, headers={
+            "ETag": tag, "Last-Modified": format_datetime(built, usegmt=True),
+            "Cache-Control": "public, max-age=60"})
 
 
 _BUILT = _Built()
@@ -52,15 +65,14 @@ def list_feed(request: Request) -> Response:
         tag = _tag(web, store.feeds.fingerprint(name, language))
         if _fresh(request, tag):  # one query, and nothing built
             return _not_modified(tag)
-        built = _BUILT.get(request.url.path, tag)
-        if built is not None:
-            return _answer(built, ATOM, tag, store)
-        publisher = _publisher(web, store)
-        spec = publisher.lists.get(name)
-        if spec is None or language not in spec.languages:
-            raise NotFound(f"no feed of {name} in {language}")
-        document = _BUILT.keep(request.url.path, tag, publisher.feed(spec, language))
-        return _answer(document, ATOM, tag, store)
+
+        def build() -> bytes | None:
+            publisher = _publisher(web, store)
+            spec = publisher.lists.get(name)
+            if spec is None or language not in spec.languages:
+                return None
+            return publisher.feed(spec, language)
+        return _BUILT.answer(request, tag, store, ATOM, build)
 
 
 def cap_feed(request: Request) -> Response:
@@ -70,15 +82,12 @@ def cap_feed(request: Request) -> Response:
         tag = _tag(web, store.feeds.fingerprint(name, "cap"))
         if _fresh(request, tag):
             return _not_modified(tag)
-        built = _BUILT.get(request.url.path, tag)
-        if built is not None:
-            return _answer(built, ATOM, tag, store)
-        publisher = _publisher(web, store)
-        spec = publisher.lists.get(name)
-        if spec is None:
-            raise NotFound(f"no list {name}")
-        return _answer(_BUILT.keep(request.url.path, tag, publisher.cap_index(spec)), ATOM,
-                       tag, store)
+
+        def build() -> bytes | None:
+            publisher = _publisher(web, store)
+            spec = publisher.lists.get(name)
+            return None if spec is None else publisher.cap_index(spec)
+        return _BUILT.answer(request, tag, store, ATOM, build)
 
 
 def cap_alert(request: Request) -> Response:
@@ -88,10 +97,8 @@ def cap_alert(request: Request) -> Response:
         tag = _tag(web, store.feeds.alert_fingerprint(issue_id))
         if _fresh(request, tag):
             return _not_modified(tag)
-        document = _BUILT.get(request.url.path, tag) or _publisher(web, store).cap(issue_id)
-        if document is None:
-            raise NotFound(f"no alert {issue_id}")
-        return _answer(_BUILT.keep(request.url.path, tag, document), CAP, tag, store)
+        return _BUILT.answer(request, tag, store, CAP,
+                             lambda: _publisher(web, store).cap(issue_id))
 
 
 def _tag(web: WebContext, fingerprint: str) -> str:
@@ -114,9 +121,3 @@ def _fresh(request: Request, tag: str) -> bool:
 
 def _not_modified(tag: str) -> Response:
     return Response(status_code=304, headers={"ETag": tag})
-
-
-def _answer(document: bytes, media_type: str, tag: str, store: Store) -> Response:
-    return Response(document, media_type=media_type, headers={
-        "ETag": tag, "Last-Modified": format_datetime(store.clock()(), usegmt=True),
-        "Cache-Control": "public, max-age=60"})

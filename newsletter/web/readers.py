@@ -51,6 +51,24 @@ _BASE_FIELDS = {"csrf": 200, "email": 400, "name": MAX_NAME * 4, "language": 40,
                 "until": 20, "confirm": 10}
 
 
+class _Fields(dict[str, int]):
+    """The lengths of a reader's form: its fixed fields, and a ``list:NAME`` or
+    ``freq:NAME`` per list, whatever the lists are (they are checked against the lists
+    once those are read, off the event loop)."""
+
+    PER_LIST = ("list:", "freq:")
+
+    def __contains__(self, name: object) -> bool:
+        return super().__contains__(name) or (
+            isinstance(name, str) and name.startswith(self.PER_LIST) and len(name) <= 70)
+
+    def __missing__(self, name: str) -> int:
+        return 10
+
+
+_FORM = _Fields(_BASE_FIELDS)
+
+
 def subscribe(request: Request) -> Response:
     """GET: the sign-up form (``?list=NAME`` ticks one list; ``?lang=`` its language)."""
     web = context_of(request)
@@ -63,18 +81,19 @@ def subscribe(request: Request) -> Response:
 
 async def subscribe_post(request: Request) -> Response:
     web = context_of(request)
-    public = _public(web)
     try:
-        fields = await read_form(request, {**_BASE_FIELDS,
-                                           **{f"list:{name}": 10 for name in public}})
+        fields: dict[str, str] | None = await read_form(request, _FORM)
     except FormError:
+        fields = None
+    return await run_in_threadpool(_sign_up, request, web, fields)
+
+
+def _sign_up(request: Request, web: WebContext, fields: dict[str, str] | None) -> Response:
+    """The lists are read here, in the thread pool, never on the event loop."""
+    public = _public(web)
+    if fields is None:
         return _Page(web, request, "web/subscribe.html", _language(request, web),
                      lists=public).show("form", 400, message="long")
-    return await run_in_threadpool(_sign_up, request, web, fields, public)
-
-
-def _sign_up(request: Request, web: WebContext, fields: dict[str, str],
-             public: Mapping[str, ListSpec]) -> Response:
     language = _chosen_language(fields.get("language"), _language(request, web))
     chosen = {name for name in public if fields.get(f"list:{name}")}
     page = _Page(web, request, "web/subscribe.html", language, lists=public, chosen=chosen,
@@ -155,9 +174,7 @@ def manage(request: Request) -> Response:
 async def manage_post(request: Request) -> Response:
     web = context_of(request)
     try:
-        fields = await read_form(request, {**_BASE_FIELDS,
-                                           **{f"list:{name}": 10 for name in _all_lists(web)},
-                                           **{f"freq:{name}": 10 for name in _all_lists(web)}})
+        fields = await read_form(request, _FORM)
     except FormError:
         return _Page(web, request, "web/manage.html", _language(request, web)).show(
             "invalid", 400)
@@ -196,9 +213,10 @@ def _act(web: WebContext, request: Request, store: Store, subscriber: Subscriber
     action = fields.get("action", "")
     via = selfservice.VIA
     if action == "lists":
-        every = _all_lists(web)
+        every = web.instance.lists_of(store).all()
         wanted = {name for name in every if fields.get(f"list:{name}")}
-        selfservice.set_lists(store, subscriber, wanted, _public(web), now)
+        selfservice.set_lists(store, subscriber, wanted,
+                              {name: spec for name, spec in every.items() if spec.public}, now)
         for name in sorted(wanted):
             if f"freq:{name}" in fields:
                 selfservice.set_frequency(store, subscriber, every[name],
@@ -318,7 +336,7 @@ def _form_page(web: WebContext, request: Request, name: str, language: str, *, s
 def _reader_page(web: WebContext, request: Request, store: Store, subscriber: Subscriber,
                  message: str, status_code: int = 200) -> Response:
     memberships = store.subscribers.memberships(subscriber.id)
-    lists = {name: spec for name, spec in _all_lists(web).items()
+    lists = {name: spec for name, spec in web.instance.lists_of(store).all().items()
              if spec.public or name in memberships}
     chosen = dict(store.subscribers.frequencies(subscriber.id, current=True))
     return _Page(web, request, "web/manage.html", subscriber.chain[0], lists=lists,
