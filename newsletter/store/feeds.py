@@ -38,7 +38,7 @@ class Feeds:
                     """SELECT ir.report_id, ir.issue_id, i.created_at FROM issue_reports ir
                          JOIN issues i ON i.id = ir.issue_id
                         WHERE ir.list_name = ?
-                        ORDER BY i.created_at DESC, ir.report_id DESC LIMIT ?""",
+                        ORDER BY ir.issue_id DESC, ir.report_id DESC LIMIT ?""",
                     (list_name, limit))]
 
     def held(self, list_name: str, language: str) -> set[int]:
@@ -94,29 +94,27 @@ class Feeds:
             (report_id, current.get("category"), current.get("urgency"),
              current.get("severity"), current.get("certainty")))
 
-    def fingerprint(self, list_name: str, language: str) -> str:
-        """What a list's feeds in ``language`` are made of, in one query: it changes when a
-        report is carried or updated, an edition or a review changes, a hold is released,
-        the office sets a report's CAP values, or the list (kept in the database) changes.
-        A list of newsletter.toml changes with the file: the web app adds its time."""
+    def fingerprint(self, list_name: str, language: str, limit: int = 50) -> str:
+        """What a list's feeds in ``language`` are made of, in one query bounded by the
+        ``limit`` newest reports it carried (a feed shows no more), whatever its history:
+        it changes when a report is carried or updated, an edition or a review changes, a
+        hold is released, or the list (kept in the database) changes (a report's CAP values
+        are in its alert's document only: :meth:`alert_fingerprint`). A list of
+        newsletter.toml changes with the file: the web app adds its time."""
         row = self.db.one(
-            """SELECT count(*), max(i.created_at), max(r.updated_at),
+            """WITH newest AS (
+                   SELECT report_id, issue_id FROM issue_reports WHERE list_name = ?
+                    ORDER BY issue_id DESC, report_id DESC LIMIT ?)
+               SELECT count(*), max(n.issue_id), max(r.updated_at),
                       (SELECT max(e.created_at) FROM editions e
-                        WHERE e.language = ? AND e.report_id IN (
-                          SELECT report_id FROM issue_reports WHERE list_name = ?)),
+                        WHERE e.language = ? AND e.report_id IN (SELECT report_id FROM newest)),
                       (SELECT max(v.at) FROM edition_reviews v
-                        WHERE v.language = ? AND v.report_id IN (
-                          SELECT report_id FROM issue_reports WHERE list_name = ?)),
+                        WHERE v.language = ? AND v.report_id IN (SELECT report_id FROM newest)),
                       (SELECT count(*) FROM holds h WHERE h.list_name = ?
                           AND h.released_issue IS NULL),
-                      (SELECT count(*) FROM report_cap c WHERE c.report_id IN (
-                          SELECT report_id FROM issue_reports WHERE list_name = ?)),
                       (SELECT spec FROM lists l WHERE l.name = ?)
-                 FROM issue_reports ir JOIN issues i ON i.id = ir.issue_id
-                 JOIN reports r ON r.id = ir.report_id
-                WHERE ir.list_name = ?""",
-            (language, list_name, language, list_name, list_name, list_name, list_name,
-             list_name))
+                 FROM newest n JOIN reports r ON r.id = n.report_id""",
+            (list_name, limit, language, language, list_name, list_name))
         return hashlib.sha256(repr(row).encode()).hexdigest()[:32]
 
     def alert_fingerprint(self, issue_id: int) -> str:

@@ -558,4 +558,19 @@ MIGRATIONS: tuple[Migration, ...] = (
         );
         """,
     ),
+    Migration(
+        "0022_periodic_indexes",
+        """
+        -- What the service and the web app ask again and again, by indexes that follow the
+        -- work, not the history: soft suppressions to end (every poll), readers at another
+        -- frequency (every poll), and a list's newest reports (every feed request).
+        CREATE INDEX subscribers_suppressed ON subscribers(suppressed_until)
+            WHERE suppressed_until IS NOT NULL;
+        CREATE INDEX subscriptions_frequency ON subscriptions(list_name)
+            WHERE frequency IS NOT NULL;
+        CREATE INDEX subscriptions_previous_frequency ON subscriptions(list_name)
+            WHERE previous_frequency IS NOT NULL;
+        CREATE INDEX issue_reports_newest ON issue_reports(list_name, issue_id);
+        """,
+    ),
 )
