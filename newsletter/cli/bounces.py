@@ -6,10 +6,14 @@ import sys
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from newsletter.cli.common import Context, emit_json, handle_errors, print_table
+
+if TYPE_CHECKING:
+    from newsletter.bounces.read import ReadRun
 
 
 @click.group()
@@ -64,12 +68,11 @@ class _Counter:
         self.last = 0.0
         self.shown = False
 
-    def show(self, run: object) -> None:
+    def show(self, run: ReadRun) -> None:
         now = time.monotonic()
         if now - self.last >= 0.1:
             self.last, self.shown = now, True
-            click.echo(f"\rReading returned mail: {getattr(run, 'read', 0)}", nl=False,
-                       err=True)
+            click.echo(f"\rReading returned mail: {run.read}", nl=False, err=True)
 
     def end(self) -> None:
         if self.shown:

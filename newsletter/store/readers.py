@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from newsletter.store.database import Database, literals, moment, stamp
+from newsletter.store.database import Database, literals, stamp
 from newsletter.subscribers.addresses import Status
 from newsletter.subscribers.privacy import Forgotten
 
@@ -120,13 +120,6 @@ class Readers:
         return [self.erase(subscriber_id, forgotten.digest(email), now)
                 for subscriber_id, email in self.left_before(cutoff)]
 
-    def is_erased(self, digests: Sequence[str]) -> bool:
-        if not digests:
-            return False
-        marks = ", ".join("?" for _ in digests)
-        return self.db.one(f"SELECT 1 FROM erased_addresses WHERE digest IN ({marks})",
-                           list(digests)) is not None
-
     def any_erased(self) -> bool:
         return self.db.one("SELECT 1 FROM erased_addresses LIMIT 1") is not None
 
@@ -224,8 +217,3 @@ class Readers:
                             (address, stamp(now), subscriber_id))
             self.record(subscriber_id, "address", via, now, detail=f"{old[0]} → {address}")
         return True
-
-    def paused_until(self, subscriber_id: int) -> datetime | None:
-        row = self.db.one("SELECT paused_until FROM subscribers WHERE id = ?",
-                          (subscriber_id,))
-        return None if row is None else moment(row[0])
