@@ -35,13 +35,14 @@ from newsletter.store.jobs import TranslationJobs
 from newsletter.store.leases import Leases
 from newsletter.store.lists import Lists
 from newsletter.store.memory import Memory
+from newsletter.store.migration import Migration
 from newsletter.store.migrations import migrate
 from newsletter.store.outbox import Outbox
 from newsletter.store.readers import Readers
 from newsletter.store.reports import Reports
 from newsletter.store.reviewers import Reviewers
 from newsletter.store.schedule import ScheduleRuns
-from newsletter.store.schema import MIGRATIONS, Migration
+from newsletter.store.schema import MIGRATIONS
 from newsletter.store.subscribers import Subscribers
 from newsletter.store.summaries import Summaries
 from newsletter.store.workers import Workers

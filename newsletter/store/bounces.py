@@ -16,9 +16,9 @@ from newsletter.bounces.rules import (
     Standing,
     decide,
 )
-from newsletter.delivery.rules import State
 from newsletter.store.database import Database, literals, moment, stamp
 from newsletter.store.subscribers import Subscribers
+from newsletter.store.tally import OutboxTally
 from newsletter.subscribers.addresses import Status
 
 _UNMATCHED = literals(*UNMATCHED_OUTCOMES)
@@ -200,23 +200,7 @@ class Bounces:
 
     def returns(self, now: datetime, wait: timedelta,
                 lists: Sequence[str] | None = None) -> list[Returns]:
-        """Per list and language: messages sent, delivered (sent more than ``wait`` ago and
-        nothing came back), bounced (refused while sending, or came back) and complained."""
-        where, params = [f"o.state IN ('{State.SENT}', '{State.FAILED}')"], [stamp(now - wait)]
-        if lists is not None:
-            if not lists:
-                return []
-            where.append(f"i.list_name IN ({', '.join('?' for _ in lists)})")
-            params.extend(lists)
-        rows = self.db.all(
-            f"""SELECT i.list_name, o.language,
-                       sum(CASE WHEN o.state = '{State.SENT}' THEN 1 ELSE 0 END),
-                       sum(CASE WHEN o.state = '{State.SENT}' AND o.returned IS NULL
-                                 AND o.sent_at <= ? THEN 1 ELSE 0 END),
-                       sum(CASE WHEN o.returned = 'bounced' THEN 1 ELSE 0 END),
-                       sum(CASE WHEN o.returned = 'complained' THEN 1 ELSE 0 END)
-                  FROM outbox o JOIN issues i ON i.id = o.issue_id
-                 WHERE {' AND '.join(where)}
-                 GROUP BY 1, 2 ORDER BY 1, 2""", params)
-        return [Returns(str(r[0]), str(r[1]), int(r[2] or 0), int(r[3] or 0), int(r[4] or 0),
-                        int(r[5] or 0)) for r in rows]
+        """Per list and language: messages sent, delivered (sent in an issue made more than
+        ``wait`` ago, and nothing came back), bounced (refused while sending, or came back)
+        and complained; from the tally (:mod:`newsletter.store.tally`), not the outbox."""
+        return [Returns(*row) for row in OutboxTally(self.db).returns(now - wait, lists)]

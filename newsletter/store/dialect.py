@@ -24,6 +24,7 @@ class Dialect:
     lock_rows: str  # appended to a SELECT whose rows the transaction then changes from what it read
     clock: str  # an expression: the database's time now, as a stamp (UTC ISO 8601, seconds)
     migration_lock: str  # run first in each migration's transaction: one migrator at a time
+    try_lock: str  # "" or a SELECT of one key: true when this transaction alone holds it
 
     def sql(self, text: str) -> str:
         """``text`` with this dialect's placeholders."""
@@ -55,6 +56,7 @@ SQLITE = Dialect(
     lock_rows="",
     clock="strftime('%Y-%m-%dT%H:%M:%S+00:00', 'now')",
     migration_lock="",
+    try_lock="",  # a writing transaction holds the whole database
 )
 
 # Many writers at once, in READ COMMITTED: a claim locks the rows it takes and passes over
@@ -70,4 +72,5 @@ POSTGRESQL = Dialect(
     lock_rows="FOR UPDATE",
     clock="""to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"+00:00"')""",
     migration_lock="SELECT pg_advisory_xact_lock(7232851)",
+    try_lock="SELECT pg_try_advisory_xact_lock(?)",
 )

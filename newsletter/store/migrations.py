@@ -14,7 +14,8 @@ from datetime import UTC, datetime
 
 from newsletter.errors import StoreError
 from newsletter.store.database import Database, stamp
-from newsletter.store.schema import MIGRATIONS, Migration
+from newsletter.store.migration import Migration
+from newsletter.store.schema import MIGRATIONS
 
 
 def migrate(db: Database, migrations: Sequence[Migration] = MIGRATIONS) -> list[str]:
@@ -41,7 +42,7 @@ def migrate(db: Database, migrations: Sequence[Migration] = MIGRATIONS) -> list[
             _check(applied, migrations)
             if version in applied:
                 continue
-            for statement in migration.statements():
+            for statement in migration.statements(db.dialect.name):
                 db.execute(db.dialect.ddl(statement))
             db.execute(
                 "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",

@@ -3,30 +3,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import dataclass
-
-
-@dataclass(frozen=True)
-class Migration:
-    name: str
-    sql: str
-
-    def statements(self) -> Iterator[str]:
-        """The migration's statements, one by one (a script runner would commit on its own)."""
-        buffer: list[str] = []
-        for line in self.sql.splitlines():
-            buffer.append(line)
-            if line.rstrip().endswith(";"):
-                statement = "\n".join(buffer).strip()
-                if statement.rstrip(";").strip():
-                    yield statement
-                buffer = []
-        rest = "\n".join(buffer).strip()
-        if rest and any(not part.strip().startswith("--") for part in rest.splitlines()
-                        if part.strip()):
-            yield rest
-
+from newsletter.store.migration import Migration
+from newsletter.store.tally import OUTBOX_TALLY
 
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(
@@ -573,4 +551,5 @@ MIGRATIONS: tuple[Migration, ...] = (
         CREATE INDEX issue_reports_newest ON issue_reports(list_name, issue_id);
         """,
     ),
+    OUTBOX_TALLY,
 )
