@@ -32,6 +32,7 @@ from newsletter.delivery.rules import (
 )
 from newsletter.delivery.session import Relay, Session, Unreachable
 from newsletter.errors import ComposeError, DeliveryError
+from newsletter.mail.content import Content
 from newsletter.store import Store
 from newsletter.store.bounces import Entry
 
@@ -69,9 +70,10 @@ class DeliveryRun:
 
 
 class MessageSource(Protocol):
-    """Builds the bytes of one outbox row (the issue's template, filled in)."""
+    """Builds the message of one outbox row (the issue's template, filled in), in the parts
+    the template laid out: an SMTP session writes them as they are."""
 
-    def message(self, row: OutboxRow) -> bytes: ...
+    def content(self, row: OutboxRow) -> Content: ...
 
 
 @dataclass(frozen=True)
@@ -371,7 +373,7 @@ class Sweep:
     async def _slot(self, book: _Book) -> float:
         """Wait for the rate limit, writing the outcomes so far first when it makes us wait:
         a slow or rate-limited sender records each outcome as it comes. Returns when the
-        wait began, for the pace."""
+        wait began, for the pace. (Without a limit :meth:`_send` does not call it.)"""
         began = asyncio.get_running_loop().time()
         if self.limiter.delay() > 0:
             book.flush()
@@ -405,23 +407,25 @@ class Sweep:
                     pace: _Pace) -> Session | None:
         """Send ``rows`` in fenced groups; what is left when the sweep stops is given back."""
         loop = asyncio.get_running_loop()
+        limited = bool(self.limiter.interval)
         queue = collections.deque(rows)
         try:
             while queue and not self._halted():
                 session = await self._open(session, book, queue)
                 if session is None:
                     continue
-                started = await self._slot(book)  # before the fence: no row waits in flight
+                # Before the fence: no row waits in flight.
+                started = await self._slot(book) if limited else loop.time()
                 ahead = book.fence([queue.popleft() for _ in range(pace.group(len(queue)))])
                 queue.extendleft(reversed(ahead))  # fenced: sent next, or given back below
                 for index in range(len(ahead)):
                     if self._halted() or not session.is_open:
                         break
                     if index:
-                        started = await self._slot(book)
+                        started = await self._slot(book) if limited else loop.time()
                     row = queue.popleft()
                     try:
-                        message = self.source.message(row)
+                        message = self.source.content(row)
                         attempt = await session.send(self._envelope(row), row.address,
                                                      message, row.message_id)
                     except ComposeError as exc:

@@ -8,6 +8,10 @@ this interface, and what is behind it is an SMTP relay (:class:`SmtpRelay`, sess
 :class:`~newsletter.delivery.rules.Attempt`; it raises :class:`DeliveryError` only when the
 message was surely not handed over (a file that cannot be written): the message goes back
 to the queue and the sweep stops with that error.
+
+A message comes as ``bytes`` or as a :class:`~newsletter.mail.content.Content` (an outbox
+message, in the parts its template laid out): the SMTP session writes a content's parts,
+already dot-stuffed, as they are; the file session joins them.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from typing import Protocol
 from newsletter.delivery.files import FileTransport
 from newsletter.delivery.rules import Attempt
 from newsletter.delivery.smtp import CONNECT_ERRORS, SmtpOptions, SmtpSession
+from newsletter.mail.content import Content
 
 
 class Unreachable(Exception):
@@ -29,7 +34,8 @@ class Session(Protocol):
         """Whether the next message can go on this session."""
         ...
 
-    async def send(self, sender: str, recipient: str, message: bytes, name: str) -> Attempt:
+    async def send(self, sender: str, recipient: str, message: bytes | Content,
+                   name: str) -> Attempt:
         """Hand ``message`` over for ``recipient`` (``name``: the message's name, a file's)."""
         ...
 
@@ -80,8 +86,9 @@ class FileSession:
     def is_open(self) -> bool:
         return True
 
-    async def send(self, sender: str, recipient: str, message: bytes, name: str) -> Attempt:
-        self.files.deliver(sender, recipient, message, name)  # DeliveryError: not written
+    async def send(self, sender: str, recipient: str, message: bytes | Content,
+                   name: str) -> Attempt:
+        self.files.deliver(sender, recipient, bytes(message), name)  # DeliveryError: not written
         return Attempt(250, "written to the file outbox")
 
     async def close(self) -> None:

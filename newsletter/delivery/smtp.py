@@ -10,9 +10,16 @@ itself, because that is where the time goes when one process sends 100,000 messa
   and ``DATA`` go in one write and their replies are read together, so a message costs two
   round trips (commands, then content) instead of four. Relays without it get one command
   at a time.
-* **The content is stuffed with two byte replaces** (RFC 5321 4.5.2: a line that starts with
-  a dot gets another) instead of regular expressions over the whole message: the messages
-  newsletter builds end every line with CRLF (one that does not is normalised first).
+* **The content is already stuffed** (RFC 5321 4.5.2: a line that starts with a dot gets
+  another). A message from the outbox comes as a :class:`~newsletter.mail.content.Content`
+  whose parts the template laid out dot-stuffed (its large chunks once per template, the
+  reader's values as they were spliced in), and they go to ``transport.writelines`` as they
+  are: the session never joins, scans or copies them (asyncio's socket transport joins them
+  once up to Python 3.11, and hands them to ``sendmsg`` from 3.12). A message given as
+  ``bytes`` (a test send) is stuffed whole, with two byte replaces
+  (:func:`~newsletter.mail.content.stuffed`).
+* **Replies cost little to wait for**: one watchdog timer per session, moved on only when it
+  fires, stands for every read's timeout, instead of a timer made and cancelled per read.
 * ``BODY=8BITMIME`` is declared when the relay offers it (RFC 6152): the body parts travel as
   8-bit UTF-8.
 
@@ -27,6 +34,7 @@ import asyncio
 import re
 import ssl
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import aiosmtplib
@@ -34,8 +42,8 @@ import aiosmtplib
 from newsletter.delivery.rules import Attempt, Verdict, classify
 from newsletter.delivery.transport import Outcome
 from newsletter.errors import ComposeError, DeliveryError
+from newsletter.mail.content import Content, stuffed
 
-_BARE_LINE_ENDS = re.compile(rb"\r\n|\r|\n")
 _UNSAFE_IN_PATH = re.compile(r"[\x00-\x20<>\x7f]")
 CLOSING = 421  # RFC 5321 3.8: the relay is closing the connection
 
@@ -60,21 +68,31 @@ CONNECT_ERRORS = (TimeoutError, aiosmtplib.SMTPException, OSError)
 
 class _Replies(asyncio.Protocol):
     """The connection's protocol once the session has it: collects complete replies
-    (multi-line ones joined) in order, however they arrive."""
+    (multi-line ones joined) in order, however they arrive.
+
+    A read's timeout is a deadline, watched by one timer per session: when it fires it
+    wakes a read whose deadline has passed, or moves itself on to the deadline of the read
+    that waits now (each read sets a later one), or stops when none waits."""
 
     def __init__(self, transport: asyncio.Transport) -> None:
         self.transport = transport
-        self.buffer = bytearray()
+        self.buffer = b""  # an incomplete reply (its lines so far), or an incomplete line
         self.replies: deque[tuple[int, str]] = deque()
         self.lost: Exception | None = None
         self.waiter: asyncio.Future[None] | None = None
+        self.deadline = 0.0  # loop time by which the awaited replies must have come
+        self.expired = False  # the deadline passed while a read waited
+        self.timer: asyncio.TimerHandle | None = None
+        self.armed_for = 0.0  # the deadline the timer fires at
 
     def data_received(self, data: bytes) -> None:
-        self.buffer += data
+        if self.buffer:
+            data = self.buffer + data
         text: list[str] = []
+        done = 0  # where the replies read so far end
         start = 0
-        while (end := self.buffer.find(b"\n", start)) >= 0:
-            line = bytes(self.buffer[start:end]).rstrip(b"\r")
+        while (end := data.find(b"\n", start)) >= 0:
+            line = data[start:end].rstrip(b"\r")
             start = end + 1
             text.append(line[4:].decode("utf-8", "replace"))
             if line[3:4] != b"-":  # the last line of a reply: "250 text", or just "250"
@@ -84,12 +102,13 @@ class _Replies(asyncio.Protocol):
                     break
                 self.replies.append((int(line[:3]), "\n".join(text)))
                 text = []
-                del self.buffer[:start]
-                start = 0
+                done = start
+        self.buffer = data[done:] if done < len(data) else b""  # an incomplete reply
         self._wake()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.lost = self.lost or exc or ConnectionResetError("the relay closed the connection")
+        self.disarm()
         self._wake()
 
     def eof_received(self) -> bool:
@@ -99,29 +118,44 @@ class _Replies(asyncio.Protocol):
         if self.waiter is not None and not self.waiter.done():
             self.waiter.set_result(None)
 
+    def disarm(self) -> None:
+        """Stop the timer (the session is closing, or the connection is gone)."""
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+
+    def _watch(self) -> None:
+        """The timer: expire the waiting read, or follow its later deadline, or stop."""
+        self.timer = None
+        if self.waiter is None:
+            return
+        if self.deadline <= self.armed_for:
+            self.expired = True
+            self._wake()
+            return
+        self.armed_for = self.deadline
+        self.timer = asyncio.get_running_loop().call_at(self.deadline, self._watch)
+
     async def read(self, count: int, within: float) -> list[tuple[int, str]]:
         """The next ``count`` replies, or fewer when the connection is lost first (the
         relay may answer and close, as with ``421``); raises ConnectionError when it is lost
         before any, TimeoutError when they take longer than ``within`` seconds."""
         if len(self.replies) < count and self.lost is None:
             loop = asyncio.get_running_loop()
-            expired = False
-
-            def expire() -> None:
-                nonlocal expired
-                expired = True
-                self._wake()
-
-            timer = loop.call_at(loop.time() + within, expire)  # cheaper than wait_for
+            self.deadline = deadline = loop.time() + within
+            if self.timer is None or self.armed_for > deadline:  # none, or one too late
+                self.disarm()
+                self.armed_for = deadline
+                self.timer = loop.call_at(deadline, self._watch)
+            self.expired = False
             try:
                 while len(self.replies) < count and self.lost is None:
-                    if expired:
+                    if self.expired:
                         raise TimeoutError(f"no reply from the relay within {within:g} s")
                     self.waiter = loop.create_future()
                     await self.waiter
             finally:
                 self.waiter = None
-                timer.cancel()
         if not self.replies and self.lost is not None:
             raise ConnectionResetError(f"connection lost: {self.lost}")
         return [self.replies.popleft() for _ in range(min(count, len(self.replies)))]
@@ -141,6 +175,7 @@ class SmtpSession:
         self.pipelining = pipelining
         self.body = b" BODY=8BITMIME" if eight_bit else b""
         self.timeout = timeout
+        self._mail_from = ("", b"")  # the last envelope sender and its MAIL FROM command
 
     @classmethod
     async def open(cls, smtp: SmtpOptions) -> SmtpSession:
@@ -176,14 +211,16 @@ class SmtpSession:
         return (self._replies.lost is None and not self._replies.replies
                 and not self.transport.is_closing())
 
-    async def send(self, sender: str, recipient: str, message: bytes,
+    async def send(self, sender: str, recipient: str, message: bytes | Content,
                    name: str = "") -> Attempt:
         """Hand ``message`` to the relay for ``recipient`` (``name``, for files, is not
         needed here). ``during_data`` in the attempt
         says the content had started to go when the connection failed: the outcome is then
         unknown (the relay may have it)."""
-        commands = (b"MAIL FROM:<" + _path(sender) + b">" + self.body + b"\r\n",
-                    b"RCPT TO:<" + _path(recipient) + b">\r\n", b"DATA\r\n")
+        commands = (self._mail(sender), b"RCPT TO:<" + _path(recipient) + b">\r\n",
+                    b"DATA\r\n")
+        data: Sequence[bytes] = (message.data if isinstance(message, Content)
+                                 else (stuffed(message),))
         in_data = False
         try:
             if self.pipelining:
@@ -196,8 +233,11 @@ class SmtpSession:
                     replies += await self._replies.read(1, self.timeout)
                     if not 200 <= replies[-1][0] < 400:
                         break
-            refusal = next(((code, text) for code, text in replies
-                            if not 200 <= code < 400), None)
+            refusal = None
+            for reply in replies:
+                if not 200 <= reply[0] < 400:
+                    refusal = reply
+                    break
             if refusal is not None:
                 if replies[-1][0] == 354:  # DATA taken after a refusal: end it empty
                     self.transport.write(b".\r\n")
@@ -207,7 +247,7 @@ class SmtpSession:
             if len(replies) < len(commands) or replies[-1][0] != 354:
                 raise ConnectionResetError("the relay closed the connection")
             in_data = True
-            self.transport.write(_stuffed(message))
+            self.transport.writelines(data)
             replies = await self._replies.read(1, self.timeout)
             if not replies:
                 raise ConnectionResetError("the relay closed the connection")
@@ -219,6 +259,15 @@ class SmtpSession:
             self.abort()
             return Attempt(None, f"{type(exc).__name__}: {exc}".rstrip(": "),
                            during_data=in_data)
+
+    def _mail(self, sender: str) -> bytes:
+        """The ``MAIL FROM`` command for ``sender``, made once while the sender stays the same
+        (it does, but with VERP)."""
+        last, command = self._mail_from
+        if sender != last or not command:
+            command = b"MAIL FROM:<" + _path(sender) + b">" + self.body + b"\r\n"
+            self._mail_from = (sender, command)
+        return command
 
     async def _forget(self, code: int) -> None:
         """After a refusal: RSET, so the relay forgets the transaction; a ``421`` or a
@@ -246,6 +295,7 @@ class SmtpSession:
 
     def abort(self) -> None:
         """Close the connection at once (it is out of step, or gone)."""
+        self._replies.disarm()
         self.transport.close()
 
 
@@ -262,20 +312,6 @@ def _path(address: str) -> bytes:
     if _UNSAFE_IN_PATH.search(path) or not path.isascii():
         raise ComposeError(f"{address!r} cannot be an SMTP path")
     return path.encode("ascii")
-
-
-def _stuffed(message: bytes) -> bytes:
-    """``message`` as the content of ``DATA``: every line ended by CRLF, a dot doubled at the
-    start of a line (RFC 5321 4.5.2), and the final ``.`` line."""
-    if message.count(b"\n") != message.count(b"\r\n"):  # a line ended by LF alone
-        message = _BARE_LINE_ENDS.sub(b"\r\n", message)
-    if not message.endswith(b"\r\n"):
-        message += b"\r\n"
-    if b"\r\n." in message:
-        message = message.replace(b"\r\n.", b"\r\n..")
-    if message.startswith(b"."):
-        message = b"." + message
-    return message + b".\r\n"
 
 
 class SmtpTransport:

@@ -1,5 +1,5 @@
 """The bytes of each queued message: its issue's template, filled in per recipient (reads the
-store)."""
+store). The sender takes them as :class:`~newsletter.mail.content.Content` (parts, not joined)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from datetime import date
 
 from newsletter.delivery.rules import OutboxRow
 from newsletter.mail.compose import MessageTemplate
+from newsletter.mail.content import Content
 from newsletter.mail.messages import Addressee, MessageBuilder
 from newsletter.mail.render import Rendered, with_edition_notice
 from newsletter.store import Store
@@ -33,18 +34,25 @@ class IssueMessages:
         """The template of ``issue_id`` in ``language``; for a reader who ``wanted`` another
         language first, with the notice that this is the next of their chain."""
         key = (issue_id, language, format, wanted)
-        if key not in self._templates:
+        found = self._templates.get(key)
+        if found is None:
             issue = self.store.issues.get(issue_id)
             rendered = with_edition_notice(
                 Rendered(**json.loads(self.store.issues.bodies(issue_id)[language])), wanted)
             template = self.builder.template(rendered, issue.list_name, date=issue.created_at,
                                              format=format)
-            self._templates[key] = (template, issue.list_name, issue.created_at.date())
-        return self._templates[key]
+            found = self._templates[key] = (template, issue.list_name, issue.created_at.date())
+        return found
 
-    def message(self, row: OutboxRow) -> bytes:
+    def content(self, row: OutboxRow) -> Content:
+        """The message of ``row`` in parts, as the sender hands it to a session (the SMTP one
+        writes them, already dot-stuffed, without joining them)."""
         template, list_name, sent_on = self.template(row.issue_id, row.language, row.format,
                                                      row.wanted)
-        return self.builder.message(template, Addressee(
+        return self.builder.content(template, Addressee(
             row.address, row.name, row.message_id, subscriber_id=row.subscriber_id,
             list_name=list_name, issued=sent_on))
+
+    def message(self, row: OutboxRow) -> bytes:
+        """The message of ``row`` as one ``bytes``."""
+        return bytes(self.content(row))

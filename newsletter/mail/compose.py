@@ -3,8 +3,11 @@
 A :class:`MessageTemplate` holds the complete message (headers, a plain-text part and an HTML
 part, ``multipart/alternative``) as byte segments with holes for what differs per subscriber:
 the ``To`` header, the ``Message-ID``, the unsubscribe links (``List-Unsubscribe`` and the body's
-link) and the greeting. :meth:`MessageTemplate.personalise` only joins bytes, so a list of
-100,000 does not re-render templates or rebuild MIME.
+link) and the greeting. :meth:`MessageTemplate.fill` computes only those values and lays them
+out between the template's chunks (:mod:`newsletter.mail.content`: the chunks are dot-stuffed
+once per template, so the SMTP session sends the parts as they are, and nothing copies the
+body per reader); :meth:`MessageTemplate.personalise` is the same message joined into bytes.
+A list of 100,000 does not re-render templates, rebuild MIME or re-encode a constant header.
 
 Header safety: every header value that comes from content (subject, display names, list names)
 has all its whitespace, CR and LF included, folded into single spaces before it is encoded
@@ -15,8 +18,8 @@ that contain CR, LF or other control characters are refused.
 Line length: RFC 5322 allows 998 octets a line (CRLF excluded), and a relay answers a longer one
 with ``500 Line too long``; a Cyrillic letter is two octets, so lengths are counted in octets of
 UTF-8. Headers are folded at 78 octets (a ``To`` with a 2,000-letter name becomes many
-encoded-words). The body parts travel as 8-bit UTF-8 (RFC 6152), so :meth:`personalise` stays
-a byte join; :func:`build_template` wraps their lines at :data:`BODY_LINE_OCTETS`, at a space
+encoded-words). The body parts travel as 8-bit UTF-8 (RFC 6152), so :meth:`fill` stays
+a byte splice; :func:`build_template` wraps their lines at :data:`BODY_LINE_OCTETS`, at a space
 (HTML also between tags), only as a last resort between two characters, counting each hole at
 the most its value may take (:data:`VALUE_OCTETS` for links and IDs; the name in the greeting
 is cut to :data:`GREETING_NAME_OCTETS`), and refuses a template with a longer line. The wrapped
@@ -29,21 +32,24 @@ from __future__ import annotations
 import base64
 import email
 import email.policy
+import functools
 import hashlib
 import html
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from email.header import Header
 from email.message import EmailMessage
 from email.utils import format_datetime, formataddr
 
 from newsletter.errors import ComposeError
+from newsletter.mail.content import Content, Layout
 from newsletter.mail.render import GREETING_TOKEN, MANAGE_TOKEN, UNSUBSCRIBE_TOKEN, Rendered
 
 _PLAIN = 'Content-Type: text/plain; charset="utf-8"\r\nContent-Transfer-Encoding: 8bit\r\n'
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_UNSAFE_VALUE = re.compile(r'[\x00-\x20"<>\x7f]')  # control characters, space, quote, <, >
 _ADDRESS = re.compile(r"^[^\s<>()\[\]\\,;:\"@]+@[A-Za-z0-9.-]+\.[A-Za-z0-9-]{2,}$")
 _MESSAGE_ID = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+@[A-Za-z0-9.-]+$")
 _INDENT = re.compile(r"[ \t]*(?:[*•-] )?")
@@ -61,11 +67,16 @@ _WORD_OCTETS = 45  # text in one encoded-word of a name: 72 characters in base64
 def header_text(value: str) -> str:
     """Content for a header: every run of whitespace or control characters, CR and LF
     included, becomes one space, so nothing from a report or a setting can start a header."""
+    if (value.isprintable() and "  " not in value and value[:1] != " "
+            and value[-1:] != " "):  # no whitespace but single spaces inside: as it is
+        return value
     return " ".join(_CONTROL.sub(" ", value).split())
 
 
 def _folded(value: str, name: str) -> bool:
     """Whether every line of the header ``name: value`` is at most :data:`FOLD_OCTETS`."""
+    if value.isascii() and len(name) + 2 + len(value) <= FOLD_OCTETS:
+        return True  # one short line, or shorter ones
     lines = f"{name}: {value}".split("\r\n")
     return max(len(line.encode("utf-8")) for line in lines) <= FOLD_OCTETS
 
@@ -137,10 +148,9 @@ def address_header(name: str | None, address: str, header: str = "To") -> str:
     if _CONTROL.search(address) or " " in address:
         raise ComposeError(f"the address {address!r} contains spaces or control characters")
     local, _, domain = address.rpartition("@")
-    try:
-        ascii_domain = domain.encode("idna").decode("ascii")
-    except UnicodeError as exc:
-        raise ComposeError(f"the address {address!r} has an invalid domain") from exc
+    ascii_domain = _ascii_domain(domain)
+    if ascii_domain is None:
+        raise ComposeError(f"the address {address!r} has an invalid domain")
     addr = f"{local}@{ascii_domain}"
     if not local.isascii() or not _ADDRESS.match(addr):
         raise ComposeError(f"{address!r} is not an address we can send to")
@@ -156,8 +166,18 @@ def address_header(name: str | None, address: str, header: str = "To") -> str:
     return _then(_phrase(display), header, f"<{addr}>")
 
 
+@functools.lru_cache(maxsize=4096)
+def _ascii_domain(domain: str) -> str | None:
+    """``domain`` in its ASCII (IDNA) form, or None when it has none; readers share domains,
+    so each is encoded once."""
+    try:
+        return domain.encode("idna").decode("ascii")
+    except UnicodeError:
+        return None
+
+
 def _checked(value: str, what: str) -> str:
-    if _CONTROL.search(value) or any(ch in value for ch in " <>\""):
+    if _UNSAFE_VALUE.search(value):
         raise ComposeError(f"the {what} {value!r} contains spaces, quotes or control characters")
     return value
 
@@ -192,6 +212,7 @@ Segment = bytes | str  # literal bytes, or the name of a hole
 # same link as "unsubscribe_http", unescaped).
 _CAPPED = ("message_id", "unsubscribe_http", "unsubscribe_mailto", "unsubscribe_url_html",
            "manage_url_html")
+_HTML_HOLES = frozenset({"unsubscribe_url_html", "greeting_html", "manage_url_html"})
 
 
 def _reserve(greetings: tuple[str, str]) -> dict[str, int]:
@@ -213,43 +234,82 @@ def _reserve(greetings: tuple[str, str]) -> dict[str, int]:
 
 @dataclass(frozen=True)
 class MessageTemplate:
-    """A complete message with holes; :meth:`personalise` fills them for one subscriber."""
+    """A complete message with holes; :meth:`fill` fills them for one subscriber.
+
+    What does not depend on the reader is prepared once, when the template is made: the
+    :class:`~newsletter.mail.content.Layout` of its chunks (dot-stuffed for SMTP) and the
+    anonymous greeting, as text and as HTML."""
 
     segments: tuple[Segment, ...]
     language: str
     greetings: tuple[str, str]  # named ("… %(name)s …") and anonymous
+    _layout: Layout = field(init=False, repr=False, compare=False)
+    _anonymous: tuple[bytes, bytes] = field(init=False, repr=False, compare=False)
+    _html: bool = field(init=False, repr=False, compare=False)  # has an HTML part's holes
+
+    def __post_init__(self) -> None:
+        anonymous = self.greetings[1]
+        object.__setattr__(self, "_layout", Layout(self.segments))
+        object.__setattr__(self, "_anonymous", (anonymous.encode("utf-8"),
+                                                html.escape(anonymous).encode("utf-8")))
+        object.__setattr__(self, "_html", any(segment in _HTML_HOLES
+                                              for segment in self.segments))
+
+    def fill(self, recipient: Recipient) -> Content:
+        """The message for one subscriber, as the parts it is made of: ``bytes()`` of it is the
+        message, its :attr:`~newsletter.mail.content.Content.data` what SMTP ``DATA`` sends.
+        Every line stays within :data:`MAX_LINE_OCTETS`: the name in ``To`` is folded, the one
+        in the greeting cut (:func:`greeting_name`), and an ID or link longer than
+        :data:`VALUE_OCTETS` is refused."""
+        return self._layout.fill(self._values(recipient))
 
     def personalise(self, recipient: Recipient) -> bytes:
-        """The message for one subscriber, as bytes ready for SMTP ``DATA``. Every line stays
-        within :data:`MAX_LINE_OCTETS`: the name in ``To`` is folded, the one in the greeting
-        cut (:func:`greeting_name`), and an ID or link longer than :data:`VALUE_OCTETS` is
-        refused."""
+        """The message for one subscriber (:meth:`fill`), as one ``bytes``."""
+        return bytes(self.fill(recipient))
+
+    def _values(self, recipient: Recipient) -> dict[str, bytes]:
+        """What fills each hole for ``recipient``, checked (no CR, LF or other control
+        character reaches a header) and encoded."""
         unsubscribe = _checked(recipient.unsubscribe_url, "unsubscribe URL")
         manage = _checked(recipient.manage_url or unsubscribe, "manage URL")
+        to = address_header(recipient.name, recipient.address)
+        message_id = _checked(recipient.message_id, "Message-ID")
+        mailto = _checked(recipient.unsubscribe_mailto, "unsubscribe address")
+        if not _MESSAGE_ID.match(message_id):
+            raise ComposeError(f"{recipient.message_id!r} is not a valid Message-ID")
         if recipient.name:
             greeting = self.greetings[0] % {"name": greeting_name(recipient.name)}
+            greeting_text = greeting.encode("utf-8")
+            greeting_html = _escaped(greeting) if self._html else b""
         else:
-            greeting = self.greetings[1]
+            greeting_text, greeting_html = self._anonymous
+        unsubscribe_bytes = unsubscribe.encode("utf-8")
         values = {
-            "to": address_header(recipient.name, recipient.address),
-            "message_id": _checked(recipient.message_id, "Message-ID"),
-            "unsubscribe_http": unsubscribe,
-            "unsubscribe_mailto": _checked(recipient.unsubscribe_mailto, "unsubscribe address"),
-            "unsubscribe_url_html": html.escape(unsubscribe),
-            "unsubscribe_url_text": unsubscribe,
-            "manage_url_html": html.escape(manage),
-            "manage_url_text": manage,
-            "greeting_html": html.escape(greeting),
-            "greeting_text": greeting,
+            "to": to.encode("utf-8"),
+            "message_id": message_id.encode("utf-8"),
+            "unsubscribe_http": unsubscribe_bytes,
+            "unsubscribe_mailto": mailto.encode("utf-8"),
+            "unsubscribe_url_text": unsubscribe_bytes,
+            "manage_url_text": manage.encode("utf-8"),
+            "greeting_text": greeting_text,
+            # The HTML part's links, as escaped text (a text/plain template has no such holes,
+            # but a link still must not be too long for one).
+            "unsubscribe_url_html": _escaped(unsubscribe),
+            "manage_url_html": _escaped(manage),
+            "greeting_html": greeting_html,
         }
-        if not _MESSAGE_ID.match(values["message_id"]):
-            raise ComposeError(f"{recipient.message_id!r} is not a valid Message-ID")
-        encoded = {key: value.encode("utf-8") for key, value in values.items()}
         for key in _CAPPED:
-            if len(encoded[key]) > VALUE_OCTETS:
+            if len(values[key]) > VALUE_OCTETS:
                 raise ComposeError(f"the {key.replace('_', ' ')} of {recipient.address} is "
                                    f"longer than {VALUE_OCTETS} octets")
-        return b"".join(s if isinstance(s, bytes) else encoded[s] for s in self.segments)
+        return values
+
+
+def _escaped(text: str) -> bytes:
+    """``text`` escaped for HTML (as :func:`html.escape`), in UTF-8."""
+    if "&" in text or "<" in text or ">" in text or '"' in text or "'" in text:
+        text = html.escape(text)
+    return text.encode("utf-8")
 
 
 def build_template(rendered: Rendered, mail: MailSettings, *, date: datetime,

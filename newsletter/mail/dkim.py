@@ -14,6 +14,7 @@ or s= it writes then holds a space).
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import re
 import time
@@ -44,6 +45,8 @@ _FIELD_START = re.compile(rb"\r?\n(?![ \t])")  # a line end not followed by a co
 _BARE_LF = re.compile(rb"(?<!\r)\n")
 _SPACES = re.compile(rb"  +")
 _DNS_NAME = re.compile(rb"[A-Za-z0-9_-]{1,63}(?:\.[A-Za-z0-9_-]{1,63})*")
+_PADDING = padding.PKCS1v15()
+_SHA256 = hashes.SHA256()
 
 
 def relaxed_body(body: bytes) -> bytes:
@@ -126,6 +129,14 @@ def load_key(pem: bytes) -> rsa.RSAPrivateKey:
     return key
 
 
+@functools.lru_cache(maxsize=8)
+def _cached_key(pem: bytes) -> rsa.RSAPrivateKey:
+    """:func:`load_key`, once per PEM for the life of the process: parsing and checking an
+    RSA key takes milliseconds, and every message builder (a sender's, a test send's, each
+    mail the web pages send) makes a signer from the same file."""
+    return load_key(pem)
+
+
 def dns_name(name: str, what: str) -> bytes:
     """``name`` as it goes into d= or s= (an internationalised domain as its A-labels);
     ValueError if it is not a DNS name."""
@@ -141,8 +152,9 @@ def dns_name(name: str, what: str) -> bytes:
 @dataclass(frozen=True)
 class DkimSigner:
     """Signs finished messages (rsa-sha256, relaxed/relaxed) for ``domain`` with ``selector``.
-    The PEM ``private_key`` is parsed when the signer is built: ValueError if it, the selector
-    or the domain cannot sign."""
+    The PEM ``private_key`` is parsed when the signer is built (the key object is kept for the
+    process and shared by every signer of the same PEM): ValueError if it, the selector or
+    the domain cannot sign."""
 
     selector: str
     domain: str
@@ -152,17 +164,20 @@ class DkimSigner:
 
     def __post_init__(self) -> None:
         domain, selector = dns_name(self.domain, "domain"), dns_name(self.selector, "selector")
-        object.__setattr__(self, "_key", load_key(self.private_key))
+        object.__setattr__(self, "_key", _cached_key(self.private_key))
         object.__setattr__(self, "_tags", b"v=1; a=rsa-sha256; c=relaxed/relaxed; d=%s; "
                            b"i=@%s; q=dns/txt; s=%s; t=" % (domain, domain, selector))
 
     def sign(self, message: bytes, *, now: int | None = None) -> bytes:
         """``message`` with its DKIM-Signature field first, signed at ``now`` (seconds since
         the epoch; the clock's by default)."""
-        return self.signature(message, int(time.time()) if now is None else now) + message
+        return self.signature(message, now) + message
 
-    def signature(self, message: bytes, now: int) -> bytes:
-        """The DKIM-Signature field of ``message`` signed at ``now``, CRLF included."""
+    def signature(self, message: bytes, now: int | None = None) -> bytes:
+        """The DKIM-Signature field of ``message`` signed at ``now`` (the clock's by default),
+        CRLF included: what :meth:`sign` puts on top of the message."""
+        if now is None:
+            now = int(time.time())
         fields, body = split_message(message)
         body_hash = base64.b64encode(hashlib.sha256(relaxed_body(body)).digest())
         lines = fold(b"%s%d; h=%s; bh=%s;" % (self._tags, now, b" : ".join(DKIM_HEADERS),
@@ -171,6 +186,6 @@ class DkimSigner:
         hashed = signed_fields(fields) + b"dkim-signature:" + relaxed_value(
             b"\r\n ".join([*lines, b"b="]))
         b_tag = b"b=" + base64.b64encode(
-            self._key.sign(hashed, padding.PKCS1v15(), hashes.SHA256()))
+            self._key.sign(hashed, _PADDING, _SHA256))
         lines += [b_tag[i:i + WIDTH] for i in range(0, len(b_tag), WIDTH)]
         return FIELD_NAME + b": " + b"\r\n ".join(lines) + CRLF

@@ -10,6 +10,12 @@ signed (a subscriber's, or a test send's, which change nothing), so it needs the
 and it DKIM-signs every message when signing is on. Previews (:meth:`MessageBuilder.preview`)
 get a made-up reader whose unsubscribe link changes nothing, are not signed and never leave.
 ``tests/unit/test_architecture.py`` checks that no other module fills in a template.
+
+:meth:`MessageBuilder.content` is the sending path: the message as the parts the template
+laid out (:class:`~newsletter.mail.content.Content`), which the SMTP session writes as they
+are, already dot-stuffed; :meth:`MessageBuilder.message` is the same message as one
+``bytes``. With DKIM the signature field goes on top of the same parts (the signature itself
+hashes the whole message, joined once).
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 
 from newsletter.mail.compose import MailSettings, MessageTemplate, Recipient, build_template
+from newsletter.mail.content import Content
 from newsletter.mail.dkim import DkimSigner
 from newsletter.mail.links import Links
 from newsletter.mail.render import Rendered
@@ -55,18 +62,24 @@ class MessageBuilder:
         return build_template(rendered, self.mail(list_name), date=date,
                               text_only=format == TEXT)
 
-    def message(self, template: MessageTemplate, to: Addressee) -> bytes:
-        """The finished message for ``to``, with signed links, DKIM-signed when signing is on:
-        every message that is sent comes from here."""
+    def content(self, template: MessageTemplate, to: Addressee) -> Content:
+        """The finished message for ``to``, with signed links, DKIM-signed when signing is on,
+        in parts: every message that is sent comes from here."""
         if to.subscriber_id is None:
             url, mailto = self.links.test(to.list_name, template.language, to.issued)
         else:
             url, mailto = self.links.unsubscribe(to.subscriber_id, to.list_name, to.issued)
-        raw = template.personalise(Recipient(
+        raw = template.fill(Recipient(
             address=to.address, name=to.name, message_id=to.message_id,
             unsubscribe_url=url, unsubscribe_mailto=mailto,
             manage_url=self.links.manage(to.subscriber_id, to.issued)))
-        return self.dkim.sign(raw) if self.dkim is not None else raw
+        if self.dkim is None:
+            return raw
+        return raw.headed(self.dkim.signature(bytes(raw)))
+
+    def message(self, template: MessageTemplate, to: Addressee) -> bytes:
+        """:meth:`content` as one ``bytes``."""
+        return bytes(self.content(template, to))
 
     def preview(self, template: MessageTemplate, name: str) -> bytes:
         """``template`` as the made-up preview reader gets it (never signed, never sent)."""
