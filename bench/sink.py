@@ -49,8 +49,8 @@ def sink(kind: str) -> Iterator[tuple[str, int, str]]:
         with discarding_sink() as port:
             yield "127.0.0.1", port, "aiosmtpd (Python), its own process, 127.0.0.1"
     else:
-        host, _, port = kind.rpartition(":")
-        yield host or "127.0.0.1", int(port), f"the sink at {kind}"
+        host, _, number = kind.rpartition(":")
+        yield host or "127.0.0.1", int(number), f"the sink at {kind}"
 
 
 @contextmanager

@@ -21,6 +21,14 @@ Throughput, en→ru, on the titles, summaries and bodies of ``--reports`` genera
   sentences ours sent to the model, tokenised, in the same batches, all submitted at once;
 * and our engine one batch at a time (``parallel`` 1, as before), on the same sentences.
 
+The four run in ``--rounds`` interleaved rounds, each once a round in the same order (ours,
+one batch at a time, raw, argostranslate; then again), so that a busy moment of the machine
+hits all alike; before each round but the first, the translations ours saved and its
+sentence cache are deleted (not timed), so every round translates the same sentences afresh.
+Each contender's model is loaded and warmed once, before the first round; what is timed is
+the translating alone, in this process. A figure is the median over the rounds, and the
+ratios are between those medians.
+
 Every one caps a batch's output with ``newsletter.translate.engine.max_decoding_length`` (three
 times its longest source plus 16 tokens): random weights rarely end a sentence, so the cap sets
 the cost, and target tokens/s is the like-for-like figure. The report: ``--words`` words of the
@@ -29,7 +37,7 @@ seeds' English paragraphs, every sentence unique, translated by the service's tr
 mail may go) and until its bodies are. Last line: one JSON object with the figures.
 
     .venv/bin/python bench/translate.py [--tiny | --package ru=FILE --package kk=FILE]
-        [--reports 8] [--argos 48] [--words 1500] [--beam 2] [--work DIR]
+        [--reports 8] [--argos 48] [--words 1500] [--beam 2] [--rounds 3] [--work DIR]
 """
 
 from __future__ import annotations
@@ -42,6 +50,7 @@ import os
 import random
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -205,67 +214,84 @@ class Capped:
         return results
 
 
-def raw(model: InstalledModel, calls: list[list[str]], batch: int, beam: int) -> tuple[float, int]:
-    """Raw CTranslate2 (intra 1, inter 2) on the sentences of ``calls``, tokenised, in our
-    batches (sorted by length, the same cap), all submitted at once: (seconds, tokens)."""
-    import ctranslate2
-    import sentencepiece
+class RawCTranslate2:
+    """Raw CTranslate2 (intra 1, inter 2) on the sentences of our calls, tokenised, in our
+    batches (sorted by length, the same cap), all submitted at once. Loaded and warmed when
+    made."""
 
-    tokenizer = sentencepiece.SentencePieceProcessor(
-        model_file=str(model.path / "sentencepiece.model"))
-    translator = ctranslate2.Translator(str(model.path / "model"), device="cpu",
-                                        intra_threads=1, inter_threads=2)
-    warm = sorted((tokenizer.encode(s, out_type=str) for s in WARM_UP), key=len)
-    warming = []
-    for start in range(0, len(warm), batch):
-        part = warm[start : start + batch]
-        warming += translator.translate_batch(
-            part, beam_size=beam, max_batch_size=batch, asynchronous=True,
-            max_decoding_length=max_decoding_length(max(map(len, part))))
-    for result in warming:
-        result.result()
-    prefix = [[model.target_prefix]] if model.target_prefix else None
-    started = time.perf_counter()
-    pending = []
-    for sentences in calls:
-        tokens = sorted((tokenizer.encode(s, out_type=str) for s in sentences), key=len)
-        size = batch_size_for(len(tokens), batch, 2)
-        for start in range(0, len(tokens), size):
-            part = tokens[start : start + size]
-            pending += translator.translate_batch(
-                part, target_prefix=prefix and prefix * len(part), beam_size=beam,
-                max_batch_size=size, max_decoding_length=max_decoding_length(max(map(len, part))),
-                asynchronous=True)
-    produced = sum(len(result.result().hypotheses[0]) for result in pending)
-    return time.perf_counter() - started, produced
+    def __init__(self, model: InstalledModel, batch: int, beam: int) -> None:
+        import ctranslate2
+        import sentencepiece
+
+        self.model, self.batch, self.beam = model, batch, beam
+        self.tokenizer = sentencepiece.SentencePieceProcessor(
+            model_file=str(model.path / "sentencepiece.model"))
+        self.translator = ctranslate2.Translator(str(model.path / "model"), device="cpu",
+                                                 intra_threads=1, inter_threads=2)
+        warm = sorted((self.tokenizer.encode(s, out_type=str) for s in WARM_UP), key=len)
+        warming = []
+        for start in range(0, len(warm), batch):
+            part = warm[start : start + batch]
+            warming += self.translator.translate_batch(
+                part, beam_size=beam, max_batch_size=batch, asynchronous=True,
+                max_decoding_length=max_decoding_length(max(map(len, part))))
+        for result in warming:
+            result.result()
+
+    def run(self, calls: list[list[str]]) -> tuple[float, int]:
+        """(seconds, target tokens) for the sentences of ``calls``."""
+        model, beam = self.model, self.beam
+        prefix = [[model.target_prefix]] if model.target_prefix else None
+        started = time.perf_counter()
+        pending = []
+        for sentences in calls:
+            tokens = sorted((self.tokenizer.encode(s, out_type=str) for s in sentences),
+                            key=len)
+            size = batch_size_for(len(tokens), self.batch, 2)
+            for start in range(0, len(tokens), size):
+                part = tokens[start : start + size]
+                pending += self.translator.translate_batch(
+                    part, target_prefix=prefix and prefix * len(part), beam_size=beam,
+                    max_batch_size=size,
+                    max_decoding_length=max_decoding_length(max(map(len, part))),
+                    asynchronous=True)
+        produced = sum(len(result.result().hypotheses[0]) for result in pending)
+        return time.perf_counter() - started, produced
 
 
-def argos(sentences: list[str]) -> tuple[float, int]:
+class Argos:
     """One ``argostranslate.translate.translate()`` per sentence with the en→ru package
     installed in the instance (argostranslate was pointed at its folder when our engine
-    imported it): (seconds, tokens)."""
-    import argostranslate.package
+    imported it). Set up and warmed when made."""
 
-    from tests.tiny_argos import build_splitter
+    def __init__(self) -> None:
+        import argostranslate.package
 
-    installed = next(p.package_path for p in argostranslate.package.get_installed_packages()
-                     if (p.from_code, p.to_code) == ("en", "ru"))
-    if not (installed / "minisbd").exists():  # a splitter, so argostranslate downloads none
-        build_splitter(installed / "minisbd" / "xx.onnx")
-    import argostranslate.translate
-    import ctranslate2
+        from tests.tiny_argos import build_splitter
 
-    translation = argostranslate.translate.get_translation_from_codes("en", "ru")
-    capped = Capped(ctranslate2.Translator(str(installed / "model"), device="cpu",
-                                           inter_threads=1, intra_threads=1))
-    translation.underlying.translator = capped
-    for sentence in WARM_UP[:8]:  # one sentence at a time: its buffers stay small
-        argostranslate.translate.translate(sentence, "en", "ru")
-    capped.tokens = 0
-    started = time.perf_counter()
-    for sentence in sentences:
-        argostranslate.translate.translate(sentence, "en", "ru")
-    return time.perf_counter() - started, capped.tokens
+        installed = next(p.package_path
+                         for p in argostranslate.package.get_installed_packages()
+                         if (p.from_code, p.to_code) == ("en", "ru"))
+        if not (installed / "minisbd").exists():  # a splitter, so argostranslate downloads none
+            build_splitter(installed / "minisbd" / "xx.onnx")
+        import argostranslate.translate
+        import ctranslate2
+
+        self.translate = argostranslate.translate.translate
+        translation = argostranslate.translate.get_translation_from_codes("en", "ru")
+        self.capped = Capped(ctranslate2.Translator(str(installed / "model"), device="cpu",
+                                                    inter_threads=1, intra_threads=1))
+        translation.underlying.translator = self.capped
+        for sentence in WARM_UP[:8]:  # one sentence at a time: its buffers stay small
+            self.translate(sentence, "en", "ru")
+
+    def run(self, sentences: list[str]) -> tuple[float, int]:
+        """(seconds, target tokens) for ``sentences``, one call each."""
+        self.capped.tokens = 0
+        started = time.perf_counter()
+        for sentence in sentences:
+            self.translate(sentence, "en", "ru")
+        return time.perf_counter() - started, self.capped.tokens
 
 
 # -- the run -------------------------------------------------------------------------------------
@@ -288,6 +314,7 @@ def main() -> None:
     parser.add_argument("--argos", type=int, default=48, help="sentences for argostranslate")
     parser.add_argument("--words", type=int, default=1500)
     parser.add_argument("--beam", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds")
     parser.add_argument("--work", type=Path, default=Path.home() / ".cache" / "newsletter-bench",
                         help="where the checkpoint is kept between runs")
     args = parser.parse_args()
@@ -357,7 +384,7 @@ def packages(args: argparse.Namespace, office: Path,
 
 def throughput_figures(office: Any, args: argparse.Namespace, now: datetime) -> dict[str, Any]:
     """Ours, our engine one batch at a time, raw CTranslate2 and argostranslate, en→ru, on the
-    sentences of ``--reports`` generated reports."""
+    sentences of ``--reports`` generated reports, in ``--rounds`` interleaved rounds."""
     from newsletter.translate.core import Glossary
     from newsletter.translate.pending import translate_pending
 
@@ -371,6 +398,13 @@ def throughput_figures(office: Any, args: argparse.Namespace, now: datetime) -> 
         path.write_text(text + "\n", encoding="utf-8")
         os.utime(path, ((now - timedelta(hours=1)).timestamp(),) * 2)
     settings = replace(office.settings.translate, languages=["en", "ru"], beam_size=args.beam)
+    seconds: dict[str, list[float]] = {}
+    tokens: dict[str, list[int]] = {}
+
+    def record(name: str, timing: tuple[float, int]) -> None:
+        seconds.setdefault(name, []).append(timing[0])
+        tokens.setdefault(name, []).append(timing[1])
+
     with office.open_store() as store:
         office.service(store, clock=lambda: now).prepare()
         base = office.engine()
@@ -378,32 +412,56 @@ def throughput_figures(office: Any, args: argparse.Namespace, now: datetime) -> 
                            parallel=base.parallel, beam_size=args.beam)
         ru = next(m for m in engine.models() if m.to_code == "ru")
         engine.translate(ru, WARM_UP)
-        engine.calls, engine.target_tokens = [], 0
-        started = time.perf_counter()
-        run = translate_pending(store, engine, Glossary(), settings, now=now)
-        ours = rate(run.translated, engine.target_tokens, time.perf_counter() - started)
         texts = [t for stored in store.reports.newest() for t in
                  (stored.report.title, *(store.summaries.of(stored.id) or ()),
                   *(s for p in stored.report.paragraphs for s in split_sentences(p) or [p]))]
-    raw_s, raw_tokens = raw(ru, engine.calls, engine.batch_size, args.beam)
-    serial = ArgosEngine(engine.packages_dir, argos_home=engine.argos_home,
-                         threads=engine.threads, parallel=1, beam_size=args.beam)
-    serial.translate(ru, WARM_UP)
-    serial.target_tokens = 0
-    started = time.perf_counter()
-    for sentences in engine.calls:
-        serial.translate(ru, sentences)
-    serial_rate = rate(run.translated, serial.target_tokens, time.perf_counter() - started)
-    sample = texts[:: max(1, len(texts) // args.argos)][: args.argos]
-    argos_s, argos_tokens = argos(sample)
-    argos_rate, raw_rate = rate(len(sample), argos_tokens, argos_s), rate(run.translated,
-                                                                         raw_tokens, raw_s)
+        sample = texts[:: max(1, len(texts) // args.argos)][: args.argos]
+        serial = ArgosEngine(engine.packages_dir, argos_home=engine.argos_home,
+                             threads=engine.threads, parallel=1, beam_size=args.beam)
+        serial.translate(ru, WARM_UP)
+        raw = RawCTranslate2(ru, engine.batch_size, args.beam)
+        argos = Argos()
+        first = (0, 0)
+        for round_ in range(args.rounds):
+            if round_:  # the same sentences afresh: no saved edition, no cached sentence
+                store.db.execute("DELETE FROM editions")
+                store.db.execute("DELETE FROM translation_cache")
+            engine.calls, engine.target_tokens = [], 0
+            started = time.perf_counter()
+            run = translate_pending(store, engine, Glossary(), settings, now=now)
+            record("ours", (time.perf_counter() - started, engine.target_tokens))
+            if round_ and (run.translated, run.from_cache) != first:
+                sys.exit(f"round {round_ + 1} did not translate the same sentences afresh as "
+                         f"the first (translated, from the cache {first}): {run}")
+            first = (run.translated, run.from_cache)
+            serial.target_tokens = 0
+            started = time.perf_counter()
+            for sentences in engine.calls:
+                serial.translate(ru, sentences)
+            record("ours_one_batch_at_a_time",
+                   (time.perf_counter() - started, serial.target_tokens))
+            record("raw_ctranslate2", raw.run(engine.calls))
+            record("argostranslate", argos.run(sample))
+            print(f"round {round_ + 1}: " + ", ".join(
+                f"{name} {tokens[name][-1] / times[-1]:.1f} tokens/s"
+                for name, times in seconds.items()), file=sys.stderr, flush=True)
 
-    def ratio(a: dict[str, float], b: dict[str, float], key: str = "target_tokens_per_s") -> float:
-        return round(a[key] / b[key], 2)
+    translated = first[0]
+    counts = {"ours": translated, "ours_one_batch_at_a_time": translated,
+              "raw_ctranslate2": translated, "argostranslate": len(sample)}
+    rates = {name: {**rate(counts[name], round(statistics.median(tokens[name])),
+                           statistics.median(seconds[name])),
+                    "seconds_by_round": [round(t, 3) for t in seconds[name]]}
+             for name in seconds}
+    ours, serial_rate = rates["ours"], rates["ours_one_batch_at_a_time"]
+    argos_rate, raw_rate = rates["argostranslate"], rates["raw_ctranslate2"]
+
+    def ratio(a: dict[str, Any], b: dict[str, Any], key: str = "target_tokens_per_s") -> float:
+        return round(float(a[key]) / float(b[key]), 2)
 
     return {
         "reports": args.reports, "threads": engine.threads, "parallel": engine.parallel,
+        "rounds": args.rounds,
         "ours": ours, "ours_one_batch_at_a_time": serial_rate, "argostranslate": argos_rate,
         "raw_ctranslate2": raw_rate,
         "ratio_ours_vs_argostranslate": ratio(ours, argos_rate),
@@ -417,7 +475,8 @@ def show(figures: dict[str, Any], args: argparse.Namespace) -> None:
     """The human summary."""
     print(f"model: {figures['model']}; beam {args.beam}; cap {figures['cap']}")
     print(f"throughput en→ru ({args.reports} reports; our engine: {figures['threads']} "
-          f"thread(s) per batch, {figures['parallel']} batches at once):")
+          f"thread(s) per batch, {figures['parallel']} batches at once; medians of "
+          f"{figures['rounds']} interleaved rounds):")
     for label, key in (("ours (translate_pending)", "ours"),
                        ("our engine, one batch at a time", "ours_one_batch_at_a_time"),
                        ("argostranslate per sentence", "argostranslate"),

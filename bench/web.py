@@ -18,7 +18,10 @@ alone baseline, the server's peak resident memory (VmHWM), and how the hostile c
 answered. Last line: one JSON object with the figures.
 
     .venv/bin/python bench/web.py [--probes 200] [--logins 8] [--slow 100] [--floods 4]
-        [--feeds 8]
+        [--feeds 8] [--request-timeout 5]
+
+``--request-timeout`` is the server's ``[web] request_timeout``: the hostile phase starts once
+a slow client has been cut off, so no run is shorter than it.
 """
 
 from __future__ import annotations
@@ -159,13 +162,16 @@ def main() -> None:
     parser.add_argument("--slow", type=int, default=100)
     parser.add_argument("--floods", type=int, default=4)
     parser.add_argument("--feeds", type=int, default=8, help="feed readers at once")
+    parser.add_argument("--request-timeout", type=float, default=5.0,
+                        help="the server's [web] request_timeout, in seconds (at least 1)")
     args = parser.parse_args()
 
     folder = Path(tempfile.mkdtemp(prefix="bench-web-"))
     port = free_port()
     env = {**os.environ, "NEWSLETTER_WEB_SECRET": SECRET, "NEWSLETTER_LOG_FORMAT": "json",
            "NEWSLETTER_REVIEWER_PASSWORD": PASSWORD,
-           "NEWSLETTER_WEB_TRUSTED_PROXIES": "127.0.0.1", "NEWSLETTER_WEB_REQUEST_TIMEOUT": "5",
+           "NEWSLETTER_WEB_TRUSTED_PROXIES": "127.0.0.1",
+           "NEWSLETTER_WEB_REQUEST_TIMEOUT": f"{args.request_timeout:g}",
            "PYTHONPATH": str(REPO)}
     server: subprocess.Popen[bytes] | None = None
     try:
