@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import functools
 import time
@@ -19,6 +18,7 @@ from newsletter.cli.common import (
     print_table,
     progress,
 )
+from newsletter.delivery import loop as event_loop
 from newsletter.delivery.rules import State
 from newsletter.errors import RelayUnreachable
 from newsletter.languages import LANGUAGES
@@ -58,7 +58,7 @@ def deliver(obj: Context, dry_run: bool, as_json: bool, processes: int) -> None:
             return
         instance.unsubscribe_journal().apply(store)  # readers who left first
         if processes == 1:
-            run = asyncio.run(_deliver(store, _sender(instance, store), summary.due))
+            run = event_loop.run(_deliver(store, _sender(instance, store), summary.due))
     if processes > 1:  # forked with no database connection open
         with progress("Sending") as advance:
             meter = _Meter(advance, summary.due) if advance is not None else None
@@ -255,7 +255,7 @@ def send(obj: Context, list_name: str, report_id: int, languages: tuple[str, ...
         if sender is None:
             _print_queued(created)
             return
-        run = asyncio.run(_deliver(store, sender))
+        run = event_loop.run(_deliver(store, sender))
     _print_issue_sent(created, run)
     check_relay(instance, run)
 
@@ -283,7 +283,7 @@ def digest(obj: Context, list_name: str, dry_run: bool, queue_only: bool) -> Non
         if sender is None:
             _print_queued(created)
             return
-        run = asyncio.run(_deliver(store, sender))
+        run = event_loop.run(_deliver(store, sender))
     _print_issue_sent(created, run)
     check_relay(instance, run)
 

@@ -3,7 +3,6 @@ who is running (workers)."""
 
 from __future__ import annotations
 
-import asyncio
 import signal
 import threading
 from datetime import timedelta
@@ -13,6 +12,7 @@ import click
 
 from newsletter.app import Instance
 from newsletter.cli.common import Context, display_path, emit_json, handle_errors, print_table
+from newsletter.delivery import loop as event_loop
 from newsletter.errors import NewsletterError
 
 if TYPE_CHECKING:
@@ -48,11 +48,11 @@ def run(obj: Context, once: bool, digests: tuple[str, ...], exit_if_running: boo
         for name in digests:
             instance.lists_of(store).named(name)  # an unknown list is an error, with "did you mean"
         if once:
-            summary = asyncio.run(_run_once(instance, store, digests))
+            summary = event_loop.run(_run_once(instance, store, digests))
             _print_run(instance, summary)
             return
         click.echo("Running; Ctrl+C or SIGTERM stops after the messages in flight.", err=True)
-        asyncio.run(_forever(instance, store, role="run", standby=not exit_if_running))
+        event_loop.run(_forever(instance, store, role="run", standby=not exit_if_running))
 
 
 @click.command()
@@ -68,7 +68,7 @@ def scheduler(obj: Context, exit_if_running: bool) -> None:
     instance.queueing_for_smtp()  # its issues' links go out with the delivery workers
     with instance.open_store() as store:
         click.echo("Scheduling; Ctrl+C or SIGTERM stops.", err=True)
-        asyncio.run(_forever(instance, store, role="scheduler", standby=not exit_if_running))
+        event_loop.run(_forever(instance, store, role="scheduler", standby=not exit_if_running))
 
 
 async def _run_once(instance: Instance, store: Store,
@@ -146,7 +146,7 @@ def worker_deliver(obj: Context, relay: str | None) -> None:
         heartbeat = instance.heartbeat(store, owner, "deliver", clock,
                                        detail=f"relay {sender.relay.name}")
         click.echo(f"Delivering through {sender.relay.name}; Ctrl+C or SIGTERM stops.", err=True)
-        total = asyncio.run(_deliver_forever(instance, sender, heartbeat))
+        total = event_loop.run(_deliver_forever(instance, sender, heartbeat))
     click.echo(", ".join(f"{n} {name}" for name, n in total.figures().items() if n)
                or "Nothing was sent")
 

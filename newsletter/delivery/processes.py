@@ -15,6 +15,7 @@ import signal
 from collections.abc import Callable
 from typing import Any
 
+from newsletter.delivery import loop as event_loop
 from newsletter.delivery.sender import DeliveryRun, Sender
 from newsletter.errors import DeliveryError, NewsletterError
 from newsletter.store import Store
@@ -109,7 +110,7 @@ def _child(open_store: Callable[[], Store], make_sender: Callable[[Store], Sende
         with open_store() as store:
             sender = make_sender(store)
             sender.on_message = tell
-            run = asyncio.run(sweep_until_signalled(sender))
+            run = event_loop.run(sweep_until_signalled(sender))
     except NewsletterError as exc:
         results.put((None, exc.message))
     except BaseException as exc:  # reported by the parent, which exits 1

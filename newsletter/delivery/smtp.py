@@ -36,6 +36,7 @@ import ssl
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import cast
 
 import aiosmtplib
 
@@ -195,12 +196,15 @@ class SmtpSession:
                     await client.helo()
             if smtp.username:
                 await client.login(smtp.username, smtp.password)
-            if not client.is_connected or not isinstance(client.transport, asyncio.Transport):
+            if not client.is_connected or client.transport is None:
                 raise aiosmtplib.SMTPServerDisconnected("the relay closed the connection")
         except BaseException:
             client.close()
             raise
-        return cls(client.transport, pipelining=client.supports_extension("pipelining"),
+        # A socket's transport: asyncio's, or uvloop's, which has its interface without
+        # being a subclass (newsletter.delivery.loop).
+        transport = cast(asyncio.Transport, client.transport)
+        return cls(transport, pipelining=client.supports_extension("pipelining"),
                    eight_bit=client.supports_extension("8bitmime"), timeout=smtp.timeout)
 
     @property

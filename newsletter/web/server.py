@@ -108,9 +108,11 @@ def protocol_for(web: WebSettings) -> type[GuardedProtocol]:
 def uvicorn_config(app: Any, web: WebSettings, *, host: str, port: int) -> uvicorn.Config:
     """The uvicorn configuration ``newsletter serve`` runs (and tests use). Forwarding
     headers are left to the app (:func:`newsletter.web.edge.client_of`): uvicorn's own would
-    believe X-Forwarded-For from 127.0.0.1, whoever connects there."""
+    believe X-Forwarded-For from 127.0.0.1, whoever connects there. The loop is asyncio's,
+    named: uvicorn would take uvloop (installed for sending, newsletter.delivery.loop), and
+    the guarded protocol's limits are measured on asyncio's (bench/web.py)."""
     return uvicorn.Config(
-        app, host=host, port=port, http=protocol_for(web), log_level="error",
+        app, host=host, port=port, loop="asyncio", http=protocol_for(web), log_level="error",
         timeout_keep_alive=5, proxy_headers=False, h11_max_incomplete_event_size=16 * 1024,
         server_header=False, lifespan="off")
 
@@ -145,7 +147,8 @@ def serve(app: Any, web: WebSettings, *, host: str, port: int, workers: int = 1)
         return
     config = uvicorn.Config(
         "newsletter.web.server:worker_app", factory=True, host=host, port=port,
-        workers=workers, http="newsletter.web.server:WorkerProtocol", log_level="error",
+        workers=workers, loop="asyncio", http="newsletter.web.server:WorkerProtocol",
+        log_level="error",
         timeout_keep_alive=5, proxy_headers=False, h11_max_incomplete_event_size=16 * 1024,
         server_header=False, lifespan="off")
     Multiprocess(config, sockets=[config.bind_socket()]).run()

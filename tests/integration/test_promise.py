@@ -258,7 +258,9 @@ def test_a_relay_that_is_down_stops_the_sweep_with_an_error(office: Instance,
     assert result.exit_code == 1
     assert f"Error: the relay 127.0.0.1:{port} is unreachable" in result.output
     assert "Hint: " in result.output
-    assert "ConnectionRefused" in result.output or "Connect call failed" in result.output
+    # the operating system's reason, as the event loop words it (asyncio's or uvloop's)
+    assert any(reason in result.output for reason in (
+        "ConnectionRefused", "Connect call failed", "Connection refused"))
     counts = Counter(r["state"] for r in store.outbox.rows())
     assert counts["pending"] >= 190  # the rest stayed queued, untouched
     assert counts["pending"] + counts["retry"] == 200
