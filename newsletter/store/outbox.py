@@ -226,12 +226,25 @@ class Outbox:
                         inactive=int(kept[1]))
 
     def counts(self) -> dict[str, int]:
-        """Rows per state (from the tally: no row of the outbox is read)."""
-        return self.tally.states()
+        """Rows per state: those on their way from their partial indexes, the settled ones
+        from the tally (no settled row is read)."""
+        return self._counts()[0]
+
+    def _counts(self) -> tuple[dict[str, int], int]:
+        """Rows per state, and how many had an unknown outcome once. Each query names a
+        partial index's condition, so that SQLite reads that index alone."""
+        states, ambiguous = self.tally.settled()
+        for kinds in (_DUE, _LEASED):
+            for state, n, flagged in self.db.all(
+                    f"""SELECT state, count(*), COALESCE(sum(ambiguous), 0) FROM outbox
+                        WHERE state IN {kinds} GROUP BY state"""):
+                states[str(state)] = int(n)
+                ambiguous += int(flagged)
+        return states, ambiguous
 
     def summary(self, now: datetime) -> OutboxSummary:
         """What ``status`` and ``deliver --dry-run`` say about the outbox at ``now``: the
-        counts from the tally, what is due and waiting from the due rows' index alone."""
+        counts (:meth:`counts`), and what is due and waiting from the due rows' index."""
         at = stamp(now)
         due, waiting, next_retry = self.db.one(
             f"""SELECT
@@ -242,8 +255,9 @@ class Outbox:
                   MIN(CASE WHEN state = '{State.RETRY}' AND next_attempt_at > ?
                            THEN next_attempt_at END)
                 FROM outbox WHERE state IN {_DUE}""", (at, at, at)) or (0, 0, None)
-        return OutboxSummary(states=self.counts(), due=int(due), waiting=int(waiting),
-                             ambiguous=self.tally.ambiguous(), next_retry=moment(next_retry))
+        states, ambiguous = self._counts()
+        return OutboxSummary(states=states, due=int(due), waiting=int(waiting),
+                             ambiguous=ambiguous, next_retry=moment(next_retry))
 
     def rows(self, issue_id: int | None = None) -> list[dict[str, Any]]:
         """Every row of the outbox (or of one issue) as a dict, for JSON output."""

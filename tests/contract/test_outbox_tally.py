@@ -8,11 +8,13 @@ the counts were before the tally), before and after folding.
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 
 from newsletter.bounces.rules import BounceRules, Kind
 from newsletter.delivery.rules import Change, State
-from newsletter.store import Store
+from newsletter.store import Store, open_store
 from newsletter.store.bounces import Entry
+from newsletter.store.copy import copy_database
 from tests.contract.conftest import Reopen
 from tests.contract.test_storage_contract import NOW, _add, _at_once, _issue, _subscribe
 from tests.helpers import mark
@@ -92,3 +94,16 @@ def test_two_senders_at_once_are_counted_exactly(store: Store, reopen: Reopen) -
     assert sum(_at_once(reopen, send, 2)) == 120
     assert _tallied(store) == _counted(store) == ({"sent": 120}, 0)
     _agree(store)
+
+
+def test_a_copied_outbox_is_counted(store: Store, tmp_path: Path) -> None:
+    """``db copy`` writes settled rows straight in: the copy's tally counts them."""
+    _subscribe(store, *(f"r{i}@example.org" for i in range(5)))
+    _issue(store, [_add(store)])
+    rows = store.outbox.claim("one", 5, NOW, 30).rows
+    moving = sorted(store.outbox.fence([r.id for r in rows[:3]], "one"))
+    store.outbox.write([Change(i, State.TRANSMITTING, State.SENT) for i in moving], "one", NOW)
+    with open_store(tmp_path / "copy.db") as target:
+        copy_database(store, target)
+        assert _tallied(target) == _counted(target) == _counted(store)
+        assert _tallied(target)[0] == {"sent": 3, "sending": 2}
