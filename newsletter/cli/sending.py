@@ -100,9 +100,9 @@ def check_relay(instance: Instance, run: DeliveryRun) -> None:
 def _sender(instance: Instance, store: Store) -> Sender:
     """This command's sending. Built before anything is queued: over SMTP, links that
     readers cannot follow are refused here (:meth:`Instance.sending_relay`)."""
-    from newsletter.service import scheduler as schedule
+    from newsletter.service.model import owner_name
 
-    return instance.sender(store, owner=schedule.owner_name(), clock=store.clock())
+    return instance.sender(store, owner=owner_name(), clock=store.clock())
 
 
 def _sender_unless(queue_only: bool, instance: Instance, store: Store) -> Sender | None:

@@ -75,8 +75,9 @@ async def _run_once(instance: Instance, store: Store,
                     digests: tuple[str, ...]) -> schedule.RunSummary:
     from newsletter.delivery.processes import stop_on_signals
     from newsletter.service import scheduler as schedule
+    from newsletter.service.model import owner_name
 
-    clock, owner = store.clock(), schedule.owner_name()
+    clock, owner = store.clock(), owner_name()
     sender = instance.sender(store, owner=owner, clock=clock)  # first: it may refuse to send
     return await schedule.run_once(instance.service(store, clock=clock), sender,
                                    instance.scheduler_lease(store, owner, clock),
@@ -87,8 +88,9 @@ async def _run_once(instance: Instance, store: Store,
 async def _forever(instance: Instance, store: Store, *, role: str, standby: bool) -> None:
     from newsletter.delivery.processes import stop_on_signals
     from newsletter.service import scheduler as schedule
+    from newsletter.service.model import owner_name
 
-    clock, owner = store.clock(), schedule.owner_name()
+    clock, owner = store.clock(), owner_name()
     sending = role == "run"
     # The sender first: over SMTP it refuses unreachable links before the service records
     # or queues anything.
@@ -135,13 +137,13 @@ def worker_deliver(obj: Context, relay: str | None) -> None:
     """Send the outbox, again and again: claims a few messages at a time under fenced leases,
     so any number of delivery workers never send one message twice. SIGTERM or Ctrl+C: the
     messages in flight finish, the rest are given back."""
-    from newsletter.service import scheduler as schedule
+    from newsletter.service.model import owner_name
 
     instance = obj.instance
     instance.signing_secrets()
     with instance.open_store() as store:
         instance.unsubscribe_journal().apply(store)  # readers who left first
-        clock, owner = store.clock(), schedule.owner_name()
+        clock, owner = store.clock(), owner_name()
         sender = instance.sender(store, owner=owner, clock=clock, relay=relay)
         heartbeat = instance.heartbeat(store, owner, "deliver", clock,
                                        detail=f"relay {sender.relay.name}")
@@ -171,7 +173,7 @@ def worker_translate(obj: Context, again: bool) -> None:
     """Translate the queued reports, one job at a time, with the models of this machine
     loaded once. SIGTERM or Ctrl+C: stops after the batch in hand; an unfinished job goes
     back to the queue."""
-    from newsletter.service import scheduler as schedule
+    from newsletter.service.model import owner_name
     from newsletter.service.workers import translate_forever
 
     instance = obj.instance
@@ -179,7 +181,7 @@ def worker_translate(obj: Context, again: bool) -> None:
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
     with instance.open_store() as store:
-        clock, owner = store.clock(), schedule.owner_name()
+        clock, owner = store.clock(), owner_name()
         if again:
             click.echo(f"{store.jobs.requeue_all(clock())} report(s) queued again", err=True)
         models = ", ".join(m.name for m in instance.engine().models()) or "none"

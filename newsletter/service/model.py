@@ -3,8 +3,16 @@ translation job (values; no I/O)."""
 
 from __future__ import annotations
 
+import os
+import socket
 from dataclasses import dataclass
 from datetime import datetime
+
+
+def owner_name() -> str:
+    """This process, as the leases and heartbeats it holds name it: host and process ID (here,
+    not in the scheduler, so that a command that only sends does not load APScheduler)."""
+    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 @dataclass(frozen=True)

@@ -24,8 +24,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import socket
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -53,10 +51,6 @@ MISFIRE_GRACE = 300  # seconds: a fire missed by less than this still runs
 # Reads the office's source of returned mail once, with a store of its own (it runs in a
 # thread), until the callable it is given says stop.
 ReadBounces = Callable[[Callable[[], bool]], object]
-
-
-def owner_name() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 @dataclass
