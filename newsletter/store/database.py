@@ -202,6 +202,11 @@ def connect_sqlite(path: Path, *, busy_seconds: float = 30.0) -> Database:
         connection.execute("PRAGMA synchronous = NORMAL")
         connection.execute("PRAGMA foreign_keys = ON")
         connection.execute(f"PRAGMA busy_timeout = {int(busy_seconds * 1000)}")
+        # Statement journals (each UPDATE that fires the tally's triggers inside a longer
+        # transaction keeps one) and temporary sorts in memory, not in temporary files: a
+        # sent message's writes took 14 µs more with them on disk. Every query is bounded,
+        # and OutboxTally.rebuild sorts one issue at a time.
+        connection.execute("PRAGMA temp_store = MEMORY")
     except BaseException:
         connection.close()
         raise

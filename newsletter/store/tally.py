@@ -41,10 +41,16 @@ _WATCHED = "issue_id, language, next_attempt_at, returned, ambiguous"
 _CHANGED = " OR ".join(f"OLD.{column} IS DISTINCT FROM NEW.{column}" for column in (
     "issue_id", "language", "state", "returned", "ambiguous"))
 
-# The settled messages, counted from the outbox's rows (once: the migration, a copy).
+# The settled messages, counted from the outbox's rows: all at once (the migration), or one
+# issue's (OutboxTally.rebuild).
 _REBUILD = f"""INSERT INTO outbox_tally (issue_id, language, state, returned, ambiguous, n)
     SELECT issue_id, language, state, COALESCE(returned, ''), ambiguous, count(*)
       FROM outbox WHERE state IN {SETTLED}
+     GROUP BY issue_id, language, state, COALESCE(returned, ''), ambiguous"""
+
+_REBUILD_ISSUE = f"""INSERT INTO outbox_tally (issue_id, language, state, returned, ambiguous, n)
+    SELECT issue_id, language, state, COALESCE(returned, ''), ambiguous, count(*)
+      FROM outbox WHERE issue_id = ? AND state IN {SETTLED}
      GROUP BY issue_id, language, state, COALESCE(returned, ''), ambiguous"""
 
 OUTBOX_TALLY = Migration(
@@ -184,12 +190,14 @@ class OutboxTally:
         return folded
 
     def rebuild(self) -> None:
-        """Count the settled messages again from the outbox's rows (a whole scan: for rows
-        that came in settled, as ``db copy`` writes them)."""
+        """Count the settled messages again from the outbox's rows, one issue at a time (a
+        whole scan, with memory for one issue's sort: for rows that came in settled, as
+        ``db copy`` writes them)."""
         with self.db.transaction():
             self.db.execute("DELETE FROM outbox_moves")
             self.db.execute("DELETE FROM outbox_tally")
-            self.db.execute(_REBUILD)
+            for (issue_id,) in self.db.all("SELECT id FROM issues ORDER BY id"):
+                self.db.execute(_REBUILD_ISSUE, (issue_id,))
 
     def settled(self) -> tuple[dict[str, int], int]:
         """Settled messages per state, and how many of them had an unknown outcome once (a
