@@ -8,7 +8,7 @@ needs and says only what is particular to it.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 from click.testing import CliRunner
@@ -20,7 +20,7 @@ from newsletter.reports.ingest import ingest_inbox
 from newsletter.store import Store
 from newsletter.subscribers.addresses import check_subscriber
 from newsletter.summarise.pending import summarise_pending
-from tests.helpers import FIXED_NOW, SAMPLE_REPORT, drop
+from tests.helpers import FIXED_NOW, SAMPLE_REPORT, Clock, drop
 
 DAILY = '[lists.daily]\ntitle = "Daily"\n'
 DAILY_AND_WEEKLY = DAILY + '[lists.weekly]\ntitle = "Weekly"\nmode = "weekly"\n'
@@ -106,3 +106,15 @@ def queue_alert(office: Instance, store: Store, list_name: str = "daily",
     return create_issue(store, office.renderer(), office.lists_of(store).named(list_name),
                         list(report_ids), "alert", base_url=base_url, domain="example.org",
                         now=now or datetime.now(UTC))
+
+
+def arrive(office: Instance, clock: Clock, name: str = "floods.txt",
+           title: str = "Floods") -> None:
+    """A report ``title`` of ``clock``'s day lands in the inbox as ``name`` (five minutes old)
+    and the service reads, summarises and translates it (the tiny models)."""
+    drop(office.inbox.folder, name, report_text(title, clock.now.date()),
+         modified=clock.now - timedelta(minutes=5))
+    with office.open_store() as store:
+        service = office.service(store, clock=clock)
+        service.prepare()
+        service.translate("test")

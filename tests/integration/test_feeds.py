@@ -24,7 +24,7 @@ from newsletter.translate.packages import install
 from newsletter.web import create_app
 from tests.browser import serving
 from tests.helpers import Clock, drop
-from tests.office import report_text, subscribe, with_config
+from tests.office import arrive, report_text, subscribe, with_config
 from tests.tiny_argos import TinyPackage
 
 SECRET = "feeds-test-secret-0123456789abcdef"
@@ -57,15 +57,6 @@ def _cli(office: Instance, *args: str) -> str:
     return result.output
 
 
-def _arrive(office: Instance, clock: Clock, name: str, title: str) -> None:
-    drop(office.inbox.folder, name, report_text(title, clock.now.date()),
-         modified=clock.now - timedelta(minutes=5))
-    with office.open_store() as store:
-        service = office.service(store, clock=clock)
-        service.prepare()
-        service.translate("test")
-
-
 @pytest.fixture
 def site(office: Instance) -> Iterator[str]:
     with serving(create_app(office)) as base:
@@ -86,7 +77,7 @@ def _alerted(office: Instance) -> Clock:
     """A report arrives and is translated; the alert goes out to both lists (kz holds ru
     and kk for a reviewer; open reviews nothing)."""
     clock = Clock(datetime.now(UTC))
-    _arrive(office, clock, "floods.txt", "Kazakhstan: Floods")
+    arrive(office, clock, "floods.txt", "Kazakhstan: Floods")
     with office.open_store() as store:
         office.service(store, clock=clock).alerts()
     return clock
@@ -241,7 +232,7 @@ def test_nothing_from_a_report_can_break_or_inject_into_the_xml(office: Instance
                                                                 site: str) -> None:
     clock = Clock(datetime.now(UTC))
     hostile = "Kazakhstan: ]]> <entry><title>x</title></entry> & \x07\x1b \u202eFloods\u200f"
-    _arrive(office, clock, "hostile.txt", hostile)
+    arrive(office, clock, "hostile.txt", hostile)
     with office.open_store() as store:
         office.service(store, clock=clock).alerts()
         title = store.reports.get(1).report.title

@@ -11,8 +11,8 @@ import pytest
 from newsletter.app import Instance
 from newsletter.lists.spec import variant_of
 from newsletter.subscribers.selfservice import set_frequency
-from tests.helpers import Clock, drop
-from tests.office import report_text, subscribe, with_config
+from tests.helpers import Clock
+from tests.office import arrive, subscribe, with_config
 
 SECRET = "frequency-test-secret-0123456789"
 MONDAY = datetime(2026, 3, 2, 5, 0, tzinfo=UTC)  # 10:00 in Almaty
@@ -29,15 +29,6 @@ def office(instance: Instance) -> Instance:
         for name in ("alerts", "daily"):
             subscribe(store, name, ["now@example.org", "later@example.org"], now=MONDAY)
     return loaded
-
-
-def _arrive(office: Instance, clock: Clock, name: str, title: str) -> None:
-    drop(office.inbox.folder, name, report_text(title, clock.now.date()),
-         modified=clock.now - timedelta(minutes=5))
-    with office.open_store() as store:
-        service = office.service(store, clock=clock)
-        service.prepare()
-        service.translate("test")
 
 
 def _got(office: Instance) -> dict[str, list[tuple[str, str, list[int]]]]:
@@ -75,7 +66,7 @@ def test_an_alerts_reader_who_takes_the_daily_digest_gets_each_report_once(
         spec = office.lists_of(store).named("alerts")
         assert set_frequency(store, later, spec, "daily", clock.now)
     clock.now = MONDAY + timedelta(hours=1)
-    _arrive(office, clock, "r1.txt", "Kazakhstan: Floods in the north")
+    arrive(office, clock, "r1.txt", "Kazakhstan: Floods in the north")
     with office.open_store() as store:
         office.service(store, clock=clock).alerts()
     # The change takes effect after the next daily digest (Tuesday 09:00 in Almaty): until
@@ -84,7 +75,7 @@ def test_an_alerts_reader_who_takes_the_daily_digest_gets_each_report_once(
     with office.open_store() as store:
         office.service(store, clock=clock).due_digests()
     clock.now = datetime(2026, 3, 3, 5, 0, tzinfo=UTC)
-    _arrive(office, clock, "r2.txt", "Kazakhstan: Mudslide in the south")
+    arrive(office, clock, "r2.txt", "Kazakhstan: Mudslide in the south")
     with office.open_store() as store:
         office.service(store, clock=clock).alerts()
     clock.now = datetime(2026, 3, 4, 4, 1, tzinfo=UTC)
@@ -108,7 +99,7 @@ def test_a_daily_reader_who_takes_the_weekly_digest_and_back_misses_nothing(
     day = MONDAY + timedelta(hours=1)
     for number in range(1, 19):  # a report a day, each day's digest at 09:00 Almaty
         clock.now = day
-        _arrive(office, clock, f"r{number}.txt", f"Kazakhstan: Floods, day {number}")
+        arrive(office, clock, f"r{number}.txt", f"Kazakhstan: Floods, day {number}")
         clock.now = day + timedelta(days=1) - timedelta(hours=1)
         with office.open_store() as store:
             office.service(store, clock=clock).due_digests()

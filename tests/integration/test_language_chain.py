@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import email
 import email.policy
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import pytest
 from click.testing import CliRunner
@@ -13,8 +13,8 @@ from click.testing import CliRunner
 from newsletter.app import Instance
 from newsletter.cli.main import cli
 from newsletter.translate.packages import install
-from tests.helpers import Clock, drop
-from tests.office import report_text, subscribe, with_config
+from tests.helpers import Clock
+from tests.office import arrive, subscribe, with_config
 from tests.tiny_argos import TinyPackage
 
 SECRET = "chain-test-secret-0123456789abcdef"
@@ -57,12 +57,7 @@ def test_a_held_first_language_sends_the_next_ready_one_and_nothing_twice(
     shown = _cli(office, "subscribers", "show", "chain@example.org", "--json")
     assert '"languages": ["kk", "ru", "en"]' in shown
     clock = Clock(datetime.now(UTC))
-    drop(office.inbox.folder, "floods.txt", report_text("Floods", clock.now.date()),
-         modified=clock.now - timedelta(minutes=5))
-    with office.open_store() as store:
-        service = office.service(store, clock=clock)
-        service.prepare()
-        service.translate("test")
+    arrive(office, clock)
     _cli(office, "review", "approve", "1", "--lang", "ru", "--by", "Ruslan")
     with office.open_store() as store:
         first = office.service(store, clock=clock).alerts()

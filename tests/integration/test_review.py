@@ -18,7 +18,7 @@ from newsletter.app import Instance
 from newsletter.cli.main import cli
 from newsletter.translate.packages import install
 from tests.helpers import Clock, drop, leases_ended, wait_until
-from tests.office import relay_env, report_text, subscribe, with_config
+from tests.office import arrive, relay_env, report_text, subscribe, with_config
 from tests.processes import started
 from tests.smtp_server import smtp_sink
 from tests.tiny_argos import TinyPackage
@@ -44,17 +44,6 @@ def office(instance: Instance, tiny_models: dict[str, TinyPackage]) -> Instance:
     return loaded
 
 
-def _arrived_and_translated(office: Instance, clock: Clock) -> None:
-    """A fresh report arrives, is read, summarised and translated (tiny model, flagged or
-    not: the lists review everything)."""
-    drop(office.inbox.folder, "floods.txt", report_text("Floods", clock.now.date()),
-         modified=clock.now - timedelta(minutes=5))
-    with office.open_store() as store:
-        service = office.service(store, clock=clock)
-        service.prepare()
-        service.translate("test")
-
-
 def _cli(office: Instance, *args: str) -> tuple[int, str]:
     result = CliRunner().invoke(cli, ["--config", str(office.config_path), *args],
                                 env={"NEWSLETTER_WEB_SECRET": SECRET})
@@ -74,7 +63,7 @@ def _queued(office: Instance) -> dict[str, list[tuple[int, str]]]:
 def test_a_held_language_is_sent_once_approved_as_corrected(office: Instance,
                                                             tmp_path: Path) -> None:
     clock = Clock(datetime.now(UTC))
-    _arrived_and_translated(office, clock)
+    arrive(office, clock)
     with office.open_store() as store:
         service = office.service(store, clock=clock)
         first = service.alerts()
@@ -169,7 +158,7 @@ def test_tmx_from_a_cat_tool_fills_the_memory_and_hostile_xml_is_refused(
 def test_a_digest_list_carries_the_approved_language_in_its_next_digest(
         office: Instance) -> None:
     clock = Clock(datetime.now(UTC))
-    _arrived_and_translated(office, clock)
+    arrive(office, clock)
     with office.open_store() as store:
         service = office.service(store, clock=clock)
         weekly = service.lists()["weekly"]
@@ -189,7 +178,7 @@ def test_a_digest_list_carries_the_approved_language_in_its_next_digest(
 def test_send_lang_sends_a_held_language_and_a_rejection_sends_the_original(
         office: Instance) -> None:
     clock = Clock(datetime.now(UTC))
-    _arrived_and_translated(office, clock)
+    arrive(office, clock)
     with office.open_store() as store:
         office.service(store, clock=clock).alerts()
     code, out = _cli(office, "review", "reject", "1", "--lang", "kk", "--reason",
@@ -257,7 +246,7 @@ def test_the_approved_language_survives_a_killed_sender_exactly_once(office: Ins
 def test_review_edit_opens_the_editor_on_the_title_and_summary(office: Instance,
                                                              tmp_path: Path) -> None:
     clock = Clock(datetime.now(UTC))
-    _arrived_and_translated(office, clock)
+    arrive(office, clock)
     editor = tmp_path / "editor.py"  # an "editor" that rewrites the title line, as a person would
     editor.write_text(
         "import sys, pathlib\n"
@@ -279,7 +268,7 @@ def test_review_edit_opens_the_editor_on_the_title_and_summary(office: Instance,
 
 
 def test_a_one_off_send_whose_every_language_is_held_is_refused(office: Instance) -> None:
-    _arrived_and_translated(office, Clock(datetime.now(UTC)))
+    arrive(office, Clock(datetime.now(UTC)))
     for extra in ([], ["--dry-run"]):
         code, out = _cli(office, "send", "--list", "kz", "--report", "1", "--lang", "kk", *extra)
         assert code == 1, out
