@@ -105,25 +105,24 @@ class Layout:
     :meth:`fill` lays out both :class:`Content` lists for a reader without copying a chunk (see
     the module docstring)."""
 
-    __slots__ = ("_exact", "_last", "_steps")
+    __slots__ = ("_exact", "_steps")
 
     def __init__(self, segments: Iterable[bytes | str]) -> None:
         # Steps of a chunk (maybe empty) and the hole after it: the chunk as written, stuffed
-        # within, whether it begins with "." and whether it ends a line; then the last chunk.
-        steps: list[tuple[bytes, bytes, bool, bool, str]] = []
+        # within, whether it begins with "." and whether it ends a line; the last chunk has
+        # no hole after it (None).
+        steps: list[tuple[bytes, bytes, bool, bool, str | None]] = []
         chunk = b""
-        exact = True
         for segment in segments:
             if isinstance(segment, str):
                 steps.append((*_prepared(chunk), segment))
                 chunk = b""
             else:
                 chunk += segment
-        for raw, *_ in steps:
-            exact = exact and raw.count(b"\n") == raw.count(CRLF)
+        steps.append((*_prepared(chunk), None))
         self._steps = tuple(steps)
-        self._last = _prepared(chunk)
-        self._exact = exact and chunk.count(b"\n") == chunk.count(CRLF)  # False: bare LFs
+        # False: a chunk has a bare LF, and the whole message is stuffed at once instead
+        self._exact = all(raw.count(b"\n") == raw.count(CRLF) for raw, *_ in steps)
 
     def fill(self, values: Mapping[str, bytes]) -> Content:
         """The message with each hole's value spliced in (UTF-8 bytes, no bare CR or LF
@@ -139,6 +138,8 @@ class Layout:
                     data.append(b".")
                 data.append(inner)
                 line_start = ends_line
+            if hole is None:
+                break  # the last chunk
             value = values[hole]
             if not value:
                 continue  # an empty value leaves the line where it was
@@ -151,13 +152,6 @@ class Layout:
                 data.append(b".")
             data.append(value)
             line_start = value.endswith(CRLF)
-        raw, inner, dot, ends_line = self._last
-        if raw:
-            parts.append(raw)
-            if dot and line_start:
-                data.append(b".")
-            data.append(inner)
-            line_start = ends_line
         if not exact:
             return Content(parts)
         if not (parts and line_start):  # the message does not end with CRLF (or is empty)
