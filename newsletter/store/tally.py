@@ -185,8 +185,13 @@ class OutboxTally:
                        ON CONFLICT (issue_id, language, state, returned, ambiguous)
                        DO UPDATE SET n = outbox_tally.n + excluded.n""",
                     [(*key, n) for key, n in sorted(sums.items()) if n])
+                # A count that came to nothing goes: only those just touched are looked at,
+                # so a fold's cost follows its moves, not the tally's size.
+                self.db.executemany(
+                    """DELETE FROM outbox_tally WHERE issue_id = ? AND language = ?
+                         AND state = ? AND returned = ? AND ambiguous = ? AND n = 0""",
+                    sorted(key for key, n in sums.items() if n))
                 folded += len(moved)
-            self.db.execute("DELETE FROM outbox_tally WHERE n = 0")
         return folded
 
     def rebuild(self) -> None:
